@@ -1,0 +1,59 @@
+//! The search service: owns the face store (PostgreSQL + pgvector, schema
+//! `faces`) and answers event-scoped similarity searches over gRPC
+//! (`facepass.search.v1`). Nothing else reads or writes the face tables.
+
+pub mod config;
+pub mod service;
+pub mod store;
+
+use std::time::Duration;
+
+use diesel_migrations::{embed_migrations, EmbeddedMigrations};
+use facepass_proto::search::v1::search_service_server::SearchServiceServer;
+use facepass_server::auth::RequireToken;
+use facepass_server::{health, GrpcServer, Shutdown};
+
+pub use config::SearchConfig;
+
+/// migrations/faces, compiled into the binary.
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/faces");
+
+pub const SERVICE_NAME: &str = "facepass.search.v1.SearchService";
+
+/// Applies the face store's migrations.
+pub async fn migrate(config: &SearchConfig) -> anyhow::Result<Vec<String>> {
+    facepass_db::migrate(&config.database_url, MIGRATIONS).await
+}
+
+/// Runs the service on an already bound server until `shutdown` fires.
+pub async fn run(
+    config: SearchConfig,
+    server: GrpcServer,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    if config.migrate_on_start {
+        let applied = migrate(&config).await?;
+        tracing::info!(applied = ?applied, "face store migrations applied");
+    }
+    let pool = facepass_db::pool(&config.database_url, config.pool_size)?;
+    let store = store::FaceStore::new(pool.clone());
+
+    let (reporter, health_service) = health::not_serving_reporter(SERVICE_NAME).await;
+    tokio::spawn(health::watch(
+        reporter,
+        SERVICE_NAME,
+        Duration::from_secs(5),
+        shutdown.clone(),
+        move || {
+            let pool = pool.clone();
+            async move { facepass_db::ping(&pool, Duration::from_secs(2)).await }
+        },
+    ));
+
+    let api = service::SearchApi::new(store, config.clone());
+    let svc = SearchServiceServer::with_interceptor(api, RequireToken::new(&config.internal_token));
+    let routes = tonic::service::Routes::new(svc);
+    server
+        .serve(SERVICE_NAME, routes, health_service, shutdown)
+        .await
+}

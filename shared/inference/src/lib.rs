@@ -1,0 +1,258 @@
+//! ONNX Runtime for FacePass: loads the runtime library at start (ort's
+//! `load-dynamic`, `ORT_DYLIB_PATH` pointing at the libonnxruntime from the
+//! PyPI `onnxruntime` wheel), builds sessions with deliberate thread counts,
+//! and checks model files (hash, input/output signature) before use so a
+//! wrong or truncated file gives a clear error instead of a crash.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use ort::environment::Environment;
+use ort::session::builder::GraphOptimizationLevel;
+use ort::session::Session;
+use ort::value::ValueType;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+pub use ort;
+
+/// The `[ort]` section of the detector's and embedder's configs.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct OrtConfig {
+    /// Path of libonnxruntime.so; empty means the `ORT_DYLIB_PATH` variable.
+    pub dylib_path: String,
+    /// Threads one inference may use (0: ONNX Runtime's default, all cores).
+    pub intra_threads: usize,
+    /// `cpu` or `cuda` (needs the onnxruntime-gpu wheel's library).
+    pub provider: String,
+}
+
+impl Default for OrtConfig {
+    fn default() -> Self {
+        OrtConfig {
+            dylib_path: String::new(),
+            intra_threads: 0,
+            provider: "cpu".into(),
+        }
+    }
+}
+
+impl OrtConfig {
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if !matches!(self.provider.as_str(), "cpu" | "cuda") {
+            problems.push(format!(
+                "ort.provider must be cpu or cuda, not {:?}",
+                self.provider
+            ));
+        }
+        problems
+    }
+}
+
+/// Why a model could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("onnx runtime library not configured: set ORT_DYLIB_PATH (or ort.dylib_path) to libonnxruntime.so, e.g. from `pip install onnxruntime`; scripts/setup.sh does this")]
+    NoRuntimePath,
+    #[error("cannot load onnx runtime from {path}: {message}")]
+    Runtime { path: String, message: String },
+    #[error("model file {path} is missing: {hint}")]
+    Missing { path: String, hint: String },
+    #[error("model file {path} cannot be read: {message}")]
+    Unreadable { path: String, message: String },
+    #[error("model file {path} has sha256 {actual}, expected {expected} (corrupt, truncated or another model)")]
+    HashMismatch {
+        path: String,
+        expected: String,
+        actual: String,
+    },
+    #[error("model file {path} is not a valid onnx model: {message}")]
+    Invalid { path: String, message: String },
+    #[error("model file {path} has the wrong signature: {message}")]
+    Signature { path: String, message: String },
+}
+
+static ENVIRONMENT: OnceLock<Environment> = OnceLock::new();
+
+/// Loads the ONNX Runtime library once per process and returns its
+/// environment. Later calls return the first environment.
+pub fn environment(
+    config: &OrtConfig,
+    env_dylib: Option<&str>,
+) -> Result<&'static Environment, ModelError> {
+    if let Some(env) = ENVIRONMENT.get() {
+        return Ok(env);
+    }
+    let path = if config.dylib_path.is_empty() {
+        env_dylib
+            .filter(|p| !p.is_empty())
+            .ok_or(ModelError::NoRuntimePath)?
+            .to_string()
+    } else {
+        config.dylib_path.clone()
+    };
+    if !Path::new(&path).is_file() {
+        return Err(ModelError::Runtime {
+            path,
+            message: "no such file".into(),
+        });
+    }
+    let runtime_error = |message: String| ModelError::Runtime {
+        path: path.clone(),
+        message,
+    };
+    let builder = ort::init_from(&path).map_err(|e| runtime_error(e.to_string()))?;
+    let environment = builder
+        .with_name("facepass")
+        .with_telemetry(false)
+        .build()
+        .map_err(|e| runtime_error(e.to_string()))?;
+    tracing::info!(path = %path, "onnx runtime loaded");
+    Ok(ENVIRONMENT.get_or_init(|| environment))
+}
+
+/// The expected shape of one model input or output: `None` for a dynamic
+/// dimension that may be anything.
+#[derive(Debug, Clone)]
+pub struct TensorSpec {
+    pub dims: Vec<Option<i64>>,
+}
+
+impl TensorSpec {
+    pub fn new(dims: &[Option<i64>]) -> Self {
+        TensorSpec {
+            dims: dims.to_vec(),
+        }
+    }
+}
+
+/// What a model file must be before a session is built from it.
+#[derive(Debug, Clone)]
+pub struct ModelCheck {
+    pub path: PathBuf,
+    /// Lowercase hex SHA-256; empty skips the check (generated test models).
+    pub sha256: String,
+    pub inputs: Vec<TensorSpec>,
+    /// Outputs, by position; their count must match exactly.
+    pub outputs: Vec<TensorSpec>,
+    /// Shown when the file is missing.
+    pub hint: String,
+}
+
+/// SHA-256 of a file, lowercase hex, streamed.
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Checks the file and builds a session with `intra_threads` threads.
+pub fn load_session(
+    env: &Environment,
+    check: &ModelCheck,
+    intra_threads: usize,
+    provider: &str,
+) -> Result<Session, ModelError> {
+    let path = check.path.display().to_string();
+    if !check.path.is_file() {
+        return Err(ModelError::Missing {
+            path,
+            hint: check.hint.clone(),
+        });
+    }
+    if !check.sha256.is_empty() {
+        let actual = sha256_file(&check.path).map_err(|e| ModelError::Unreadable {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        if !actual.eq_ignore_ascii_case(&check.sha256) {
+            return Err(ModelError::HashMismatch {
+                path,
+                expected: check.sha256.clone(),
+                actual,
+            });
+        }
+    }
+    let invalid = |message: String| ModelError::Invalid {
+        path: path.clone(),
+        message,
+    };
+    let mut builder = Session::builder(env)
+        .map_err(|e| invalid(e.to_string()))?
+        .with_optimization_level(GraphOptimizationLevel::Level3)
+        .map_err(|e| invalid(e.to_string()))?;
+    if intra_threads > 0 {
+        builder = builder
+            .with_intra_threads(intra_threads)
+            .map_err(|e| invalid(e.to_string()))?;
+    }
+    if provider == "cuda" {
+        #[cfg(feature = "cuda")]
+        {
+            builder = builder
+                .with_execution_providers([ort::ep::CUDA::default().build().error_on_failure()])
+                .map_err(|e| invalid(e.to_string()))?;
+        }
+        #[cfg(not(feature = "cuda"))]
+        return Err(invalid(
+            "ort.provider is cuda but this binary was built without the `cuda` feature".into(),
+        ));
+    }
+    let session = builder
+        .commit_from_file(&check.path)
+        .map_err(|e| invalid(e.to_string()))?;
+    verify_signature(&session, check).map_err(|message| ModelError::Signature { path, message })?;
+    Ok(session)
+}
+
+fn verify_signature(session: &Session, check: &ModelCheck) -> Result<(), String> {
+    let compare = |kind: &str, actual: &[ort::value::Outlet], expected: &[TensorSpec]| {
+        if actual.len() != expected.len() {
+            return Err(format!(
+                "{} {kind}s, expected {}",
+                actual.len(),
+                expected.len()
+            ));
+        }
+        for (i, (outlet, spec)) in actual.iter().zip(expected).enumerate() {
+            let ValueType::Tensor { shape, .. } = outlet.dtype() else {
+                return Err(format!("{kind} {i} ({}) is not a tensor", outlet.name()));
+            };
+            let dims: &[i64] = shape;
+            if dims.len() != spec.dims.len() {
+                return Err(format!(
+                    "{kind} {i} ({}) has shape {dims:?}, expected {} dimensions",
+                    outlet.name(),
+                    spec.dims.len()
+                ));
+            }
+            for (got, want) in dims.iter().zip(&spec.dims) {
+                if let Some(want) = want {
+                    // -1 is a dynamic dimension: it accepts the size we will feed.
+                    if *got != *want && *got != -1 {
+                        return Err(format!(
+                            "{kind} {i} ({}) has shape {dims:?}, expected {:?}",
+                            outlet.name(),
+                            spec.dims
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    };
+    compare("input", session.inputs(), &check.inputs)?;
+    compare("output", session.outputs(), &check.outputs)?;
+    Ok(())
+}

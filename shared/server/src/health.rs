@@ -1,0 +1,72 @@
+//! Honest health: a service reports NOT_SERVING until its dependencies answer
+//! (database, broker, model files, peers) and goes back to NOT_SERVING when
+//! one stops answering. Probes read it through `grpc.health.v1`.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tonic_health::server::HealthReporter;
+use tonic_health::ServingStatus;
+
+use crate::Shutdown;
+
+/// Re-checks `check` every `interval` and publishes the result under the
+/// overall name `""` and under `service`. Returns when `shutdown` fires,
+/// after publishing NOT_SERVING so load balancers drain the instance.
+pub async fn watch<F, Fut>(
+    reporter: HealthReporter,
+    service: &'static str,
+    interval: Duration,
+    shutdown: Shutdown,
+    mut check: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), String>>,
+{
+    let mut last: Option<bool> = None;
+    loop {
+        let result = check().await;
+        let healthy = result.is_ok();
+        if last != Some(healthy) {
+            match &result {
+                Ok(()) => tracing::info!(service, "dependencies answer: serving"),
+                Err(why) => tracing::warn!(service, reason = %why, "not serving"),
+            }
+            let status = if healthy {
+                ServingStatus::Serving
+            } else {
+                ServingStatus::NotServing
+            };
+            reporter.set_service_status("", status).await;
+            reporter.set_service_status(service, status).await;
+            last = Some(healthy);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = shutdown.wait() => break,
+        }
+    }
+    reporter
+        .set_service_status("", ServingStatus::NotServing)
+        .await;
+    reporter
+        .set_service_status(service, ServingStatus::NotServing)
+        .await;
+}
+
+/// A fresh reporter whose statuses start as NOT_SERVING.
+pub async fn not_serving_reporter(
+    service: &'static str,
+) -> (
+    HealthReporter,
+    tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>,
+) {
+    let (reporter, server) = tonic_health::server::health_reporter();
+    reporter
+        .set_service_status("", ServingStatus::NotServing)
+        .await;
+    reporter
+        .set_service_status(service, ServingStatus::NotServing)
+        .await;
+    (reporter, server)
+}

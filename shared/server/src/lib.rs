@@ -1,0 +1,13 @@
+//! The runtime every FacePass service shares: structured logging, the gRPC
+//! server bootstrap (one commented tower stack, health, reflection, graceful
+//! shutdown), honest health reporting, internal auth and client channels.
+
+pub mod auth;
+pub mod client;
+pub mod grpc;
+pub mod health;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use grpc::{GrpcServer, GrpcServerConfig};
+pub use shutdown::Shutdown;
