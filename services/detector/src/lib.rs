@@ -1,1 +1,82 @@
-//! placeholder
+//! The detector service: decodes an image (bytes, or an object-store key it
+//! reads itself), finds faces with SCRFD, judges their quality and returns
+//! 112x112 crops aligned to the ArcFace template. Stateless.
+
+pub mod config;
+pub mod decode;
+pub mod engine;
+pub mod scrfd;
+pub mod service;
+pub mod vision;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use facepass_proto::detector::v1::detector_service_server::DetectorServiceServer;
+use facepass_server::auth::RequireToken;
+use facepass_server::{health, GrpcServer, Shutdown};
+use object_store::local::LocalFileSystem;
+use object_store::ObjectStore;
+
+pub use config::DetectorConfig;
+
+pub const SERVICE_NAME: &str = "facepass.detector.v1.DetectorService";
+
+/// The object store photos are read from.
+pub fn object_store(root: &str) -> anyhow::Result<Arc<dyn ObjectStore>> {
+    std::fs::create_dir_all(root)
+        .map_err(|e| anyhow::anyhow!("cannot create storage root {root}: {e}"))?;
+    Ok(Arc::new(LocalFileSystem::new_with_prefix(root)?))
+}
+
+/// Loads the model, then serves until `shutdown` fires.
+pub async fn run(
+    config: DetectorConfig,
+    server: GrpcServer,
+    shutdown: Shutdown,
+    env_dylib: Option<String>,
+) -> anyhow::Result<()> {
+    let load_config = config.clone();
+    let detector = tokio::task::spawn_blocking(move || {
+        engine::FaceDetector::load(&load_config, env_dylib.as_deref())
+    })
+    .await??;
+    let detector = Arc::new(detector);
+    let store = object_store(&config.storage_root)?;
+
+    let (reporter, health_service) = health::not_serving_reporter(SERVICE_NAME).await;
+    let root = config.storage_root.clone();
+    tokio::spawn(health::watch(
+        reporter,
+        SERVICE_NAME,
+        Duration::from_secs(5),
+        shutdown.clone(),
+        move || {
+            let root = root.clone();
+            async move {
+                if std::path::Path::new(&root).is_dir() {
+                    Ok(())
+                } else {
+                    Err(format!("storage root {root} is not a directory"))
+                }
+            }
+        },
+    ));
+
+    let api = service::DetectorApi::new(detector, store, config.limits.max_bytes);
+    let svc = DetectorServiceServer::new(api)
+        .max_decoding_message_size(config.grpc.max_message_bytes)
+        .max_encoding_message_size(config.grpc.max_message_bytes);
+    let svc = tonic::service::interceptor::InterceptedService::new(
+        svc,
+        RequireToken::new(&config.internal_token),
+    );
+    server
+        .serve(
+            SERVICE_NAME,
+            tonic::service::Routes::new(svc),
+            health_service,
+            shutdown,
+        )
+        .await
+}

@@ -1,0 +1,120 @@
+//! The detector's configuration (`FACEPASS_*`, see docs/ARCHITECTURE.md).
+
+use facepass_core::config::Validate;
+use facepass_inference::OrtConfig;
+use facepass_server::telemetry::LogConfig;
+use facepass_server::GrpcServerConfig;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DetectorConfig {
+    pub grpc: GrpcServerConfig,
+    pub log: LogConfig,
+    pub ort: OrtConfig,
+    /// Shared token internal callers must present; empty disables the check.
+    pub internal_token: String,
+    pub model: DetectorModelConfig,
+    pub limits: ImageLimits,
+    /// Root folder of the local object store (photos registered by key).
+    pub storage_root: String,
+    /// Detections run at once (each on its own ONNX session).
+    pub workers: usize,
+    /// Faces smaller than this (shorter box side, pixels) get FACE_TOO_SMALL.
+    pub min_face_px: f32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DetectorModelConfig {
+    /// Name recorded with results, e.g. `buffalo_l` or `fixture`.
+    pub name: String,
+    /// SCRFD ONNX file (det_10g.onnx for buffalo_l).
+    pub path: String,
+    /// Expected SHA-256 (hex); empty skips the check.
+    pub sha256: String,
+    /// Square detector input side (640 for buffalo_l).
+    pub input_size: u32,
+    pub score_threshold: f32,
+    pub nms_threshold: f32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ImageLimits {
+    /// Largest encoded image accepted.
+    pub max_bytes: u64,
+    /// Largest decoded image (width x height) accepted.
+    pub max_pixels: u64,
+    /// Largest width or height accepted.
+    pub max_side: u32,
+}
+
+impl Default for ImageLimits {
+    fn default() -> Self {
+        ImageLimits {
+            max_bytes: 64 * 1024 * 1024,
+            max_pixels: 120_000_000,
+            max_side: 20_000,
+        }
+    }
+}
+
+impl Default for DetectorModelConfig {
+    fn default() -> Self {
+        DetectorModelConfig {
+            name: "fixture".into(),
+            path: ".facepass/models/fixture/det.onnx".into(),
+            sha256: String::new(),
+            input_size: 640,
+            score_threshold: 0.5,
+            nms_threshold: 0.4,
+        }
+    }
+}
+
+impl Default for DetectorConfig {
+    fn default() -> Self {
+        DetectorConfig {
+            grpc: GrpcServerConfig::with_listen("127.0.0.1:50052"),
+            log: LogConfig::default(),
+            ort: OrtConfig {
+                intra_threads: 1,
+                ..OrtConfig::default()
+            },
+            internal_token: String::new(),
+            model: DetectorModelConfig::default(),
+            limits: ImageLimits::default(),
+            storage_root: ".facepass/objects".into(),
+            workers: 2,
+            min_face_px: 20.0,
+        }
+    }
+}
+
+impl Validate for DetectorConfig {
+    fn validate(&self) -> Vec<String> {
+        let mut problems = self.grpc.problems();
+        problems.extend(self.log.problems());
+        problems.extend(self.ort.problems());
+        if self.model.path.is_empty() {
+            problems.push("model.path is required".into());
+        }
+        if self.model.input_size == 0 || self.model.input_size % 32 != 0 {
+            problems.push("model.input_size must be a positive multiple of 32".into());
+        }
+        if !(0.0..1.0).contains(&self.model.score_threshold) {
+            problems.push("model.score_threshold must be within 0 and 1".into());
+        }
+        if !(0.0..1.0).contains(&self.model.nms_threshold) {
+            problems.push("model.nms_threshold must be within 0 and 1".into());
+        }
+        if self.workers == 0 {
+            problems.push("workers must be at least 1".into());
+        }
+        if self.limits.max_bytes == 0 || self.limits.max_pixels == 0 || self.limits.max_side == 0 {
+            problems.push("limits must be positive".into());
+        }
+        problems
+    }
+}

@@ -1,0 +1,182 @@
+//! Image decoding with limits checked before memory is spent: the encoded
+//! size first, then the declared dimensions from the header, then an
+//! allocation cap for the decoder itself. EXIF orientation is applied, and
+//! every colour type (grey, alpha, 16-bit, CMYK JPEG) ends up as 8-bit RGB.
+
+use std::io::Cursor;
+
+use facepass_core::{Error, ErrorCode};
+use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage};
+
+use crate::config::ImageLimits;
+
+/// Decodes `bytes` to RGB, or explains why not.
+pub fn decode_rgb(bytes: &[u8], limits: &ImageLimits) -> Result<RgbImage, Error> {
+    if bytes.len() as u64 > limits.max_bytes {
+        return Err(Error::new(
+            ErrorCode::ImageTooLarge,
+            format!(
+                "image is {} bytes, the limit is {}",
+                bytes.len(),
+                limits.max_bytes
+            ),
+        ));
+    }
+    if bytes.is_empty() {
+        return Err(Error::new(ErrorCode::ImageUndecodable, "image is empty"));
+    }
+    let reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| {
+            Error::new(
+                ErrorCode::ImageUndecodable,
+                format!("cannot read image: {e}"),
+            )
+        })?;
+    if reader.format().is_none() {
+        return Err(Error::new(
+            ErrorCode::ImageUndecodable,
+            "not a supported image format (JPEG, PNG or WebP)",
+        ));
+    }
+    let mut decoder_limits = image::Limits::default();
+    decoder_limits.max_image_width = Some(limits.max_side);
+    decoder_limits.max_image_height = Some(limits.max_side);
+    // RGBA16 worst case per pixel, plus the decoder's own buffers.
+    decoder_limits.max_alloc = Some(limits.max_pixels.saturating_mul(8));
+    let mut reader = reader;
+    reader.limits(decoder_limits);
+    let mut decoder = reader.into_decoder().map_err(classify)?;
+    let (width, height) = decoder.dimensions();
+    if width == 0 || height == 0 {
+        return Err(Error::new(
+            ErrorCode::ImageUndecodable,
+            "image has no pixels",
+        ));
+    }
+    if width as u64 * height as u64 > limits.max_pixels {
+        return Err(Error::new(
+            ErrorCode::ImageTooLarge,
+            format!(
+                "image is {width}x{height} ({} pixels), the limit is {}",
+                width as u64 * height as u64,
+                limits.max_pixels
+            ),
+        ));
+    }
+    let orientation = decoder.orientation().map_err(classify)?;
+    let mut image = DynamicImage::from_decoder(decoder).map_err(classify)?;
+    image.apply_orientation(orientation);
+    Ok(image.into_rgb8())
+}
+
+fn classify(err: image::ImageError) -> Error {
+    match err {
+        image::ImageError::Limits(e) => Error::new(
+            ErrorCode::ImageTooLarge,
+            format!("image exceeds the decoding limits: {e}"),
+        ),
+        image::ImageError::Unsupported(e) => Error::new(
+            ErrorCode::ImageUndecodable,
+            format!("unsupported image: {e}"),
+        ),
+        other => Error::new(
+            ErrorCode::ImageUndecodable,
+            format!("corrupt image: {other}"),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> ImageLimits {
+        ImageLimits::default()
+    }
+
+    #[test]
+    fn decodes_png_and_jpeg_to_rgb() {
+        let scene = facepass_synth::selfie(3, 5);
+        let png = decode_rgb(&scene.png(), &limits()).unwrap();
+        assert_eq!(png.dimensions(), (480, 640));
+        assert_eq!(png.as_raw(), scene.image.as_raw());
+        let jpeg = decode_rgb(&scene.jpeg(90), &limits()).unwrap();
+        assert_eq!(jpeg.dimensions(), (480, 640));
+    }
+
+    #[test]
+    fn grey_and_alpha_images_become_rgb() {
+        let grey = image::GrayImage::from_pixel(10, 7, image::Luma([77]));
+        let mut bytes = Vec::new();
+        DynamicImage::ImageLuma8(grey)
+            .write_to(&mut Cursor::new(&mut bytes), image::ImageFormat::Png)
+            .unwrap();
+        let rgb = decode_rgb(&bytes, &limits()).unwrap();
+        assert_eq!(rgb.get_pixel(3, 3).0, [77, 77, 77]);
+
+        let rgba = image::RgbaImage::from_pixel(4, 4, image::Rgba([10, 20, 30, 0]));
+        let mut bytes = Vec::new();
+        DynamicImage::ImageRgba8(rgba)
+            .write_to(&mut Cursor::new(&mut bytes), image::ImageFormat::Png)
+            .unwrap();
+        assert_eq!(
+            decode_rgb(&bytes, &limits()).unwrap().get_pixel(0, 0).0,
+            [10, 20, 30]
+        );
+    }
+
+    #[test]
+    fn corrupt_and_empty_inputs_are_undecodable() {
+        for bytes in [
+            facepass_synth::corrupt_jpeg(1),
+            Vec::new(),
+            b"hello, not an image".to_vec(),
+        ] {
+            let err = decode_rgb(&bytes, &limits()).unwrap_err();
+            assert_eq!(err.code, ErrorCode::ImageUndecodable, "{err}");
+        }
+    }
+
+    #[test]
+    fn pixel_limit_is_checked_from_the_header() {
+        let scene = facepass_synth::selfie(1, 2);
+        let tight = ImageLimits {
+            max_pixels: 480 * 640 - 1,
+            ..limits()
+        };
+        let err = decode_rgb(&scene.png(), &tight).unwrap_err();
+        assert_eq!(err.code, ErrorCode::ImageTooLarge, "{err}");
+        let tight = ImageLimits {
+            max_bytes: 100,
+            ..limits()
+        };
+        assert_eq!(
+            decode_rgb(&scene.png(), &tight).unwrap_err().code,
+            ErrorCode::ImageTooLarge
+        );
+    }
+
+    #[test]
+    fn decompression_bomb_header_is_refused_before_decoding() {
+        // A PNG header that claims 60000 x 60000 pixels with a tiny body.
+        let mut png = Vec::new();
+        png.extend_from_slice(b"\x89PNG\r\n\x1a\n");
+        let mut ihdr = Vec::new();
+        ihdr.extend_from_slice(&60000u32.to_be_bytes());
+        ihdr.extend_from_slice(&60000u32.to_be_bytes());
+        ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+        png.extend_from_slice(&(ihdr.len() as u32).to_be_bytes());
+        png.extend_from_slice(b"IHDR");
+        png.extend_from_slice(&ihdr);
+        png.extend_from_slice(&[0, 0, 0, 0]); // bad CRC is fine: we must stop earlier or fail cleanly
+        let err = decode_rgb(&png, &limits()).unwrap_err();
+        assert!(
+            matches!(
+                err.code,
+                ErrorCode::ImageTooLarge | ErrorCode::ImageUndecodable
+            ),
+            "{err}"
+        );
+    }
+}

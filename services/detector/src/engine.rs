@@ -1,0 +1,254 @@
+//! The detection engine: a small pool of ONNX sessions and the blocking
+//! pipeline (decode, resize, SCRFD, NMS, quality, alignment) that runs off
+//! the async runtime, at most `workers` images at once.
+
+use std::sync::{Arc, Mutex};
+
+use facepass_core::Error;
+use facepass_inference::ort::session::Session;
+use facepass_inference::ort::value::TensorRef;
+use facepass_inference::{ModelCheck, ModelError, TensorSpec};
+use image::RgbImage;
+use tokio::sync::Semaphore;
+
+use crate::config::DetectorConfig;
+use crate::decode::decode_rgb;
+use crate::scrfd::{self, Detection, RawOutputs};
+use crate::vision::align_face;
+
+/// Why a face should not be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Issue {
+    TooSmall,
+    LowConfidence,
+    Truncated,
+}
+
+/// A face with its verdicts and aligned crop.
+#[derive(Debug, Clone)]
+pub struct Face {
+    pub detection: Detection,
+    pub issues: Vec<Issue>,
+    pub crop: RgbImage,
+}
+
+/// The faces of one image.
+#[derive(Debug, Clone)]
+pub struct Faces {
+    pub width: u32,
+    pub height: u32,
+    pub faces: Vec<Face>,
+}
+
+/// Which faces the caller wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    All,
+    /// Only the main face: the largest, favouring the centre.
+    Selfie,
+}
+
+pub struct FaceDetector {
+    sessions: Mutex<Vec<Session>>,
+    permits: Semaphore,
+    config: DetectorConfig,
+}
+
+/// What the detector's model file must look like (SCRFD with keypoints).
+pub fn model_check(config: &DetectorConfig) -> ModelCheck {
+    let mut outputs = Vec::new();
+    for width in [1, 4, 10] {
+        for _ in scrfd::STRIDES {
+            outputs.push(TensorSpec::new(&[None, Some(width)]));
+        }
+    }
+    ModelCheck {
+        path: config.model.path.clone().into(),
+        sha256: config.model.sha256.clone(),
+        inputs: vec![TensorSpec::new(&[Some(1), Some(3), None, None])],
+        outputs,
+        hint: "run scripts/setup.sh (generates the fixture models) or `facepass models fetch buffalo_l`"
+            .into(),
+    }
+}
+
+impl FaceDetector {
+    /// Loads `workers` sessions of the configured model.
+    pub fn load(config: &DetectorConfig, env_dylib: Option<&str>) -> Result<Self, ModelError> {
+        let env = facepass_inference::environment(&config.ort, env_dylib)?;
+        let check = model_check(config);
+        let sessions = (0..config.workers)
+            .map(|_| {
+                facepass_inference::load_session(
+                    env,
+                    &check,
+                    config.ort.intra_threads,
+                    &config.ort.provider,
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        tracing::info!(
+            model = %config.model.name,
+            path = %config.model.path,
+            workers = config.workers,
+            "detector model loaded"
+        );
+        Ok(FaceDetector {
+            sessions: Mutex::new(sessions),
+            permits: Semaphore::new(config.workers),
+            config: config.clone(),
+        })
+    }
+
+    pub fn model_name(&self) -> &str {
+        &self.config.model.name
+    }
+
+    /// Decodes and detects on a blocking thread; at most `workers` at once.
+    pub async fn detect(self: &Arc<Self>, bytes: bytes::Bytes, mode: Mode) -> Result<Faces, Error> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| Error::unavailable("detector is shutting down"))?;
+        let this = Arc::clone(self);
+        tokio::task::spawn_blocking(move || this.detect_blocking(&bytes, mode))
+            .await
+            .map_err(|e| Error::internal(format!("detection task failed: {e}")))?
+    }
+
+    fn detect_blocking(&self, bytes: &[u8], mode: Mode) -> Result<Faces, Error> {
+        let image = decode_rgb(bytes, &self.config.limits)?;
+        let mut detections = self.run_model(&image)?;
+        if mode == Mode::Selfie {
+            detections = main_face(detections, image.width(), image.height())
+                .into_iter()
+                .collect();
+        }
+        let faces = detections
+            .into_iter()
+            .map(|detection| {
+                let issues = self.issues(&detection, image.width(), image.height());
+                let crop = align_face(&image, &detection.landmarks);
+                Face {
+                    detection,
+                    issues,
+                    crop,
+                }
+            })
+            .collect();
+        Ok(Faces {
+            width: image.width(),
+            height: image.height(),
+            faces,
+        })
+    }
+
+    fn run_model(&self, image: &RgbImage) -> Result<Vec<Detection>, Error> {
+        let size = self.config.model.input_size;
+        let prepared = scrfd::prepare(image, size);
+        let mut session = self
+            .sessions
+            .lock()
+            .map_err(|_| Error::internal("detector session pool poisoned"))?
+            .pop()
+            .ok_or_else(|| Error::internal("no free detector session despite a permit"))?;
+        let result = (|| {
+            let input = TensorRef::from_array_view((
+                [1usize, 3, size as usize, size as usize],
+                prepared.tensor.as_slice(),
+            ))
+            .map_err(|e| Error::internal(format!("input tensor: {e}")))?;
+            let outputs = session
+                .run(facepass_inference::ort::inputs![input])
+                .map_err(|e| Error::internal(format!("detector inference: {e}")))?;
+            let mut slices: Vec<&[f32]> = Vec::with_capacity(9);
+            for i in 0..9 {
+                let (_, data) = outputs[i]
+                    .try_extract_tensor::<f32>()
+                    .map_err(|e| Error::internal(format!("detector output {i}: {e}")))?;
+                slices.push(data);
+            }
+            let raw = RawOutputs {
+                scores: [slices[0], slices[1], slices[2]],
+                boxes: [slices[3], slices[4], slices[5]],
+                keypoints: [slices[6], slices[7], slices[8]],
+            };
+            scrfd::decode(
+                &raw,
+                size,
+                prepared.det_scale,
+                self.config.model.score_threshold,
+                self.config.model.nms_threshold,
+            )
+            .map_err(|e| Error::internal(format!("detector outputs: {e}")))
+        })();
+        if let Ok(mut pool) = self.sessions.lock() {
+            pool.push(session);
+        }
+        result
+    }
+
+    fn issues(&self, d: &Detection, width: u32, height: u32) -> Vec<Issue> {
+        let mut issues = Vec::new();
+        let [x1, y1, x2, y2] = d.bbox;
+        if (x2 - x1).min(y2 - y1) < self.config.min_face_px {
+            issues.push(Issue::TooSmall);
+        }
+        if d.score < 0.6 {
+            issues.push(Issue::LowConfidence);
+        }
+        let (w, h) = (x2 - x1, y2 - y1);
+        let outside = (-x1).max(0.0) + (x2 - width as f32).max(0.0);
+        let outside_y = (-y1).max(0.0) + (y2 - height as f32).max(0.0);
+        if outside > 0.1 * w || outside_y > 0.1 * h {
+            issues.push(Issue::Truncated);
+        }
+        issues
+    }
+}
+
+/// The main face of a selfie: the largest, discounted by its distance from
+/// the image centre so a big face at the edge loses to the subject.
+pub fn main_face(detections: Vec<Detection>, width: u32, height: u32) -> Option<Detection> {
+    let (cx, cy) = (width as f32 / 2.0, height as f32 / 2.0);
+    let diagonal = ((width * width + height * height) as f32).sqrt() / 2.0;
+    let weight = |d: &Detection| {
+        let [x1, y1, x2, y2] = d.bbox;
+        let area = (x2 - x1) * (y2 - y1);
+        let (fx, fy) = ((x1 + x2) / 2.0 - cx, (y1 + y2) / 2.0 - cy);
+        let off = (fx * fx + fy * fy).sqrt() / diagonal;
+        area * (1.0 - 0.5 * off)
+    };
+    detections
+        .into_iter()
+        .max_by(|a, b| weight(a).total_cmp(&weight(b)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn det(bbox: [f32; 4]) -> Detection {
+        Detection {
+            bbox,
+            score: 0.9,
+            landmarks: [[0.0; 2]; 5],
+        }
+    }
+
+    #[test]
+    fn main_face_prefers_large_and_central() {
+        let picked = main_face(
+            vec![
+                det([0.0, 0.0, 50.0, 50.0]),
+                det([200.0, 200.0, 300.0, 300.0]),
+            ],
+            500,
+            500,
+        )
+        .unwrap();
+        assert_eq!(picked.bbox, [200.0, 200.0, 300.0, 300.0]);
+        assert!(main_face(Vec::new(), 10, 10).is_none());
+    }
+}

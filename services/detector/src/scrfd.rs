@@ -1,0 +1,243 @@
+//! SCRFD pre- and post-processing exactly as insightface 0.7.3's
+//! `model_zoo/scrfd.py` does it: aspect-preserving resize pasted at the
+//! top-left of a zero canvas, `(p - 127.5) / 128` in RGB, nine outputs taken
+//! by position, anchor centres without half-pixel offset, distance decoding
+//! scaled by the stride, threshold, rescale by `det_scale`, greedy NMS with
+//! `+1` areas.
+
+use image::RgbImage;
+
+use crate::vision::resize_bilinear;
+
+/// Strides of the three feature maps, and anchors per location.
+pub const STRIDES: [u32; 3] = [8, 16, 32];
+pub const ANCHORS_PER_LOCATION: usize = 2;
+
+/// One detected face in original-image coordinates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Detection {
+    pub bbox: [f32; 4],
+    pub score: f32,
+    pub landmarks: [[f32; 2]; 5],
+}
+
+/// The network input and the scale that maps it back to the image.
+pub struct Prepared {
+    /// NCHW float32, 1 x 3 x size x size.
+    pub tensor: Vec<f32>,
+    pub size: u32,
+    pub det_scale: f32,
+}
+
+/// Resizes `image` into a `size` x `size` canvas and normalises it.
+pub fn prepare(image: &RgbImage, size: u32) -> Prepared {
+    let (w, h) = image.dimensions();
+    let im_ratio = h as f32 / w as f32;
+    // The model input is square, so its ratio is 1.
+    let (new_w, new_h) = if im_ratio > 1.0 {
+        (((size as f32) / im_ratio) as u32, size)
+    } else {
+        (size, ((size as f32) * im_ratio) as u32)
+    };
+    let (new_w, new_h) = (new_w.max(1), new_h.max(1));
+    let det_scale = new_h as f32 / h as f32;
+    let resized = resize_bilinear(image, new_w, new_h);
+
+    let plane = (size * size) as usize;
+    // Zero pixels normalise to -127.5/128: the canvas outside the image.
+    let mut tensor = vec![-127.5f32 / 128.0; plane * 3];
+    let raw = resized.as_raw();
+    for y in 0..new_h as usize {
+        for x in 0..new_w as usize {
+            let src = (y * new_w as usize + x) * 3;
+            let dst = y * size as usize + x;
+            for c in 0..3 {
+                tensor[c * plane + dst] = (raw[src + c] as f32 - 127.5) / 128.0;
+            }
+        }
+    }
+    Prepared {
+        tensor,
+        size,
+        det_scale,
+    }
+}
+
+/// The nine outputs of an SCRFD network, by position: scores for strides
+/// 8, 16, 32, then boxes, then keypoints.
+pub struct RawOutputs<'a> {
+    pub scores: [&'a [f32]; 3],
+    pub boxes: [&'a [f32]; 3],
+    pub keypoints: [&'a [f32]; 3],
+}
+
+/// Decodes raw outputs into detections in original-image coordinates,
+/// sorted by score and de-duplicated by NMS.
+pub fn decode(
+    outputs: &RawOutputs<'_>,
+    input_size: u32,
+    det_scale: f32,
+    score_threshold: f32,
+    nms_threshold: f32,
+) -> Result<Vec<Detection>, String> {
+    let mut candidates = Vec::new();
+    for (level, &stride) in STRIDES.iter().enumerate() {
+        let grid = (input_size / stride) as usize;
+        let count = grid * grid * ANCHORS_PER_LOCATION;
+        let (scores, boxes, kps) = (
+            outputs.scores[level],
+            outputs.boxes[level],
+            outputs.keypoints[level],
+        );
+        if scores.len() != count || boxes.len() != count * 4 || kps.len() != count * 10 {
+            return Err(format!(
+                "stride {stride}: expected {count} anchors, got {} scores, {} box and {} keypoint values",
+                scores.len(),
+                boxes.len(),
+                kps.len()
+            ));
+        }
+        let s = stride as f32;
+        for (anchor, &score) in scores.iter().enumerate() {
+            if score < score_threshold {
+                continue;
+            }
+            let location = anchor / ANCHORS_PER_LOCATION;
+            let cx = (location % grid) as f32 * s;
+            let cy = (location / grid) as f32 * s;
+            let d = &boxes[anchor * 4..anchor * 4 + 4];
+            let bbox = [
+                (cx - d[0] * s) / det_scale,
+                (cy - d[1] * s) / det_scale,
+                (cx + d[2] * s) / det_scale,
+                (cy + d[3] * s) / det_scale,
+            ];
+            let k = &kps[anchor * 10..anchor * 10 + 10];
+            let mut landmarks = [[0f32; 2]; 5];
+            for (i, point) in landmarks.iter_mut().enumerate() {
+                *point = [
+                    (cx + k[2 * i] * s) / det_scale,
+                    (cy + k[2 * i + 1] * s) / det_scale,
+                ];
+            }
+            candidates.push(Detection {
+                bbox,
+                score,
+                landmarks,
+            });
+        }
+    }
+    candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
+    Ok(nms(candidates, nms_threshold))
+}
+
+/// Greedy non-maximum suppression over score-sorted detections, with
+/// insightface's `+1` pixel areas.
+pub fn nms(sorted: Vec<Detection>, threshold: f32) -> Vec<Detection> {
+    let area = |b: &[f32; 4]| (b[2] - b[0] + 1.0) * (b[3] - b[1] + 1.0);
+    let mut keep: Vec<Detection> = Vec::new();
+    let mut suppressed = vec![false; sorted.len()];
+    for i in 0..sorted.len() {
+        if suppressed[i] {
+            continue;
+        }
+        let a = &sorted[i].bbox;
+        for j in i + 1..sorted.len() {
+            if suppressed[j] {
+                continue;
+            }
+            let b = &sorted[j].bbox;
+            let w = (a[2].min(b[2]) - a[0].max(b[0]) + 1.0).max(0.0);
+            let h = (a[3].min(b[3]) - a[1].max(b[1]) + 1.0).max(0.0);
+            let inter = w * h;
+            let iou = inter / (area(a) + area(b) - inter);
+            if iou > threshold {
+                suppressed[j] = true;
+            }
+        }
+        keep.push(sorted[i].clone());
+    }
+    keep
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn det(bbox: [f32; 4], score: f32) -> Detection {
+        Detection {
+            bbox,
+            score,
+            landmarks: [[0.0; 2]; 5],
+        }
+    }
+
+    #[test]
+    fn nms_drops_overlaps_and_keeps_separate_faces() {
+        let kept = nms(
+            vec![
+                det([0.0, 0.0, 100.0, 100.0], 0.9),
+                det([2.0, 2.0, 102.0, 102.0], 0.8),
+                det([300.0, 0.0, 400.0, 100.0], 0.7),
+            ],
+            0.4,
+        );
+        assert_eq!(kept.len(), 2);
+        assert_eq!(kept[0].score, 0.9);
+        assert_eq!(kept[1].score, 0.7);
+    }
+
+    #[test]
+    fn prepare_scales_the_long_side_to_the_input() {
+        let image = RgbImage::from_pixel(1280, 960, image::Rgb([255, 0, 0]));
+        let p = prepare(&image, 640);
+        assert_eq!(p.det_scale, 0.5);
+        let plane = 640 * 640;
+        // inside the resized image: red channel normalised from 255
+        assert!((p.tensor[0] - 127.5 / 128.0).abs() < 1e-6);
+        // below it (rows 480..640): the zero canvas
+        assert!((p.tensor[500 * 640] + 127.5 / 128.0).abs() < 1e-6);
+        assert!(
+            (p.tensor[plane] + 127.5 / 128.0).abs() < 1e-6,
+            "green of a red pixel"
+        );
+    }
+
+    #[test]
+    fn decode_places_anchor_predictions_in_image_coordinates() {
+        let size = 64u32;
+        let mut scores: Vec<Vec<f32>> = Vec::new();
+        let mut boxes: Vec<Vec<f32>> = Vec::new();
+        let mut kps: Vec<Vec<f32>> = Vec::new();
+        for &stride in &STRIDES {
+            let n = ((size / stride) * (size / stride)) as usize * 2;
+            scores.push(vec![0.0; n]);
+            boxes.push(vec![1.0; n * 4]);
+            kps.push(vec![0.0; n * 10]);
+        }
+        // stride 8, grid 8x8: location (row 2, col 3), second anchor
+        let anchor = (2 * 8 + 3) * 2 + 1;
+        scores[0][anchor] = 0.9;
+        let out = RawOutputs {
+            scores: [&scores[0], &scores[1], &scores[2]],
+            boxes: [&boxes[0], &boxes[1], &boxes[2]],
+            keypoints: [&kps[0], &kps[1], &kps[2]],
+        };
+        let found = decode(&out, size, 0.5, 0.5, 0.4).unwrap();
+        assert_eq!(found.len(), 1);
+        // centre (24, 16), distances 1*8, then divided by det_scale 0.5
+        assert_eq!(found[0].bbox, [32.0, 16.0, 64.0, 48.0]);
+        assert_eq!(found[0].landmarks[0], [48.0, 32.0]);
+    }
+
+    #[test]
+    fn decode_rejects_outputs_of_the_wrong_size() {
+        let empty: Vec<f32> = Vec::new();
+        let out = RawOutputs {
+            scores: [&empty, &empty, &empty],
+            boxes: [&empty, &empty, &empty],
+            keypoints: [&empty, &empty, &empty],
+        };
+        assert!(decode(&out, 640, 1.0, 0.5, 0.4).is_err());
+    }
+}

@@ -1,0 +1,303 @@
+//! Dynamic batching across concurrent requests. Requests put their faces on
+//! one queue; each inference thread (one ONNX session each) takes the first
+//! waiting face, then keeps taking faces until the batch is full or the
+//! first face has waited `max_wait`, runs one inference and answers every
+//! request whose faces were in the batch. Inference never runs on the async
+//! runtime.
+
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use facepass_core::{Error, ErrorCode};
+use tokio::sync::oneshot;
+
+/// Runs a batch: `inputs` is `batch` preprocessed faces, contiguous; returns
+/// `batch * dimension` raw outputs.
+pub trait Model: Send + 'static {
+    fn infer(&mut self, inputs: &[f32], batch: usize) -> Result<Vec<f32>, String>;
+}
+
+struct Item {
+    input: Vec<f32>,
+    reply: Arc<Mutex<Reply>>,
+    slot: usize,
+}
+
+/// The answers of one request, filled in slot by slot.
+struct Reply {
+    results: Vec<Option<Vec<f32>>>,
+    missing: usize,
+    error: Option<Error>,
+    sender: Option<oneshot::Sender<Result<Vec<Vec<f32>>, Error>>>,
+}
+
+impl Reply {
+    fn fill(&mut self, slot: usize, result: Result<Vec<f32>, Error>) {
+        match result {
+            Ok(v) => self.results[slot] = Some(v),
+            Err(e) => self.error = Some(e),
+        }
+        self.missing -= 1;
+        if self.missing == 0 {
+            if let Some(sender) = self.sender.take() {
+                let answer = match self.error.take() {
+                    Some(e) => Err(e),
+                    None => Ok(self
+                        .results
+                        .drain(..)
+                        .map(|r| r.unwrap_or_default())
+                        .collect()),
+                };
+                let _ = sender.send(answer);
+            }
+        }
+    }
+}
+
+/// Batching settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    pub max_batch: usize,
+    pub max_wait: Duration,
+    pub queue_capacity: usize,
+    pub dimension: usize,
+    pub input_len: usize,
+}
+
+/// Counters for tests and metrics.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub batches: std::sync::atomic::AtomicU64,
+    pub faces: std::sync::atomic::AtomicU64,
+}
+
+pub struct Batcher {
+    queue: SyncSender<Item>,
+    settings: Settings,
+    pub stats: Arc<Stats>,
+}
+
+impl Batcher {
+    /// Starts one inference thread per model.
+    pub fn start<M: Model>(models: Vec<M>, settings: Settings) -> Batcher {
+        let (queue, receiver) = mpsc::sync_channel::<Item>(settings.queue_capacity);
+        let receiver = Arc::new(Mutex::new(receiver));
+        let stats = Arc::new(Stats::default());
+        for (i, model) in models.into_iter().enumerate() {
+            let receiver = Arc::clone(&receiver);
+            let stats = Arc::clone(&stats);
+            std::thread::Builder::new()
+                .name(format!("embedder-infer-{i}"))
+                .spawn(move || worker(model, receiver, settings, stats))
+                .expect("spawn inference thread");
+        }
+        Batcher {
+            queue,
+            settings,
+            stats,
+        }
+    }
+
+    /// Embeds preprocessed faces; the answer keeps their order.
+    pub async fn embed(&self, inputs: Vec<Vec<f32>>) -> Result<Vec<Vec<f32>>, Error> {
+        if inputs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (sender, receiver) = oneshot::channel();
+        let reply = Arc::new(Mutex::new(Reply {
+            results: vec![None; inputs.len()],
+            missing: inputs.len(),
+            error: None,
+            sender: Some(sender),
+        }));
+        for (slot, input) in inputs.into_iter().enumerate() {
+            debug_assert_eq!(input.len(), self.settings.input_len);
+            let item = Item {
+                input,
+                reply: Arc::clone(&reply),
+                slot,
+            };
+            match self.queue.try_send(item) {
+                Ok(()) => {}
+                Err(TrySendError::Full(item)) => {
+                    // Faces already queued are still embedded, but nobody waits for them.
+                    item.reply.lock().expect("reply lock").sender = None;
+                    return Err(Error::new(
+                        ErrorCode::Overloaded,
+                        "embedder queue is full; retry later",
+                    ));
+                }
+                Err(TrySendError::Disconnected(_)) => {
+                    return Err(Error::unavailable("embedder inference threads stopped"))
+                }
+            }
+        }
+        receiver
+            .await
+            .map_err(|_| Error::internal("inference thread dropped a request"))?
+    }
+}
+
+fn worker<M: Model>(
+    mut model: M,
+    receiver: Arc<Mutex<mpsc::Receiver<Item>>>,
+    settings: Settings,
+    stats: Arc<Stats>,
+) {
+    let mut batch: Vec<Item> = Vec::with_capacity(settings.max_batch);
+    let mut inputs: Vec<f32> = Vec::with_capacity(settings.max_batch * settings.input_len);
+    loop {
+        {
+            // Only one thread gathers at a time; the others wait for the lock.
+            let receiver = match receiver.lock() {
+                Ok(r) => r,
+                Err(_) => return,
+            };
+            match receiver.recv() {
+                Ok(item) => batch.push(item),
+                Err(_) => return,
+            }
+            let deadline = Instant::now() + settings.max_wait;
+            while batch.len() < settings.max_batch {
+                let now = Instant::now();
+                if now >= deadline {
+                    break;
+                }
+                match receiver.recv_timeout(deadline - now) {
+                    Ok(item) => batch.push(item),
+                    Err(RecvTimeoutError::Timeout) => break,
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            }
+        }
+        inputs.clear();
+        for item in &batch {
+            inputs.extend_from_slice(&item.input);
+        }
+        let n = batch.len();
+        let result = model.infer(&inputs, n);
+        stats
+            .batches
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        stats
+            .faces
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        match result {
+            Ok(outputs) if outputs.len() == n * settings.dimension => {
+                for (item, raw) in batch
+                    .drain(..)
+                    .zip(outputs.chunks_exact(settings.dimension))
+                {
+                    item.reply
+                        .lock()
+                        .expect("reply lock")
+                        .fill(item.slot, Ok(l2_normalise(raw)));
+                }
+            }
+            Ok(outputs) => {
+                let e = Error::internal(format!(
+                    "model returned {} values for {n} faces of dimension {}",
+                    outputs.len(),
+                    settings.dimension
+                ));
+                for item in batch.drain(..) {
+                    item.reply
+                        .lock()
+                        .expect("reply lock")
+                        .fill(item.slot, Err(e.clone()));
+                }
+            }
+            Err(message) => {
+                let e = Error::internal(format!("recogniser inference: {message}"));
+                for item in batch.drain(..) {
+                    item.reply
+                        .lock()
+                        .expect("reply lock")
+                        .fill(item.slot, Err(e.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// Scales `v` to unit length (a zero vector stays zero).
+pub fn l2_normalise(v: &[f32]) -> Vec<f32> {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        v.iter().map(|x| x / norm).collect()
+    } else {
+        v.to_vec()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Doubles each input's first value into a 2-d output; records batch sizes.
+    struct Echo {
+        sizes: Arc<Mutex<Vec<usize>>>,
+    }
+
+    impl Model for Echo {
+        fn infer(&mut self, inputs: &[f32], batch: usize) -> Result<Vec<f32>, String> {
+            self.sizes.lock().unwrap().push(batch);
+            std::thread::sleep(Duration::from_millis(5));
+            Ok(inputs.chunks(3).flat_map(|c| [c[0], 1.0]).collect())
+        }
+    }
+
+    fn settings() -> Settings {
+        Settings {
+            max_batch: 8,
+            max_wait: Duration::from_millis(20),
+            queue_capacity: 64,
+            dimension: 2,
+            input_len: 3,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_requests_share_batches_and_keep_order() {
+        let sizes = Arc::new(Mutex::new(Vec::new()));
+        let batcher = Arc::new(Batcher::start(
+            vec![Echo {
+                sizes: sizes.clone(),
+            }],
+            settings(),
+        ));
+        let mut tasks = Vec::new();
+        for r in 0..6 {
+            let batcher = Arc::clone(&batcher);
+            tasks.push(tokio::spawn(async move {
+                let inputs: Vec<Vec<f32>> = (0..3)
+                    .map(|i| vec![(r * 10 + i) as f32, 0.0, 0.0])
+                    .collect();
+                (r, batcher.embed(inputs).await.unwrap())
+            }));
+        }
+        for task in tasks {
+            let (r, out) = task.await.unwrap();
+            for (i, v) in out.iter().enumerate() {
+                let x = (r * 10 + i) as f32;
+                let norm = (x * x + 1.0).sqrt();
+                assert!((v[0] - x / norm).abs() < 1e-6 && (v[1] - 1.0 / norm).abs() < 1e-6);
+            }
+        }
+        let sizes = sizes.lock().unwrap();
+        assert_eq!(sizes.iter().sum::<usize>(), 18);
+        assert!(
+            sizes.iter().any(|&s| s > 3),
+            "no batch mixed requests: {sizes:?}"
+        );
+        assert!(sizes.iter().all(|&s| s <= 8));
+    }
+
+    #[test]
+    fn normalise_gives_unit_length() {
+        let v = l2_normalise(&[3.0, 4.0]);
+        assert_eq!(v, vec![0.6, 0.8]);
+        assert_eq!(l2_normalise(&[0.0, 0.0]), vec![0.0, 0.0]);
+    }
+}

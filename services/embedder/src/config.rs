@@ -1,0 +1,112 @@
+//! The embedder's configuration (`FACEPASS_*`, see docs/ARCHITECTURE.md).
+
+use facepass_core::config::Validate;
+use facepass_inference::OrtConfig;
+use facepass_server::telemetry::LogConfig;
+use facepass_server::GrpcServerConfig;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmbedderConfig {
+    pub grpc: GrpcServerConfig,
+    pub log: LogConfig,
+    pub ort: OrtConfig,
+    /// Shared token internal callers must present; empty disables the check.
+    pub internal_token: String,
+    pub model: RecogniserModelConfig,
+    pub batching: BatchingConfig,
+    /// Most faces one request may carry.
+    pub max_faces_per_request: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecogniserModelConfig {
+    /// Recorded with every stored face; searches never mix models.
+    pub name: String,
+    /// ArcFace ONNX file (w600k_r50.onnx for buffalo_l).
+    pub path: String,
+    /// Expected SHA-256 (hex); empty skips the check.
+    pub sha256: String,
+    /// Embedding dimension the model outputs.
+    pub dimension: usize,
+    /// Pixel normalisation: (p - mean) / std.
+    pub input_mean: f32,
+    pub input_std: f32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct BatchingConfig {
+    /// Most faces in one inference call.
+    pub max_batch: usize,
+    /// How long the first face of a batch may wait for company.
+    pub max_wait_us: u64,
+    /// Inference threads, each with its own session.
+    pub workers: usize,
+    /// Faces that may wait for a worker before requests are refused.
+    pub queue_capacity: usize,
+}
+
+impl Default for RecogniserModelConfig {
+    fn default() -> Self {
+        RecogniserModelConfig {
+            name: "fixture".into(),
+            path: ".facepass/models/fixture/rec.onnx".into(),
+            sha256: String::new(),
+            dimension: 512,
+            input_mean: 127.5,
+            input_std: 127.5,
+        }
+    }
+}
+
+impl Default for BatchingConfig {
+    fn default() -> Self {
+        BatchingConfig {
+            max_batch: 32,
+            max_wait_us: 2_000,
+            workers: 1,
+            queue_capacity: 4_096,
+        }
+    }
+}
+
+impl Default for EmbedderConfig {
+    fn default() -> Self {
+        EmbedderConfig {
+            grpc: GrpcServerConfig::with_listen("127.0.0.1:50053"),
+            log: LogConfig::default(),
+            ort: OrtConfig::default(),
+            internal_token: String::new(),
+            model: RecogniserModelConfig::default(),
+            batching: BatchingConfig::default(),
+            max_faces_per_request: 256,
+        }
+    }
+}
+
+impl Validate for EmbedderConfig {
+    fn validate(&self) -> Vec<String> {
+        let mut problems = self.grpc.problems();
+        problems.extend(self.log.problems());
+        problems.extend(self.ort.problems());
+        if self.model.path.is_empty() {
+            problems.push("model.path is required".into());
+        }
+        if self.model.dimension == 0 {
+            problems.push("model.dimension must be positive".into());
+        }
+        if self.model.input_std == 0.0 {
+            problems.push("model.input_std must not be zero".into());
+        }
+        if self.batching.max_batch == 0 || self.batching.workers == 0 {
+            problems.push("batching.max_batch and batching.workers must be at least 1".into());
+        }
+        if self.batching.queue_capacity < self.max_faces_per_request {
+            problems.push("batching.queue_capacity must hold at least one full request".into());
+        }
+        problems
+    }
+}

@@ -1,0 +1,83 @@
+//! `facepass.embedder.v1.EmbedderService`.
+
+use std::sync::Arc;
+
+use facepass_core::Error;
+use facepass_proto::embedder::v1 as pb;
+use pb::embedder_service_server::EmbedderService;
+use tonic::{Request, Response, Status};
+
+use crate::batcher::Batcher;
+use crate::model::{preprocess, CROP};
+use crate::EmbedderConfig;
+
+pub struct EmbedderApi {
+    batcher: Arc<Batcher>,
+    config: EmbedderConfig,
+}
+
+impl EmbedderApi {
+    pub fn new(batcher: Arc<Batcher>, config: EmbedderConfig) -> Self {
+        EmbedderApi { batcher, config }
+    }
+}
+
+#[tonic::async_trait]
+impl EmbedderService for EmbedderApi {
+    async fn embed(
+        &self,
+        request: Request<pb::EmbedRequest>,
+    ) -> Result<Response<pb::EmbedResponse>, Status> {
+        let pb::EmbedRequest { faces } = request.into_inner();
+        if faces.len() > self.config.max_faces_per_request {
+            return Err(Error::invalid(format!(
+                "{} faces exceed the limit of {} per request",
+                faces.len(),
+                self.config.max_faces_per_request
+            ))
+            .into());
+        }
+        let mut inputs = Vec::with_capacity(faces.len());
+        for (i, face) in faces.iter().enumerate() {
+            let pb::AlignedFace { rgb, width, height } = face;
+            if *width as usize != CROP || *height as usize != CROP {
+                return Err(Error::invalid(format!(
+                    "faces[{i}] is {width}x{height}, expected {CROP}x{CROP} aligned crops"
+                ))
+                .into());
+            }
+            if rgb.len() != CROP * CROP * 3 {
+                return Err(Error::invalid(format!(
+                    "faces[{i}] has {} bytes, expected {} (RGB)",
+                    rgb.len(),
+                    CROP * CROP * 3
+                ))
+                .into());
+            }
+            inputs.push(preprocess(
+                rgb,
+                self.config.model.input_mean,
+                self.config.model.input_std,
+            ));
+        }
+        let embeddings = self.batcher.embed(inputs).await?;
+        Ok(Response::new(pb::EmbedResponse {
+            model: self.config.model.name.clone(),
+            embeddings: embeddings
+                .into_iter()
+                .map(|values| pb::Embedding { values })
+                .collect(),
+        }))
+    }
+
+    async fn get_model_info(
+        &self,
+        _request: Request<pb::GetModelInfoRequest>,
+    ) -> Result<Response<pb::GetModelInfoResponse>, Status> {
+        Ok(Response::new(pb::GetModelInfoResponse {
+            model: self.config.model.name.clone(),
+            dimension: self.config.model.dimension as u32,
+            max_batch: self.config.batching.max_batch as u32,
+        }))
+    }
+}

@@ -1,0 +1,68 @@
+//! The indexer's configuration (`FACEPASS_*`, see docs/ARCHITECTURE.md).
+
+use facepass_core::config::Validate;
+use facepass_queue::AmqpConfig;
+use facepass_server::client::PeerConfig;
+use facepass_server::telemetry::LogConfig;
+use facepass_server::GrpcServerConfig;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct IndexerConfig {
+    /// Serves only grpc.health.v1 and reflection.
+    pub grpc: GrpcServerConfig,
+    pub log: LogConfig,
+    pub amqp: AmqpConfig,
+    /// Token presented to detector, embedder and search.
+    pub internal_token: String,
+    pub detector: PeerConfig,
+    pub embedder: PeerConfig,
+    pub search: PeerConfig,
+    /// Unacknowledged deliveries at once (also the photos processed at once).
+    pub prefetch: u16,
+    /// Attempts for transient failures before the photo is failed.
+    pub max_attempts: u32,
+    /// First retry delay; doubles with each attempt (with jitter).
+    pub retry_base_ms: u64,
+    pub retry_max_ms: u64,
+}
+
+impl Default for IndexerConfig {
+    fn default() -> Self {
+        IndexerConfig {
+            grpc: GrpcServerConfig::with_listen("127.0.0.1:50055"),
+            log: LogConfig::default(),
+            amqp: AmqpConfig::default(),
+            internal_token: String::new(),
+            detector: PeerConfig::new("http://127.0.0.1:50052", 60_000),
+            embedder: PeerConfig::new("http://127.0.0.1:50053", 60_000),
+            search: PeerConfig::new("http://127.0.0.1:50054", 30_000),
+            prefetch: 4,
+            max_attempts: 5,
+            retry_base_ms: 1_000,
+            retry_max_ms: 60_000,
+        }
+    }
+}
+
+impl Validate for IndexerConfig {
+    fn validate(&self) -> Vec<String> {
+        let mut problems = self.grpc.problems();
+        problems.extend(self.log.problems());
+        problems.extend(self.amqp.problems());
+        problems.extend(self.detector.problems("detector"));
+        problems.extend(self.embedder.problems("embedder"));
+        problems.extend(self.search.problems("search"));
+        if self.prefetch == 0 {
+            problems.push("prefetch must be at least 1".into());
+        }
+        if self.max_attempts == 0 {
+            problems.push("max_attempts must be at least 1".into());
+        }
+        if self.retry_base_ms == 0 || self.retry_max_ms < self.retry_base_ms {
+            problems.push("retry_base_ms must be positive and at most retry_max_ms".into());
+        }
+        problems
+    }
+}

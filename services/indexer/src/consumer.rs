@@ -1,0 +1,302 @@
+//! The RabbitMQ side of the indexer: consume `photo.uploaded` with manual
+//! acks and a bounded prefetch, index, publish the outcome with publisher
+//! confirms, and only then ack. Transient failures are retried through the
+//! retry queue with exponential backoff; permanent ones (and exhausted
+//! retries) become `photo.failed` with a readable reason. An undecodable
+//! message is rejected to the dead-letter queue. Connection loss is
+//! survived by reconnecting; unacked deliveries are redelivered, and
+//! redelivery is harmless because the store's upsert is idempotent.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use facepass_core::Error;
+use facepass_proto::events::v1::{PhotoFailed, PhotoIndexed, PhotoUploaded};
+use facepass_queue::lapin::message::Delivery;
+use facepass_queue::lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, BasicRejectOptions,
+};
+use facepass_queue::lapin::types::FieldTable;
+use facepass_queue::lapin::Channel;
+use facepass_queue::{Outgoing, Topology};
+use facepass_server::Shutdown;
+use futures::StreamExt;
+use prost::Message;
+use rand::Rng;
+
+use crate::pipeline::Pipeline;
+use crate::IndexerConfig;
+
+pub const PHOTO_UPLOADED_TYPE: &str = "facepass.events.v1.PhotoUploaded";
+pub const PHOTO_INDEXED_TYPE: &str = "facepass.events.v1.PhotoIndexed";
+pub const PHOTO_FAILED_TYPE: &str = "facepass.events.v1.PhotoFailed";
+
+/// Consumes until `shutdown`, reconnecting after broker failures.
+pub async fn run(
+    config: IndexerConfig,
+    pipeline: Pipeline,
+    shutdown: Shutdown,
+    connected: Arc<AtomicBool>,
+) {
+    let mut backoff = Duration::from_millis(500);
+    while !shutdown.is_triggered() {
+        match session(&config, &pipeline, &shutdown, &connected).await {
+            Ok(()) => break,
+            Err(e) => {
+                connected.store(false, Ordering::SeqCst);
+                tracing::warn!(error = %format!("{e:#}"), retry_in_ms = backoff.as_millis() as u64, "rabbitmq session ended");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = shutdown.wait() => break,
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(15));
+            }
+        }
+    }
+    connected.store(false, Ordering::SeqCst);
+}
+
+async fn session(
+    config: &IndexerConfig,
+    pipeline: &Pipeline,
+    shutdown: &Shutdown,
+    connected: &AtomicBool,
+) -> anyhow::Result<()> {
+    let topology = config.amqp.topology();
+    let connection = facepass_queue::connect(&config.amqp.url, "facepass-indexer").await?;
+    let channel = facepass_queue::confirmed_channel(&connection).await?;
+    topology.declare(&channel).await?;
+    channel
+        .basic_qos(config.prefetch, BasicQosOptions::default())
+        .await?;
+    let consumer = channel
+        .basic_consume(
+            topology.indexer_queue().as_str().into(),
+            "facepass-indexer".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    connected.store(true, Ordering::SeqCst);
+    tracing::info!(queue = %topology.indexer_queue(), prefetch = config.prefetch, "consuming");
+
+    let broken = AtomicBool::new(false);
+    consumer
+        .take_until(shutdown.wait())
+        .for_each_concurrent(config.prefetch as usize, |delivery| {
+            let channel = channel.clone();
+            let topology = topology.clone();
+            let broken = &broken;
+            async move {
+                match delivery {
+                    Ok(delivery) => handle(config, pipeline, &channel, &topology, delivery).await,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "consumer error");
+                        broken.store(true, Ordering::SeqCst);
+                    }
+                }
+            }
+        })
+        .await;
+    if shutdown.is_triggered() {
+        tracing::info!("in-flight photos finished; closing rabbitmq connection");
+        let _ = connection.close(200, "shutting down".into()).await;
+        return Ok(());
+    }
+    anyhow::bail!(if broken.load(Ordering::SeqCst) {
+        "consumer failed"
+    } else {
+        "consumer was cancelled by the broker"
+    })
+}
+
+/// What became of one delivery.
+enum Outcome {
+    Indexed(PhotoIndexed),
+    Failed(PhotoFailed),
+    Retry(PhotoUploaded, Duration),
+}
+
+async fn handle(
+    config: &IndexerConfig,
+    pipeline: &Pipeline,
+    channel: &Channel,
+    topology: &Topology,
+    delivery: Delivery,
+) {
+    let photo: PhotoUploaded =
+        match facepass_queue::decode(&delivery.properties, &delivery.data, PHOTO_UPLOADED_TYPE) {
+            Ok(photo) => photo,
+            Err(why) => {
+                tracing::error!(reason = %why, "undecodable message sent to the dead-letter queue");
+                let _ = delivery.reject(BasicRejectOptions { requeue: false }).await;
+                return;
+            }
+        };
+    let attempt = photo.attempt.max(1);
+    let started = std::time::Instant::now();
+    let outcome = match pipeline.index(&photo).await {
+        Ok(indexed) => {
+            tracing::info!(photo_id = %photo.photo_id, faces = indexed.face_count, attempt, elapsed_ms = started.elapsed().as_millis() as u64, "photo indexed");
+            Outcome::Indexed(PhotoIndexed {
+                photo_id: photo.photo_id.clone(),
+                event_id: photo.event_id.clone(),
+                studio_id: photo.studio_id.clone(),
+                face_count: indexed.face_count,
+                model: indexed.model,
+                indexed_at: Some(now()),
+            })
+        }
+        Err(e) if e.code.is_permanent() => {
+            tracing::warn!(photo_id = %photo.photo_id, code = %e.code, reason = %e.message, "photo cannot be indexed");
+            Outcome::Failed(failed(&photo, &e, attempt, e.message.clone()))
+        }
+        Err(e) if attempt < config.max_attempts => {
+            let delay = backoff(config, attempt);
+            tracing::warn!(photo_id = %photo.photo_id, code = %e.code, reason = %e.message, attempt, retry_in_ms = delay.as_millis() as u64, "transient failure; retry scheduled");
+            let mut next = photo.clone();
+            next.attempt = attempt + 1;
+            Outcome::Retry(next, delay)
+        }
+        Err(e) => {
+            tracing::error!(photo_id = %photo.photo_id, code = %e.code, reason = %e.message, attempt, "giving up");
+            let reason = format!("gave up after {attempt} attempts: {}", e.message);
+            Outcome::Failed(failed(&photo, &e, attempt, reason))
+        }
+    };
+    let exchange = topology.events_exchange();
+    let retry_queue = topology.retry_queue();
+    let published = match &outcome {
+        Outcome::Indexed(event) => {
+            publish(
+                channel,
+                &exchange,
+                facepass_queue::PHOTO_INDEXED,
+                PHOTO_INDEXED_TYPE,
+                &event.photo_id,
+                event,
+                None,
+            )
+            .await
+        }
+        Outcome::Failed(event) => {
+            publish(
+                channel,
+                &exchange,
+                facepass_queue::PHOTO_FAILED,
+                PHOTO_FAILED_TYPE,
+                &event.photo_id,
+                event,
+                None,
+            )
+            .await
+        }
+        // Straight into the retry queue (default exchange); its TTL sends it back.
+        Outcome::Retry(event, delay) => {
+            publish(
+                channel,
+                "",
+                &retry_queue,
+                PHOTO_UPLOADED_TYPE,
+                &event.photo_id,
+                event,
+                Some(delay.as_millis() as u64),
+            )
+            .await
+        }
+    };
+    match published {
+        Ok(()) => {
+            if let Err(e) = delivery.ack(BasicAckOptions::default()).await {
+                // The outcome is out; a redelivery would only repeat idempotent work.
+                tracing::warn!(photo_id = %photo.photo_id, error = %e, "ack failed");
+            }
+        }
+        Err(e) => {
+            tracing::warn!(photo_id = %photo.photo_id, error = %e, "outcome not confirmed; message goes back to the queue");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let _ = delivery
+                .nack(BasicNackOptions {
+                    requeue: true,
+                    ..BasicNackOptions::default()
+                })
+                .await;
+        }
+    }
+}
+
+async fn publish<M: Message>(
+    channel: &Channel,
+    exchange: &str,
+    routing_key: &str,
+    message_type: &str,
+    id: &str,
+    message: &M,
+    expiration_ms: Option<u64>,
+) -> Result<(), Error> {
+    let payload = message.encode_to_vec();
+    facepass_queue::publish_confirmed(
+        channel,
+        Outgoing {
+            exchange,
+            routing_key,
+            message_type,
+            payload: &payload,
+            expiration_ms,
+            message_id: id,
+        },
+    )
+    .await
+}
+
+fn failed(photo: &PhotoUploaded, e: &Error, attempts: u32, reason: String) -> PhotoFailed {
+    PhotoFailed {
+        photo_id: photo.photo_id.clone(),
+        event_id: photo.event_id.clone(),
+        studio_id: photo.studio_id.clone(),
+        error_code: e.code.as_str().to_string(),
+        reason,
+        attempts,
+    }
+}
+
+/// base * 2^(attempt-1), capped, with +-20% jitter so retries spread out.
+pub fn backoff(config: &IndexerConfig, attempt: u32) -> Duration {
+    let exp = config
+        .retry_base_ms
+        .saturating_mul(1u64 << (attempt.saturating_sub(1)).min(20))
+        .min(config.retry_max_ms);
+    let jitter = rand::thread_rng().gen_range(0.8..1.2);
+    Duration::from_millis((exp as f64 * jitter) as u64)
+}
+
+fn now() -> prost_types::Timestamp {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    prost_types::Timestamp {
+        seconds: d.as_secs() as i64,
+        nanos: d.subsec_nanos() as i32,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let config = IndexerConfig {
+            retry_base_ms: 100,
+            retry_max_ms: 1_000,
+            ..IndexerConfig::default()
+        };
+        let first = backoff(&config, 1).as_millis();
+        assert!((80..=120).contains(&first), "{first}");
+        let third = backoff(&config, 3).as_millis();
+        assert!((320..=480).contains(&third), "{third}");
+        let late = backoff(&config, 30).as_millis();
+        assert!(late <= 1_200, "{late}");
+    }
+}

@@ -1,0 +1,275 @@
+//! RabbitMQ for FacePass: the topology (declared idempotently by every
+//! service that uses it), publishing with publisher confirms, and the event
+//! envelope (protobuf body, `application/x-protobuf`, the message's full
+//! name in the `type` property, persistent delivery).
+//!
+//! Topology, with `<ns>` the configured namespace (default `facepass`):
+//!
+//! | name | kind | purpose |
+//! |---|---|---|
+//! | `<ns>.events` | topic exchange | `photo.uploaded`, `photo.indexed`, `photo.failed` |
+//! | `<ns>.dlx` | topic exchange | dead letters (undecodable messages) |
+//! | `<ns>.indexer.photo-uploaded` | queue, bound to `photo.uploaded` | the indexer's work |
+//! | `<ns>.indexer.retry` | queue, per-message TTL, dead-letters back to `photo.uploaded` | delayed retries |
+//! | `<ns>.gateway.photo-outcomes` | queue, bound to `photo.indexed` and `photo.failed` | status updates |
+//! | `<ns>.dead-letters` | queue, bound to `<ns>.dlx` with `#` | kept for inspection |
+
+use facepass_core::{Error, ErrorCode};
+use lapin::options::{
+    BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
+    QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use serde::{Deserialize, Serialize};
+
+pub use lapin;
+
+/// Routing keys of the events.
+pub const PHOTO_UPLOADED: &str = "photo.uploaded";
+pub const PHOTO_INDEXED: &str = "photo.indexed";
+pub const PHOTO_FAILED: &str = "photo.failed";
+
+/// Content type of every FacePass event.
+pub const CONTENT_TYPE: &str = "application/x-protobuf";
+
+/// The `[amqp]` section of the gateway's and indexer's configs.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AmqpConfig {
+    pub url: String,
+    /// Prefix of every exchange and queue name (isolates test runs).
+    pub namespace: String,
+}
+
+impl Default for AmqpConfig {
+    fn default() -> Self {
+        AmqpConfig {
+            url: "amqp://guest:guest@127.0.0.1:5672/%2f".into(),
+            namespace: "facepass".into(),
+        }
+    }
+}
+
+impl AmqpConfig {
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if !self.url.starts_with("amqp://") && !self.url.starts_with("amqps://") {
+            problems.push("amqp.url must be an amqp:// URL".into());
+        }
+        if self.namespace.is_empty()
+            || !self
+                .namespace
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            problems.push("amqp.namespace must be letters, digits, '-', '_' or '.'".into());
+        }
+        problems
+    }
+
+    pub fn topology(&self) -> Topology {
+        Topology {
+            ns: self.namespace.clone(),
+        }
+    }
+}
+
+/// Names of the exchanges and queues in one namespace.
+#[derive(Debug, Clone)]
+pub struct Topology {
+    ns: String,
+}
+
+impl Topology {
+    pub fn events_exchange(&self) -> String {
+        format!("{}.events", self.ns)
+    }
+    pub fn dead_letter_exchange(&self) -> String {
+        format!("{}.dlx", self.ns)
+    }
+    pub fn indexer_queue(&self) -> String {
+        format!("{}.indexer.photo-uploaded", self.ns)
+    }
+    pub fn retry_queue(&self) -> String {
+        format!("{}.indexer.retry", self.ns)
+    }
+    pub fn outcomes_queue(&self) -> String {
+        format!("{}.gateway.photo-outcomes", self.ns)
+    }
+    pub fn dead_letter_queue(&self) -> String {
+        format!("{}.dead-letters", self.ns)
+    }
+
+    /// Declares everything; safe to call from every service at every start.
+    pub async fn declare(&self, channel: &Channel) -> lapin::Result<()> {
+        let durable_exchange = ExchangeDeclareOptions {
+            durable: true,
+            ..ExchangeDeclareOptions::default()
+        };
+        let durable_queue = QueueDeclareOptions {
+            durable: true,
+            ..QueueDeclareOptions::default()
+        };
+        for exchange in [self.events_exchange(), self.dead_letter_exchange()] {
+            channel
+                .exchange_declare(
+                    exchange.as_str().into(),
+                    ExchangeKind::Topic,
+                    durable_exchange,
+                    FieldTable::default(),
+                )
+                .await?;
+        }
+        let mut dead_lettered = FieldTable::default();
+        dead_lettered.insert(
+            "x-dead-letter-exchange".into(),
+            AMQPValue::LongString(self.dead_letter_exchange().as_str().into()),
+        );
+        let mut retry = FieldTable::default();
+        retry.insert(
+            "x-dead-letter-exchange".into(),
+            AMQPValue::LongString(self.events_exchange().as_str().into()),
+        );
+        retry.insert(
+            "x-dead-letter-routing-key".into(),
+            AMQPValue::LongString(PHOTO_UPLOADED.into()),
+        );
+        let queues = [
+            (
+                self.indexer_queue(),
+                dead_lettered.clone(),
+                vec![(self.events_exchange(), PHOTO_UPLOADED)],
+            ),
+            (self.retry_queue(), retry, vec![]),
+            (
+                self.outcomes_queue(),
+                dead_lettered,
+                vec![
+                    (self.events_exchange(), PHOTO_INDEXED),
+                    (self.events_exchange(), PHOTO_FAILED),
+                ],
+            ),
+            (
+                self.dead_letter_queue(),
+                FieldTable::default(),
+                vec![(self.dead_letter_exchange(), "#")],
+            ),
+        ];
+        for (queue, args, bindings) in queues {
+            channel
+                .queue_declare(queue.as_str().into(), durable_queue, args)
+                .await?;
+            for (exchange, key) in bindings {
+                channel
+                    .queue_bind(
+                        queue.as_str().into(),
+                        exchange.as_str().into(),
+                        key.into(),
+                        QueueBindOptions::default(),
+                        FieldTable::default(),
+                    )
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Connects, naming the connection after the service for the broker's UI.
+pub async fn connect(url: &str, service: &str) -> lapin::Result<Connection> {
+    Connection::connect(
+        url,
+        ConnectionProperties::default().with_connection_name(service.into()),
+    )
+    .await
+}
+
+/// A channel in publisher-confirm mode.
+pub async fn confirmed_channel(connection: &Connection) -> lapin::Result<Channel> {
+    let channel = connection.create_channel().await?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
+    Ok(channel)
+}
+
+/// One event to publish.
+pub struct Outgoing<'a> {
+    pub exchange: &'a str,
+    pub routing_key: &'a str,
+    /// Full protobuf name, e.g. `facepass.events.v1.PhotoUploaded`.
+    pub message_type: &'a str,
+    pub payload: &'a [u8],
+    /// Per-message TTL (retry delay), in milliseconds.
+    pub expiration_ms: Option<u64>,
+    pub message_id: &'a str,
+}
+
+/// Publishes and waits for the broker's confirm. A message the broker
+/// could not route (mandatory) or refused is an error: it must not be
+/// considered sent.
+pub async fn publish_confirmed(channel: &Channel, out: Outgoing<'_>) -> Result<(), Error> {
+    let mut properties = BasicProperties::default()
+        .with_content_type(CONTENT_TYPE.into())
+        .with_type(ShortString::from(out.message_type))
+        .with_message_id(ShortString::from(out.message_id))
+        .with_delivery_mode(2);
+    if let Some(ms) = out.expiration_ms {
+        properties = properties.with_expiration(ShortString::from(ms.to_string()));
+    }
+    let unavailable = |e: lapin::Error| Error::unavailable(format!("rabbitmq publish: {e}"));
+    let confirm = channel
+        .basic_publish(
+            out.exchange.into(),
+            out.routing_key.into(),
+            BasicPublishOptions {
+                mandatory: true,
+                ..BasicPublishOptions::default()
+            },
+            out.payload,
+            properties,
+        )
+        .await
+        .map_err(unavailable)?
+        .await
+        .map_err(unavailable)?;
+    match confirm {
+        lapin::Confirmation::Ack(None) => Ok(()),
+        lapin::Confirmation::Ack(Some(_returned)) => Err(Error::new(
+            ErrorCode::Unavailable,
+            format!(
+                "rabbitmq could not route {} to any queue on {}",
+                out.routing_key, out.exchange
+            ),
+        )),
+        lapin::Confirmation::Nack(_) => {
+            Err(Error::unavailable("rabbitmq refused the message (nack)"))
+        }
+        lapin::Confirmation::NotRequested => Err(Error::internal(
+            "publish on a channel without publisher confirms",
+        )),
+    }
+}
+
+/// Decodes a delivery's body after checking its content type and type name.
+pub fn decode<M: prost::Message + Default>(
+    properties: &BasicProperties,
+    body: &[u8],
+    expected_type: &str,
+) -> Result<M, String> {
+    if let Some(ct) = properties.content_type() {
+        if ct.as_str() != CONTENT_TYPE {
+            return Err(format!("unexpected content type {}", ct.as_str()));
+        }
+    }
+    if let Some(t) = properties.kind() {
+        if t.as_str() != expected_type {
+            return Err(format!(
+                "unexpected message type {}, expected {expected_type}",
+                t.as_str()
+            ));
+        }
+    }
+    M::decode(body).map_err(|e| format!("undecodable {expected_type}: {e}"))
+}
