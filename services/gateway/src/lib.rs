@@ -1,1 +1,128 @@
-//! placeholder
+//! The gateway: owns the catalog (studios, API keys, events, photos, outbox)
+//! in PostgreSQL schema `catalog`; serves the public gRPC API (`facepass.v1`)
+//! for Pixora and REST + the web UI for browsers; writes photos and their
+//! `photo.uploaded` events in one transaction, relays the outbox to
+//! RabbitMQ, and applies `photo.indexed` / `photo.failed` to the catalog.
+
+pub mod api;
+pub mod auth;
+pub mod catalog;
+pub mod config;
+pub mod domain;
+pub mod outcomes;
+pub mod relay;
+pub mod rest;
+pub mod schema;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use diesel_migrations::{embed_migrations, EmbeddedMigrations};
+use facepass_proto::v1::face_pass_service_server::FacePassServiceServer;
+use facepass_server::{health, GrpcServer, Shutdown};
+use object_store::local::LocalFileSystem;
+use tokio::sync::Notify;
+
+pub use config::GatewayConfig;
+
+/// migrations/catalog, compiled into the binary.
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/catalog");
+
+pub const SERVICE_NAME: &str = "facepass.v1.FacePassService";
+
+pub async fn migrate(config: &GatewayConfig) -> anyhow::Result<Vec<String>> {
+    facepass_db::migrate(&config.database_url, MIGRATIONS).await
+}
+
+/// Creates a studio and prints nothing: returns (studio id, API key).
+pub async fn create_studio(
+    config: &GatewayConfig,
+    name: &str,
+) -> anyhow::Result<(uuid::Uuid, String)> {
+    migrate(config).await?;
+    let catalog = catalog::Catalog::new(facepass_db::pool(&config.database_url, 1)?);
+    Ok(catalog.create_studio(name).await?)
+}
+
+/// Serves gRPC and HTTP and runs the relay and the outcome consumer until
+/// `shutdown` fires.
+pub async fn run(
+    config: GatewayConfig,
+    server: GrpcServer,
+    http: tokio::net::TcpListener,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    if config.migrate_on_start {
+        let applied = migrate(&config).await?;
+        tracing::info!(applied = ?applied, "catalog migrations applied");
+    }
+    std::fs::create_dir_all(&config.storage_root)
+        .map_err(|e| anyhow::anyhow!("cannot create storage root {}: {e}", config.storage_root))?;
+    let pool = facepass_db::pool(&config.database_url, config.pool_size)?;
+    let gateway = Arc::new(domain::Gateway {
+        catalog: catalog::Catalog::new(pool.clone()),
+        store: Arc::new(LocalFileSystem::new_with_prefix(&config.storage_root)?),
+        peers: domain::Peers::connect(&config)?,
+        config: config.clone(),
+        outbox_ready: Arc::new(Notify::new()),
+    });
+
+    let relay_up = Arc::new(AtomicBool::new(false));
+    let outcomes_up = Arc::new(AtomicBool::new(false));
+    let relay = tokio::spawn(relay::run(
+        gateway.clone(),
+        shutdown.clone(),
+        relay_up.clone(),
+    ));
+    let outcomes = tokio::spawn(outcomes::run(
+        gateway.clone(),
+        shutdown.clone(),
+        outcomes_up.clone(),
+    ));
+
+    let (reporter, health_service) = health::not_serving_reporter(SERVICE_NAME).await;
+    tokio::spawn(health::watch(
+        reporter,
+        SERVICE_NAME,
+        Duration::from_secs(2),
+        shutdown.clone(),
+        move || {
+            let pool = pool.clone();
+            let broker = relay_up.load(Ordering::SeqCst) && outcomes_up.load(Ordering::SeqCst);
+            async move {
+                facepass_db::ping(&pool, Duration::from_secs(2)).await?;
+                if broker {
+                    Ok(())
+                } else {
+                    Err("not connected to rabbitmq".to_string())
+                }
+            }
+        },
+    ));
+
+    let http_addr = http.local_addr()?;
+    let app = rest::router(gateway.clone());
+    let http_shutdown = shutdown.clone();
+    let http_server = tokio::spawn(async move {
+        tracing::info!(addr = %http_addr, "http server listening");
+        axum::serve(http, app)
+            .with_graceful_shutdown(http_shutdown.wait())
+            .await
+    });
+
+    let svc = FacePassServiceServer::new(api::PublicApi::new(gateway))
+        .max_decoding_message_size(config.grpc.max_message_bytes);
+    server
+        .serve(
+            SERVICE_NAME,
+            tonic::service::Routes::new(svc),
+            health_service,
+            shutdown,
+        )
+        .await?;
+    http_server.await??;
+    relay.await?;
+    outcomes.await?;
+    Ok(())
+}

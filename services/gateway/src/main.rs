@@ -1,1 +1,82 @@
-fn main() {}
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use facepass_gateway::GatewayConfig;
+use facepass_server::{telemetry, GrpcServer, Shutdown};
+
+/// FacePass gateway: public gRPC API, REST + web UI, catalog and outbox.
+#[derive(Parser)]
+#[command(version)]
+struct Args {
+    /// Optional TOML config file; FACEPASS_* variables override it.
+    #[arg(long, env = "FACEPASS_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve gRPC and HTTP (the default).
+    Serve,
+    /// Apply migrations/catalog and exit.
+    Migrate,
+    /// Create a studio and print its API key (shown only this once).
+    CreateStudio {
+        #[arg(long)]
+        name: String,
+        /// Print `studio_id api_key` only, for scripts.
+        #[arg(long)]
+        quiet: bool,
+    },
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    let config: GatewayConfig = match facepass_core::config::load(
+        args.config.as_deref(),
+        &facepass_core::config::process_env(),
+    ) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("facepass-gateway: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    telemetry::init("gateway", &config.log);
+    let result = match args.command.unwrap_or(Command::Serve) {
+        Command::Migrate => facepass_gateway::migrate(&config).await.map(|applied| {
+            println!("applied {} migration(s): {applied:?}", applied.len());
+        }),
+        Command::CreateStudio { name, quiet } => facepass_gateway::create_studio(&config, &name)
+            .await
+            .map(|(id, key)| {
+                if quiet {
+                    println!("{id} {key}");
+                } else {
+                    println!("studio {name:?} created: id {id}");
+                    println!("api key (shown only now, keep it safe): {key}");
+                }
+            }),
+        Command::Serve => serve(config).await,
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "facepass-gateway failed");
+            eprintln!("facepass-gateway: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: GatewayConfig) -> anyhow::Result<()> {
+    let server = GrpcServer::bind(&config.grpc)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.grpc.listen))?;
+    let http = tokio::net::TcpListener::bind(&config.http_listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.http_listen))?;
+    facepass_gateway::run(config, server, http, Shutdown::from_os_signals()).await
+}

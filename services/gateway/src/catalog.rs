@@ -1,0 +1,496 @@
+//! The catalog: studios, API keys, events, photos and the outbox. Every
+//! query that a caller can reach is scoped by studio; a photo row and its
+//! `photo.uploaded` outbox row are written in one transaction.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::result::DatabaseErrorKind;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use facepass_core::{Error, ErrorCode, Result};
+use facepass_db::{PgPool, PooledConnection};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::schema::{api_keys, events, outbox, photos, studios};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = events)]
+pub struct EventRow {
+    pub id: Uuid,
+    pub studio_id: Uuid,
+    pub name: String,
+    pub external_id: Option<String>,
+    pub share_token: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = photos)]
+pub struct PhotoRow {
+    pub id: Uuid,
+    pub event_id: Uuid,
+    pub studio_id: Uuid,
+    pub external_id: Option<String>,
+    pub object_key: String,
+    pub owned_object: bool,
+    pub size_bytes: i64,
+    pub status: String,
+    pub face_count: i32,
+    pub failure_code: Option<String>,
+    pub failure_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub indexed_at: Option<DateTime<Utc>>,
+}
+
+/// An event message waiting in the outbox.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = outbox)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub routing_key: String,
+    pub message_type: String,
+    pub payload: Vec<u8>,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = outbox)]
+struct NewOutbox<'a> {
+    routing_key: &'a str,
+    message_type: &'a str,
+    payload: &'a [u8],
+}
+
+/// Photo counts of one event by status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EventCounts {
+    pub total: u64,
+    pub pending: u64,
+    pub indexed: u64,
+    pub failed: u64,
+    pub faces: u64,
+}
+
+pub const STATUS_PENDING: &str = "pending";
+pub const STATUS_INDEXED: &str = "indexed";
+pub const STATUS_FAILED: &str = "failed";
+
+fn db(e: diesel::result::Error) -> Error {
+    Error::internal(format!("catalog: {e}"))
+}
+
+fn is_unique_violation(e: &diesel::result::Error) -> bool {
+    matches!(
+        e,
+        diesel::result::Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)
+    )
+}
+
+/// SHA-256 of an API key, the only form kept.
+pub fn hash_key(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+/// A fresh random token: `prefix` + 32 hex characters (128 bits).
+pub fn random_token(prefix: &str) -> String {
+    let mut bytes = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    format!("{prefix}{}", hex::encode(bytes))
+}
+
+#[derive(Clone)]
+pub struct Catalog {
+    pool: PgPool,
+}
+
+impl Catalog {
+    pub fn new(pool: PgPool) -> Self {
+        Catalog { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn conn(&self) -> Result<PooledConnection<AsyncPgConnection>> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| Error::unavailable(format!("catalog database unavailable: {e}")))
+    }
+
+    /// Creates a studio with one API key; returns (studio id, the key). The
+    /// key is shown this once: only its hash is stored.
+    pub async fn create_studio(&self, name: &str) -> Result<(Uuid, String)> {
+        let mut conn = self.conn().await?;
+        let studio_id = Uuid::new_v4();
+        let key = random_token("fp_");
+        let hash = hash_key(&key);
+        let name = name.to_string();
+        conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+            diesel::insert_into(studios::table)
+                .values((studios::id.eq(studio_id), studios::name.eq(&name)))
+                .execute(conn)
+                .await?;
+            diesel::insert_into(api_keys::table)
+                .values((
+                    api_keys::id.eq(Uuid::new_v4()),
+                    api_keys::studio_id.eq(studio_id),
+                    api_keys::key_hash.eq(&hash),
+                    api_keys::label.eq("initial"),
+                ))
+                .execute(conn)
+                .await?;
+            Ok(())
+        })
+        .await
+        .map_err(db)?;
+        Ok((studio_id, key))
+    }
+
+    /// The studio a (non-revoked) API key belongs to.
+    pub async fn studio_for_key(&self, key: &str) -> Result<Option<Uuid>> {
+        let mut conn = self.conn().await?;
+        api_keys::table
+            .filter(api_keys::key_hash.eq(hash_key(key)))
+            .filter(api_keys::revoked_at.is_null())
+            .select(api_keys::studio_id)
+            .first::<Uuid>(&mut conn)
+            .await
+            .optional()
+            .map_err(db)
+    }
+
+    pub async fn create_event(
+        &self,
+        studio_id: Uuid,
+        name: &str,
+        external_id: Option<String>,
+    ) -> Result<EventRow> {
+        let mut conn = self.conn().await?;
+        let row = EventRow {
+            id: Uuid::new_v4(),
+            studio_id,
+            name: name.to_string(),
+            external_id,
+            share_token: random_token(""),
+            created_at: Utc::now(),
+        };
+        diesel::insert_into(events::table)
+            .values(&row)
+            .execute(&mut conn)
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    Error::new(
+                        ErrorCode::AlreadyExists,
+                        format!(
+                            "an event with external_id {:?} already exists",
+                            row.external_id.clone().unwrap_or_default()
+                        ),
+                    )
+                } else {
+                    db(e)
+                }
+            })?;
+        Ok(row)
+    }
+
+    pub async fn get_event(&self, studio_id: Uuid, event_id: Uuid) -> Result<EventRow> {
+        let mut conn = self.conn().await?;
+        events::table
+            .filter(events::id.eq(event_id))
+            .filter(events::studio_id.eq(studio_id))
+            .select(EventRow::as_select())
+            .first(&mut conn)
+            .await
+            .optional()
+            .map_err(db)?
+            .ok_or_else(|| Error::not_found(format!("event {event_id} not found")))
+    }
+
+    pub async fn event_by_share_token(&self, token: &str) -> Result<EventRow> {
+        let mut conn = self.conn().await?;
+        events::table
+            .filter(events::share_token.eq(token))
+            .select(EventRow::as_select())
+            .first(&mut conn)
+            .await
+            .optional()
+            .map_err(db)?
+            .ok_or_else(|| Error::not_found("no event behind this link"))
+    }
+
+    pub async fn list_events(
+        &self,
+        studio_id: Uuid,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<EventRow>> {
+        let mut conn = self.conn().await?;
+        events::table
+            .filter(events::studio_id.eq(studio_id))
+            .order((events::created_at.desc(), events::id))
+            .limit(limit)
+            .offset(offset)
+            .select(EventRow::as_select())
+            .load(&mut conn)
+            .await
+            .map_err(db)
+    }
+
+    /// Photo counts per status (and faces) for the given events.
+    pub async fn event_counts(&self, event_ids: &[Uuid]) -> Result<HashMap<Uuid, EventCounts>> {
+        let mut conn = self.conn().await?;
+        let rows: Vec<(Uuid, String, i64, Option<i64>)> = photos::table
+            .filter(photos::event_id.eq_any(event_ids))
+            .group_by((photos::event_id, photos::status))
+            .select((
+                photos::event_id,
+                photos::status,
+                diesel::dsl::count_star(),
+                diesel::dsl::sum(photos::face_count),
+            ))
+            .load(&mut conn)
+            .await
+            .map_err(db)?;
+        let mut counts: HashMap<Uuid, EventCounts> = HashMap::new();
+        for (event_id, status, n, faces) in rows {
+            let c = counts.entry(event_id).or_default();
+            let n = n as u64;
+            c.total += n;
+            c.faces += faces.unwrap_or(0) as u64;
+            match status.as_str() {
+                STATUS_PENDING => c.pending += n,
+                STATUS_INDEXED => c.indexed += n,
+                _ => c.failed += n,
+            }
+        }
+        Ok(counts)
+    }
+
+    /// Stores a new photo and its `photo.uploaded` event atomically.
+    pub async fn insert_photo(
+        &self,
+        row: &PhotoRow,
+        routing_key: &str,
+        message_type: &str,
+        payload: &[u8],
+    ) -> Result<()> {
+        let mut conn = self.conn().await?;
+        let row = row.clone();
+        let (routing_key, message_type, payload) = (
+            routing_key.to_string(),
+            message_type.to_string(),
+            payload.to_vec(),
+        );
+        conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+            diesel::insert_into(photos::table)
+                .values(&row)
+                .execute(conn)
+                .await?;
+            diesel::insert_into(outbox::table)
+                .values(NewOutbox {
+                    routing_key: &routing_key,
+                    message_type: &message_type,
+                    payload: &payload,
+                })
+                .execute(conn)
+                .await?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                Error::new(
+                    ErrorCode::AlreadyExists,
+                    "a photo with this external_id already exists in the event",
+                )
+            } else {
+                db(e)
+            }
+        })
+    }
+
+    pub async fn get_photo(&self, studio_id: Uuid, photo_id: Uuid) -> Result<PhotoRow> {
+        let mut conn = self.conn().await?;
+        photos::table
+            .filter(photos::id.eq(photo_id))
+            .filter(photos::studio_id.eq(studio_id))
+            .select(PhotoRow::as_select())
+            .first(&mut conn)
+            .await
+            .optional()
+            .map_err(db)?
+            .ok_or_else(|| Error::not_found(format!("photo {photo_id} not found")))
+    }
+
+    /// The given photos that belong to `event_id`, by id.
+    pub async fn photos_in_event(
+        &self,
+        event_id: Uuid,
+        ids: &[Uuid],
+    ) -> Result<HashMap<Uuid, PhotoRow>> {
+        let mut conn = self.conn().await?;
+        let rows: Vec<PhotoRow> = photos::table
+            .filter(photos::event_id.eq(event_id))
+            .filter(photos::id.eq_any(ids))
+            .select(PhotoRow::as_select())
+            .load(&mut conn)
+            .await
+            .map_err(db)?;
+        Ok(rows.into_iter().map(|r| (r.id, r)).collect())
+    }
+
+    pub async fn list_photos(
+        &self,
+        event_id: Uuid,
+        status: Option<&str>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<PhotoRow>> {
+        let mut conn = self.conn().await?;
+        let mut query = photos::table
+            .filter(photos::event_id.eq(event_id))
+            .into_boxed();
+        if let Some(status) = status {
+            query = query.filter(photos::status.eq(status.to_string()));
+        }
+        query
+            .order((photos::created_at, photos::id))
+            .limit(limit)
+            .offset(offset)
+            .select(PhotoRow::as_select())
+            .load(&mut conn)
+            .await
+            .map_err(db)
+    }
+
+    /// Every photo of an event (for deletion).
+    pub async fn event_photos(&self, event_id: Uuid) -> Result<Vec<PhotoRow>> {
+        let mut conn = self.conn().await?;
+        photos::table
+            .filter(photos::event_id.eq(event_id))
+            .select(PhotoRow::as_select())
+            .load(&mut conn)
+            .await
+            .map_err(db)
+    }
+
+    pub async fn delete_photo_row(&self, photo_id: Uuid) -> Result<bool> {
+        let mut conn = self.conn().await?;
+        let n = diesel::delete(photos::table.filter(photos::id.eq(photo_id)))
+            .execute(&mut conn)
+            .await
+            .map_err(db)?;
+        Ok(n > 0)
+    }
+
+    /// Deletes the event; its photo rows go with it (ON DELETE CASCADE).
+    pub async fn delete_event_row(&self, event_id: Uuid) -> Result<bool> {
+        let mut conn = self.conn().await?;
+        let n = diesel::delete(events::table.filter(events::id.eq(event_id)))
+            .execute(&mut conn)
+            .await
+            .map_err(db)?;
+        Ok(n > 0)
+    }
+
+    /// Records `photo.indexed`; false when the photo no longer exists.
+    pub async fn mark_indexed(&self, photo_id: Uuid, face_count: i32) -> Result<bool> {
+        let mut conn = self.conn().await?;
+        let n = diesel::update(photos::table.filter(photos::id.eq(photo_id)))
+            .set((
+                photos::status.eq(STATUS_INDEXED),
+                photos::face_count.eq(face_count),
+                photos::failure_code.eq(None::<String>),
+                photos::failure_reason.eq(None::<String>),
+                photos::indexed_at.eq(Some(Utc::now())),
+            ))
+            .execute(&mut conn)
+            .await
+            .map_err(db)?;
+        Ok(n > 0)
+    }
+
+    /// Records `photo.failed`; false when the photo no longer exists.
+    pub async fn mark_failed(&self, photo_id: Uuid, code: &str, reason: &str) -> Result<bool> {
+        let mut conn = self.conn().await?;
+        let n = diesel::update(photos::table.filter(photos::id.eq(photo_id)))
+            .set((
+                photos::status.eq(STATUS_FAILED),
+                photos::face_count.eq(0),
+                photos::failure_code.eq(Some(code)),
+                photos::failure_reason.eq(Some(reason)),
+            ))
+            .execute(&mut conn)
+            .await
+            .map_err(db)?;
+        Ok(n > 0)
+    }
+
+    /// Locks up to `batch` unsent outbox rows, hands them to `publish` in
+    /// order and marks those it confirms as sent, all in one transaction;
+    /// concurrent relays skip each other's rows. Returns how many were sent.
+    pub async fn relay_outbox<F, Fut>(&self, batch: i64, publish: F) -> Result<usize>
+    where
+        F: Fn(OutboxRow) -> Fut + Send + Sync,
+        Fut: std::future::Future<Output = Result<()>> + Send,
+    {
+        let mut conn = self.conn().await?;
+        let publish = &publish;
+        let result = conn
+            .transaction::<_, diesel::result::Error, _>(async |conn| {
+                let rows: Vec<OutboxRow> = outbox::table
+                    .filter(outbox::sent_at.is_null())
+                    .order(outbox::id)
+                    .limit(batch)
+                    .for_update()
+                    .skip_locked()
+                    .select(OutboxRow::as_select())
+                    .load(conn)
+                    .await?;
+                let mut sent = Vec::new();
+                let mut failure = None;
+                for row in rows {
+                    let id = row.id;
+                    match publish(row).await {
+                        Ok(()) => sent.push(id),
+                        Err(e) => {
+                            failure = Some(e);
+                            break;
+                        }
+                    }
+                }
+                if !sent.is_empty() {
+                    diesel::update(outbox::table.filter(outbox::id.eq_any(&sent)))
+                        .set(outbox::sent_at.eq(Some(Utc::now())))
+                        .execute(conn)
+                        .await?;
+                }
+                Ok((sent.len(), failure))
+            })
+            .await
+            .map_err(db)?;
+        match result {
+            (_, Some(e)) => Err(e),
+            (n, None) => Ok(n),
+        }
+    }
+
+    /// Deletes sent outbox rows older than `hours`.
+    pub async fn prune_outbox(&self, hours: i64) -> Result<usize> {
+        let mut conn = self.conn().await?;
+        let cutoff = Utc::now() - chrono::Duration::hours(hours);
+        diesel::delete(
+            outbox::table
+                .filter(outbox::sent_at.is_not_null())
+                .filter(outbox::sent_at.lt(cutoff)),
+        )
+        .execute(&mut conn)
+        .await
+        .map_err(db)
+    }
+}

@@ -1,0 +1,102 @@
+//! The gateway's configuration (`FACEPASS_*`, see docs/ARCHITECTURE.md).
+
+use facepass_core::config::Validate;
+use facepass_queue::AmqpConfig;
+use facepass_server::client::PeerConfig;
+use facepass_server::telemetry::LogConfig;
+use facepass_server::GrpcServerConfig;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayConfig {
+    /// The public gRPC API (facepass.v1) for Pixora.
+    pub grpc: GrpcServerConfig,
+    /// REST/JSON and the web UI for browsers.
+    pub http_listen: String,
+    pub log: LogConfig,
+    /// PostgreSQL; the `catalog` schema lives here.
+    pub database_url: String,
+    pub pool_size: usize,
+    /// Apply migrations/catalog at start-up.
+    pub migrate_on_start: bool,
+    pub amqp: AmqpConfig,
+    /// Root folder of the local object store (shared with the detector).
+    pub storage_root: String,
+    /// Token presented to detector, embedder and search.
+    pub internal_token: String,
+    pub detector: PeerConfig,
+    pub embedder: PeerConfig,
+    pub search: PeerConfig,
+    /// Largest photo or selfie accepted, in bytes.
+    pub max_upload_bytes: usize,
+    /// Cosine similarity from which a photo is a "match".
+    pub match_threshold: f32,
+    /// Cosine similarity from which a photo is a "possible match".
+    pub possible_threshold: f32,
+    /// How often the outbox relay looks for unsent events.
+    pub outbox_poll_ms: u64,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            grpc: GrpcServerConfig::with_listen("127.0.0.1:50051"),
+            http_listen: "127.0.0.1:8080".into(),
+            log: LogConfig::default(),
+            database_url: "postgres://postgres@127.0.0.1:5432/facepass".into(),
+            pool_size: 8,
+            migrate_on_start: true,
+            amqp: AmqpConfig::default(),
+            storage_root: ".facepass/objects".into(),
+            internal_token: String::new(),
+            detector: PeerConfig::new("http://127.0.0.1:50052", 30_000),
+            embedder: PeerConfig::new("http://127.0.0.1:50053", 30_000),
+            search: PeerConfig::new("http://127.0.0.1:50054", 30_000),
+            max_upload_bytes: 50 * 1024 * 1024,
+            match_threshold: 0.5,
+            possible_threshold: 0.4,
+            outbox_poll_ms: 500,
+        }
+    }
+}
+
+impl Validate for GatewayConfig {
+    fn validate(&self) -> Vec<String> {
+        let mut problems = self.grpc.problems();
+        problems.extend(self.log.problems());
+        problems.extend(self.amqp.problems());
+        problems.extend(self.detector.problems("detector"));
+        problems.extend(self.embedder.problems("embedder"));
+        problems.extend(self.search.problems("search"));
+        if self.http_listen.parse::<std::net::SocketAddr>().is_err() {
+            problems.push(format!(
+                "http_listen {:?} is not an address",
+                self.http_listen
+            ));
+        }
+        if !self.database_url.starts_with("postgres") {
+            problems.push("database_url must be a postgres:// URL".into());
+        }
+        if self.pool_size == 0 {
+            problems.push("pool_size must be at least 1".into());
+        }
+        if self.max_upload_bytes == 0 || self.max_upload_bytes > self.grpc.max_message_bytes {
+            problems.push(
+                "max_upload_bytes must be positive and at most grpc.max_message_bytes".into(),
+            );
+        }
+        if !(-1.0..=1.0).contains(&self.possible_threshold)
+            || self.possible_threshold > self.match_threshold
+            || self.match_threshold > 1.0
+        {
+            problems.push(
+                "thresholds must satisfy -1 <= possible_threshold <= match_threshold <= 1".into(),
+            );
+        }
+        if self.outbox_poll_ms == 0 {
+            problems.push("outbox_poll_ms must be positive".into());
+        }
+        problems
+    }
+}

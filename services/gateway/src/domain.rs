@@ -1,0 +1,498 @@
+//! What the gateway does, independent of how it is asked: the gRPC API for
+//! Pixora and the REST API for browsers are thin adapters over this.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use facepass_core::{Error, ErrorCode, Result};
+use facepass_proto::detector::v1 as det;
+use facepass_proto::embedder::v1 as emb;
+use facepass_proto::events::v1::PhotoUploaded;
+use facepass_proto::search::v1 as srch;
+use facepass_server::auth::AttachToken;
+use object_store::path::Path as ObjectPath;
+use object_store::ObjectStore;
+use prost::Message;
+use tokio::sync::Notify;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+use uuid::Uuid;
+
+use crate::catalog::{Catalog, EventCounts, EventRow, PhotoRow, STATUS_PENDING};
+use crate::GatewayConfig;
+
+type Authed = InterceptedService<Channel, AttachToken>;
+
+pub const PHOTO_UPLOADED_TYPE: &str = "facepass.events.v1.PhotoUploaded";
+
+/// Clients of the internal services.
+#[derive(Clone)]
+pub struct Peers {
+    pub detector: det::detector_service_client::DetectorServiceClient<Authed>,
+    pub embedder: emb::embedder_service_client::EmbedderServiceClient<Authed>,
+    pub search: srch::search_service_client::SearchServiceClient<Authed>,
+}
+
+impl Peers {
+    pub fn connect(config: &GatewayConfig) -> anyhow::Result<Self> {
+        let auth = AttachToken::new(&config.internal_token);
+        let max = config.grpc.max_message_bytes;
+        Ok(Peers {
+            detector: det::detector_service_client::DetectorServiceClient::with_interceptor(
+                config.detector.channel()?,
+                auth.clone(),
+            )
+            .max_encoding_message_size(max)
+            .max_decoding_message_size(max),
+            embedder: emb::embedder_service_client::EmbedderServiceClient::with_interceptor(
+                config.embedder.channel()?,
+                auth.clone(),
+            ),
+            search: srch::search_service_client::SearchServiceClient::with_interceptor(
+                config.search.channel()?,
+                auth,
+            ),
+        })
+    }
+}
+
+fn peer(service: &'static str) -> impl Fn(tonic::Status) -> Error {
+    move |status| {
+        let err = Error::from_status(&status);
+        match err.code {
+            // Problems with the caller's input keep their code and message.
+            code if code.is_permanent() => err,
+            _ => {
+                tracing::warn!(service, code = %err.code, message = %err.message, "peer call failed");
+                Error::new(err.code, format!("{service} is unavailable, try again"))
+            }
+        }
+    }
+}
+
+/// How strongly a photo matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tier {
+    Match,
+    Possible,
+}
+
+/// A photo found by a selfie search.
+#[derive(Debug, Clone)]
+pub struct PhotoMatch {
+    pub photo: PhotoRow,
+    pub similarity: f32,
+    pub face_box: [f32; 4],
+    pub tier: Tier,
+}
+
+/// The result of a selfie search.
+#[derive(Debug, Clone)]
+pub struct SelfieSearch {
+    pub matches: Vec<PhotoMatch>,
+    pub selfie_face: [f32; 4],
+}
+
+pub struct Gateway {
+    pub catalog: Catalog,
+    pub store: Arc<dyn ObjectStore>,
+    pub peers: Peers,
+    pub config: GatewayConfig,
+    /// Wakes the outbox relay when a photo is written.
+    pub outbox_ready: Arc<Notify>,
+}
+
+impl Gateway {
+    pub async fn create_event(
+        &self,
+        studio: Uuid,
+        name: &str,
+        external_id: &str,
+    ) -> Result<EventRow> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(Error::invalid("name is required"));
+        }
+        if name.len() > 200 || external_id.len() > 200 {
+            return Err(Error::invalid(
+                "name and external_id are at most 200 characters",
+            ));
+        }
+        let external_id = (!external_id.is_empty()).then(|| external_id.to_string());
+        self.catalog.create_event(studio, name, external_id).await
+    }
+
+    pub async fn event_with_counts(
+        &self,
+        studio: Uuid,
+        event_id: Uuid,
+    ) -> Result<(EventRow, EventCounts)> {
+        let event = self.catalog.get_event(studio, event_id).await?;
+        let counts = self.catalog.event_counts(&[event.id]).await?;
+        Ok((event, counts.get(&event_id).copied().unwrap_or_default()))
+    }
+
+    pub async fn list_events(
+        &self,
+        studio: Uuid,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<(EventRow, EventCounts)>> {
+        let events = self.catalog.list_events(studio, limit, offset).await?;
+        let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
+        let counts = self.catalog.event_counts(&ids).await?;
+        Ok(events
+            .into_iter()
+            .map(|e| {
+                let c = counts.get(&e.id).copied().unwrap_or_default();
+                (e, c)
+            })
+            .collect())
+    }
+
+    /// Deletes an event completely: faces, owned objects, rows.
+    /// Returns (photos deleted, faces deleted).
+    pub async fn delete_event(&self, studio: Uuid, event_id: Uuid) -> Result<(u64, u64)> {
+        let event = self.catalog.get_event(studio, event_id).await?;
+        let photos = self.catalog.event_photos(event.id).await?;
+        let faces = self
+            .peers
+            .search
+            .clone()
+            .delete_event_faces(srch::DeleteEventFacesRequest {
+                studio_id: studio.to_string(),
+                event_id: event.id.to_string(),
+            })
+            .await
+            .map_err(peer("search"))?
+            .into_inner()
+            .faces_deleted;
+        for photo in photos.iter().filter(|p| p.owned_object) {
+            self.delete_object(&photo.object_key).await?;
+        }
+        self.catalog.delete_event_row(event.id).await?;
+        tracing::info!(%event_id, photos = photos.len(), faces, "event deleted");
+        Ok((photos.len() as u64, faces))
+    }
+
+    async fn delete_object(&self, key: &str) -> Result<()> {
+        let path =
+            ObjectPath::parse(key).map_err(|e| Error::internal(format!("bad stored key: {e}")))?;
+        match self.store.delete(&path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(Error::unavailable(format!("object store: {e}"))),
+        }
+    }
+
+    fn check_external_id(external_id: &str) -> Result<Option<String>> {
+        if external_id.len() > 200 {
+            return Err(Error::invalid("external_id is at most 200 characters"));
+        }
+        Ok((!external_id.is_empty()).then(|| external_id.to_string()))
+    }
+
+    /// Stores uploaded bytes, then the photo row and its event.
+    pub async fn upload_photo(
+        &self,
+        studio: Uuid,
+        event_id: Uuid,
+        external_id: &str,
+        content: Bytes,
+    ) -> Result<PhotoRow> {
+        let external_id = Self::check_external_id(external_id)?;
+        if content.is_empty() {
+            return Err(Error::invalid("content is empty"));
+        }
+        if content.len() > self.config.max_upload_bytes {
+            return Err(Error::new(
+                ErrorCode::ImageTooLarge,
+                format!(
+                    "photo is {} bytes, the limit is {}",
+                    content.len(),
+                    self.config.max_upload_bytes
+                ),
+            ));
+        }
+        let event = self.catalog.get_event(studio, event_id).await?;
+        let photo_id = Uuid::new_v4();
+        let key = format!("studios/{studio}/events/{}/photos/{photo_id}", event.id);
+        let path =
+            ObjectPath::parse(&key).map_err(|e| Error::internal(format!("object key: {e}")))?;
+        let size = content.len() as i64;
+        self.store
+            .put(&path, content.into())
+            .await
+            .map_err(|e| Error::unavailable(format!("object store: {e}")))?;
+        let row = self.new_photo_row(photo_id, &event, external_id, key.clone(), true, size);
+        if let Err(e) = self.insert_photo(&row).await {
+            // The row is not there, so the object must not stay either.
+            let _ = self.delete_object(&key).await;
+            return Err(e);
+        }
+        Ok(row)
+    }
+
+    /// Registers an object already in the store under the studio's prefix.
+    pub async fn register_photo(
+        &self,
+        studio: Uuid,
+        event_id: Uuid,
+        external_id: &str,
+        object_key: &str,
+    ) -> Result<PhotoRow> {
+        let external_id = Self::check_external_id(external_id)?;
+        let prefix = format!("studios/{studio}/");
+        if !object_key.starts_with(&prefix) {
+            return Err(Error::new(
+                ErrorCode::PermissionDenied,
+                format!("object_key must start with {prefix}"),
+            ));
+        }
+        let path = ObjectPath::parse(object_key)
+            .map_err(|e| Error::invalid(format!("object_key is not a valid key: {e}")))?;
+        let event = self.catalog.get_event(studio, event_id).await?;
+        let meta = self.store.head(&path).await.map_err(|e| match e {
+            object_store::Error::NotFound { .. } => {
+                Error::not_found(format!("object {object_key:?} does not exist"))
+            }
+            other => Error::unavailable(format!("object store: {other}")),
+        })?;
+        if meta.size > self.config.max_upload_bytes as u64 {
+            return Err(Error::new(
+                ErrorCode::ImageTooLarge,
+                format!(
+                    "photo is {} bytes, the limit is {}",
+                    meta.size, self.config.max_upload_bytes
+                ),
+            ));
+        }
+        let row = self.new_photo_row(
+            Uuid::new_v4(),
+            &event,
+            external_id,
+            object_key.to_string(),
+            false,
+            meta.size as i64,
+        );
+        self.insert_photo(&row).await?;
+        Ok(row)
+    }
+
+    fn new_photo_row(
+        &self,
+        id: Uuid,
+        event: &EventRow,
+        external_id: Option<String>,
+        object_key: String,
+        owned_object: bool,
+        size_bytes: i64,
+    ) -> PhotoRow {
+        PhotoRow {
+            id,
+            event_id: event.id,
+            studio_id: event.studio_id,
+            external_id,
+            object_key,
+            owned_object,
+            size_bytes,
+            status: STATUS_PENDING.into(),
+            face_count: 0,
+            failure_code: None,
+            failure_reason: None,
+            created_at: chrono::Utc::now(),
+            indexed_at: None,
+        }
+    }
+
+    async fn insert_photo(&self, row: &PhotoRow) -> Result<()> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let event = PhotoUploaded {
+            photo_id: row.id.to_string(),
+            event_id: row.event_id.to_string(),
+            studio_id: row.studio_id.to_string(),
+            object_key: row.object_key.clone(),
+            uploaded_at: Some(prost_types::Timestamp {
+                seconds: now.as_secs() as i64,
+                nanos: now.subsec_nanos() as i32,
+            }),
+            attempt: 1,
+        };
+        self.catalog
+            .insert_photo(
+                row,
+                facepass_queue::PHOTO_UPLOADED,
+                PHOTO_UPLOADED_TYPE,
+                &event.encode_to_vec(),
+            )
+            .await?;
+        self.outbox_ready.notify_one();
+        tracing::info!(photo_id = %row.id, event_id = %row.event_id, bytes = row.size_bytes, "photo accepted");
+        Ok(())
+    }
+
+    /// Deletes a photo: its faces, its object (when FacePass owns it), its row.
+    pub async fn delete_photo(&self, studio: Uuid, photo_id: Uuid) -> Result<u64> {
+        let photo = self.catalog.get_photo(studio, photo_id).await?;
+        let faces = self
+            .peers
+            .search
+            .clone()
+            .delete_photo_faces(srch::DeletePhotoFacesRequest {
+                studio_id: studio.to_string(),
+                photo_id: photo.id.to_string(),
+            })
+            .await
+            .map_err(peer("search"))?
+            .into_inner()
+            .faces_deleted;
+        if photo.owned_object {
+            self.delete_object(&photo.object_key).await?;
+        }
+        self.catalog.delete_photo_row(photo.id).await?;
+        Ok(faces)
+    }
+
+    /// Finds every photo of `event` with the selfie's person. The selfie
+    /// bytes live only in this call's memory.
+    pub async fn search_by_selfie(
+        &self,
+        event: &EventRow,
+        selfie: Bytes,
+        limit: u32,
+    ) -> Result<SelfieSearch> {
+        if selfie.is_empty() {
+            return Err(Error::invalid("selfie is empty"));
+        }
+        if selfie.len() > self.config.max_upload_bytes {
+            return Err(Error::new(
+                ErrorCode::ImageTooLarge,
+                format!(
+                    "selfie is {} bytes, the limit is {}",
+                    selfie.len(),
+                    self.config.max_upload_bytes
+                ),
+            ));
+        }
+        let limit = match limit {
+            0 => 200,
+            n if n > 1000 => return Err(Error::invalid("limit is at most 1000")),
+            n => n,
+        };
+        let detected = self
+            .peers
+            .detector
+            .clone()
+            .detect(det::DetectRequest {
+                source: Some(det::detect_request::Source::Image(selfie.to_vec())),
+                mode: det::DetectMode::Selfie as i32,
+            })
+            .await
+            .map_err(peer("detector"))?
+            .into_inner();
+        let face = detected.faces.into_iter().next().ok_or_else(|| {
+            Error::new(
+                ErrorCode::NoFace,
+                "no face found in the selfie; take a photo facing the camera",
+            )
+        })?;
+        if !face.issues.is_empty() {
+            let reasons: Vec<&str> = face
+                .issues
+                .iter()
+                .map(|&i| match det::QualityIssue::try_from(i) {
+                    Ok(det::QualityIssue::FaceTooSmall) => "the face is too small; come closer",
+                    Ok(det::QualityIssue::LowConfidence) => "the face is not clear enough",
+                    Ok(det::QualityIssue::Truncated) => "the face is cut off at the edge",
+                    _ => "the face cannot be used",
+                })
+                .collect();
+            return Err(Error::new(ErrorCode::SelfieUnusable, reasons.join("; ")));
+        }
+        let b = face.r#box.unwrap_or_default();
+        let embedded = self
+            .peers
+            .embedder
+            .clone()
+            .embed(emb::EmbedRequest {
+                faces: vec![emb::AlignedFace {
+                    rgb: face.aligned_crop,
+                    width: 112,
+                    height: 112,
+                }],
+            })
+            .await
+            .map_err(peer("embedder"))?
+            .into_inner();
+        let embedding = embedded
+            .embeddings
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::internal("embedder returned no embedding"))?;
+        let hits = self
+            .peers
+            .search
+            .clone()
+            .search_event(srch::SearchEventRequest {
+                studio_id: event.studio_id.to_string(),
+                event_id: event.id.to_string(),
+                model: embedded.model,
+                embedding: embedding.values,
+                min_similarity: self.config.possible_threshold,
+                limit,
+            })
+            .await
+            .map_err(peer("search"))?
+            .into_inner()
+            .hits;
+        let ids: Vec<Uuid> = hits
+            .iter()
+            .filter_map(|h| Uuid::parse_str(&h.photo_id).ok())
+            .collect();
+        let photos = self.catalog.photos_in_event(event.id, &ids).await?;
+        let matches = hits
+            .into_iter()
+            .filter_map(|hit| {
+                let id = Uuid::parse_str(&hit.photo_id).ok()?;
+                // A photo deleted since it was indexed is simply not shown.
+                let photo = photos.get(&id)?.clone();
+                let bbox = hit.bbox;
+                Some(PhotoMatch {
+                    photo,
+                    similarity: hit.similarity,
+                    face_box: [*bbox.first()?, *bbox.get(1)?, *bbox.get(2)?, *bbox.get(3)?],
+                    tier: if hit.similarity >= self.config.match_threshold {
+                        Tier::Match
+                    } else {
+                        Tier::Possible
+                    },
+                })
+            })
+            .collect();
+        Ok(SelfieSearch {
+            matches,
+            selfie_face: [b.x1, b.y1, b.x2, b.y2],
+        })
+    }
+
+    /// The bytes of a photo of `event` (guest link).
+    pub async fn photo_bytes(&self, event: &EventRow, photo_id: Uuid) -> Result<Bytes> {
+        let photo = self.catalog.get_photo(event.studio_id, photo_id).await?;
+        if photo.event_id != event.id {
+            return Err(Error::not_found(format!("photo {photo_id} not found")));
+        }
+        let path = ObjectPath::parse(&photo.object_key)
+            .map_err(|e| Error::internal(format!("stored key: {e}")))?;
+        self.store
+            .get(&path)
+            .await
+            .map_err(|e| match e {
+                object_store::Error::NotFound { .. } => Error::not_found("photo file is gone"),
+                other => Error::unavailable(format!("object store: {other}")),
+            })?
+            .bytes()
+            .await
+            .map_err(|e| Error::unavailable(format!("object store: {e}")))
+    }
+}

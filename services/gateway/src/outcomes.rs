@@ -1,0 +1,170 @@
+//! Turns `photo.indexed` and `photo.failed` into catalog status. Updates are
+//! idempotent, so redelivery is harmless. Faces indexed for a photo deleted
+//! in the meantime are removed from the store.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use facepass_core::Error;
+use facepass_proto::events::v1::{PhotoFailed, PhotoIndexed};
+use facepass_proto::search::v1 as srch;
+use facepass_queue::lapin::message::Delivery;
+use facepass_queue::lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, BasicRejectOptions,
+};
+use facepass_queue::lapin::types::FieldTable;
+use facepass_server::Shutdown;
+use futures::StreamExt;
+use uuid::Uuid;
+
+use crate::domain::Gateway;
+
+const INDEXED_TYPE: &str = "facepass.events.v1.PhotoIndexed";
+const FAILED_TYPE: &str = "facepass.events.v1.PhotoFailed";
+
+pub async fn run(gateway: Arc<Gateway>, shutdown: Shutdown, connected: Arc<AtomicBool>) {
+    let mut backoff = Duration::from_millis(500);
+    while !shutdown.is_triggered() {
+        match session(&gateway, &shutdown, &connected).await {
+            Ok(()) => break,
+            Err(e) => {
+                connected.store(false, Ordering::SeqCst);
+                tracing::warn!(error = %format!("{e:#}"), retry_in_ms = backoff.as_millis() as u64, "outcome consumer lost rabbitmq");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = shutdown.wait() => break,
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(15));
+            }
+        }
+    }
+    connected.store(false, Ordering::SeqCst);
+}
+
+async fn session(
+    gateway: &Gateway,
+    shutdown: &Shutdown,
+    connected: &AtomicBool,
+) -> anyhow::Result<()> {
+    let topology = gateway.config.amqp.topology();
+    let connection =
+        facepass_queue::connect(&gateway.config.amqp.url, "facepass-gateway-outcomes").await?;
+    let channel = connection.create_channel().await?;
+    topology.declare(&channel).await?;
+    channel.basic_qos(32, BasicQosOptions::default()).await?;
+    let consumer = channel
+        .basic_consume(
+            topology.outcomes_queue().as_str().into(),
+            "facepass-gateway".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    connected.store(true, Ordering::SeqCst);
+    consumer
+        .take_until(shutdown.wait())
+        .for_each_concurrent(8, |delivery| async move {
+            match delivery {
+                Ok(delivery) => handle(gateway, delivery).await,
+                Err(e) => tracing::warn!(error = %e, "outcome consumer error"),
+            }
+        })
+        .await;
+    if shutdown.is_triggered() {
+        let _ = connection.close(200, "shutting down".into()).await;
+        return Ok(());
+    }
+    anyhow::bail!("outcome consumer stopped")
+}
+
+async fn handle(gateway: &Gateway, delivery: Delivery) {
+    let kind = delivery
+        .properties
+        .kind()
+        .as_ref()
+        .map(|k| k.as_str().to_string())
+        .unwrap_or_default();
+    let result = match kind.as_str() {
+        INDEXED_TYPE => match facepass_queue::decode::<PhotoIndexed>(
+            &delivery.properties,
+            &delivery.data,
+            INDEXED_TYPE,
+        ) {
+            Ok(event) => apply_indexed(gateway, event).await,
+            Err(why) => Err(Some(why)),
+        },
+        FAILED_TYPE => match facepass_queue::decode::<PhotoFailed>(
+            &delivery.properties,
+            &delivery.data,
+            FAILED_TYPE,
+        ) {
+            Ok(event) => apply_failed(gateway, event).await,
+            Err(why) => Err(Some(why)),
+        },
+        other => Err(Some(format!("unexpected message type {other:?}"))),
+    };
+    match result {
+        Ok(()) => {
+            let _ = delivery.ack(BasicAckOptions::default()).await;
+        }
+        Err(Some(why)) => {
+            tracing::error!(reason = %why, "undecodable outcome sent to the dead-letter queue");
+            let _ = delivery.reject(BasicRejectOptions { requeue: false }).await;
+        }
+        Err(None) => {
+            // A transient problem (database down): try again shortly.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let _ = delivery
+                .nack(BasicNackOptions {
+                    requeue: true,
+                    ..BasicNackOptions::default()
+                })
+                .await;
+        }
+    }
+}
+
+fn transient(e: Error) -> Option<String> {
+    tracing::warn!(code = %e.code, error = %e.message, "applying an outcome failed; will retry");
+    None
+}
+
+async fn apply_indexed(gateway: &Gateway, event: PhotoIndexed) -> Result<(), Option<String>> {
+    let photo_id =
+        Uuid::parse_str(&event.photo_id).map_err(|_| Some("bad photo_id".to_string()))?;
+    let found = gateway
+        .catalog
+        .mark_indexed(photo_id, event.face_count as i32)
+        .await
+        .map_err(transient)?;
+    if found {
+        tracing::info!(%photo_id, faces = event.face_count, "photo indexed");
+    } else {
+        // Deleted while it was being indexed: its faces must not outlive it.
+        tracing::info!(%photo_id, "indexed photo no longer exists; removing its faces");
+        gateway
+            .peers
+            .search
+            .clone()
+            .delete_photo_faces(srch::DeletePhotoFacesRequest {
+                studio_id: event.studio_id,
+                photo_id: event.photo_id,
+            })
+            .await
+            .map_err(|s| transient(Error::from_status(&s)))?;
+    }
+    Ok(())
+}
+
+async fn apply_failed(gateway: &Gateway, event: PhotoFailed) -> Result<(), Option<String>> {
+    let photo_id =
+        Uuid::parse_str(&event.photo_id).map_err(|_| Some("bad photo_id".to_string()))?;
+    let found = gateway
+        .catalog
+        .mark_failed(photo_id, &event.error_code, &event.reason)
+        .await
+        .map_err(transient)?;
+    tracing::info!(%photo_id, found, code = %event.error_code, reason = %event.reason, "photo failed");
+    Ok(())
+}

@@ -1,0 +1,103 @@
+//! The outbox relay: publishes `photo.uploaded` rows written together with
+//! their photos, with publisher confirms, and marks them sent only once the
+//! broker has confirmed. A crash between publish and mark re-publishes,
+//! which the indexer absorbs (idempotent upsert).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use facepass_core::ErrorCode;
+use facepass_queue::Outgoing;
+use facepass_server::Shutdown;
+
+use crate::domain::Gateway;
+
+const BATCH: i64 = 100;
+
+/// Publishes until `shutdown`, reconnecting after broker failures.
+pub async fn run(gateway: Arc<Gateway>, shutdown: Shutdown, connected: Arc<AtomicBool>) {
+    let mut backoff = Duration::from_millis(500);
+    while !shutdown.is_triggered() {
+        match session(&gateway, &shutdown, &connected).await {
+            Ok(()) => break,
+            Err(e) => {
+                connected.store(false, Ordering::SeqCst);
+                tracing::warn!(error = %format!("{e:#}"), retry_in_ms = backoff.as_millis() as u64, "outbox relay lost rabbitmq");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = shutdown.wait() => break,
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(15));
+            }
+        }
+    }
+    connected.store(false, Ordering::SeqCst);
+}
+
+async fn session(
+    gateway: &Gateway,
+    shutdown: &Shutdown,
+    connected: &AtomicBool,
+) -> anyhow::Result<()> {
+    let topology = gateway.config.amqp.topology();
+    let connection =
+        facepass_queue::connect(&gateway.config.amqp.url, "facepass-gateway-relay").await?;
+    let channel = facepass_queue::confirmed_channel(&connection).await?;
+    topology.declare(&channel).await?;
+    connected.store(true, Ordering::SeqCst);
+    let exchange = topology.events_exchange();
+    let poll = Duration::from_millis(gateway.config.outbox_poll_ms);
+    let mut last_prune = std::time::Instant::now();
+    loop {
+        let sent = gateway
+            .catalog
+            .relay_outbox(BATCH, |row| {
+                let channel = channel.clone();
+                let exchange = exchange.clone();
+                async move {
+                    facepass_queue::publish_confirmed(
+                        &channel,
+                        Outgoing {
+                            exchange: &exchange,
+                            routing_key: &row.routing_key,
+                            message_type: &row.message_type,
+                            payload: &row.payload,
+                            expiration_ms: None,
+                            message_id: &row.id.to_string(),
+                        },
+                    )
+                    .await
+                }
+            })
+            .await;
+        match sent {
+            Ok(n) if n as i64 == BATCH => continue,
+            Ok(n) => {
+                if n > 0 {
+                    tracing::debug!(sent = n, "outbox relayed");
+                }
+            }
+            Err(e) if e.code == ErrorCode::Unavailable && !channel.status().connected() => {
+                anyhow::bail!("publishing failed: {e}");
+            }
+            Err(e) => {
+                tracing::warn!(code = %e.code, error = %e.message, "outbox relay pass failed")
+            }
+        }
+        if last_prune.elapsed() > Duration::from_secs(600) {
+            last_prune = std::time::Instant::now();
+            if let Err(e) = gateway.catalog.prune_outbox(24).await {
+                tracing::warn!(error = %e, "pruning the outbox failed");
+            }
+        }
+        tokio::select! {
+            _ = gateway.outbox_ready.notified() => {}
+            _ = tokio::time::sleep(poll) => {}
+            _ = shutdown.wait() => {
+                let _ = connection.close(200, "shutting down".into()).await;
+                return Ok(());
+            }
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! Diesel definitions of the catalog tables (migrations/catalog).
+
+diesel::table! {
+    catalog.studios (id) {
+        id -> Uuid,
+        name -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    catalog.api_keys (id) {
+        id -> Uuid,
+        studio_id -> Uuid,
+        key_hash -> Text,
+        label -> Text,
+        created_at -> Timestamptz,
+        revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    catalog.events (id) {
+        id -> Uuid,
+        studio_id -> Uuid,
+        name -> Text,
+        external_id -> Nullable<Text>,
+        share_token -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    catalog.photos (id) {
+        id -> Uuid,
+        event_id -> Uuid,
+        studio_id -> Uuid,
+        external_id -> Nullable<Text>,
+        object_key -> Text,
+        owned_object -> Bool,
+        size_bytes -> Int8,
+        status -> Text,
+        face_count -> Int4,
+        failure_code -> Nullable<Text>,
+        failure_reason -> Nullable<Text>,
+        created_at -> Timestamptz,
+        indexed_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    catalog.outbox (id) {
+        id -> Int8,
+        routing_key -> Text,
+        message_type -> Text,
+        payload -> Bytea,
+        created_at -> Timestamptz,
+        sent_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::joinable!(api_keys -> studios (studio_id));
+diesel::joinable!(events -> studios (studio_id));
+diesel::joinable!(photos -> events (event_id));
+diesel::allow_tables_to_appear_in_same_query!(studios, api_keys, events, photos, outbox);
