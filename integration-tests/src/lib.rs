@@ -1,1 +1,447 @@
-//! placeholder
+//! Test harness for FacePass's integration and end-to-end tests: finds the
+//! built binaries, the ONNX Runtime library and the fixture models, makes a
+//! fresh database and RabbitMQ namespace per test, starts the five services
+//! as separate processes on free ports and stops them (SIGTERM) when done.
+//!
+//! Needs the dependencies that `scripts/test.sh` prepares: PostgreSQL with
+//! pgvector, RabbitMQ, `.venv` (ONNX Runtime, onnx) and the built binaries.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use tonic::transport::Channel;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("integration-tests lives in the repo")
+        .to_path_buf()
+}
+
+/// Folder of the built binaries (next to this test executable).
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> -> target/<profile>
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("test executable is in target/<profile>/deps")
+        .to_path_buf()
+}
+
+pub fn binary(name: &str) -> anyhow::Result<PathBuf> {
+    let path = bin_dir().join(name);
+    if !path.is_file() {
+        bail!(
+            "{} is not built; run `cargo build --workspace --bins` first (scripts/test.sh does)",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// The ONNX Runtime library, from ORT_DYLIB_PATH or the project's venv.
+pub fn ort_dylib() -> anyhow::Result<String> {
+    if let Ok(path) = std::env::var("ORT_DYLIB_PATH") {
+        if Path::new(&path).is_file() {
+            return Ok(path);
+        }
+    }
+    let capi = glob_lib(&repo_root().join(".venv"));
+    capi.context(
+        "ONNX Runtime not found: set ORT_DYLIB_PATH or run scripts/setup.sh (creates .venv)",
+    )
+}
+
+fn glob_lib(venv: &Path) -> Option<String> {
+    let lib = venv.join("lib");
+    for python in std::fs::read_dir(&lib).ok()?.flatten() {
+        let capi = python.path().join("site-packages/onnxruntime/capi");
+        for entry in std::fs::read_dir(&capi).ok()?.flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            if name.starts_with("libonnxruntime.so") {
+                return Some(entry.path().display().to_string());
+            }
+        }
+    }
+    None
+}
+
+/// The fixture models (generated once by tools/fixtures/make_models.py).
+pub fn fixture_models() -> anyhow::Result<PathBuf> {
+    let dir = repo_root().join(".facepass/models/fixture");
+    if dir.join("det.onnx").is_file() && dir.join("rec.onnx").is_file() {
+        return Ok(dir);
+    }
+    let python = repo_root().join(".venv/bin/python");
+    let status = Command::new(&python)
+        .arg(repo_root().join("tools/fixtures/make_models.py"))
+        .arg(&dir)
+        .status()
+        .with_context(|| format!("running {} (run scripts/setup.sh first)", python.display()))?;
+    if !status.success() {
+        bail!("generating the fixture models failed");
+    }
+    Ok(dir)
+}
+
+/// Base PostgreSQL URL (without database) and AMQP URL.
+pub fn pg_base() -> String {
+    std::env::var("FACEPASS_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+pub fn amqp_url() -> String {
+    std::env::var("FACEPASS_TEST_AMQP")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+/// A fresh database, dropped on `drop`.
+pub struct TestDatabase {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDatabase {
+    pub async fn create(prefix: &str) -> anyhow::Result<Self> {
+        let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
+        let admin = facepass_db::pool(&format!("{}/postgres", pg_base()), 1)?;
+        facepass_db::execute(&admin, &format!("CREATE DATABASE {name}"))
+            .await
+            .context(
+                "creating the test database (is PostgreSQL running? scripts/setup.sh starts it)",
+            )?;
+        Ok(TestDatabase {
+            url: format!("{}/{name}", pg_base()),
+            name,
+        })
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .args([
+                &format!("{}/postgres", pg_base()),
+                "-qc",
+                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// One running service process; SIGTERM on drop.
+pub struct Service {
+    pub name: &'static str,
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Service {
+    /// Sends SIGTERM and waits up to `timeout` for a clean exit.
+    pub fn stop(&mut self, timeout: Duration) -> anyhow::Result<std::process::ExitStatus> {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                bail!("{} did not stop within {timeout:?}", self.name);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.stop(Duration::from_secs(10));
+        }
+    }
+}
+
+/// The five services running against one database and one namespace.
+pub struct Cluster {
+    pub dir: tempfile_dir::Dir,
+    pub db: TestDatabase,
+    pub namespace: String,
+    pub env: BTreeMap<String, String>,
+    pub gateway_grpc: String,
+    pub gateway_http: String,
+    pub search_grpc: String,
+    pub internal_token: String,
+    pub storage_root: PathBuf,
+    pub services: Vec<Service>,
+}
+
+/// A temporary folder removed on drop (no extra dependency).
+pub mod tempfile_dir {
+    use std::path::{Path, PathBuf};
+
+    pub struct Dir(PathBuf);
+
+    impl Dir {
+        pub fn new(prefix: &str) -> std::io::Result<Dir> {
+            let path =
+                std::env::temp_dir().join(format!("{prefix}-{}", uuid::Uuid::new_v4().simple()));
+            std::fs::create_dir_all(&path)?;
+            Ok(Dir(path))
+        }
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            if std::env::var_os("FACEPASS_KEEP_TEST_DIRS").is_none() {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+}
+
+impl Cluster {
+    /// Starts gateway, detector, embedder, indexer and search and waits
+    /// until each reports SERVING.
+    pub async fn start() -> anyhow::Result<Cluster> {
+        let dir = tempfile_dir::Dir::new("facepass-e2e")?;
+        let db = TestDatabase::create("facepass_e2e").await?;
+        let models = fixture_models()?;
+        let dylib = ort_dylib()?;
+        let namespace = format!("e2e-{}", uuid::Uuid::new_v4().simple());
+        let internal_token = format!("t{}", uuid::Uuid::new_v4().simple());
+        let storage_root = dir.path().join("objects");
+        let ports: Vec<u16> = (0..6).map(|_| free_port()).collect();
+        let (gw_grpc, gw_http, det, emb, srch, idx) =
+            (ports[0], ports[1], ports[2], ports[3], ports[4], ports[5]);
+
+        let mut env = BTreeMap::new();
+        let mut set = |k: &str, v: String| {
+            env.insert(k.to_string(), v);
+        };
+        set("ORT_DYLIB_PATH", dylib);
+        set("FACEPASS_DATABASE_URL", db.url.clone());
+        set("FACEPASS_AMQP__URL", amqp_url());
+        set("FACEPASS_AMQP__NAMESPACE", namespace.clone());
+        set("FACEPASS_INTERNAL_TOKEN", internal_token.clone());
+        set("FACEPASS_STORAGE_ROOT", storage_root.display().to_string());
+        set("FACEPASS_DETECTOR__URL", format!("http://127.0.0.1:{det}"));
+        set("FACEPASS_EMBEDDER__URL", format!("http://127.0.0.1:{emb}"));
+        set("FACEPASS_SEARCH__URL", format!("http://127.0.0.1:{srch}"));
+        set("FACEPASS_MODEL__PATH", String::new()); // set per service below
+        set("FACEPASS_LOG__FILTER", "info".into());
+        set("FACEPASS_RETRY_BASE_MS", "200".into());
+        env.remove("FACEPASS_MODEL__PATH");
+
+        let mut cluster = Cluster {
+            dir,
+            db,
+            namespace,
+            env,
+            gateway_grpc: format!("http://127.0.0.1:{gw_grpc}"),
+            gateway_http: format!("http://127.0.0.1:{gw_http}"),
+            search_grpc: format!("http://127.0.0.1:{srch}"),
+            internal_token,
+            storage_root,
+            services: Vec::new(),
+        };
+        let det_model = models.join("det.onnx").display().to_string();
+        let rec_model = models.join("rec.onnx").display().to_string();
+        // Search first: it owns the face schema migrations.
+        cluster.spawn(
+            "search",
+            "facepass-search",
+            &[("FACEPASS_GRPC__LISTEN", format!("127.0.0.1:{srch}"))],
+        )?;
+        cluster.spawn(
+            "detector",
+            "facepass-detector",
+            &[
+                ("FACEPASS_GRPC__LISTEN", format!("127.0.0.1:{det}")),
+                ("FACEPASS_MODEL__PATH", det_model),
+            ],
+        )?;
+        cluster.spawn(
+            "embedder",
+            "facepass-embedder",
+            &[
+                ("FACEPASS_GRPC__LISTEN", format!("127.0.0.1:{emb}")),
+                ("FACEPASS_MODEL__PATH", rec_model),
+            ],
+        )?;
+        cluster.spawn(
+            "gateway",
+            "facepass-gateway",
+            &[
+                ("FACEPASS_GRPC__LISTEN", format!("127.0.0.1:{gw_grpc}")),
+                ("FACEPASS_HTTP_LISTEN", format!("127.0.0.1:{gw_http}")),
+            ],
+        )?;
+        cluster.spawn(
+            "indexer",
+            "facepass-indexer",
+            &[("FACEPASS_GRPC__LISTEN", format!("127.0.0.1:{idx}"))],
+        )?;
+
+        let health = [
+            ("search", srch),
+            ("detector", det),
+            ("embedder", emb),
+            ("gateway", gw_grpc),
+            ("indexer", idx),
+        ];
+        for (name, port) in health {
+            if let Err(e) =
+                wait_serving(&format!("http://127.0.0.1:{port}"), Duration::from_secs(60)).await
+            {
+                let tail = cluster
+                    .services
+                    .iter()
+                    .find(|s| s.name == name)
+                    .map(|s| s.log_tail())
+                    .unwrap_or_default();
+                bail!("{name} never became SERVING: {e}\n--- {name} log ---\n{tail}");
+            }
+        }
+        Ok(cluster)
+    }
+
+    fn spawn(
+        &mut self,
+        name: &'static str,
+        bin: &str,
+        extra: &[(&str, String)],
+    ) -> anyhow::Result<()> {
+        let log = self.dir.path().join(format!("{name}.log"));
+        let file = std::fs::File::create(&log)?;
+        let mut command = Command::new(binary(bin)?);
+        command
+            .current_dir(repo_root())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(&self.env)
+            .envs(extra.iter().map(|(k, v)| (k.to_string(), v.clone())))
+            .stdin(Stdio::null())
+            .stdout(file.try_clone()?)
+            .stderr(file);
+        let child = command.spawn().with_context(|| format!("starting {bin}"))?;
+        self.services.push(Service { name, child, log });
+        Ok(())
+    }
+
+    /// Runs `facepass-gateway create-studio` and returns (studio id, api key).
+    pub fn create_studio(&self, name: &str) -> anyhow::Result<(String, String)> {
+        let output = Command::new(binary("facepass-gateway")?)
+            .current_dir(repo_root())
+            .env_clear()
+            .envs(&self.env)
+            .args(["create-studio", "--quiet", "--name", name])
+            .output()?;
+        if !output.status.success() {
+            bail!(
+                "create-studio failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        let text = String::from_utf8(output.stdout)?;
+        let mut parts = text.split_whitespace();
+        Ok((
+            parts.next().context("studio id")?.to_string(),
+            parts.next().context("api key")?.to_string(),
+        ))
+    }
+
+    pub fn service(&mut self, name: &str) -> &mut Service {
+        self.services
+            .iter_mut()
+            .find(|s| s.name == name)
+            .expect("known service")
+    }
+
+    /// Log tails of every service, for failure messages.
+    pub fn logs(&self) -> String {
+        self.services
+            .iter()
+            .map(|s| format!("--- {} ---\n{}", s.name, s.log_tail()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Deletes this test's queues and exchanges from RabbitMQ.
+    pub async fn clean_broker(&self) {
+        if let Ok(conn) = facepass_queue::connect(&amqp_url(), "facepass-e2e-cleanup").await {
+            if let Ok(channel) = conn.create_channel().await {
+                let t = facepass_queue::AmqpConfig {
+                    url: amqp_url(),
+                    namespace: self.namespace.clone(),
+                }
+                .topology();
+                for q in [
+                    t.indexer_queue(),
+                    t.retry_queue(),
+                    t.outcomes_queue(),
+                    t.dead_letter_queue(),
+                ] {
+                    let _ = channel
+                        .queue_delete(q.as_str().into(), Default::default())
+                        .await;
+                }
+                for x in [t.events_exchange(), t.dead_letter_exchange()] {
+                    let _ = channel
+                        .exchange_delete(x.as_str().into(), Default::default())
+                        .await;
+                }
+            }
+            let _ = conn.close(200, "bye".into()).await;
+        }
+    }
+}
+
+/// Polls grpc.health.v1 until SERVING.
+pub async fn wait_serving(url: &str, timeout: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    let mut last = String::from("no answer");
+    while Instant::now() < deadline {
+        if let Ok(channel) = Channel::from_shared(url.to_string())?.connect().await {
+            match HealthClient::new(channel)
+                .check(HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await
+            {
+                Ok(r) if r.get_ref().status == ServingStatus::Serving as i32 => return Ok(()),
+                Ok(r) => last = format!("status {}", r.get_ref().status),
+                Err(e) => last = e.to_string(),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    bail!("{last}")
+}

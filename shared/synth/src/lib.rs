@@ -141,8 +141,9 @@ pub fn background(rng: &mut StdRng, width: u32, height: u32) -> RgbImage {
 }
 
 /// An event photo of `width` x `height` with one face per identity given,
-/// each in its own cell of a 3x2 grid (at most six faces), sized
-/// `face_size` pixels (min, max).
+/// each in its own cell of a 3x2 grid (2x3 for portrait photos; at most six
+/// faces), sized `face_size` pixels (min, max). Faces stay near their cell
+/// centres, so neighbours are about a third of the long side apart.
 pub fn event_photo(
     seed: u64,
     width: u32,
@@ -156,7 +157,11 @@ pub fn event_photo(
     );
     let mut rng = StdRng::seed_from_u64(seed);
     let mut image = background(&mut rng, width, height);
-    let (cols, rows) = (3u32, 2u32);
+    let (cols, rows) = if width >= height {
+        (3u32, 2u32)
+    } else {
+        (2u32, 3u32)
+    };
     let (cell_w, cell_h) = (width / cols, height / rows);
     let mut cells: Vec<u32> = (0..cols * rows).collect();
     // Fisher-Yates with our own rng keeps the layout a pure function of the seed.
@@ -169,8 +174,8 @@ pub fn event_photo(
         let max = face_size.1.min(cell_w * 6 / 10).min(cell_h * 6 / 10);
         let size = rng.gen_range(face_size.0.min(max)..=max);
         let (cx, cy) = ((cell % cols) * cell_w, (cell / cols) * cell_h);
-        let slack_x = (cell_w - size) / 4;
-        let slack_y = (cell_h - size) / 4;
+        let slack_x = (cell_w - size) / 8;
+        let slack_y = (cell_h - size) / 8;
         let x = cx + (cell_w - size) / 2 + rng.gen_range(0..=slack_x) - slack_x / 2;
         let y = cy + (cell_h - size) / 2 + rng.gen_range(0..=slack_y) - slack_y / 2;
         let face = Face {

@@ -1,0 +1,175 @@
+//! The real vision pipeline in process: ONNX Runtime with the generated
+//! fixture models, SCRFD decoding, alignment and ArcFace embedding on
+//! synthetic photos whose faces are known exactly.
+
+use std::sync::Arc;
+
+use facepass_detector::engine::{FaceDetector, Mode};
+use facepass_detector::DetectorConfig;
+use facepass_embedder::EmbedderConfig;
+use facepass_integration_tests::{fixture_models, ort_dylib};
+use facepass_synth::{event_photo, selfie, Face, Scene};
+
+fn detector() -> Arc<FaceDetector> {
+    let mut config = DetectorConfig::default();
+    config.model.path = fixture_models()
+        .unwrap()
+        .join("det.onnx")
+        .display()
+        .to_string();
+    config.workers = 1;
+    Arc::new(FaceDetector::load(&config, Some(&ort_dylib().unwrap())).expect("load detector"))
+}
+
+fn iou(a: [f32; 4], b: [f32; 4]) -> f32 {
+    let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
+    let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
+    let inter = w * h;
+    inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+}
+
+/// Largest corner/landmark error (pixels) of the detection matching `face`.
+fn error_px(found: &facepass_detector::engine::Faces, face: &Face) -> f32 {
+    let gt = face.bbox();
+    let best = found
+        .faces
+        .iter()
+        .max_by(|a, b| iou(a.detection.bbox, gt).total_cmp(&iou(b.detection.bbox, gt)))
+        .expect("at least one detection");
+    assert!(
+        iou(best.detection.bbox, gt) > 0.8,
+        "face {face:?} not found: {:?}",
+        best.detection.bbox
+    );
+    let mut err = 0f32;
+    for i in 0..4 {
+        err = err.max((best.detection.bbox[i] - gt[i]).abs());
+    }
+    for (p, q) in best.detection.landmarks.iter().zip(face.landmarks()) {
+        err = err.max((p[0] - q[0]).abs()).max((p[1] - q[1]).abs());
+    }
+    err
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fixture_detector_finds_every_synthetic_face_where_it_is() {
+    let detector = detector();
+    // The fixture detector needs neighbouring faces about 200 input pixels
+    // apart once they are larger than 64 input pixels (its stride-32 window).
+    let cases: Vec<(u64, u32, u32, Vec<u8>, (u32, u32))> = vec![
+        (1, 640, 640, vec![1, 2, 3], (30, 60)),
+        (2, 1600, 1200, vec![4, 5, 6, 7, 8, 9], (90, 150)),
+        (3, 1200, 1600, vec![10, 11], (90, 150)),
+        (4, 2000, 1333, vec![12, 13, 14, 15], (90, 150)),
+        (5, 800, 600, vec![], (90, 150)),
+        (6, 960, 720, vec![16], (300, 300)),
+    ];
+    for (seed, w, h, ids, sizes) in cases {
+        let scene: Scene = event_photo(seed, w, h, &ids, sizes);
+        let scale = 640.0 / w.max(h) as f32;
+        for (format, bytes) in [("png", scene.png()), ("jpeg", scene.jpeg(92))] {
+            let found = detector.detect(bytes.into(), Mode::All).await.unwrap();
+            assert_eq!(
+                found.faces.len(),
+                ids.len(),
+                "{format} {w}x{h}: found {:?}",
+                found
+                    .faces
+                    .iter()
+                    .map(|f| f.detection.bbox)
+                    .collect::<Vec<_>>()
+            );
+            for face in &scene.faces {
+                let err = error_px(&found, face);
+                // One pixel of the detector's input, in original pixels.
+                let tolerance = (1.0 / scale).max(1.0) + 0.5;
+                assert!(
+                    err <= tolerance,
+                    "{format} {w}x{h} face {face:?}: error {err:.2} px > {tolerance:.2}"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn selfie_mode_returns_only_the_main_face() {
+    let detector = detector();
+    let scene = event_photo(9, 1600, 1200, &[3, 4, 5], (100, 170));
+    let found = detector
+        .detect(scene.png().into(), Mode::Selfie)
+        .await
+        .unwrap();
+    assert_eq!(found.faces.len(), 1);
+    let biggest = scene.faces.iter().max_by_key(|f| f.size).unwrap();
+    assert!(iou(found.faces[0].detection.bbox, biggest.bbox()) > 0.8);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fixture_recogniser_separates_identities() {
+    let detector = detector();
+    let mut config = EmbedderConfig::default();
+    config.model.path = fixture_models()
+        .unwrap()
+        .join("rec.onnx")
+        .display()
+        .to_string();
+    let batcher = facepass_embedder::start_batcher(&config, Some(&ort_dylib().unwrap())).unwrap();
+
+    let mut crops = Vec::new();
+    let mut labels = Vec::new();
+    for (seed, id) in [(21u64, 1u8), (22, 2), (23, 3), (24, 1), (25, 2), (26, 3)] {
+        let scene = selfie(seed, id);
+        let found = detector
+            .detect(scene.jpeg(90).into(), Mode::Selfie)
+            .await
+            .unwrap();
+        let crop = found.faces[0].crop.as_raw().clone();
+        crops.push(facepass_embedder::model::preprocess(&crop, 127.5, 127.5));
+        labels.push(id);
+    }
+    let photo = event_photo(27, 1600, 1200, &[1, 2, 3], (90, 120));
+    let found = detector
+        .detect(photo.png().into(), Mode::All)
+        .await
+        .unwrap();
+    for face in &found.faces {
+        let truth = photo
+            .faces
+            .iter()
+            .max_by(|a, b| {
+                iou(face.detection.bbox, a.bbox()).total_cmp(&iou(face.detection.bbox, b.bbox()))
+            })
+            .unwrap();
+        crops.push(facepass_embedder::model::preprocess(
+            face.crop.as_raw(),
+            127.5,
+            127.5,
+        ));
+        labels.push(truth.identity);
+    }
+    let embeddings = batcher.embed(crops).await.unwrap();
+    let mut worst_same = 1f32;
+    let mut worst_other = -1f32;
+    for i in 0..embeddings.len() {
+        let norm: f32 = embeddings[i].iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-3, "not normalised: {norm}");
+        for j in i + 1..embeddings.len() {
+            let cos: f32 = embeddings[i]
+                .iter()
+                .zip(&embeddings[j])
+                .map(|(a, b)| a * b)
+                .sum();
+            if labels[i] == labels[j] {
+                worst_same = worst_same.min(cos);
+            } else {
+                worst_other = worst_other.max(cos);
+            }
+        }
+    }
+    assert!(worst_same > 0.9, "same identity only {worst_same}");
+    assert!(
+        worst_other < 0.3,
+        "different identities up to {worst_other}"
+    );
+}
