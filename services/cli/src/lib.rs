@@ -1,1 +1,136 @@
-//! placeholder
+//! `facepass`, the operator CLI: waits for services to be healthy, loads the
+//! demo event (synthetic faces only) through the public gRPC API, and writes
+//! synthetic selfies to try the guest page with.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use facepass_proto::v1 as pb;
+use facepass_proto::v1::face_pass_service_client::FacePassServiceClient;
+use tonic::metadata::MetadataValue;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+use tonic::{Request, Status};
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
+
+/// Waits until every URL answers grpc.health.v1 with SERVING.
+pub async fn wait_healthy(urls: &[String], timeout: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    for url in urls {
+        let mut last = String::from("no answer");
+        loop {
+            if Instant::now() > deadline {
+                bail!("{url} is not healthy: {last}");
+            }
+            match Channel::from_shared(url.clone())?.connect().await {
+                Ok(channel) => match HealthClient::new(channel)
+                    .check(HealthCheckRequest::default())
+                    .await
+                {
+                    Ok(r) if r.get_ref().status == ServingStatus::Serving as i32 => break,
+                    Ok(_) => last = "not serving yet".into(),
+                    Err(e) => last = e.message().to_string(),
+                },
+                Err(e) => last = e.to_string(),
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        println!("healthy: {url}");
+    }
+    Ok(())
+}
+
+type Interceptor = Box<dyn FnMut(Request<()>) -> Result<Request<()>, Status> + Send>;
+pub type Client = FacePassServiceClient<InterceptedService<Channel, Interceptor>>;
+
+pub async fn client(url: &str, key: &str) -> anyhow::Result<Client> {
+    let channel = Channel::from_shared(url.to_string())?
+        .connect()
+        .await
+        .with_context(|| format!("connecting to the gateway at {url}"))?;
+    let header: MetadataValue<_> = format!("Bearer {key}").parse()?;
+    let interceptor: Interceptor = Box::new(move |mut r: Request<()>| {
+        r.metadata_mut().insert("authorization", header.clone());
+        Ok(r)
+    });
+    Ok(FacePassServiceClient::with_interceptor(channel, interceptor)
+        .max_encoding_message_size(64 << 20))
+}
+
+/// The demo: identities and how they appear in the event's photos.
+pub fn demo_plan() -> Vec<Vec<u8>> {
+    let mut plan = Vec::new();
+    for identity in 1..=4u8 {
+        for _ in 0..4 {
+            plan.push(vec![identity]);
+        }
+    }
+    plan.extend([vec![1, 2], vec![3, 4], vec![1, 2, 3], vec![2, 4], vec![1, 3, 4, 2], vec![], vec![]]);
+    plan
+}
+
+/// Creates (or finds) the demo event, uploads its photos once, waits for
+/// indexing and returns the event.
+pub async fn load_demo(client: &mut Client, timeout: Duration) -> anyhow::Result<pb::Event> {
+    let existing = client
+        .list_events(pb::ListEventsRequest { page_size: 500, page_token: String::new() })
+        .await?
+        .into_inner()
+        .events
+        .into_iter()
+        .find(|e| e.external_id == "demo");
+    let event = match existing {
+        Some(event) => {
+            println!("demo event exists: {} ({} photos)", event.id, event.photos_total);
+            event
+        }
+        None => {
+            let event = client
+                .create_event(pb::CreateEventRequest {
+                    name: "Demo wedding (synthetic faces)".into(),
+                    external_id: "demo".into(),
+                })
+                .await?
+                .into_inner()
+                .event
+                .context("no event returned")?;
+            let plan = demo_plan();
+            for (i, ids) in plan.iter().enumerate() {
+                let (w, h) = if i % 3 == 1 { (1200, 1600) } else { (1600, 1200) };
+                let scene = facepass_synth::event_photo(9000 + i as u64, w, h, ids, (90, 150));
+                client
+                    .upload_photo(pb::UploadPhotoRequest {
+                        event_id: event.id.clone(),
+                        external_id: format!("demo-{i}"),
+                        content: scene.jpeg(90),
+                        file_name: format!("demo-{i}.jpg"),
+                    })
+                    .await?;
+                println!("uploaded {}/{} (identities {ids:?})", i + 1, plan.len());
+            }
+            event
+        }
+    };
+    let deadline = Instant::now() + timeout;
+    loop {
+        let e = client
+            .get_event(pb::GetEventRequest { event_id: event.id.clone() })
+            .await?
+            .into_inner()
+            .event
+            .context("no event returned")?;
+        println!(
+            "indexing: {} indexed, {} pending, {} failed of {}",
+            e.photos_indexed, e.photos_pending, e.photos_failed, e.photos_total
+        );
+        if e.photos_pending == 0 {
+            return Ok(e);
+        }
+        if Instant::now() > deadline {
+            bail!("indexing did not finish in {timeout:?}; see .facepass/logs/");
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}

@@ -1,1 +1,74 @@
-fn main() {}
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+/// FacePass operator CLI.
+#[derive(Parser)]
+#[command(version)]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Wait until services answer grpc.health.v1 with SERVING.
+    WaitHealthy {
+        /// gRPC URLs, e.g. http://127.0.0.1:50051
+        urls: Vec<String>,
+        #[arg(long, default_value_t = 120)]
+        timeout_secs: u64,
+    },
+    /// Create the demo event from synthetic photos (once) and wait for indexing.
+    Demo {
+        #[arg(long, default_value = "http://127.0.0.1:50051")]
+        gateway: String,
+        /// The studio's API key.
+        #[arg(long, env = "FACEPASS_API_KEY")]
+        key: String,
+        #[arg(long, default_value_t = 300)]
+        timeout_secs: u64,
+    },
+    /// Write a synthetic selfie of one identity (1..=31) as a JPEG.
+    Selfie {
+        #[arg(long)]
+        identity: u8,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> std::process::ExitCode {
+    let result = match Args::parse().command {
+        Command::WaitHealthy { urls, timeout_secs } => {
+            facepass_cli::wait_healthy(&urls, Duration::from_secs(timeout_secs)).await
+        }
+        Command::Demo { gateway, key, timeout_secs } => async {
+            let mut client = facepass_cli::client(&gateway, &key).await?;
+            let event = facepass_cli::load_demo(&mut client, Duration::from_secs(timeout_secs)).await?;
+            println!("event_id={}", event.id);
+            println!("share_token={}", event.share_token);
+            Ok(())
+        }
+        .await,
+        Command::Selfie { identity, out, seed } => {
+            if !(1..=facepass_synth::MAX_IDENTITY).contains(&identity) {
+                Err(anyhow::anyhow!("identity must be within 1 and {}", facepass_synth::MAX_IDENTITY))
+            } else {
+                std::fs::write(&out, facepass_synth::selfie(seed, identity).jpeg(90))
+                    .map_err(|e| anyhow::anyhow!("writing {}: {e}", out.display()))
+            }
+        }
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("facepass: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The one command that sets FacePass up and runs it on a Debian 12 machine:
+#   1. installs what is missing (PostgreSQL + pgvector from Debian's source
+#      package, RabbitMQ, the ONNX Runtime wheel in .venv, buf) and starts
+#      PostgreSQL and RabbitMQ;
+#   2. builds the workspace and generates the fixture models;
+#   3. starts the five services (scripts/lib/services.sh);
+#   4. loads a demo event of synthetic photos and prints how to try it.
+# Safe to run again: finished steps are skipped, services are restarted.
+# Stop everything with: bash scripts/stop.sh
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
+cd "$ROOT"
+say() { printf '\n==> %s\n' "$*" >&2; }
+
+say "dependencies"
+bash scripts/lib/deps.sh
+# shellcheck source=scripts/env.sh
+source scripts/env.sh
+
+say "building (first build takes several minutes on 2 cores)"
+cargo build --workspace --bins
+
+say "fixture models (synthetic faces; see README for buffalo_l)"
+if [[ ! -f .facepass/models/fixture/det.onnx || ! -f .facepass/models/fixture/rec.onnx ]]; then
+    python tools/fixtures/make_models.py .facepass/models/fixture
+fi
+
+say "starting the services"
+bash scripts/lib/services.sh start debug
+
+say "demo studio and event"
+mkdir -p .facepass/demo
+if [[ ! -s .facepass/demo/api-key ]]; then
+    read -r studio key < <(target/debug/facepass-gateway create-studio --quiet --name "Demo studio")
+    echo "$key" >.facepass/demo/api-key
+    echo "$studio" >.facepass/demo/studio-id
+fi
+key="$(cat .facepass/demo/api-key)"
+out="$(target/debug/facepass demo --key "$key")"
+echo "$out" >&2
+token="$(sed -n 's/^share_token=//p' <<<"$out")"
+for i in 1 2 3 4; do
+    target/debug/facepass selfie --identity "$i" --seed 42 --out ".facepass/demo/selfie-$i.jpg"
+done
+
+cat <<MSG
+
+FacePass is running (synthetic faces and generated models; see README to switch to buffalo_l).
+
+  Guest page:   http://127.0.0.1:8080/e/$token
+                (choose .facepass/demo/selfie-1.jpg ... selfie-4.jpg as the "selfie")
+  From a shell: curl -s --data-binary @.facepass/demo/selfie-1.jpg \\
+                  http://127.0.0.1:8080/api/v1/guest/$token/search
+  REST API:     curl -s -H "authorization: Bearer $key" http://127.0.0.1:8080/api/v1/events
+  gRPC API:     127.0.0.1:50051 (facepass.v1.FacePassService, reflection on; api key above)
+  Logs:         .facepass/logs/    Stop: bash scripts/stop.sh
+MSG

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The one command that runs every FacePass test: installs and starts what the
+# tests need (same as setup, without starting the services), lints the
+# contracts with buf, checks the generated fixture models with ONNX Runtime,
+# then runs the whole Rust test suite: unit tests, integration tests against
+# PostgreSQL + pgvector and RabbitMQ, and the end-to-end test that starts the
+# five real binaries.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
+cd "$ROOT"
+say() { printf '\n==> %s\n' "$*" >&2; }
+
+say "dependencies"
+bash scripts/lib/deps.sh
+# shellcheck source=scripts/env.sh
+source scripts/env.sh
+
+say "buf lint (proto/)"
+(cd proto && buf lint)
+
+say "fixture models"
+python tools/fixtures/make_models.py .facepass/models/fixture
+python tools/fixtures/check_models.py .facepass/models/fixture
+
+say "building"
+cargo build --workspace --bins --tests
+
+say "cargo test"
+cargo test --workspace --no-fail-fast -- --test-threads 2
