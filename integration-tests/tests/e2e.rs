@@ -18,10 +18,16 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
 
-type Client = FacePassServiceClient<InterceptedService<Channel, Box<dyn FnMut(Request<()>) -> Result<Request<()>, Status> + Send>>>;
+type Client = FacePassServiceClient<
+    InterceptedService<Channel, Box<dyn FnMut(Request<()>) -> Result<Request<()>, Status> + Send>>,
+>;
 
 async fn client(url: &str, key: Option<&str>) -> Client {
-    let channel = Channel::from_shared(url.to_string()).unwrap().connect().await.unwrap();
+    let channel = Channel::from_shared(url.to_string())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
     let header: Option<MetadataValue<_>> = key.map(|k| format!("Bearer {k}").parse().unwrap());
     let interceptor: Box<dyn FnMut(Request<()>) -> Result<Request<()>, Status> + Send> =
         Box::new(move |mut request: Request<()>| {
@@ -30,7 +36,8 @@ async fn client(url: &str, key: Option<&str>) -> Client {
             }
             Ok(request)
         });
-    FacePassServiceClient::with_interceptor(channel, interceptor).max_encoding_message_size(64 << 20)
+    FacePassServiceClient::with_interceptor(channel, interceptor)
+        .max_encoding_message_size(64 << 20)
 }
 
 /// What a photo holds, to check the results against.
@@ -48,11 +55,18 @@ fn error_code(status: &Status) -> String {
         .to_string()
 }
 
-async fn wait_indexed(client: &mut Client, event_id: &str, expected: u64, cluster: &Cluster) -> pb::Event {
+async fn wait_indexed(
+    client: &mut Client,
+    event_id: &str,
+    expected: u64,
+    cluster: &Cluster,
+) -> pb::Event {
     let deadline = Instant::now() + Duration::from_secs(240);
     loop {
         let event = client
-            .get_event(pb::GetEventRequest { event_id: event_id.into() })
+            .get_event(pb::GetEventRequest {
+                event_id: event_id.into(),
+            })
             .await
             .unwrap()
             .into_inner()
@@ -95,8 +109,14 @@ async fn all_photos(client: &mut Client, event_id: &str) -> Vec<pb::Photo> {
 }
 
 async fn search_stats(cluster: &Cluster, studio: &str, event: &str) -> srch::GetEventStatsResponse {
-    let channel = Channel::from_shared(cluster.search_grpc.clone()).unwrap().connect().await.unwrap();
-    let token: MetadataValue<_> = format!("Bearer {}", cluster.internal_token).parse().unwrap();
+    let channel = Channel::from_shared(cluster.search_grpc.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let token: MetadataValue<_> = format!("Bearer {}", cluster.internal_token)
+        .parse()
+        .unwrap();
     let mut search = srch::search_service_client::SearchServiceClient::with_interceptor(
         channel,
         move |mut r: Request<()>| {
@@ -129,48 +149,84 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
         .unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated);
     let mut forged = client(&cluster.gateway_grpc, Some("fp_not_a_key")).await;
-    let err = forged.list_events(pb::ListEventsRequest::default()).await.unwrap_err();
+    let err = forged
+        .list_events(pb::ListEventsRequest::default())
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated);
 
     let event_a = api
-        .create_event(pb::CreateEventRequest { name: "Wedding A".into(), external_id: "pixora-1".into() })
+        .create_event(pb::CreateEventRequest {
+            name: "Wedding A".into(),
+            external_id: "pixora-1".into(),
+        })
         .await
         .unwrap()
         .into_inner()
         .event
         .unwrap();
     let event_b = api
-        .create_event(pb::CreateEventRequest { name: "School day B".into(), external_id: "pixora-2".into() })
+        .create_event(pb::CreateEventRequest {
+            name: "School day B".into(),
+            external_id: "pixora-2".into(),
+        })
         .await
         .unwrap()
         .into_inner()
         .event
         .unwrap();
     let dup = api
-        .create_event(pb::CreateEventRequest { name: "again".into(), external_id: "pixora-1".into() })
+        .create_event(pb::CreateEventRequest {
+            name: "again".into(),
+            external_id: "pixora-1".into(),
+        })
         .await
         .unwrap_err();
     assert_eq!(dup.code(), Code::AlreadyExists);
     let bad = api
-        .create_event(pb::CreateEventRequest { name: "   ".into(), external_id: String::new() })
+        .create_event(pb::CreateEventRequest {
+            name: "   ".into(),
+            external_id: String::new(),
+        })
         .await
         .unwrap_err();
     assert_eq!(bad.code(), Code::InvalidArgument);
 
     // --- photos of event A: 3 identities, groups, empty photos, one corrupt ---
     let plan_a: Vec<Vec<u8>> = vec![
-        vec![1], vec![1], vec![1], vec![1], vec![1], vec![1],
-        vec![2], vec![2], vec![2], vec![2],
-        vec![3], vec![3], vec![3], vec![3],
-        vec![1, 2], vec![2, 3], vec![1, 2, 3], vec![1, 3, 9], vec![9, 10],
-        vec![], vec![], vec![],
+        vec![1],
+        vec![1],
+        vec![1],
+        vec![1],
+        vec![1],
+        vec![1],
+        vec![2],
+        vec![2],
+        vec![2],
+        vec![2],
+        vec![3],
+        vec![3],
+        vec![3],
+        vec![3],
+        vec![1, 2],
+        vec![2, 3],
+        vec![1, 2, 3],
+        vec![1, 3, 9],
+        vec![9, 10],
+        vec![],
+        vec![],
+        vec![],
     ];
     let mut planned: HashMap<String, Planned> = HashMap::new();
     let sizes = [(1600, 1200), (1200, 1600), (2000, 1333)];
     for (i, ids) in plan_a.iter().enumerate() {
         let (w, h) = sizes[i % sizes.len()];
         let scene = event_photo(100 + i as u64, w, h, ids, (90, 150));
-        let bytes = if i % 2 == 0 { scene.jpeg(92) } else { scene.png() };
+        let bytes = if i % 2 == 0 {
+            scene.jpeg(92)
+        } else {
+            scene.png()
+        };
         let external_id = format!("a-{i}");
         let photo = if i % 4 == 3 {
             // Pixora's path: the file is already in the store, registered by key.
@@ -202,7 +258,13 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
             .unwrap()
         };
         assert_eq!(photo.status, pb::PhotoStatus::Pending as i32);
-        planned.insert(photo.id, Planned { identities: ids.clone(), corrupt: false });
+        planned.insert(
+            photo.id,
+            Planned {
+                identities: ids.clone(),
+                corrupt: false,
+            },
+        );
     }
     let corrupt = api
         .upload_photo(pb::UploadPhotoRequest {
@@ -216,7 +278,13 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
         .into_inner()
         .photo
         .unwrap();
-    planned.insert(corrupt.id.clone(), Planned { identities: vec![], corrupt: true });
+    planned.insert(
+        corrupt.id.clone(),
+        Planned {
+            identities: vec![],
+            corrupt: true,
+        },
+    );
 
     // Registering outside the studio's prefix, or a missing object, is refused.
     let err = api
@@ -267,7 +335,11 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
     wait_indexed(&mut api, &event_b.id, 3, &cluster).await;
 
     let photos = all_photos(&mut api, &event_a.id).await;
-    assert_eq!(photos.len() as u64, total_a, "pagination returns every photo once");
+    assert_eq!(
+        photos.len() as u64,
+        total_a,
+        "pagination returns every photo once"
+    );
     let mut expected_faces = 0u64;
     for photo in &photos {
         let plan = &planned[&photo.id];
@@ -277,7 +349,11 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
             assert!(!photo.failure_reason.is_empty());
         } else {
             assert_eq!(photo.status, pb::PhotoStatus::Indexed as i32, "{photo:?}");
-            assert_eq!(photo.face_count as usize, plan.identities.len(), "faces of {photo:?}");
+            assert_eq!(
+                photo.face_count as usize,
+                plan.identities.len(),
+                "faces of {photo:?}"
+            );
             expected_faces += plan.identities.len() as u64;
         }
     }
@@ -307,8 +383,14 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
             .map(|m| m.photo.as_ref().unwrap().id.clone())
             .collect();
         assert_eq!(found, expected, "identity {identity}");
-        assert!(result.matches.iter().all(|m| m.tier == pb::MatchTier::Match as i32 && m.similarity > 0.9));
-        assert!(!photos_b.iter().any(|id| found.contains(id)), "event B leaked into event A");
+        assert!(result
+            .matches
+            .iter()
+            .all(|m| m.tier == pb::MatchTier::Match as i32 && m.similarity > 0.9));
+        assert!(
+            !photos_b.iter().any(|id| found.contains(id)),
+            "event B leaked into event A"
+        );
     }
     // Identity 1 in event B finds only B's photos of identity 1.
     let result = api
@@ -320,7 +402,11 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
         .await
         .unwrap()
         .into_inner();
-    let found: BTreeSet<String> = result.matches.iter().map(|m| m.photo.as_ref().unwrap().id.clone()).collect();
+    let found: BTreeSet<String> = result
+        .matches
+        .iter()
+        .map(|m| m.photo.as_ref().unwrap().id.clone())
+        .collect();
     assert_eq!(found, photos_b);
     // Identity 4 is not in event A at all.
     let result = api
@@ -332,24 +418,40 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
         .await
         .unwrap()
         .into_inner();
-    assert!(result.matches.is_empty(), "stranger matched: {:?}", result.matches);
+    assert!(
+        result.matches.is_empty(),
+        "stranger matched: {:?}",
+        result.matches
+    );
 
     // --- bad selfies get clear, stable errors ---------------------------------
     let no_face = event_photo(79, 640, 480, &[], (90, 90)).png();
     let err = api
-        .search_by_selfie(pb::SearchBySelfieRequest { event_id: event_a.id.clone(), selfie: no_face, limit: 0 })
+        .search_by_selfie(pb::SearchBySelfieRequest {
+            event_id: event_a.id.clone(),
+            selfie: no_face,
+            limit: 0,
+        })
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);
     assert_eq!(error_code(&err), "NO_FACE");
     let err = api
-        .search_by_selfie(pb::SearchBySelfieRequest { event_id: event_a.id.clone(), selfie: b"not an image".to_vec(), limit: 0 })
+        .search_by_selfie(pb::SearchBySelfieRequest {
+            event_id: event_a.id.clone(),
+            selfie: b"not an image".to_vec(),
+            limit: 0,
+        })
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
     assert_eq!(error_code(&err), "IMAGE_UNDECODABLE");
     let err = api
-        .search_by_selfie(pb::SearchBySelfieRequest { event_id: "nope".into(), selfie: vec![1], limit: 0 })
+        .search_by_selfie(pb::SearchBySelfieRequest {
+            event_id: "nope".into(),
+            selfie: vec![1],
+            limit: 0,
+        })
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
@@ -357,28 +459,60 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
     // --- another studio sees nothing of ours ----------------------------------
     let mut other = client(&cluster.gateway_grpc, Some(&other_key)).await;
     let err = other
-        .get_event(pb::GetEventRequest { event_id: event_a.id.clone() })
+        .get_event(pb::GetEventRequest {
+            event_id: event_a.id.clone(),
+        })
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
     let err = other
-        .search_by_selfie(pb::SearchBySelfieRequest { event_id: event_a.id.clone(), selfie: selfie(1, 1).png(), limit: 0 })
+        .search_by_selfie(pb::SearchBySelfieRequest {
+            event_id: event_a.id.clone(),
+            selfie: selfie(1, 1).png(),
+            limit: 0,
+        })
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
     let err = other
-        .get_photo(pb::GetPhotoRequest { photo_id: corrupt.id.clone() })
+        .get_photo(pb::GetPhotoRequest {
+            photo_id: corrupt.id.clone(),
+        })
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
-    assert!(other.list_events(pb::ListEventsRequest::default()).await.unwrap().into_inner().events.is_empty());
+    assert!(other
+        .list_events(pb::ListEventsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .events
+        .is_empty());
 
     // --- redelivery of photo.uploaded creates no duplicate faces -------------
-    let group = planned.iter().find(|(_, p)| p.identities == vec![1, 2, 3]).map(|(id, _)| id.clone()).unwrap();
-    let group_photo = api.get_photo(pb::GetPhotoRequest { photo_id: group.clone() }).await.unwrap().into_inner().photo.unwrap();
-    let conn = facepass_queue::connect(&facepass_integration_tests::amqp_url(), "e2e-redeliver").await.unwrap();
+    let group = planned
+        .iter()
+        .find(|(_, p)| p.identities == vec![1, 2, 3])
+        .map(|(id, _)| id.clone())
+        .unwrap();
+    let group_photo = api
+        .get_photo(pb::GetPhotoRequest {
+            photo_id: group.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .photo
+        .unwrap();
+    let conn = facepass_queue::connect(&facepass_integration_tests::amqp_url(), "e2e-redeliver")
+        .await
+        .unwrap();
     let channel = facepass_queue::confirmed_channel(&conn).await.unwrap();
-    let topology = facepass_queue::AmqpConfig { url: String::new(), namespace: cluster.namespace.clone() }.topology();
+    let topology = facepass_queue::AmqpConfig {
+        url: String::new(),
+        namespace: cluster.namespace.clone(),
+    }
+    .topology();
     let message = PhotoUploaded {
         photo_id: group.clone(),
         event_id: event_a.id.clone(),
@@ -406,22 +540,45 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
     let before = group_photo.indexed_at.clone().unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let p = api.get_photo(pb::GetPhotoRequest { photo_id: group.clone() }).await.unwrap().into_inner().photo.unwrap();
+        let p = api
+            .get_photo(pb::GetPhotoRequest {
+                photo_id: group.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .photo
+            .unwrap();
         let at = p.indexed_at.unwrap();
         if (at.seconds, at.nanos) > (before.seconds, before.nanos) {
             break;
         }
-        assert!(Instant::now() < deadline, "redelivered photo was not re-indexed\n{}", cluster.logs());
+        assert!(
+            Instant::now() < deadline,
+            "redelivered photo was not re-indexed\n{}",
+            cluster.logs()
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     tokio::time::sleep(Duration::from_millis(1500)).await; // let the second copy land too
-    assert_eq!(search_stats(&cluster, &studio_id, &event_a.id).await.faces, expected_faces);
+    assert_eq!(
+        search_stats(&cluster, &studio_id, &event_a.id).await.faces,
+        expected_faces
+    );
     let _ = conn.close(200, "bye".into()).await;
 
     // --- guest REST: the share link finds the same photos ---------------------
     let http = reqwest::Client::new();
-    let url = format!("{}/api/v1/guest/{}/search", cluster.gateway_http, event_a.share_token);
-    let response = http.post(&url).body(selfie(2002, 2).jpeg(90)).send().await.unwrap();
+    let url = format!(
+        "{}/api/v1/guest/{}/search",
+        cluster.gateway_http, event_a.share_token
+    );
+    let response = http
+        .post(&url)
+        .body(selfie(2002, 2).jpeg(90))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     let body: serde_json::Value = response.json().await.unwrap();
     let guest_found: BTreeSet<String> = body["matches"]
@@ -437,13 +594,30 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
         .collect();
     assert_eq!(guest_found, expected_2);
     let first_url = body["matches"][0]["url"].as_str().unwrap();
-    let image = http.get(format!("{}{first_url}", cluster.gateway_http)).send().await.unwrap();
+    let image = http
+        .get(format!("{}{first_url}", cluster.gateway_http))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(image.status(), 200);
-    assert!(image.headers()["content-type"].to_str().unwrap().starts_with("image/"));
-    let page = http.get(format!("{}/e/{}", cluster.gateway_http, event_a.share_token)).send().await.unwrap();
+    assert!(image.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("image/"));
+    let page = http
+        .get(format!(
+            "{}/e/{}",
+            cluster.gateway_http, event_a.share_token
+        ))
+        .send()
+        .await
+        .unwrap();
     assert!(page.text().await.unwrap().contains("Take a selfie"));
     let response = http
-        .post(format!("{}/api/v1/guest/not-a-token/search", cluster.gateway_http))
+        .post(format!(
+            "{}/api/v1/guest/not-a-token/search",
+            cluster.gateway_http
+        ))
         .body(selfie(1, 1).png())
         .send()
         .await
@@ -454,31 +628,57 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
 
     // --- deleting a photo removes its faces; deleting an event removes all ----
     let deleted = api
-        .delete_photo(pb::DeletePhotoRequest { photo_id: group.clone() })
+        .delete_photo(pb::DeletePhotoRequest {
+            photo_id: group.clone(),
+        })
         .await
         .unwrap()
         .into_inner();
     assert_eq!(deleted.faces_deleted, 3);
-    assert_eq!(search_stats(&cluster, &studio_id, &event_a.id).await.faces, expected_faces - 3);
-    let err = api.get_photo(pb::GetPhotoRequest { photo_id: group }).await.unwrap_err();
+    assert_eq!(
+        search_stats(&cluster, &studio_id, &event_a.id).await.faces,
+        expected_faces - 3
+    );
+    let err = api
+        .get_photo(pb::GetPhotoRequest { photo_id: group })
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
     let removed = api
-        .delete_event(pb::DeleteEventRequest { event_id: event_b.id.clone() })
+        .delete_event(pb::DeleteEventRequest {
+            event_id: event_b.id.clone(),
+        })
         .await
         .unwrap()
         .into_inner();
     assert_eq!(removed.photos_deleted, 3);
-    assert_eq!(search_stats(&cluster, &studio_id, &event_b.id).await.faces, 0);
-    let err = api.get_event(pb::GetEventRequest { event_id: event_b.id.clone() }).await.unwrap_err();
+    assert_eq!(
+        search_stats(&cluster, &studio_id, &event_b.id).await.faces,
+        0
+    );
+    let err = api
+        .get_event(pb::GetEventRequest {
+            event_id: event_b.id.clone(),
+        })
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
     // Uploaded bytes of event B are gone from the store.
-    let leftover = walk(&cluster.storage_root.join(format!("studios/{studio_id}/events/{}", event_b.id)));
+    let leftover = walk(
+        &cluster
+            .storage_root
+            .join(format!("studios/{studio_id}/events/{}", event_b.id)),
+    );
     assert!(leftover.is_empty(), "files left behind: {leftover:?}");
 
     // --- every service stops cleanly on SIGTERM -------------------------------
     for name in ["gateway", "indexer", "detector", "embedder", "search"] {
         let status = cluster.service(name).stop(Duration::from_secs(20)).unwrap();
-        assert!(status.success(), "{name} exited with {status}\n{}", cluster.logs());
+        assert!(
+            status.success(),
+            "{name} exited with {status}\n{}",
+            cluster.logs()
+        );
     }
     cluster.clean_broker().await;
 }

@@ -55,8 +55,10 @@ pub async fn client(url: &str, key: &str) -> anyhow::Result<Client> {
         r.metadata_mut().insert("authorization", header.clone());
         Ok(r)
     });
-    Ok(FacePassServiceClient::with_interceptor(channel, interceptor)
-        .max_encoding_message_size(64 << 20))
+    Ok(
+        FacePassServiceClient::with_interceptor(channel, interceptor)
+            .max_encoding_message_size(64 << 20),
+    )
 }
 
 /// The demo: identities and how they appear in the event's photos.
@@ -67,7 +69,15 @@ pub fn demo_plan() -> Vec<Vec<u8>> {
             plan.push(vec![identity]);
         }
     }
-    plan.extend([vec![1, 2], vec![3, 4], vec![1, 2, 3], vec![2, 4], vec![1, 3, 4, 2], vec![], vec![]]);
+    plan.extend([
+        vec![1, 2],
+        vec![3, 4],
+        vec![1, 2, 3],
+        vec![2, 4],
+        vec![1, 3, 4, 2],
+        vec![],
+        vec![],
+    ]);
     plan
 }
 
@@ -75,7 +85,10 @@ pub fn demo_plan() -> Vec<Vec<u8>> {
 /// indexing and returns the event.
 pub async fn load_demo(client: &mut Client, timeout: Duration) -> anyhow::Result<pb::Event> {
     let existing = client
-        .list_events(pb::ListEventsRequest { page_size: 500, page_token: String::new() })
+        .list_events(pb::ListEventsRequest {
+            page_size: 500,
+            page_token: String::new(),
+        })
         .await?
         .into_inner()
         .events
@@ -83,7 +96,10 @@ pub async fn load_demo(client: &mut Client, timeout: Duration) -> anyhow::Result
         .find(|e| e.external_id == "demo");
     let event = match existing {
         Some(event) => {
-            println!("demo event exists: {} ({} photos)", event.id, event.photos_total);
+            println!(
+                "demo event exists: {} ({} photos)",
+                event.id, event.photos_total
+            );
             event
         }
         None => {
@@ -98,7 +114,11 @@ pub async fn load_demo(client: &mut Client, timeout: Duration) -> anyhow::Result
                 .context("no event returned")?;
             let plan = demo_plan();
             for (i, ids) in plan.iter().enumerate() {
-                let (w, h) = if i % 3 == 1 { (1200, 1600) } else { (1600, 1200) };
+                let (w, h) = if i % 3 == 1 {
+                    (1200, 1600)
+                } else {
+                    (1600, 1200)
+                };
                 let scene = facepass_synth::event_photo(9000 + i as u64, w, h, ids, (90, 150));
                 client
                     .upload_photo(pb::UploadPhotoRequest {
@@ -116,7 +136,9 @@ pub async fn load_demo(client: &mut Client, timeout: Duration) -> anyhow::Result
     let deadline = Instant::now() + timeout;
     loop {
         let e = client
-            .get_event(pb::GetEventRequest { event_id: event.id.clone() })
+            .get_event(pb::GetEventRequest {
+                event_id: event.id.clone(),
+            })
             .await?
             .into_inner()
             .event

@@ -47,17 +47,31 @@ async fn main() -> std::process::ExitCode {
         Command::WaitHealthy { urls, timeout_secs } => {
             facepass_cli::wait_healthy(&urls, Duration::from_secs(timeout_secs)).await
         }
-        Command::Demo { gateway, key, timeout_secs } => async {
-            let mut client = facepass_cli::client(&gateway, &key).await?;
-            let event = facepass_cli::load_demo(&mut client, Duration::from_secs(timeout_secs)).await?;
-            println!("event_id={}", event.id);
-            println!("share_token={}", event.share_token);
-            Ok(())
+        Command::Demo {
+            gateway,
+            key,
+            timeout_secs,
+        } => {
+            async {
+                let mut client = facepass_cli::client(&gateway, &key).await?;
+                let event =
+                    facepass_cli::load_demo(&mut client, Duration::from_secs(timeout_secs)).await?;
+                println!("event_id={}", event.id);
+                println!("share_token={}", event.share_token);
+                Ok(())
+            }
+            .await
         }
-        .await,
-        Command::Selfie { identity, out, seed } => {
+        Command::Selfie {
+            identity,
+            out,
+            seed,
+        } => {
             if !(1..=facepass_synth::MAX_IDENTITY).contains(&identity) {
-                Err(anyhow::anyhow!("identity must be within 1 and {}", facepass_synth::MAX_IDENTITY))
+                Err(anyhow::anyhow!(
+                    "identity must be within 1 and {}",
+                    facepass_synth::MAX_IDENTITY
+                ))
             } else {
                 std::fs::write(&out, facepass_synth::selfie(seed, identity).jpeg(90))
                     .map_err(|e| anyhow::anyhow!("writing {}: {e}", out.display()))
