@@ -151,6 +151,8 @@ pub struct Service {
     pub name: &'static str,
     pub child: Child,
     pub log: PathBuf,
+    bin: String,
+    extra: Vec<(String, String)>,
 }
 
 impl Service {
@@ -198,6 +200,8 @@ pub struct Cluster {
     pub internal_token: String,
     pub storage_root: PathBuf,
     pub services: Vec<Service>,
+    /// gRPC port of each service.
+    pub ports: Vec<(&'static str, u16)>,
 }
 
 /// A temporary folder removed on drop (no extra dependency).
@@ -271,6 +275,13 @@ impl Cluster {
             internal_token,
             storage_root,
             services: Vec::new(),
+            ports: vec![
+                ("gateway", gw_grpc),
+                ("detector", det),
+                ("embedder", emb),
+                ("search", srch),
+                ("indexer", idx),
+            ],
         };
         let det_model = models.join("det.onnx").display().to_string();
         let rec_model = models.join("rec.onnx").display().to_string();
@@ -339,21 +350,62 @@ impl Cluster {
         bin: &str,
         extra: &[(&str, String)],
     ) -> anyhow::Result<()> {
+        let extra: Vec<(String, String)> = extra
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        let service = self.launch(name, bin, extra)?;
+        self.services.push(service);
+        Ok(())
+    }
+
+    /// Starts a service again with the same settings (stopping it first
+    /// if it still runs).
+    pub fn restart(&mut self, name: &str) -> anyhow::Result<()> {
+        let index = self
+            .services
+            .iter()
+            .position(|s| s.name == name)
+            .context("unknown service")?;
+        let old = &mut self.services[index];
+        if old.child.try_wait()?.is_none() {
+            old.stop(Duration::from_secs(20))?;
+        }
+        let (name, bin, extra) = (old.name, old.bin.clone(), old.extra.clone());
+        let fresh = self.launch(name, &bin, extra)?;
+        self.services[index] = fresh;
+        Ok(())
+    }
+
+    fn launch(
+        &self,
+        name: &'static str,
+        bin: &str,
+        extra: Vec<(String, String)>,
+    ) -> anyhow::Result<Service> {
         let log = self.dir.path().join(format!("{name}.log"));
-        let file = std::fs::File::create(&log)?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)?;
         let mut command = Command::new(binary(bin)?);
         command
             .current_dir(repo_root())
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .envs(&self.env)
-            .envs(extra.iter().map(|(k, v)| (k.to_string(), v.clone())))
+            .envs(extra.iter().cloned())
             .stdin(Stdio::null())
             .stdout(file.try_clone()?)
             .stderr(file);
         let child = command.spawn().with_context(|| format!("starting {bin}"))?;
-        self.services.push(Service { name, child, log });
-        Ok(())
+        Ok(Service {
+            name,
+            child,
+            log,
+            bin: bin.to_string(),
+            extra,
+        })
     }
 
     /// Runs `facepass-gateway create-studio` and returns (studio id, api key).
@@ -376,6 +428,16 @@ impl Cluster {
             parts.next().context("studio id")?.to_string(),
             parts.next().context("api key")?.to_string(),
         ))
+    }
+
+    /// The gRPC URL of a service.
+    pub fn url(&self, name: &str) -> String {
+        let (_, port) = self
+            .ports
+            .iter()
+            .find(|(n, _)| *n == name)
+            .expect("known service");
+        format!("http://127.0.0.1:{port}")
     }
 
     pub fn service(&mut self, name: &str) -> &mut Service {
@@ -403,12 +465,14 @@ impl Cluster {
                     namespace: self.namespace.clone(),
                 }
                 .topology();
-                for q in [
-                    t.indexer_queue(),
-                    t.retry_queue(),
-                    t.outcomes_queue(),
-                    t.dead_letter_queue(),
-                ] {
+                let mut queues = vec![t.indexer_queue(), t.outcomes_queue(), t.dead_letter_queue()];
+                // The harness runs the indexer with retry_base_ms 200 and the default 5 attempts.
+                queues.extend(
+                    facepass_queue::retry_delays_ms(200, 60_000, 5)
+                        .into_iter()
+                        .map(|d| t.retry_queue(d)),
+                );
+                for q in queues {
                     let _ = channel
                         .queue_delete(q.as_str().into(), Default::default())
                         .await;

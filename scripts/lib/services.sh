@@ -71,7 +71,7 @@ start_all() {
     token="$(cat "$ROOT/.facepass/internal-token")"
     stop_all
     export FACEPASS_INTERNAL_TOKEN="$token"
-    export FACEPASS_AMQP__URL="${FACEPASS_AMQP_URL}"
+    export FACEPASS_AMQP__URL="${FACEPASS_AMQP__URL:-$FACEPASS_AMQP_URL}"
     export FACEPASS_STORAGE_ROOT="$ROOT/.facepass/objects"
     export FACEPASS_LOG__FORMAT="${FACEPASS_LOG__FORMAT:-json}"
     for svc in "${SERVICES[@]}"; do
@@ -79,8 +79,16 @@ start_all() {
             cd "$ROOT"
             export FACEPASS_GRPC__LISTEN="127.0.0.1:$(port_of "$svc")"
             case "$svc" in
-                detector) export FACEPASS_MODEL__PATH="${FACEPASS_DETECTOR_MODEL:-$ROOT/.facepass/models/fixture/det.onnx}" ;;
-                embedder) export FACEPASS_MODEL__PATH="${FACEPASS_RECOGNISER_MODEL:-$ROOT/.facepass/models/fixture/rec.onnx}" ;;
+                detector)
+                    export FACEPASS_MODEL__PATH="${FACEPASS_DETECTOR_MODEL:-$ROOT/.facepass/models/fixture/det.onnx}"
+                    export FACEPASS_MODEL__SHA256="${FACEPASS_DETECTOR_MODEL_SHA256:-}"
+                    export FACEPASS_MODEL__NAME="${FACEPASS_MODEL_NAME:-fixture}"
+                    ;;
+                embedder)
+                    export FACEPASS_MODEL__PATH="${FACEPASS_RECOGNISER_MODEL:-$ROOT/.facepass/models/fixture/rec.onnx}"
+                    export FACEPASS_MODEL__SHA256="${FACEPASS_RECOGNISER_MODEL_SHA256:-}"
+                    export FACEPASS_MODEL__NAME="${FACEPASS_MODEL_NAME:-fixture}"
+                    ;;
             esac
             nohup "$bin/facepass-$svc" >>"$LOGS/$svc.log" 2>&1 </dev/null &
             echo $! >"$RUN/$svc.pid"

@@ -24,7 +24,10 @@ pub async fn wait_healthy(urls: &[String], timeout: Duration) -> anyhow::Result<
             if Instant::now() > deadline {
                 bail!("{url} is not healthy: {last}");
             }
-            match Channel::from_shared(url.clone())?.connect().await {
+            let endpoint = Channel::from_shared(url.clone())?
+                .connect_timeout(Duration::from_secs(2))
+                .timeout(Duration::from_secs(2));
+            match endpoint.connect().await {
                 Ok(channel) => match HealthClient::new(channel)
                     .check(HealthCheckRequest::default())
                     .await

@@ -67,8 +67,9 @@ pub fn model_check(config: &DetectorConfig) -> ModelCheck {
         sha256: config.model.sha256.clone(),
         inputs: vec![TensorSpec::new(&[Some(1), Some(3), None, None])],
         outputs,
-        hint: "run scripts/setup.sh (generates the fixture models) or `facepass models fetch buffalo_l`"
-            .into(),
+        hint:
+            "run scripts/setup.sh (generates the fixture models), or see README.md to use buffalo_l"
+                .into(),
     }
 }
 

@@ -82,7 +82,7 @@ impl Default for EmbedderConfig {
             internal_token: String::new(),
             model: RecogniserModelConfig::default(),
             batching: BatchingConfig::default(),
-            max_faces_per_request: 256,
+            max_faces_per_request: 512,
         }
     }
 }

@@ -16,10 +16,19 @@ pub fn model_check(config: &EmbedderConfig) -> ModelCheck {
     ModelCheck {
         path: config.model.path.clone().into(),
         sha256: config.model.sha256.clone(),
-        inputs: vec![TensorSpec::new(&[None, Some(3), Some(CROP as i64), Some(CROP as i64)])],
-        outputs: vec![TensorSpec::new(&[None, Some(config.model.dimension as i64)])],
-        hint: "run scripts/setup.sh (generates the fixture models) or `facepass models fetch buffalo_l`"
-            .into(),
+        inputs: vec![TensorSpec::new(&[
+            None,
+            Some(3),
+            Some(CROP as i64),
+            Some(CROP as i64),
+        ])],
+        outputs: vec![TensorSpec::new(&[
+            None,
+            Some(config.model.dimension as i64),
+        ])],
+        hint:
+            "run scripts/setup.sh (generates the fixture models), or see README.md to use buffalo_l"
+                .into(),
     }
 }
 

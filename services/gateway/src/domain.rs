@@ -62,9 +62,15 @@ fn peer(service: &'static str) -> impl Fn(tonic::Status) -> Error {
         match err.code {
             // Problems with the caller's input keep their code and message.
             code if code.is_permanent() => err,
-            _ => {
-                tracing::warn!(service, code = %err.code, message = %err.message, "peer call failed");
-                Error::new(err.code, format!("{service} is unavailable, try again"))
+            code => {
+                tracing::warn!(service, code = %code, message = %err.message, "peer call failed");
+                // An internal failure (even a rejected internal token) is ours,
+                // never the caller's credentials: report it as unavailability.
+                let code = match code {
+                    ErrorCode::Overloaded | ErrorCode::Timeout => code,
+                    _ => ErrorCode::Unavailable,
+                };
+                Error::new(code, format!("{service} is unavailable, try again"))
             }
         }
     }

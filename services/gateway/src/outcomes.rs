@@ -166,5 +166,17 @@ async fn apply_failed(gateway: &Gateway, event: PhotoFailed) -> Result<(), Optio
         .await
         .map_err(transient)?;
     tracing::info!(%photo_id, found, code = %event.error_code, reason = %event.reason, "photo failed");
+    // A failed photo has no faces: remove any an earlier attempt stored (a
+    // redelivery after the photo was deleted, or a re-index that failed).
+    gateway
+        .peers
+        .search
+        .clone()
+        .delete_photo_faces(srch::DeletePhotoFacesRequest {
+            studio_id: event.studio_id,
+            photo_id: event.photo_id,
+        })
+        .await
+        .map_err(|s| transient(Error::from_status(&s)))?;
     Ok(())
 }

@@ -23,7 +23,6 @@ use facepass_queue::{Outgoing, Topology};
 use facepass_server::Shutdown;
 use futures::StreamExt;
 use prost::Message;
-use rand::Rng;
 
 use crate::pipeline::Pipeline;
 use crate::IndexerConfig;
@@ -67,6 +66,9 @@ async fn session(
     let connection = facepass_queue::connect(&config.amqp.url, "facepass-indexer").await?;
     let channel = facepass_queue::confirmed_channel(&connection).await?;
     topology.declare(&channel).await?;
+    topology
+        .declare_retry_queues(&channel, &retry_delays(config))
+        .await?;
     channel
         .basic_qos(config.prefetch, BasicQosOptions::default())
         .await?;
@@ -166,7 +168,10 @@ async fn handle(
         }
     };
     let exchange = topology.events_exchange();
-    let retry_queue = topology.retry_queue();
+    let retry_queue = match &outcome {
+        Outcome::Retry(_, delay) => topology.retry_queue(delay.as_millis() as u64),
+        _ => String::new(),
+    };
     let published = match &outcome {
         Outcome::Indexed(event) => {
             publish(
@@ -192,8 +197,9 @@ async fn handle(
             )
             .await
         }
-        // Straight into the retry queue (default exchange); its TTL sends it back.
-        Outcome::Retry(event, delay) => {
+        // Straight into the retry queue of that delay (default exchange);
+        // the queue's TTL sends it back to photo.uploaded.
+        Outcome::Retry(event, _) => {
             publish(
                 channel,
                 "",
@@ -201,7 +207,7 @@ async fn handle(
                 PHOTO_UPLOADED_TYPE,
                 &event.photo_id,
                 event,
-                Some(delay.as_millis() as u64),
+                None,
             )
             .await
         }
@@ -261,14 +267,22 @@ fn failed(photo: &PhotoUploaded, e: &Error, attempts: u32, reason: String) -> Ph
     }
 }
 
-/// base * 2^(attempt-1), capped, with +-20% jitter so retries spread out.
+/// The delay before retrying after failed attempt `attempt`.
 pub fn backoff(config: &IndexerConfig, attempt: u32) -> Duration {
-    let exp = config
-        .retry_base_ms
-        .saturating_mul(1u64 << (attempt.saturating_sub(1)).min(20))
-        .min(config.retry_max_ms);
-    let jitter = rand::thread_rng().gen_range(0.8..1.2);
-    Duration::from_millis((exp as f64 * jitter) as u64)
+    Duration::from_millis(facepass_queue::retry_delay_ms(
+        config.retry_base_ms,
+        config.retry_max_ms,
+        attempt,
+    ))
+}
+
+/// The retry queues this configuration needs.
+pub fn retry_delays(config: &IndexerConfig) -> Vec<u64> {
+    facepass_queue::retry_delays_ms(
+        config.retry_base_ms,
+        config.retry_max_ms,
+        config.max_attempts,
+    )
 }
 
 fn now() -> prost_types::Timestamp {
@@ -292,11 +306,13 @@ mod tests {
             retry_max_ms: 1_000,
             ..IndexerConfig::default()
         };
-        let first = backoff(&config, 1).as_millis();
-        assert!((80..=120).contains(&first), "{first}");
-        let third = backoff(&config, 3).as_millis();
-        assert!((320..=480).contains(&third), "{third}");
-        let late = backoff(&config, 30).as_millis();
-        assert!(late <= 1_200, "{late}");
+        assert_eq!(backoff(&config, 1).as_millis(), 100);
+        assert_eq!(backoff(&config, 3).as_millis(), 400);
+        assert_eq!(backoff(&config, 30).as_millis(), 1_000);
+        let config = IndexerConfig {
+            max_attempts: 6,
+            ..config
+        };
+        assert_eq!(retry_delays(&config), vec![100, 200, 400, 800, 1_000]);
     }
 }

@@ -51,7 +51,13 @@ pub async fn run(
     ));
 
     let api = service::SearchApi::new(store, config.clone());
-    let svc = SearchServiceServer::with_interceptor(api, RequireToken::new(&config.internal_token));
+    let svc = SearchServiceServer::new(api)
+        .max_decoding_message_size(config.grpc.max_message_bytes)
+        .max_encoding_message_size(config.grpc.max_message_bytes);
+    let svc = tonic::service::interceptor::InterceptedService::new(
+        svc,
+        RequireToken::new(&config.internal_token),
+    );
     let routes = tonic::service::Routes::new(svc);
     server
         .serve(SERVICE_NAME, routes, health_service, shutdown)

@@ -159,10 +159,9 @@ impl ErrorCode {
             tonic::Code::NotFound => ErrorCode::NotFound,
             tonic::Code::AlreadyExists => ErrorCode::AlreadyExists,
             tonic::Code::ResourceExhausted => ErrorCode::Overloaded,
-            tonic::Code::Unavailable | tonic::Code::Cancelled | tonic::Code::Aborted => {
-                ErrorCode::Unavailable
-            }
-            tonic::Code::DeadlineExceeded => ErrorCode::Timeout,
+            tonic::Code::Unavailable | tonic::Code::Aborted => ErrorCode::Unavailable,
+            // tonic answers an expired request timeout with CANCELLED.
+            tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => ErrorCode::Timeout,
             tonic::Code::FailedPrecondition => ErrorCode::InvalidArgument,
             tonic::Code::Ok
             | tonic::Code::Unknown

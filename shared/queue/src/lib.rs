@@ -10,7 +10,7 @@
 //! | `<ns>.events` | topic exchange | `photo.uploaded`, `photo.indexed`, `photo.failed` |
 //! | `<ns>.dlx` | topic exchange | dead letters (undecodable messages) |
 //! | `<ns>.indexer.photo-uploaded` | queue, bound to `photo.uploaded` | the indexer's work |
-//! | `<ns>.indexer.retry` | queue, per-message TTL, dead-letters back to `photo.uploaded` | delayed retries |
+//! | `<ns>.indexer.retry.<ms>ms` | one queue per retry delay, queue TTL `<ms>`, dead-letters back to `photo.uploaded` | delayed retries (declared by the indexer) |
 //! | `<ns>.gateway.photo-outcomes` | queue, bound to `photo.indexed` and `photo.failed` | status updates |
 //! | `<ns>.dead-letters` | queue, bound to `<ns>.dlx` with `#` | kept for inspection |
 
@@ -91,8 +91,42 @@ impl Topology {
     pub fn indexer_queue(&self) -> String {
         format!("{}.indexer.photo-uploaded", self.ns)
     }
-    pub fn retry_queue(&self) -> String {
-        format!("{}.indexer.retry", self.ns)
+    /// The retry queue whose messages wait `delay_ms` before going back to
+    /// `photo.uploaded`. One queue per delay: RabbitMQ expires messages only
+    /// at a queue's head, so mixed per-message delays would block each other.
+    pub fn retry_queue(&self, delay_ms: u64) -> String {
+        format!("{}.indexer.retry.{delay_ms}ms", self.ns)
+    }
+
+    /// Declares the retry queues for the given delays.
+    pub async fn declare_retry_queues(
+        &self,
+        channel: &Channel,
+        delays_ms: &[u64],
+    ) -> lapin::Result<()> {
+        for &delay in delays_ms {
+            let mut args = FieldTable::default();
+            args.insert(
+                "x-dead-letter-exchange".into(),
+                AMQPValue::LongString(self.events_exchange().as_str().into()),
+            );
+            args.insert(
+                "x-dead-letter-routing-key".into(),
+                AMQPValue::LongString(PHOTO_UPLOADED.into()),
+            );
+            args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(delay as i64));
+            channel
+                .queue_declare(
+                    self.retry_queue(delay).as_str().into(),
+                    QueueDeclareOptions {
+                        durable: true,
+                        ..QueueDeclareOptions::default()
+                    },
+                    args,
+                )
+                .await?;
+        }
+        Ok(())
     }
     pub fn outcomes_queue(&self) -> String {
         format!("{}.gateway.photo-outcomes", self.ns)
@@ -126,22 +160,12 @@ impl Topology {
             "x-dead-letter-exchange".into(),
             AMQPValue::LongString(self.dead_letter_exchange().as_str().into()),
         );
-        let mut retry = FieldTable::default();
-        retry.insert(
-            "x-dead-letter-exchange".into(),
-            AMQPValue::LongString(self.events_exchange().as_str().into()),
-        );
-        retry.insert(
-            "x-dead-letter-routing-key".into(),
-            AMQPValue::LongString(PHOTO_UPLOADED.into()),
-        );
         let queues = [
             (
                 self.indexer_queue(),
                 dead_lettered.clone(),
                 vec![(self.events_exchange(), PHOTO_UPLOADED)],
             ),
-            (self.retry_queue(), retry, vec![]),
             (
                 self.outcomes_queue(),
                 dead_lettered,
@@ -174,6 +198,23 @@ impl Topology {
         }
         Ok(())
     }
+}
+
+/// The delay before retry `attempt` (1-based): `base * 2^(attempt-1)`,
+/// capped at `max`.
+pub fn retry_delay_ms(base_ms: u64, max_ms: u64, attempt: u32) -> u64 {
+    base_ms
+        .saturating_mul(1u64 << attempt.saturating_sub(1).min(30))
+        .min(max_ms)
+}
+
+/// Every distinct retry delay for `max_attempts` attempts.
+pub fn retry_delays_ms(base_ms: u64, max_ms: u64, max_attempts: u32) -> Vec<u64> {
+    let mut delays: Vec<u64> = (1..max_attempts)
+        .map(|a| retry_delay_ms(base_ms, max_ms, a))
+        .collect();
+    delays.dedup();
+    delays
 }
 
 /// Connects, naming the connection after the service for the broker's UI.

@@ -6,7 +6,7 @@
 //! grid of cells whose green and blue levels spell row `id` of the 32x32
 //! Hadamard matrix (what the fixture recogniser reads). Distinct identities
 //! are therefore orthogonal codes; the same identity at any size, position or
-//! compression maps to the same embedding. Backgrounds keep red <= 176 so
+//! compression maps to the same embedding. Backgrounds keep red <= 170 so
 //! nothing else looks like a face. tools/fixtures/make_models.py builds the
 //! matching ONNX models; the layout here and there must agree.
 
@@ -100,7 +100,7 @@ pub fn draw_face(image: &mut RgbImage, face: &Face) {
 }
 
 /// A background with smooth gradients, a few "clothes" rectangles and noise,
-/// red always <= 176.
+/// red always <= 170.
 pub fn background(rng: &mut StdRng, width: u32, height: u32) -> RgbImage {
     let base = [
         rng.gen_range(20..120),
@@ -284,7 +284,7 @@ mod tests {
                 && (face.y..face.y + face.size).contains(&y);
             assert_eq!(p.0[0] == 255, inside, "pixel {x},{y}");
             if !inside {
-                assert!(p.0[0] <= 176);
+                assert!(p.0[0] <= 170);
             }
         }
     }
