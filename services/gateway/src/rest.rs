@@ -45,6 +45,7 @@ type ApiResult<T> = Result<T, ApiError>;
 pub fn router(gateway: Arc<Gateway>) -> Router {
     let body_limit = gateway.config.max_upload_bytes + 64 * 1024;
     let timeout = Duration::from_millis(gateway.config.grpc.request_timeout_ms);
+    let concurrency = gateway.config.grpc.concurrency_limit;
     Router::new()
         .route("/", get(|| async { Html(INDEX_PAGE) }))
         .route("/e/{token}", get(|| async { Html(GUEST_PAGE) }))
@@ -62,7 +63,11 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
             post(upload_photo).get(list_photos),
         )
         .with_state(gateway)
+        // The last layer added sees a request first: trace, then the
+        // timeout (which also bounds waiting for a slot), then the
+        // concurrency bound, then the body limit.
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(concurrency))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::GATEWAY_TIMEOUT,
             timeout,
