@@ -6,13 +6,13 @@ Usage:  python tools/parity/perturb.py IN_JSON OUT_JSON MODE
 MODE (each touches the first face of the first image that has one, unless said):
   box        x1 + 1.5 px                          -> compare.py must fail (box)
   landmark   landmark 2 (nose) y + 1.5 px         -> must fail (landmarks)
-  crop       every crop byte + 2 (saturating)     -> must fail (crop MAD ~2)
+  crop       every crop byte + 2, saturating at 255 -> must fail (crop MAD ~1.6)
   embedding  rotated to cosine 0.998              -> must fail (cosine)
   drop       first face of every image removed    -> must fail (unmatched)
   extra      a copy of a face moved 300 px right  -> must fail (unmatched candidate)
   all        box + landmark + crop + embedding on every face
-  within     every face: box/landmarks + 0.4 px, crop bytes +-1 on a quarter of the
-             values (MAD 0.25), embedding cosine 0.9995 -> must pass defaults
+  within     every face: box/landmarks +-0.4 px, crop byte +1 on every fourth value
+             (MAD <= 0.25), embedding cosine 0.9995 -> must pass the defaults
 """
 
 import base64

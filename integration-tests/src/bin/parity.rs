@@ -46,6 +46,8 @@ async fn main() -> anyhow::Result<()> {
     det_config.model.path = format!("{models}/det.onnx");
     det_config.workers = 1;
     det_config.ort.intra_threads = 2;
+    // insightface runs the single 640x640 pass only.
+    det_config.fine_pass_side = 0;
     let detector = Arc::new(FaceDetector::load(&det_config, Some(&dylib))?);
     let mut rec_config = EmbedderConfig::default();
     rec_config.model.path = format!("{models}/rec.onnx");

@@ -22,6 +22,37 @@ pub struct DetectorConfig {
     pub workers: usize,
     /// Faces smaller than this (shorter box side, pixels) get FACE_TOO_SMALL.
     pub min_face_px: f32,
+    /// Long side of a second, finer detection pass over photos larger than
+    /// it, so that small faces in big group photos are found; 0 turns it off
+    /// (then detection is exactly insightface's single 640x640 pass).
+    pub fine_pass_side: u32,
+    pub selfie: SelfieConfig,
+}
+
+/// When a selfie can be used.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SelfieConfig {
+    /// The main face must be at least this many pixels (shorter box side).
+    pub min_face_px: f32,
+    /// Variance of the Laplacian of the aligned crop below which it is too blurry.
+    pub blur_threshold: f32,
+    /// Another face at least this fraction of the main face's area makes the selfie ambiguous.
+    pub ambiguity_ratio: f32,
+    /// When no face is found, shrink the selfie onto a larger canvas and retry
+    /// (close-ups that fill the frame are SCRFD's known weakness).
+    pub retry_shrunk: bool,
+}
+
+impl Default for SelfieConfig {
+    fn default() -> Self {
+        SelfieConfig {
+            min_face_px: 64.0,
+            blur_threshold: 25.0,
+            ambiguity_ratio: 0.8,
+            retry_shrunk: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -88,6 +119,8 @@ impl Default for DetectorConfig {
             storage_root: ".facepass/objects".into(),
             workers: 2,
             min_face_px: 20.0,
+            fine_pass_side: 1920,
+            selfie: SelfieConfig::default(),
         }
     }
 }
@@ -108,6 +141,12 @@ impl Validate for DetectorConfig {
         }
         if !(0.0..1.0).contains(&self.model.nms_threshold) {
             problems.push("model.nms_threshold must be within 0 and 1".into());
+        }
+        if self.fine_pass_side != 0 && self.fine_pass_side <= self.model.input_size {
+            problems.push("fine_pass_side must be 0 (off) or larger than model.input_size".into());
+        }
+        if !(0.0..=1.0).contains(&self.selfie.ambiguity_ratio) {
+            problems.push("selfie.ambiguity_ratio must be within 0 and 1".into());
         }
         if self.workers == 0 {
             problems.push("workers must be at least 1".into());

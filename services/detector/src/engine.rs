@@ -22,6 +22,10 @@ pub enum Issue {
     TooSmall,
     LowConfidence,
     Truncated,
+    /// Selfie: another face is nearly as large as the main one.
+    MultipleFaces,
+    /// Selfie: the aligned face has too little detail.
+    Blurry,
 }
 
 /// A face with its verdicts and aligned crop.
@@ -120,34 +124,120 @@ impl FaceDetector {
 
     fn detect_blocking(&self, bytes: &[u8], mode: Mode) -> Result<Faces, Error> {
         let image = decode_rgb(bytes, &self.config.limits)?;
-        let mut detections = self.run_model(&image)?;
-        if mode == Mode::Selfie {
-            detections = main_face(detections, image.width(), image.height())
+        let (width, height) = image.dimensions();
+        let faces = match mode {
+            Mode::All => self
+                .detect_all(&image)?
                 .into_iter()
-                .collect();
-        }
-        let faces = detections
-            .into_iter()
-            .map(|detection| {
-                let issues = self.issues(&detection, image.width(), image.height());
-                let crop = align_face(&image, &detection.landmarks);
-                Face {
-                    detection,
-                    issues,
-                    crop,
-                }
-            })
-            .collect();
+                .map(|detection| {
+                    let issues = self.issues(&detection, width, height);
+                    let crop = align_face(&image, &detection.landmarks);
+                    Face {
+                        detection,
+                        issues,
+                        crop,
+                    }
+                })
+                .collect(),
+            Mode::Selfie => self.detect_selfie(&image)?.into_iter().collect(),
+        };
         Ok(Faces {
-            width: image.width(),
-            height: image.height(),
+            width,
+            height,
             faces,
         })
     }
 
-    fn run_model(&self, image: &RgbImage) -> Result<Vec<Detection>, Error> {
+    /// insightface's 640x640 pass, plus a finer pass over large photos so
+    /// small faces in group shots are not lost; duplicates merge by NMS.
+    fn detect_all(&self, image: &RgbImage) -> Result<Vec<Detection>, Error> {
         let size = self.config.model.input_size;
-        let prepared = scrfd::prepare(image, size);
+        let mut detections = self.run_model(image, size, size)?;
+        let fine = self.config.fine_pass_side;
+        let long = image.width().max(image.height());
+        if fine > 0 && long > fine {
+            let scale = fine as f32 / long as f32;
+            let round32 = |v: u32| (((v as f32 * scale).ceil() as u32).div_ceil(32) * 32).max(32);
+            let (cw, ch) = (round32(image.width()), round32(image.height()));
+            detections.extend(self.run_model(image, cw, ch)?);
+            detections.sort_by(|a, b| b.score.total_cmp(&a.score));
+            detections = scrfd::nms(detections, self.config.model.nms_threshold);
+        }
+        Ok(detections)
+    }
+
+    /// The main face of a selfie with its verdicts, or none.
+    fn detect_selfie(&self, image: &RgbImage) -> Result<Option<Face>, Error> {
+        let size = self.config.model.input_size;
+        let mut detections = self.run_model(image, size, size)?;
+        if detections.is_empty() && self.config.selfie.retry_shrunk {
+            // A face that fills the frame is too large for SCRFD: shrink the
+            // selfie onto a black canvas of the model's size and try again.
+            for factor in [2.0f32, 3.0] {
+                detections = self.run_shrunk(image, factor)?;
+                if !detections.is_empty() {
+                    break;
+                }
+            }
+        }
+        let (width, height) = image.dimensions();
+        let Some(main) = main_face(detections.clone(), width, height) else {
+            return Ok(None);
+        };
+        let mut issues = self.issues(&main, width, height);
+        let area = |d: &Detection| (d.bbox[2] - d.bbox[0]) * (d.bbox[3] - d.bbox[1]);
+        let rivals = detections
+            .iter()
+            .filter(|d| d.bbox != main.bbox)
+            .any(|d| area(d) >= self.config.selfie.ambiguity_ratio * area(&main));
+        if rivals {
+            issues.push(Issue::MultipleFaces);
+        }
+        let [x1, y1, x2, y2] = main.bbox;
+        if (x2 - x1).min(y2 - y1) < self.config.selfie.min_face_px && !issues.contains(&Issue::TooSmall) {
+            issues.push(Issue::TooSmall);
+        }
+        let crop = align_face(image, &main.landmarks);
+        if sharpness(&crop) < self.config.selfie.blur_threshold {
+            issues.push(Issue::Blurry);
+        }
+        Ok(Some(Face {
+            detection: main,
+            issues,
+            crop,
+        }))
+    }
+
+    /// Detects on the image shrunk by `factor` and centred on a black
+    /// square canvas of the model's input size; maps results back.
+    fn run_shrunk(&self, image: &RgbImage, factor: f32) -> Result<Vec<Detection>, Error> {
+        let size = self.config.model.input_size;
+        let long = image.width().max(image.height()) as f32;
+        let scale = size as f32 / long / factor;
+        let (w, h) = (
+            ((image.width() as f32 * scale).round() as u32).max(1),
+            ((image.height() as f32 * scale).round() as u32).max(1),
+        );
+        let small = crate::vision::resize_bilinear(image, w, h);
+        let (ox, oy) = ((size - w) / 2, (size - h) / 2);
+        let mut canvas = RgbImage::new(size, size);
+        image::imageops::replace(&mut canvas, &small, ox as i64, oy as i64);
+        let back = |x: f32, y: f32| [(x - ox as f32) / scale, (y - oy as f32) / scale];
+        Ok(self
+            .run_model(&canvas, size, size)?
+            .into_iter()
+            .map(|mut d| {
+                let [x1, y1] = back(d.bbox[0], d.bbox[1]);
+                let [x2, y2] = back(d.bbox[2], d.bbox[3]);
+                d.bbox = [x1, y1, x2, y2];
+                d.landmarks = d.landmarks.map(|[x, y]| back(x, y));
+                d
+            })
+            .collect())
+    }
+
+    fn run_model(&self, image: &RgbImage, width: u32, height: u32) -> Result<Vec<Detection>, Error> {
+        let prepared = scrfd::prepare_canvas(image, width, height);
         let mut session = self
             .sessions
             .lock()
@@ -156,7 +246,7 @@ impl FaceDetector {
             .ok_or_else(|| Error::internal("no free detector session despite a permit"))?;
         let result = (|| {
             let input = TensorRef::from_array_view((
-                [1usize, 3, size as usize, size as usize],
+                [1usize, 3, height as usize, width as usize],
                 prepared.tensor.as_slice(),
             ))
             .map_err(|e| Error::internal(format!("input tensor: {e}")))?;
@@ -177,7 +267,7 @@ impl FaceDetector {
             };
             scrfd::decode(
                 &raw,
-                size,
+                (width, height),
                 prepared.det_scale,
                 self.config.model.score_threshold,
                 self.config.model.nms_threshold,
@@ -207,6 +297,25 @@ impl FaceDetector {
         }
         issues
     }
+}
+
+/// Variance of the Laplacian of the crop's grey levels: low means blurry.
+pub fn sharpness(crop: &RgbImage) -> f32 {
+    let (w, h) = crop.dimensions();
+    let grey: Vec<f32> = crop
+        .pixels()
+        .map(|p| 0.299 * p.0[0] as f32 + 0.587 * p.0[1] as f32 + 0.114 * p.0[2] as f32)
+        .collect();
+    let at = |x: u32, y: u32| grey[(y * w + x) as usize];
+    let mut values = Vec::with_capacity(((w - 2) * (h - 2)) as usize);
+    for y in 1..h - 1 {
+        for x in 1..w - 1 {
+            values.push(4.0 * at(x, y) - at(x - 1, y) - at(x + 1, y) - at(x, y - 1) - at(x, y + 1));
+        }
+    }
+    let n = values.len() as f32;
+    let mean = values.iter().sum::<f32>() / n;
+    values.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n
 }
 
 /// The main face of a selfie: the largest, discounted by its distance from

@@ -23,34 +23,49 @@ pub struct Detection {
 
 /// The network input and the scale that maps it back to the image.
 pub struct Prepared {
-    /// NCHW float32, 1 x 3 x size x size.
+    /// NCHW float32, 1 x 3 x height x width.
     pub tensor: Vec<f32>,
-    pub size: u32,
+    pub width: u32,
+    pub height: u32,
     pub det_scale: f32,
 }
 
-/// Resizes `image` into a `size` x `size` canvas and normalises it.
-pub fn prepare(image: &RgbImage, size: u32) -> Prepared {
-    let (w, h) = image.dimensions();
-    let im_ratio = h as f32 / w as f32;
-    // The model input is square, so its ratio is 1.
-    let (new_w, new_h) = if im_ratio > 1.0 {
-        (((size as f32) / im_ratio) as u32, size)
+/// The size `image` is resized to so it fits a `width` x `height` canvas.
+/// insightface computes the ratios in float64 and truncates with `int()`;
+/// float32 would give some sizes (870x1200, say) one pixel more.
+pub fn resized_size(w: u32, h: u32, width: u32, height: u32) -> (u32, u32) {
+    let im_ratio = h as f64 / w as f64;
+    let model_ratio = height as f64 / width as f64;
+    if im_ratio > model_ratio {
+        (((height as f64) / im_ratio) as u32, height)
     } else {
-        (size, ((size as f32) * im_ratio) as u32)
-    };
+        (width, ((width as f64) * im_ratio) as u32)
+    }
+}
+
+/// Resizes `image` into a `size` x `size` canvas and normalises it
+/// (insightface's default square input).
+pub fn prepare(image: &RgbImage, size: u32) -> Prepared {
+    prepare_canvas(image, size, size)
+}
+
+/// Resizes `image`, keeping its aspect ratio, to fit a `width` x `height`
+/// canvas at the top-left, and normalises it.
+pub fn prepare_canvas(image: &RgbImage, width: u32, height: u32) -> Prepared {
+    let (w, h) = image.dimensions();
+    let (new_w, new_h) = resized_size(w, h, width, height);
     let (new_w, new_h) = (new_w.max(1), new_h.max(1));
     let det_scale = new_h as f32 / h as f32;
     let resized = resize_bilinear(image, new_w, new_h);
 
-    let plane = (size * size) as usize;
+    let plane = (width * height) as usize;
     // Zero pixels normalise to -127.5/128: the canvas outside the image.
     let mut tensor = vec![-127.5f32 / 128.0; plane * 3];
     let raw = resized.as_raw();
     for y in 0..new_h as usize {
         for x in 0..new_w as usize {
             let src = (y * new_w as usize + x) * 3;
-            let dst = y * size as usize + x;
+            let dst = y * width as usize + x;
             for c in 0..3 {
                 tensor[c * plane + dst] = (raw[src + c] as f32 - 127.5) / 128.0;
             }
@@ -58,7 +73,8 @@ pub fn prepare(image: &RgbImage, size: u32) -> Prepared {
     }
     Prepared {
         tensor,
-        size,
+        width,
+        height,
         det_scale,
     }
 }
@@ -75,15 +91,15 @@ pub struct RawOutputs<'a> {
 /// sorted by score and de-duplicated by NMS.
 pub fn decode(
     outputs: &RawOutputs<'_>,
-    input_size: u32,
+    (input_width, input_height): (u32, u32),
     det_scale: f32,
     score_threshold: f32,
     nms_threshold: f32,
 ) -> Result<Vec<Detection>, String> {
     let mut candidates = Vec::new();
     for (level, &stride) in STRIDES.iter().enumerate() {
-        let grid = (input_size / stride) as usize;
-        let count = grid * grid * ANCHORS_PER_LOCATION;
+        let (grid_w, grid_h) = ((input_width / stride) as usize, (input_height / stride) as usize);
+        let count = grid_w * grid_h * ANCHORS_PER_LOCATION;
         let (scores, boxes, kps) = (
             outputs.scores[level],
             outputs.boxes[level],
@@ -103,8 +119,8 @@ pub fn decode(
                 continue;
             }
             let location = anchor / ANCHORS_PER_LOCATION;
-            let cx = (location % grid) as f32 * s;
-            let cy = (location / grid) as f32 * s;
+            let cx = (location % grid_w) as f32 * s;
+            let cy = (location / grid_w) as f32 * s;
             let d = &boxes[anchor * 4..anchor * 4 + 4];
             let bbox = [
                 (cx - d[0] * s) / det_scale,
@@ -204,6 +220,14 @@ mod tests {
     }
 
     #[test]
+    fn resized_size_truncates_like_insightface() {
+        // 640 / (1200 / 870) is 463.99999... in float64: int() gives 463.
+        assert_eq!(resized_size(870, 1200, 640, 640), (463, 640));
+        assert_eq!(resized_size(6000, 4000, 640, 640), (640, 426));
+        assert_eq!(resized_size(640, 640, 640, 640), (640, 640));
+    }
+
+    #[test]
     fn decode_places_anchor_predictions_in_image_coordinates() {
         let size = 64u32;
         let mut scores: Vec<Vec<f32>> = Vec::new();
@@ -223,7 +247,7 @@ mod tests {
             boxes: [&boxes[0], &boxes[1], &boxes[2]],
             keypoints: [&kps[0], &kps[1], &kps[2]],
         };
-        let found = decode(&out, size, 0.5, 0.5, 0.4).unwrap();
+        let found = decode(&out, (size, size), 0.5, 0.5, 0.4).unwrap();
         assert_eq!(found.len(), 1);
         // centre (24, 16), distances 1*8, then divided by det_scale 0.5
         assert_eq!(found[0].bbox, [32.0, 16.0, 64.0, 48.0]);
@@ -238,6 +262,6 @@ mod tests {
             boxes: [&empty, &empty, &empty],
             keypoints: [&empty, &empty, &empty],
         };
-        assert!(decode(&out, 640, 1.0, 0.5, 0.4).is_err());
+        assert!(decode(&out, (640, 640), 1.0, 0.5, 0.4).is_err());
     }
 }

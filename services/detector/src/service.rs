@@ -59,6 +59,8 @@ fn issue_to_pb(issue: Issue) -> pb::QualityIssue {
         Issue::TooSmall => pb::QualityIssue::FaceTooSmall,
         Issue::LowConfidence => pb::QualityIssue::LowConfidence,
         Issue::Truncated => pb::QualityIssue::Truncated,
+        Issue::MultipleFaces => pb::QualityIssue::MultipleFaces,
+        Issue::Blurry => pb::QualityIssue::Blurry,
     }
 }
 

@@ -411,6 +411,10 @@ impl Gateway {
                     Ok(det::QualityIssue::FaceTooSmall) => "the face is too small; come closer",
                     Ok(det::QualityIssue::LowConfidence) => "the face is not clear enough",
                     Ok(det::QualityIssue::Truncated) => "the face is cut off at the edge",
+                    Ok(det::QualityIssue::MultipleFaces) => {
+                        "several people are in the selfie; take it alone"
+                    }
+                    Ok(det::QualityIssue::Blurry) => "the selfie is blurry; hold still",
                     _ => "the face cannot be used",
                 })
                 .collect();

@@ -23,7 +23,7 @@ pub struct IndexerConfig {
     pub prefetch: u16,
     /// Attempts for transient failures before the photo is failed.
     pub max_attempts: u32,
-    /// First retry delay; doubles with each attempt (with jitter).
+    /// First retry delay; doubles with each attempt up to retry_max_ms.
     pub retry_base_ms: u64,
     pub retry_max_ms: u64,
 }

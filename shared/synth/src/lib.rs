@@ -194,15 +194,25 @@ pub fn event_photo(
 /// 200 pixels, somewhere near the centre.
 pub fn selfie(seed: u64, identity: u8) -> Scene {
     let mut rng = StdRng::seed_from_u64(seed ^ 0x5e1f_1e00);
-    let (width, height) = (480, 640);
-    let mut image = background(&mut rng, width, height);
     let size = rng.gen_range(140..=200);
-    let x = (width - size) / 2 + rng.gen_range(0..40) - 20;
-    let y = (height - size) / 2 + rng.gen_range(0..60) - 30;
+    portrait(seed, identity, size)
+}
+
+/// A 480x640 portrait with one face of `size` pixels near the centre
+/// (a close-up when `size` approaches the width).
+pub fn portrait(seed: u64, identity: u8, size: u32) -> Scene {
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x9077_a17);
+    let (width, height) = (480u32, 640u32);
+    let size = size.min(width - 2);
+    let mut image = background(&mut rng, width, height);
+    let jitter_x = ((width - size) / 4).min(20) as i64;
+    let jitter_y = ((height - size) / 4).min(30) as i64;
+    let x = ((width - size) / 2) as i64 + rng.gen_range(-jitter_x..=jitter_x);
+    let y = ((height - size) / 2) as i64 + rng.gen_range(-jitter_y..=jitter_y);
     let face = Face {
         identity,
-        x,
-        y,
+        x: x as u32,
+        y: y as u32,
         size,
     };
     draw_face(&mut image, &face);
@@ -210,6 +220,30 @@ pub fn selfie(seed: u64, identity: u8) -> Scene {
         image,
         faces: vec![face],
     }
+}
+
+/// A large group photo: `cols` x `rows` faces of `size` pixels on a regular
+/// grid (identities cycle through 1..=31), for small-face tests.
+pub fn group_photo(seed: u64, width: u32, height: u32, cols: u32, rows: u32, size: u32) -> Scene {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut image = background(&mut rng, width, height);
+    let (cell_w, cell_h) = (width / cols, height / rows);
+    assert!(size < cell_w && size < cell_h, "faces do not fit their cells");
+    let mut faces = Vec::new();
+    for row in 0..rows {
+        for col in 0..cols {
+            let identity = ((row * cols + col) % MAX_IDENTITY as u32) as u8 + 1;
+            let face = Face {
+                identity,
+                x: col * cell_w + (cell_w - size) / 2,
+                y: row * cell_h + (cell_h - size) / 2,
+                size,
+            };
+            draw_face(&mut image, &face);
+            faces.push(face);
+        }
+    }
+    Scene { image, faces }
 }
 
 pub fn encode_png(image: &RgbImage) -> Vec<u8> {
