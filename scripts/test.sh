@@ -2,6 +2,7 @@
 # The one command that runs every FacePass test: installs and starts what the
 # tests need (same as setup, without starting the services), lints the
 # contracts with buf, checks the generated fixture models with ONNX Runtime,
+# holds the vision pipeline against insightface 0.7.3 (tools/parity),
 # then runs the whole Rust test suite: unit tests, integration tests against
 # PostgreSQL + pgvector and RabbitMQ, and the end-to-end test that starts the
 # five real binaries.
@@ -24,6 +25,13 @@ python tools/fixtures/check_models.py .facepass/models/fixture
 
 say "building"
 cargo build --workspace --bins --tests
+
+say "parity with insightface 0.7.3 (fixture and benchmark proxy models)"
+if [[ ! -f .facepass/models/proxy/det.onnx || ! -f .facepass/models/proxy/rec.onnx ]]; then
+    python tools/bench/make_proxy_models.py .facepass/models/proxy --no-timing
+fi
+bash tools/parity/run.sh .facepass/models/fixture
+bash tools/parity/run.sh .facepass/models/proxy
 
 say "cargo test"
 cargo test --workspace --no-fail-fast -- --test-threads 2

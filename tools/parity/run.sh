@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Parity of FacePass's vision pipeline with insightface 0.7.3 on the same
+# model files and images (see tools/parity/README.md):
+#   bash tools/parity/run.sh MODEL_DIR [WORK_DIR]
+# Creates .venv-parity (insightface, OpenCV 4) when missing or when
+# tools/parity/requirements.txt changed, writes the synthetic test images,
+# runs the insightface reference and target/debug/facepass-parity, and
+# compares them (boxes and landmarks within 1 px, crops within 1 grey level
+# mean absolute difference, embeddings cosine >= 0.999). Exit 1 on failure.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)"
+MODELS="$(cd "$1" && pwd -P)"
+WORK="${2:-$ROOT/.facepass/parity/$(basename "$MODELS")}"
+VENV="$ROOT/.venv-parity"
+REQ="$ROOT/tools/parity/requirements.txt"
+cd "$ROOT"
+
+stamp="$(sha256sum "$REQ" | cut -d' ' -f1)"
+if [[ ! -x "$VENV/bin/python" || "$(cat "$VENV/.stamp" 2>/dev/null)" != "$stamp" ]]; then
+    echo "[parity] creating .venv-parity (insightface 0.7.3)" >&2
+    rm -rf "$VENV"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q --disable-pip-version-check Cython numpy
+    "$VENV/bin/pip" install -q --disable-pip-version-check -r "$REQ"
+    echo "$stamp" >"$VENV/.stamp"
+fi
+PY="$VENV/bin/python"
+mkdir -p "$WORK"
+if [[ ! -f "$WORK/images/truth.json" ]]; then
+    "$PY" tools/parity/make_images.py "$WORK/images" | tail -1
+fi
+"$PY" tools/parity/reference.py "$MODELS" "$WORK/images" "$WORK/reference.json" | tail -1
+"${CARGO_TARGET_DIR:-$ROOT/target}/debug/facepass-parity" "$MODELS" "$WORK/images" "$WORK/facepass.json"
+"$PY" tools/parity/compare.py "$WORK/reference.json" "$WORK/facepass.json" --quiet --summary "$WORK/summary.json" | tail -6
