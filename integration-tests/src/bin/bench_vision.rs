@@ -1,0 +1,293 @@
+//! facepass-bench-vision: speed of FacePass's vision pipeline on the photos
+//! of tools/bench/make_photos.py (24 MP JPEGs in classes of 1-5, 6-15 and
+//! 16-30 faces), from JPEG bytes to embeddings, decoding included:
+//!
+//! - in process (detector engine + embedder batcher), with insightface's
+//!   single 640x640 pass ("parity") and with the fine pass ("default");
+//! - through gRPC (detector and embedder servers on loopback, the indexer's
+//!   calls);
+//! - raw ONNX Runtime inference alone on pre-made inputs (the floor);
+//! - embedding throughput one face at a time against dynamic batching.
+//!
+//!   facepass-bench-vision MODEL_DIR PHOTO_DIR [--threads T] [--repeat R] [--out JSON]
+//!
+//! Build with --release. Figures per class: median photos/s and faces/s
+//! over R runs, with min and max.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use facepass_detector::engine::{FaceDetector, Mode};
+use facepass_detector::DetectorConfig;
+use facepass_embedder::EmbedderConfig;
+use facepass_inference::ort::session::Session;
+use facepass_inference::ort::value::TensorRef;
+use serde_json::{json, Value};
+
+struct Photo {
+    class: String,
+    bytes: bytes::Bytes,
+    faces: usize,
+}
+
+struct Args {
+    models: String,
+    photos: String,
+    threads: usize,
+    repeat: usize,
+    out: Option<String>,
+}
+
+fn parse_args() -> anyhow::Result<Args> {
+    let mut it = std::env::args().skip(1);
+    let models = it.next().context("usage: MODEL_DIR PHOTO_DIR [--threads T] [--repeat R] [--out JSON]")?;
+    let photos = it.next().context("PHOTO_DIR is required")?;
+    let mut args = Args { models, photos, threads: 2, repeat: 3, out: None };
+    while let Some(flag) = it.next() {
+        let value = it.next().with_context(|| format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--threads" => args.threads = value.parse()?,
+            "--repeat" => args.repeat = value.parse()?,
+            "--out" => args.out = Some(value),
+            other => anyhow::bail!("unknown flag {other}"),
+        }
+    }
+    Ok(args)
+}
+
+fn load_photos(dir: &str) -> anyhow::Result<Vec<Photo>> {
+    let manifest: Value = serde_json::from_slice(&std::fs::read(format!("{dir}/manifest.json"))?)?;
+    let mut photos = Vec::new();
+    for p in manifest["photos"].as_array().context("manifest has no photos")? {
+        let file = p["file"].as_str().context("photo without file")?;
+        photos.push(Photo {
+            class: p["class"].as_str().unwrap_or("?").to_string(),
+            bytes: std::fs::read(format!("{dir}/{file}"))?.into(),
+            faces: p["faces"].as_array().map(|f| f.len()).unwrap_or(0),
+        });
+    }
+    Ok(photos)
+}
+
+fn classes(photos: &[Photo]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for p in photos {
+        if !names.contains(&p.class) {
+            names.push(p.class.clone());
+        }
+    }
+    names
+}
+
+/// (median, min, max) of the per-run rates.
+fn spread(mut rates: Vec<f64>) -> (f64, f64, f64) {
+    rates.sort_by(f64::total_cmp);
+    (rates[rates.len() / 2], rates[0], rates[rates.len() - 1])
+}
+
+fn report(label: &str, class: &str, photos: usize, faces: usize, runs: &[Duration]) -> Value {
+    let photo_rates: Vec<f64> = runs.iter().map(|d| photos as f64 / d.as_secs_f64()).collect();
+    let face_rates: Vec<f64> = runs.iter().map(|d| faces as f64 / d.as_secs_f64()).collect();
+    let (p, pmin, pmax) = spread(photo_rates);
+    let (f, fmin, fmax) = spread(face_rates);
+    println!(
+        "{label:<28} {class:<12} {p:>7.3} photos/s [{pmin:.3}..{pmax:.3}]  {f:>7.2} faces/s [{fmin:.2}..{fmax:.2}]"
+    );
+    json!({"mode": label, "class": class, "photos": photos, "faces": faces,
+           "photos_per_s": {"median": p, "min": pmin, "max": pmax},
+           "faces_per_s": {"median": f, "min": fmin, "max": fmax}})
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let args = parse_args()?;
+    let dylib = facepass_integration_tests::ort_dylib()?;
+    let photos = load_photos(&args.photos)?;
+    let mut results = Vec::new();
+
+    let det_config = |fine: u32| {
+        let mut c = DetectorConfig::default();
+        c.model.path = format!("{}/det.onnx", args.models);
+        c.workers = 1;
+        c.ort.intra_threads = args.threads;
+        c.fine_pass_side = fine;
+        c.limits.max_bytes = 256 << 20;
+        c
+    };
+    let rec_config = |max_batch: usize| {
+        let mut c = EmbedderConfig::default();
+        c.model.path = format!("{}/rec.onnx", args.models);
+        c.ort.intra_threads = args.threads;
+        c.batching.max_batch = max_batch;
+        c.batching.workers = 1;
+        c
+    };
+    let batcher = Arc::new(facepass_embedder::start_batcher(&rec_config(32), Some(&dylib))?);
+
+    // --- in process ----------------------------------------------------------
+    for (label, fine) in [("in-process (parity)", 0u32), ("in-process (fine pass)", 1920)] {
+        let detector = Arc::new(FaceDetector::load(&det_config(fine), Some(&dylib))?);
+        for class in classes(&photos) {
+            let set: Vec<&Photo> = photos.iter().filter(|p| p.class == class).collect();
+            let mut runs = Vec::new();
+            let mut found = 0;
+            for _ in 0..args.repeat {
+                found = 0;
+                let start = Instant::now();
+                for photo in &set {
+                    let faces = detector.detect(photo.bytes.clone(), Mode::All).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                    let inputs = faces
+                        .faces
+                        .iter()
+                        .map(|f| facepass_embedder::model::preprocess(f.crop.as_raw(), 127.5, 127.5))
+                        .collect();
+                    found += batcher.embed(inputs).await.map_err(|e| anyhow::anyhow!("{e}"))?.len();
+                }
+                runs.push(start.elapsed());
+            }
+            let expected: usize = set.iter().map(|p| p.faces).sum();
+            let mut r = report(label, &class, set.len(), found, &runs);
+            r["faces_expected"] = json!(expected);
+            results.push(r);
+        }
+    }
+
+    // --- through gRPC: detector and embedder servers on loopback -------------
+    {
+        let shutdown = facepass_server::Shutdown::new();
+        let det_server = facepass_server::GrpcServer::bind(&facepass_server::GrpcServerConfig::default()).await?;
+        let det_url = format!("http://{}", det_server.local_addr());
+        let mut dc = det_config(0);
+        dc.storage_root = std::env::temp_dir().join("facepass-bench-objects").display().to_string();
+        tokio::spawn(facepass_detector::run(dc, det_server, shutdown.clone(), Some(dylib.clone())));
+        let emb_server = facepass_server::GrpcServer::bind(&facepass_server::GrpcServerConfig::default()).await?;
+        let emb_url = format!("http://{}", emb_server.local_addr());
+        tokio::spawn(facepass_embedder::run(rec_config(32), emb_server, shutdown.clone(), Some(dylib.clone())));
+        facepass_integration_tests::wait_serving(&det_url, Duration::from_secs(60)).await?;
+        facepass_integration_tests::wait_serving(&emb_url, Duration::from_secs(60)).await?;
+        use facepass_proto::detector::v1 as det;
+        use facepass_proto::embedder::v1 as emb;
+        let mut detector = det::detector_service_client::DetectorServiceClient::connect(det_url)
+            .await?
+            .max_encoding_message_size(256 << 20)
+            .max_decoding_message_size(256 << 20);
+        let mut embedder = emb::embedder_service_client::EmbedderServiceClient::connect(emb_url).await?;
+        for class in classes(&photos) {
+            let set: Vec<&Photo> = photos.iter().filter(|p| p.class == class).collect();
+            let mut runs = Vec::new();
+            let mut found = 0;
+            for _ in 0..args.repeat {
+                found = 0;
+                let start = Instant::now();
+                for photo in &set {
+                    let faces = detector
+                        .detect(det::DetectRequest {
+                            source: Some(det::detect_request::Source::Image(photo.bytes.to_vec())),
+                            mode: det::DetectMode::All as i32,
+                        })
+                        .await?
+                        .into_inner()
+                        .faces;
+                    let request = emb::EmbedRequest {
+                        faces: faces
+                            .into_iter()
+                            .map(|f| emb::AlignedFace { rgb: f.aligned_crop, width: 112, height: 112 })
+                            .collect(),
+                    };
+                    found += embedder.embed(request).await?.into_inner().embeddings.len();
+                }
+                runs.push(start.elapsed());
+            }
+            results.push(report("gRPC (parity)", &class, set.len(), found, &runs));
+        }
+        shutdown.trigger();
+    }
+
+    // --- raw ONNX Runtime inference alone (the floor) --------------------------
+    {
+        let env = facepass_inference::environment(&Default::default(), Some(&dylib))?;
+        let dc = det_config(0);
+        let rc = rec_config(32);
+        let mut det_session: Session = facepass_inference::load_session(env, &facepass_detector::engine::model_check(&dc), args.threads, "cpu")?;
+        let mut rec_session: Session = facepass_inference::load_session(env, &facepass_embedder::model::model_check(&rc), args.threads, "cpu")?;
+        let detector = Arc::new(FaceDetector::load(&dc, Some(&dylib))?);
+        for class in classes(&photos) {
+            let set: Vec<&Photo> = photos.iter().filter(|p| p.class == class).collect();
+            // Inputs made beforehand: the 640x640 blob and the aligned crops.
+            let mut prepared = Vec::new();
+            for photo in &set {
+                let image = facepass_detector::decode::decode_rgb(&photo.bytes, &dc.limits).map_err(|e| anyhow::anyhow!("{e}"))?;
+                let blob = facepass_detector::scrfd::prepare(&image, 640).tensor;
+                let faces = detector.detect(photo.bytes.clone(), Mode::All).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                let crops: Vec<f32> = faces
+                    .faces
+                    .iter()
+                    .flat_map(|f| facepass_embedder::model::preprocess(f.crop.as_raw(), 127.5, 127.5))
+                    .collect();
+                prepared.push((blob, crops, faces.faces.len()));
+            }
+            let faces: usize = prepared.iter().map(|p| p.2).sum();
+            let mut runs = Vec::new();
+            for _ in 0..args.repeat {
+                let start = Instant::now();
+                for (blob, crops, n) in &prepared {
+                    let input = TensorRef::from_array_view(([1usize, 3, 640, 640], blob.as_slice()))?;
+                    det_session.run(facepass_inference::ort::inputs![input])?;
+                    if *n > 0 {
+                        let input = TensorRef::from_array_view(([*n, 3, 112, 112], crops.as_slice()))?;
+                        rec_session.run(facepass_inference::ort::inputs![input])?;
+                    }
+                }
+                runs.push(start.elapsed());
+            }
+            results.push(report("raw ONNX Runtime", &class, set.len(), faces, &runs));
+        }
+    }
+
+    // --- embedding: one face at a time against dynamic batching -------------
+    {
+        let crops: Vec<Vec<f32>> = {
+            let detector = FaceDetector::load(&det_config(0), Some(&dylib))?;
+            let detector = Arc::new(detector);
+            let mut crops = Vec::new();
+            for photo in photos.iter().take(6) {
+                for f in detector.detect(photo.bytes.clone(), Mode::All).await.map_err(|e| anyhow::anyhow!("{e}"))?.faces {
+                    crops.push(facepass_embedder::model::preprocess(f.crop.as_raw(), 127.5, 127.5));
+                }
+            }
+            crops.truncate(64);
+            crops
+        };
+        for (label, max_batch) in [("embed one at a time", 1usize), ("embed batched (max 32)", 32)] {
+            let batcher = Arc::new(facepass_embedder::start_batcher(&rec_config(max_batch), Some(&dylib))?);
+            let mut runs = Vec::new();
+            for _ in 0..args.repeat {
+                let start = Instant::now();
+                // 16 concurrent callers, as when many photos are indexed at once.
+                let mut tasks = Vec::new();
+                for chunk in crops.chunks(crops.len().div_ceil(16)) {
+                    let batcher = Arc::clone(&batcher);
+                    let chunk = chunk.to_vec();
+                    tasks.push(tokio::spawn(async move {
+                        for crop in chunk {
+                            batcher.embed(vec![crop]).await.unwrap();
+                        }
+                    }));
+                }
+                for t in tasks {
+                    t.await?;
+                }
+                runs.push(start.elapsed());
+            }
+            results.push(report(label, "faces", 0, crops.len(), &runs));
+        }
+    }
+
+    if let Some(out) = args.out {
+        let doc = json!({"threads": args.threads, "repeat": args.repeat, "models": args.models, "results": results});
+        std::fs::write(&out, serde_json::to_vec_pretty(&doc)?)?;
+        println!("wrote {out}");
+    }
+    Ok(())
+}
