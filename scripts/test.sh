@@ -27,7 +27,7 @@ say "building"
 cargo build --workspace --bins --tests
 
 say "parity with insightface 0.7.3 (fixture and benchmark proxy models)"
-if [[ ! -f .facepass/models/proxy/det.onnx || ! -f .facepass/models/proxy/rec.onnx ]]; then
+if [[ ! -f .facepass/models/proxy/manifest.toml ]]; then
     python tools/bench/make_proxy_models.py .facepass/models/proxy --no-timing
 fi
 bash tools/parity/run.sh .facepass/models/fixture

@@ -76,7 +76,7 @@ fn glob_lib(venv: &Path) -> Option<String> {
 /// The fixture models (generated once by tools/fixtures/make_models.py).
 pub fn fixture_models() -> anyhow::Result<PathBuf> {
     let dir = repo_root().join(".facepass/models/fixture");
-    if dir.join("det.onnx").is_file() && dir.join("rec.onnx").is_file() {
+    if dir.join("manifest.toml").is_file() {
         return Ok(dir);
     }
     let python = repo_root().join(".venv/bin/python");

@@ -176,7 +176,11 @@ async fn fixture_recogniser_separates_identities() {
 
 fn detector_with(config: impl FnOnce(&mut DetectorConfig)) -> Arc<FaceDetector> {
     let mut c = DetectorConfig::default();
-    c.model.path = fixture_models().unwrap().join("det.onnx").display().to_string();
+    c.model.path = fixture_models()
+        .unwrap()
+        .join("det.onnx")
+        .display()
+        .to_string();
     c.workers = 1;
     config(&mut c);
     Arc::new(FaceDetector::load(&c, Some(&ort_dylib().unwrap())).expect("load detector"))
@@ -196,7 +200,12 @@ async fn small_faces_in_a_24_megapixel_group_photo() {
         let matched = scene
             .faces
             .iter()
-            .filter(|f| found.faces.iter().any(|d| iou(d.detection.bbox, f.bbox()) > 0.5))
+            .filter(|f| {
+                found
+                    .faces
+                    .iter()
+                    .any(|d| iou(d.detection.bbox, f.bbox()) > 0.5)
+            })
             .count();
         let stock_found = stock.detect(bytes, Mode::All).await.unwrap().faces.len();
         println!(
@@ -204,7 +213,10 @@ async fn small_faces_in_a_24_megapixel_group_photo() {
             scene.faces.len(),
             found.faces.len()
         );
-        assert!(found.faces.len() <= scene.faces.len(), "false positives at {size} px");
+        assert!(
+            found.faces.len() <= scene.faces.len(),
+            "false positives at {size} px"
+        );
         if size >= 40 {
             assert_eq!(matched, scene.faces.len(), "{size} px faces lost");
             assert_eq!(stock_found, 0, "the stock pass should miss {size} px faces");
@@ -222,18 +234,37 @@ async fn selfie_verdicts() {
     // A close-up filling the frame: missed by the plain pass, found when shrunk.
     let closeup = facepass_synth::portrait(1, 5, 420);
     let stock = detector_with(|c| c.selfie.retry_shrunk = false);
-    assert!(stock.detect(closeup.png().into(), Mode::Selfie).await.unwrap().faces.is_empty());
-    let found = detector.detect(closeup.png().into(), Mode::Selfie).await.unwrap();
+    assert!(stock
+        .detect(closeup.png().into(), Mode::Selfie)
+        .await
+        .unwrap()
+        .faces
+        .is_empty());
+    let found = detector
+        .detect(closeup.png().into(), Mode::Selfie)
+        .await
+        .unwrap();
     assert_eq!(found.faces.len(), 1, "close-up not found");
     let face = &found.faces[0];
-    assert!(iou(face.detection.bbox, closeup.faces[0].bbox()) > 0.8, "{:?}", face.detection.bbox);
+    assert!(
+        iou(face.detection.bbox, closeup.faces[0].bbox()) > 0.8,
+        "{:?}",
+        face.detection.bbox
+    );
     assert!(face.issues.is_empty(), "{:?}", face.issues);
 
     // A sharp selfie is usable; the same selfie blurred is not.
     let sharp = selfie(2, 6);
-    let ok = detector.detect(sharp.png().into(), Mode::Selfie).await.unwrap();
+    let ok = detector
+        .detect(sharp.png().into(), Mode::Selfie)
+        .await
+        .unwrap();
     let sharpness = facepass_detector::engine::sharpness(&ok.faces[0].crop);
-    assert!(ok.faces[0].issues.is_empty(), "{:?} (sharpness {sharpness})", ok.faces[0].issues);
+    assert!(
+        ok.faces[0].issues.is_empty(),
+        "{:?} (sharpness {sharpness})",
+        ok.faces[0].issues
+    );
     let blurred = image::imageops::blur(&sharp.image, 4.0);
     let blurry = detector
         .detect(facepass_synth::encode_png(&blurred).into(), Mode::Selfie)
@@ -241,15 +272,32 @@ async fn selfie_verdicts() {
         .unwrap();
     let blurred_sharpness = facepass_detector::engine::sharpness(&blurry.faces[0].crop);
     println!("sharpness: sharp {sharpness:.1}, blurred {blurred_sharpness:.1}");
-    assert!(blurry.faces[0].issues.contains(&Issue::Blurry), "{blurred_sharpness}");
+    assert!(
+        blurry.faces[0].issues.contains(&Issue::Blurry),
+        "{blurred_sharpness}"
+    );
 
     // Two equally large faces: ambiguous.
     let pair = event_photo(3, 1280, 640, &[1, 2], (120, 120));
-    let found = detector.detect(pair.png().into(), Mode::Selfie).await.unwrap();
-    assert!(found.faces[0].issues.contains(&Issue::MultipleFaces), "{:?}", found.faces[0].issues);
+    let found = detector
+        .detect(pair.png().into(), Mode::Selfie)
+        .await
+        .unwrap();
+    assert!(
+        found.faces[0].issues.contains(&Issue::MultipleFaces),
+        "{:?}",
+        found.faces[0].issues
+    );
 
     // A face far too small to search with.
     let tiny = facepass_synth::portrait(4, 7, 40);
-    let found = detector.detect(tiny.png().into(), Mode::Selfie).await.unwrap();
-    assert!(found.faces[0].issues.contains(&Issue::TooSmall), "{:?}", found.faces[0].issues);
+    let found = detector
+        .detect(tiny.png().into(), Mode::Selfie)
+        .await
+        .unwrap();
+    assert!(
+        found.faces[0].issues.contains(&Issue::TooSmall),
+        "{:?}",
+        found.faces[0].issues
+    );
 }

@@ -262,6 +262,7 @@ def main(argv):
                   f"{macs * 0.75 / 1e9:.2f} at 640x480 (SCRFD's VGA convention)")
         else:
             print(f"  heavy branch: {macs / 1e9:.3f} GFLOPs (MACs) per 112x112 face")
+    fx.write_manifest(out_dir, "proxy", "benchmark proxy models (random weights, buffalo_l architectures)")
     if "--no-timing" in argv:
         return 0
     rng = np.random.default_rng(0)

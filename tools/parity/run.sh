@@ -2,6 +2,7 @@
 # Parity of FacePass's vision pipeline with insightface 0.7.3 on the same
 # model files and images (see tools/parity/README.md):
 #   bash tools/parity/run.sh MODEL_DIR [WORK_DIR]
+#   bash tools/parity/run.sh --venv-only      (just create .venv-parity)
 # Creates .venv-parity (insightface, OpenCV 4) when missing or when
 # tools/parity/requirements.txt changed, writes the synthetic test images,
 # runs the insightface reference and target/debug/facepass-parity, and
@@ -9,8 +10,6 @@
 # mean absolute difference, embeddings cosine >= 0.999). Exit 1 on failure.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)"
-MODELS="$(cd "$1" && pwd -P)"
-WORK="${2:-$ROOT/.facepass/parity/$(basename "$MODELS")}"
 VENV="$ROOT/.venv-parity"
 REQ="$ROOT/tools/parity/requirements.txt"
 cd "$ROOT"
@@ -25,6 +24,9 @@ if [[ ! -x "$VENV/bin/python" || "$(cat "$VENV/.stamp" 2>/dev/null)" != "$stamp"
     echo "$stamp" >"$VENV/.stamp"
 fi
 PY="$VENV/bin/python"
+[[ "${1:-}" == "--venv-only" ]] && exit 0
+MODELS="$(cd "$1" && pwd -P)"
+WORK="${2:-$ROOT/.facepass/parity/$(basename "$MODELS")}"
 mkdir -p "$WORK"
 if [[ ! -f "$WORK/images/truth.json" ]]; then
     "$PY" tools/parity/make_images.py "$WORK/images" | tail -1

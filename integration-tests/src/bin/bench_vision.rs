@@ -41,9 +41,17 @@ struct Args {
 
 fn parse_args() -> anyhow::Result<Args> {
     let mut it = std::env::args().skip(1);
-    let models = it.next().context("usage: MODEL_DIR PHOTO_DIR [--threads T] [--repeat R] [--out JSON]")?;
+    let models = it
+        .next()
+        .context("usage: MODEL_DIR PHOTO_DIR [--threads T] [--repeat R] [--out JSON]")?;
     let photos = it.next().context("PHOTO_DIR is required")?;
-    let mut args = Args { models, photos, threads: 2, repeat: 3, out: None };
+    let mut args = Args {
+        models,
+        photos,
+        threads: 2,
+        repeat: 3,
+        out: None,
+    };
     while let Some(flag) = it.next() {
         let value = it.next().with_context(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
@@ -59,7 +67,10 @@ fn parse_args() -> anyhow::Result<Args> {
 fn load_photos(dir: &str) -> anyhow::Result<Vec<Photo>> {
     let manifest: Value = serde_json::from_slice(&std::fs::read(format!("{dir}/manifest.json"))?)?;
     let mut photos = Vec::new();
-    for p in manifest["photos"].as_array().context("manifest has no photos")? {
+    for p in manifest["photos"]
+        .as_array()
+        .context("manifest has no photos")?
+    {
         let file = p["file"].as_str().context("photo without file")?;
         photos.push(Photo {
             class: p["class"].as_str().unwrap_or("?").to_string(),
@@ -87,8 +98,14 @@ fn spread(mut rates: Vec<f64>) -> (f64, f64, f64) {
 }
 
 fn report(label: &str, class: &str, photos: usize, faces: usize, runs: &[Duration]) -> Value {
-    let photo_rates: Vec<f64> = runs.iter().map(|d| photos as f64 / d.as_secs_f64()).collect();
-    let face_rates: Vec<f64> = runs.iter().map(|d| faces as f64 / d.as_secs_f64()).collect();
+    let photo_rates: Vec<f64> = runs
+        .iter()
+        .map(|d| photos as f64 / d.as_secs_f64())
+        .collect();
+    let face_rates: Vec<f64> = runs
+        .iter()
+        .map(|d| faces as f64 / d.as_secs_f64())
+        .collect();
     let (p, pmin, pmax) = spread(photo_rates);
     let (f, fmin, fmax) = spread(face_rates);
     println!(
@@ -123,10 +140,16 @@ async fn main() -> anyhow::Result<()> {
         c.batching.workers = 1;
         c
     };
-    let batcher = Arc::new(facepass_embedder::start_batcher(&rec_config(32), Some(&dylib))?);
+    let batcher = Arc::new(facepass_embedder::start_batcher(
+        &rec_config(32),
+        Some(&dylib),
+    )?);
 
     // --- in process ----------------------------------------------------------
-    for (label, fine) in [("in-process (parity)", 0u32), ("in-process (fine pass)", 1920)] {
+    for (label, fine) in [
+        ("in-process (parity)", 0u32),
+        ("in-process (fine pass)", 1920),
+    ] {
         let detector = Arc::new(FaceDetector::load(&det_config(fine), Some(&dylib))?);
         for class in classes(&photos) {
             let set: Vec<&Photo> = photos.iter().filter(|p| p.class == class).collect();
@@ -136,13 +159,22 @@ async fn main() -> anyhow::Result<()> {
                 found = 0;
                 let start = Instant::now();
                 for photo in &set {
-                    let faces = detector.detect(photo.bytes.clone(), Mode::All).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                    let faces = detector
+                        .detect(photo.bytes.clone(), Mode::All)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
                     let inputs = faces
                         .faces
                         .iter()
-                        .map(|f| facepass_embedder::model::preprocess(f.crop.as_raw(), 127.5, 127.5))
+                        .map(|f| {
+                            facepass_embedder::model::preprocess(f.crop.as_raw(), 127.5, 127.5)
+                        })
                         .collect();
-                    found += batcher.embed(inputs).await.map_err(|e| anyhow::anyhow!("{e}"))?.len();
+                    found += batcher
+                        .embed(inputs)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?
+                        .len();
                 }
                 runs.push(start.elapsed());
             }
@@ -156,14 +188,31 @@ async fn main() -> anyhow::Result<()> {
     // --- through gRPC: detector and embedder servers on loopback -------------
     {
         let shutdown = facepass_server::Shutdown::new();
-        let det_server = facepass_server::GrpcServer::bind(&facepass_server::GrpcServerConfig::default()).await?;
+        let det_server =
+            facepass_server::GrpcServer::bind(&facepass_server::GrpcServerConfig::default())
+                .await?;
         let det_url = format!("http://{}", det_server.local_addr());
         let mut dc = det_config(0);
-        dc.storage_root = std::env::temp_dir().join("facepass-bench-objects").display().to_string();
-        tokio::spawn(facepass_detector::run(dc, det_server, shutdown.clone(), Some(dylib.clone())));
-        let emb_server = facepass_server::GrpcServer::bind(&facepass_server::GrpcServerConfig::default()).await?;
+        dc.storage_root = std::env::temp_dir()
+            .join("facepass-bench-objects")
+            .display()
+            .to_string();
+        tokio::spawn(facepass_detector::run(
+            dc,
+            det_server,
+            shutdown.clone(),
+            Some(dylib.clone()),
+        ));
+        let emb_server =
+            facepass_server::GrpcServer::bind(&facepass_server::GrpcServerConfig::default())
+                .await?;
         let emb_url = format!("http://{}", emb_server.local_addr());
-        tokio::spawn(facepass_embedder::run(rec_config(32), emb_server, shutdown.clone(), Some(dylib.clone())));
+        tokio::spawn(facepass_embedder::run(
+            rec_config(32),
+            emb_server,
+            shutdown.clone(),
+            Some(dylib.clone()),
+        ));
         facepass_integration_tests::wait_serving(&det_url, Duration::from_secs(60)).await?;
         facepass_integration_tests::wait_serving(&emb_url, Duration::from_secs(60)).await?;
         use facepass_proto::detector::v1 as det;
@@ -172,7 +221,8 @@ async fn main() -> anyhow::Result<()> {
             .await?
             .max_encoding_message_size(256 << 20)
             .max_decoding_message_size(256 << 20);
-        let mut embedder = emb::embedder_service_client::EmbedderServiceClient::connect(emb_url).await?;
+        let mut embedder =
+            emb::embedder_service_client::EmbedderServiceClient::connect(emb_url).await?;
         for class in classes(&photos) {
             let set: Vec<&Photo> = photos.iter().filter(|p| p.class == class).collect();
             let mut runs = Vec::new();
@@ -192,7 +242,11 @@ async fn main() -> anyhow::Result<()> {
                     let request = emb::EmbedRequest {
                         faces: faces
                             .into_iter()
-                            .map(|f| emb::AlignedFace { rgb: f.aligned_crop, width: 112, height: 112 })
+                            .map(|f| emb::AlignedFace {
+                                rgb: f.aligned_crop,
+                                width: 112,
+                                height: 112,
+                            })
                             .collect(),
                     };
                     found += embedder.embed(request).await?.into_inner().embeddings.len();
@@ -209,21 +263,37 @@ async fn main() -> anyhow::Result<()> {
         let env = facepass_inference::environment(&Default::default(), Some(&dylib))?;
         let dc = det_config(0);
         let rc = rec_config(32);
-        let mut det_session: Session = facepass_inference::load_session(env, &facepass_detector::engine::model_check(&dc), args.threads, "cpu")?;
-        let mut rec_session: Session = facepass_inference::load_session(env, &facepass_embedder::model::model_check(&rc), args.threads, "cpu")?;
+        let mut det_session: Session = facepass_inference::load_session(
+            env,
+            &facepass_detector::engine::model_check(&dc),
+            args.threads,
+            "cpu",
+        )?;
+        let mut rec_session: Session = facepass_inference::load_session(
+            env,
+            &facepass_embedder::model::model_check(&rc),
+            args.threads,
+            "cpu",
+        )?;
         let detector = Arc::new(FaceDetector::load(&dc, Some(&dylib))?);
         for class in classes(&photos) {
             let set: Vec<&Photo> = photos.iter().filter(|p| p.class == class).collect();
             // Inputs made beforehand: the 640x640 blob and the aligned crops.
             let mut prepared = Vec::new();
             for photo in &set {
-                let image = facepass_detector::decode::decode_rgb(&photo.bytes, &dc.limits).map_err(|e| anyhow::anyhow!("{e}"))?;
+                let image = facepass_detector::decode::decode_rgb(&photo.bytes, &dc.limits)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
                 let blob = facepass_detector::scrfd::prepare(&image, 640).tensor;
-                let faces = detector.detect(photo.bytes.clone(), Mode::All).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                let faces = detector
+                    .detect(photo.bytes.clone(), Mode::All)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
                 let crops: Vec<f32> = faces
                     .faces
                     .iter()
-                    .flat_map(|f| facepass_embedder::model::preprocess(f.crop.as_raw(), 127.5, 127.5))
+                    .flat_map(|f| {
+                        facepass_embedder::model::preprocess(f.crop.as_raw(), 127.5, 127.5)
+                    })
                     .collect();
                 prepared.push((blob, crops, faces.faces.len()));
             }
@@ -232,10 +302,12 @@ async fn main() -> anyhow::Result<()> {
             for _ in 0..args.repeat {
                 let start = Instant::now();
                 for (blob, crops, n) in &prepared {
-                    let input = TensorRef::from_array_view(([1usize, 3, 640, 640], blob.as_slice()))?;
+                    let input =
+                        TensorRef::from_array_view(([1usize, 3, 640, 640], blob.as_slice()))?;
                     det_session.run(facepass_inference::ort::inputs![input])?;
                     if *n > 0 {
-                        let input = TensorRef::from_array_view(([*n, 3, 112, 112], crops.as_slice()))?;
+                        let input =
+                            TensorRef::from_array_view(([*n, 3, 112, 112], crops.as_slice()))?;
                         rec_session.run(facepass_inference::ort::inputs![input])?;
                     }
                 }
@@ -252,15 +324,30 @@ async fn main() -> anyhow::Result<()> {
             let detector = Arc::new(detector);
             let mut crops = Vec::new();
             for photo in photos.iter().take(6) {
-                for f in detector.detect(photo.bytes.clone(), Mode::All).await.map_err(|e| anyhow::anyhow!("{e}"))?.faces {
-                    crops.push(facepass_embedder::model::preprocess(f.crop.as_raw(), 127.5, 127.5));
+                for f in detector
+                    .detect(photo.bytes.clone(), Mode::All)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?
+                    .faces
+                {
+                    crops.push(facepass_embedder::model::preprocess(
+                        f.crop.as_raw(),
+                        127.5,
+                        127.5,
+                    ));
                 }
             }
             crops.truncate(64);
             crops
         };
-        for (label, max_batch) in [("embed one at a time", 1usize), ("embed batched (max 32)", 32)] {
-            let batcher = Arc::new(facepass_embedder::start_batcher(&rec_config(max_batch), Some(&dylib))?);
+        for (label, max_batch) in [
+            ("embed one at a time", 1usize),
+            ("embed batched (max 32)", 32),
+        ] {
+            let batcher = Arc::new(facepass_embedder::start_batcher(
+                &rec_config(max_batch),
+                Some(&dylib),
+            )?);
             let mut runs = Vec::new();
             for _ in 0..args.repeat {
                 let start = Instant::now();

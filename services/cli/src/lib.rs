@@ -2,6 +2,8 @@
 //! demo event (synthetic faces only) through the public gRPC API, and writes
 //! synthetic selfies to try the guest page with.
 
+pub mod models;
+
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};

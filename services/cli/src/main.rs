@@ -30,6 +30,11 @@ enum Command {
         #[arg(long, default_value_t = 300)]
         timeout_secs: u64,
     },
+    /// Model packs: fetch buffalo_l, verify a pack folder.
+    Models {
+        #[command(subcommand)]
+        command: ModelsCommand,
+    },
     /// Write a synthetic selfie of one identity (1..=31) as a JPEG.
     Selfie {
         #[arg(long)]
@@ -39,6 +44,18 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+}
+
+#[derive(Subcommand)]
+enum ModelsCommand {
+    /// Download a built-in pack (buffalo_l), verify it and keep only what FacePass needs.
+    Fetch {
+        name: String,
+        #[arg(long, default_value = ".facepass/models/buffalo_l")]
+        dir: PathBuf,
+    },
+    /// Check a pack folder's files against its manifest.
+    Verify { dir: PathBuf },
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -61,6 +78,13 @@ async fn main() -> std::process::ExitCode {
                 Ok(())
             }
             .await
+        }
+        Command::Models { command } => {
+            let result = match command {
+                ModelsCommand::Fetch { name, dir } => facepass_cli::models::fetch(&name, &dir),
+                ModelsCommand::Verify { dir } => facepass_cli::models::verify(&dir),
+            };
+            result.map(|licence| println!("ok: {licence}"))
         }
         Command::Selfie {
             identity,

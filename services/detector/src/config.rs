@@ -58,6 +58,9 @@ impl Default for SelfieConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct DetectorModelConfig {
+    /// A model pack folder (with manifest.toml); when set, it supplies the
+    /// name, file, hash and thresholds below.
+    pub pack: String,
     /// Name recorded with results, e.g. `buffalo_l` or `fixture`.
     pub name: String,
     /// SCRFD ONNX file (det_10g.onnx for buffalo_l).
@@ -94,6 +97,7 @@ impl Default for ImageLimits {
 impl Default for DetectorModelConfig {
     fn default() -> Self {
         DetectorModelConfig {
+            pack: String::new(),
             name: "fixture".into(),
             path: ".facepass/models/fixture/det.onnx".into(),
             sha256: String::new(),
@@ -130,7 +134,7 @@ impl Validate for DetectorConfig {
         let mut problems = self.grpc.problems();
         problems.extend(self.log.problems());
         problems.extend(self.ort.problems());
-        if self.model.path.is_empty() {
+        if self.model.path.is_empty() && self.model.pack.is_empty() {
             problems.push("model.path is required".into());
         }
         if self.model.input_size == 0 || self.model.input_size % 32 != 0 {

@@ -80,6 +80,21 @@ pub fn model_check(config: &DetectorConfig) -> ModelCheck {
 impl FaceDetector {
     /// Loads `workers` sessions of the configured model.
     pub fn load(config: &DetectorConfig, env_dylib: Option<&str>) -> Result<Self, ModelError> {
+        let mut config = config.clone();
+        if !config.model.pack.is_empty() {
+            let pack =
+                facepass_inference::pack::Pack::open(std::path::Path::new(&config.model.pack))?;
+            pack.verify()?;
+            let m = &pack.manifest;
+            tracing::info!(licence = %m.licence.name, commercial_use = m.licence.commercial_use, "{}", m.licence_line());
+            config.model.name = m.name.clone();
+            config.model.path = pack.detector_path().display().to_string();
+            config.model.sha256 = String::new(); // verified just above
+            config.model.input_size = m.detector.input_size;
+            config.model.score_threshold = m.detector.score_threshold;
+            config.model.nms_threshold = m.detector.nms_threshold;
+        }
+        let config = &config;
         let env = facepass_inference::environment(&config.ort, env_dylib)?;
         let check = model_check(config);
         let sessions = (0..config.workers)
@@ -194,7 +209,9 @@ impl FaceDetector {
             issues.push(Issue::MultipleFaces);
         }
         let [x1, y1, x2, y2] = main.bbox;
-        if (x2 - x1).min(y2 - y1) < self.config.selfie.min_face_px && !issues.contains(&Issue::TooSmall) {
+        if (x2 - x1).min(y2 - y1) < self.config.selfie.min_face_px
+            && !issues.contains(&Issue::TooSmall)
+        {
             issues.push(Issue::TooSmall);
         }
         let crop = align_face(image, &main.landmarks);
@@ -236,7 +253,12 @@ impl FaceDetector {
             .collect())
     }
 
-    fn run_model(&self, image: &RgbImage, width: u32, height: u32) -> Result<Vec<Detection>, Error> {
+    fn run_model(
+        &self,
+        image: &RgbImage,
+        width: u32,
+        height: u32,
+    ) -> Result<Vec<Detection>, Error> {
         let prepared = scrfd::prepare_canvas(image, width, height);
         let mut session = self
             .sessions

@@ -98,7 +98,10 @@ pub fn decode(
 ) -> Result<Vec<Detection>, String> {
     let mut candidates = Vec::new();
     for (level, &stride) in STRIDES.iter().enumerate() {
-        let (grid_w, grid_h) = ((input_width / stride) as usize, (input_height / stride) as usize);
+        let (grid_w, grid_h) = (
+            (input_width / stride) as usize,
+            (input_height / stride) as usize,
+        );
         let count = grid_w * grid_h * ANCHORS_PER_LOCATION;
         let (scores, boxes, kps) = (
             outputs.scores[level],

@@ -18,11 +18,17 @@ pub struct EmbedderConfig {
     pub batching: BatchingConfig,
     /// Most faces one request may carry.
     pub max_faces_per_request: usize,
+    /// Licence of the model in use (from its pack), reported by GetModelInfo.
+    #[serde(skip)]
+    pub licence: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct RecogniserModelConfig {
+    /// A model pack folder (with manifest.toml); when set, it supplies the
+    /// name, file, hash, dimension and normalisation below.
+    pub pack: String,
     /// Recorded with every stored face; searches never mix models.
     pub name: String,
     /// ArcFace ONNX file (w600k_r50.onnx for buffalo_l).
@@ -52,6 +58,7 @@ pub struct BatchingConfig {
 impl Default for RecogniserModelConfig {
     fn default() -> Self {
         RecogniserModelConfig {
+            pack: String::new(),
             name: "fixture".into(),
             path: ".facepass/models/fixture/rec.onnx".into(),
             sha256: String::new(),
@@ -83,6 +90,7 @@ impl Default for EmbedderConfig {
             model: RecogniserModelConfig::default(),
             batching: BatchingConfig::default(),
             max_faces_per_request: 512,
+            licence: String::new(),
         }
     }
 }
@@ -92,7 +100,7 @@ impl Validate for EmbedderConfig {
         let mut problems = self.grpc.problems();
         problems.extend(self.log.problems());
         problems.extend(self.ort.problems());
-        if self.model.path.is_empty() {
+        if self.model.path.is_empty() && self.model.pack.is_empty() {
             problems.push("model.path is required".into());
         }
         if self.model.dimension == 0 {

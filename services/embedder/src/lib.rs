@@ -55,13 +55,33 @@ pub fn start_batcher(
     ))
 }
 
+/// Replaces the model settings with those of `model.pack`, when one is set.
+pub fn apply_pack(config: &mut EmbedderConfig) -> Result<(), facepass_inference::ModelError> {
+    if config.model.pack.is_empty() {
+        return Ok(());
+    }
+    let pack = facepass_inference::pack::Pack::open(std::path::Path::new(&config.model.pack))?;
+    pack.verify()?;
+    let m = &pack.manifest;
+    tracing::info!(licence = %m.licence.name, commercial_use = m.licence.commercial_use, "{}", m.licence_line());
+    config.model.name = m.name.clone();
+    config.model.path = pack.recogniser_path().display().to_string();
+    config.model.sha256 = String::new(); // verified just above
+    config.model.dimension = m.recogniser.dimension;
+    config.model.input_mean = m.recogniser.input_mean;
+    config.model.input_std = m.recogniser.input_std;
+    config.licence = m.licence_line();
+    Ok(())
+}
+
 /// Loads the model, then serves until `shutdown` fires.
 pub async fn run(
-    config: EmbedderConfig,
+    mut config: EmbedderConfig,
     server: GrpcServer,
     shutdown: Shutdown,
     env_dylib: Option<String>,
 ) -> anyhow::Result<()> {
+    apply_pack(&mut config)?;
     let load_config = config.clone();
     let batcher =
         tokio::task::spawn_blocking(move || start_batcher(&load_config, env_dylib.as_deref()))

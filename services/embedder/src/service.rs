@@ -78,6 +78,7 @@ impl EmbedderService for EmbedderApi {
             model: self.config.model.name.clone(),
             dimension: self.config.model.dimension as u32,
             max_batch: self.config.batching.max_batch as u32,
+            licence: self.config.licence.clone(),
         }))
     }
 }

@@ -16,6 +16,8 @@ use sha2::{Digest, Sha256};
 
 pub use ort;
 
+pub mod pack;
+
 /// The `[ort]` section of the detector's and embedder's configs.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]

@@ -228,7 +228,10 @@ pub fn group_photo(seed: u64, width: u32, height: u32, cols: u32, rows: u32, siz
     let mut rng = StdRng::seed_from_u64(seed);
     let mut image = background(&mut rng, width, height);
     let (cell_w, cell_h) = (width / cols, height / rows);
-    assert!(size < cell_w && size < cell_h, "faces do not fit their cells");
+    assert!(
+        size < cell_w && size < cell_h,
+        "faces do not fit their cells"
+    );
     let mut faces = Vec::new();
     for row in 0..rows {
         for col in 0..cols {

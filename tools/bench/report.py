@@ -1,0 +1,53 @@
+#!/usr/bin/env python3
+"""Side-by-side report of one benchmark run (tools/bench/run.sh):
+
+    python tools/bench/report.py PYTHON_JSON FACEPASS_JSON
+
+PYTHON_JSON from python_baseline.py (insightface 0.7.3 and its raw ONNX
+Runtime floor), FACEPASS_JSON from facepass-bench-vision. Prints a Markdown
+table per class with medians and [min..max] over the repeats, and the ratios
+the vision issue sets targets for: FacePass / insightface photos/s (target
+>= 2 on 1-5 faces, >= 1 everywhere), FacePass's overhead above its own raw
+inference (target <= 15 %), and batched / one-at-a-time embedding (>= 1.5).
+"""
+import json
+import sys
+
+
+def rate(r, key="photos_per_s"):
+    v = r[key]
+    return v["median"], v["min"], v["max"]
+
+
+def fmt(v):
+    return f"{v[0]:.3f} [{v[1]:.3f}..{v[2]:.3f}]"
+
+
+def main(argv):
+    py = json.load(open(argv[1]))
+    fp = json.load(open(argv[2]))
+    rows = {}
+    for r in fp["results"]:
+        rows.setdefault(r["class"], {})[r["mode"]] = r
+    print(f"threads: FacePass {fp['threads']}, insightface {py['threads']}; repeats {fp['repeat']}\n")
+    print("| class | insightface photos/s | raw ORT (Python) | FacePass in-process (parity) | FacePass in-process (fine pass) | FacePass gRPC | raw ORT (Rust) | FacePass / insightface | overhead above raw ORT |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for cls, c in py["classes"].items():
+        f = rows.get(cls, {})
+        base = rate(c["baseline"])
+        floor_py = rate(c["floor"])
+        par = rate(f["in-process (parity)"])
+        fine = rate(f["in-process (fine pass)"])
+        grpc = rate(f["gRPC (parity)"])
+        raw = rate(f["raw ONNX Runtime"])
+        ratio = par[0] / base[0]
+        overhead = raw[0] / par[0] - 1
+        print(f"| {cls} | {fmt(base)} | {fmt(floor_py)} | {fmt(par)} | {fmt(fine)} | {fmt(grpc)} | {fmt(raw)} | {ratio:.2f}x | {overhead * 100:.0f} % |")
+    one = rows["faces"]["embed one at a time"]["faces_per_s"]["median"]
+    batched = rows["faces"]["embed batched (max 32)"]["faces_per_s"]["median"]
+    print(f"\nembedding, 16 concurrent callers: one at a time {one:.1f} faces/s, "
+          f"batched {batched:.1f} faces/s: {batched / one:.2f}x")
+
+
+if __name__ == "__main__":
+    main(sys.argv)

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The vision benchmark, side by side in one run (docs/benchmarks.md):
+#   bash tools/bench/run.sh [COUNT_PER_CLASS] [REPEAT] [THREADS]
+# Generates the proxy models (buffalo_l's architectures, random weights) and
+# 24 MP synthetic photos if missing, builds facepass-bench-vision (release),
+# then measures insightface 0.7.3 (and its raw ONNX Runtime floor) and
+# FacePass on the same photos with the same thread count, and prints the
+# report. Results: .facepass/bench/{python,facepass}.json.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)"
+cd "$ROOT"
+COUNT="${1:-4}" REPEAT="${2:-3}" THREADS="${3:-2}"
+# shellcheck source=scripts/env.sh
+source scripts/env.sh
+bash tools/parity/run.sh --venv-only
+PY="$ROOT/.venv-parity/bin/python"
+OUT="$ROOT/.facepass/bench"
+mkdir -p "$OUT"
+if [[ ! -f .facepass/models/proxy/manifest.toml ]]; then
+    python tools/bench/make_proxy_models.py .facepass/models/proxy --no-timing
+fi
+PHOTOS="$OUT/photos-c$COUNT"
+[[ -f "$PHOTOS/manifest.json" ]] || "$PY" tools/bench/make_photos.py "$PHOTOS" --count "$COUNT"
+cargo build --release -p facepass-integration-tests --bin facepass-bench-vision
+"$PY" tools/bench/python_baseline.py .facepass/models/proxy "$PHOTOS" --threads "$THREADS" --repeat "$REPEAT" --out "$OUT/python.json"
+"${CARGO_TARGET_DIR:-target}/release/facepass-bench-vision" .facepass/models/proxy "$PHOTOS" --threads "$THREADS" --repeat "$REPEAT" --out "$OUT/facepass.json"
+python3 tools/bench/report.py "$OUT/python.json" "$OUT/facepass.json" | tee "$OUT/report.md"
