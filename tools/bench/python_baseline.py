@@ -78,6 +78,9 @@ def parse_args(argv):
     ap.add_argument("--out", required=True, help="JSON results file")
     ap.add_argument("--cv2-threads", type=int, default=None, help="cv2.setNumThreads (default: --threads)")
     ap.add_argument("--no-floor", action="store_true", help="skip the raw ONNX Runtime floor")
+    ap.add_argument("--no-spin", action="store_true",
+                    help="set session.intra_op.allow_spinning=0 on both sessions (default: ORT's "
+                         "default, spinning on, as the original system ran)")
     ap.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
                     help="before starting, wait up to SECONDS for other processes to use < 10%% "
                          "of the CPUs over 5 s (default 0: do not wait)")
@@ -98,27 +101,29 @@ from insightface.model_zoo import model_zoo  # noqa: E402
 from insightface.utils import face_align  # noqa: E402
 
 
-def session_options(threads):
+def session_options(threads, spin=True):
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
+    if not spin:
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return opts
 
 
-def inject_session_options(threads):
+def inject_session_options(threads, spin=True):
     """Make every session insightface creates use our SessionOptions."""
     original = model_zoo.PickableInferenceSession.__init__
 
     def __init__(self, model_path, **kwargs):
         if kwargs.get("sess_options") is None:
-            kwargs["sess_options"] = session_options(threads)
+            kwargs["sess_options"] = session_options(threads, spin)
         original(self, model_path, **kwargs)
 
     model_zoo.PickableInferenceSession.__init__ = __init__
 
 
-def build_app(model_dir, threads, root):
+def build_app(model_dir, threads, root, spin=True):
     pack = os.path.join(root, "models", "bench")
     os.makedirs(pack)
     for name in ("det.onnx", "rec.onnx"):
@@ -126,7 +131,7 @@ def build_app(model_dir, threads, root):
         if not os.path.isfile(src):
             raise SystemExit(f"missing {src}")
         os.symlink(src, os.path.join(pack, name))
-    inject_session_options(threads)
+    inject_session_options(threads, spin)
     with contextlib.redirect_stdout(sys.stderr):  # insightface prints its routing
         app = FaceAnalysis(name="bench", root=root, providers=["CPUExecutionProvider"],
                            allowed_modules=["detection", "recognition"])
@@ -141,10 +146,18 @@ def build_app(model_dir, threads, root):
                       "intra_op_num_threads": so.intra_op_num_threads,
                       "inter_op_num_threads": so.inter_op_num_threads,
                       "graph_optimization_level": str(so.graph_optimization_level),
-                      "execution_mode": str(so.execution_mode)}
+                      "execution_mode": str(so.execution_mode),
+                      "intra_op_allow_spinning": config_entry(so, "session.intra_op.allow_spinning")}
         assert so.intra_op_num_threads == threads and so.inter_op_num_threads == 1, info[task]
         assert sess.get_providers() == ["CPUExecutionProvider"], sess.get_providers()
     return app, info
+
+
+def config_entry(opts, key):
+    try:
+        return opts.get_session_config_entry(key)
+    except RuntimeError:  # not set: ORT's default
+        return "default"
 
 
 class DetectTimer:
@@ -251,7 +264,7 @@ def main():
           if idle_check is not None else "no /proc/stat: CPU contention not measured", flush=True)
     root = tempfile.TemporaryDirectory(prefix="facepass-bench-")  # kept for the whole run
     t0 = time.perf_counter()
-    app, sess_info = build_app(args.model_dir, args.threads, root.name)
+    app, sess_info = build_app(args.model_dir, args.threads, root.name, spin=not args.no_spin)
     load_s = time.perf_counter() - t0
     det_model, rec_model = app.models["detection"], app.models["recognition"]
     timer = DetectTimer(det_model)
@@ -376,6 +389,7 @@ def main():
         "model_dir": os.path.abspath(args.model_dir),
         "photo_dir": os.path.abspath(args.photo_dir),
         "threads": args.threads, "cv2_threads": cv2_threads, "repeat": args.repeat,
+        "ort_spinning": not args.no_spin,
         "versions": {"python": platform.python_version(), "insightface": insightface.__version__,
                      "onnxruntime": ort.__version__, "opencv": cv2.__version__, "numpy": np.__version__},
         "machine": {"cpus": os.cpu_count(), "processor": cpu_model(),

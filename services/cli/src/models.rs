@@ -71,7 +71,7 @@ fn download_to(
             .unwrap_or(0)
     );
     let output = Command::new("curl")
-        .args(["-fL", "--retry", "2", "--connect-timeout", "20", "-o"])
+        .args(["-fsSL", "--retry", "2", "--connect-timeout", "20", "-o"])
         .arg(&part)
         .arg(url)
         .output();
