@@ -24,22 +24,12 @@ const INDEXED_TYPE: &str = "facepass.events.v1.PhotoIndexed";
 const FAILED_TYPE: &str = "facepass.events.v1.PhotoFailed";
 
 pub async fn run(gateway: Arc<Gateway>, shutdown: Shutdown, connected: Arc<AtomicBool>) {
-    let mut backoff = Duration::from_millis(500);
-    while !shutdown.is_triggered() {
-        match session(&gateway, &shutdown, &connected).await {
-            Ok(()) => break,
-            Err(e) => {
-                connected.store(false, Ordering::SeqCst);
-                tracing::warn!(error = %format!("{e:#}"), retry_in_ms = backoff.as_millis() as u64, "outcome consumer lost rabbitmq");
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
-                    _ = shutdown.wait() => break,
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(15));
-            }
-        }
-    }
-    connected.store(false, Ordering::SeqCst);
+    let (s, c) = (shutdown.clone(), connected.clone());
+    facepass_server::supervise::reconnecting("outcome consumer", shutdown, connected, move || {
+        let (gateway, shutdown, connected) = (gateway.clone(), s.clone(), c.clone());
+        async move { session(&gateway, &shutdown, &connected).await }
+    })
+    .await
 }
 
 async fn session(

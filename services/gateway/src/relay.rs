@@ -17,22 +17,12 @@ const BATCH: i64 = 100;
 
 /// Publishes until `shutdown`, reconnecting after broker failures.
 pub async fn run(gateway: Arc<Gateway>, shutdown: Shutdown, connected: Arc<AtomicBool>) {
-    let mut backoff = Duration::from_millis(500);
-    while !shutdown.is_triggered() {
-        match session(&gateway, &shutdown, &connected).await {
-            Ok(()) => break,
-            Err(e) => {
-                connected.store(false, Ordering::SeqCst);
-                tracing::warn!(error = %format!("{e:#}"), retry_in_ms = backoff.as_millis() as u64, "outbox relay lost rabbitmq");
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
-                    _ = shutdown.wait() => break,
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(15));
-            }
-        }
-    }
-    connected.store(false, Ordering::SeqCst);
+    let (s2, c) = (shutdown.clone(), connected.clone());
+    facepass_server::supervise::reconnecting("outbox relay", shutdown, connected, move || {
+        let (gateway, shutdown, connected) = (gateway.clone(), s2.clone(), c.clone());
+        async move { session(&gateway, &shutdown, &connected).await }
+    })
+    .await
 }
 
 async fn session(

@@ -38,22 +38,13 @@ pub async fn run(
     shutdown: Shutdown,
     connected: Arc<AtomicBool>,
 ) {
-    let mut backoff = Duration::from_millis(500);
-    while !shutdown.is_triggered() {
-        match session(&config, &pipeline, &shutdown, &connected).await {
-            Ok(()) => break,
-            Err(e) => {
-                connected.store(false, Ordering::SeqCst);
-                tracing::warn!(error = %format!("{e:#}"), retry_in_ms = backoff.as_millis() as u64, "rabbitmq session ended");
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
-                    _ = shutdown.wait() => break,
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(15));
-            }
-        }
-    }
-    connected.store(false, Ordering::SeqCst);
+    let (s2, c) = (shutdown.clone(), connected.clone());
+    facepass_server::supervise::reconnecting("indexer consumer", shutdown, connected, move || {
+        let (config, pipeline, shutdown, connected) =
+            (config.clone(), pipeline.clone(), s2.clone(), c.clone());
+        async move { session(&config, &pipeline, &shutdown, &connected).await }
+    })
+    .await
 }
 
 async fn session(

@@ -7,6 +7,7 @@ pub mod client;
 pub mod grpc;
 pub mod health;
 pub mod shutdown;
+pub mod supervise;
 pub mod telemetry;
 
 pub use grpc::{GrpcServer, GrpcServerConfig};
