@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use facepass_detector::DetectorConfig;
-use facepass_server::{telemetry, GrpcServer, Shutdown};
+use facepass_server::{main_support, telemetry, Shutdown};
 
 /// FacePass detector: SCRFD face detection, quality and alignment.
 #[derive(Parser)]
@@ -15,34 +15,18 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    const BIN: &str = "facepass-detector";
     let args = Args::parse();
-    let config: DetectorConfig = match facepass_core::config::load(
-        args.config.as_deref(),
-        &facepass_core::config::process_env(),
-    ) {
+    let config: DetectorConfig = match main_support::load_config(BIN, args.config.as_deref()) {
         Ok(config) => config,
-        Err(e) => {
-            eprintln!("facepass-detector: {e}");
-            return std::process::ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     telemetry::init("detector", &config.log);
     let dylib = std::env::var("ORT_DYLIB_PATH").ok();
-    let result = match GrpcServer::bind(&config.grpc).await {
-        Ok(server) => {
-            facepass_detector::run(config, server, Shutdown::from_os_signals(), dylib).await
-        }
-        Err(e) => Err(anyhow::anyhow!(
-            "cannot listen on {}: {e}",
-            config.grpc.listen
-        )),
-    };
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = %format!("{e:#}"), "facepass-detector failed");
-            eprintln!("facepass-detector: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
+    let result = async {
+        let server = main_support::bind(&config.grpc).await?;
+        facepass_detector::run(config, server, Shutdown::from_os_signals(), dylib).await
     }
+    .await;
+    main_support::exit(BIN, result)
 }

@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use facepass_gateway::GatewayConfig;
-use facepass_server::{telemetry, GrpcServer, Shutdown};
+use facepass_server::{main_support, telemetry, Shutdown};
 
 /// FacePass gateway: public gRPC API, REST + web UI, catalog and outbox.
 #[derive(Parser)]
@@ -34,15 +34,10 @@ enum Command {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    let config: GatewayConfig = match facepass_core::config::load(
-        args.config.as_deref(),
-        &facepass_core::config::process_env(),
-    ) {
+    const BIN: &str = "facepass-gateway";
+    let config: GatewayConfig = match main_support::load_config(BIN, args.config.as_deref()) {
         Ok(config) => config,
-        Err(e) => {
-            eprintln!("facepass-gateway: {e}");
-            return std::process::ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     telemetry::init("gateway", &config.log);
     let result = match args.command.unwrap_or(Command::Serve) {
@@ -61,20 +56,11 @@ async fn main() -> std::process::ExitCode {
             }),
         Command::Serve => serve(config).await,
     };
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = %format!("{e:#}"), "facepass-gateway failed");
-            eprintln!("facepass-gateway: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    main_support::exit(BIN, result)
 }
 
 async fn serve(config: GatewayConfig) -> anyhow::Result<()> {
-    let server = GrpcServer::bind(&config.grpc)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.grpc.listen))?;
+    let server = main_support::bind(&config.grpc).await?;
     let http = tokio::net::TcpListener::bind(&config.http_listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.http_listen))?;

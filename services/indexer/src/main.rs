@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use facepass_indexer::IndexerConfig;
-use facepass_server::{telemetry, GrpcServer, Shutdown};
+use facepass_server::{main_support, telemetry, Shutdown};
 
 /// FacePass indexer: consumes photo.uploaded and indexes each photo's faces.
 #[derive(Parser)]
@@ -15,31 +15,17 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    const BIN: &str = "facepass-indexer";
     let args = Args::parse();
-    let config: IndexerConfig = match facepass_core::config::load(
-        args.config.as_deref(),
-        &facepass_core::config::process_env(),
-    ) {
+    let config: IndexerConfig = match main_support::load_config(BIN, args.config.as_deref()) {
         Ok(config) => config,
-        Err(e) => {
-            eprintln!("facepass-indexer: {e}");
-            return std::process::ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     telemetry::init("indexer", &config.log);
-    let result = match GrpcServer::bind(&config.grpc).await {
-        Ok(server) => facepass_indexer::run(config, server, Shutdown::from_os_signals()).await,
-        Err(e) => Err(anyhow::anyhow!(
-            "cannot listen on {}: {e}",
-            config.grpc.listen
-        )),
-    };
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = %format!("{e:#}"), "facepass-indexer failed");
-            eprintln!("facepass-indexer: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
+    let result = async {
+        let server = main_support::bind(&config.grpc).await?;
+        facepass_indexer::run(config, server, Shutdown::from_os_signals()).await
     }
+    .await;
+    main_support::exit(BIN, result)
 }

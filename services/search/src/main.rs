@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use facepass_search::SearchConfig;
-use facepass_server::{telemetry, GrpcServer, Shutdown};
+use facepass_server::{main_support, telemetry, Shutdown};
 
 /// FacePass search service: the face store and event-scoped similarity search.
 #[derive(Parser)]
@@ -25,36 +25,24 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    const BIN: &str = "facepass-search";
     let args = Args::parse();
-    let config: SearchConfig = match facepass_core::config::load(
-        args.config.as_deref(),
-        &facepass_core::config::process_env(),
-    ) {
+    let config: SearchConfig = match main_support::load_config(BIN, args.config.as_deref()) {
         Ok(config) => config,
-        Err(e) => {
-            eprintln!("facepass-search: {e}");
-            return std::process::ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     telemetry::init("search", &config.log);
     let result = match args.command.unwrap_or(Command::Serve) {
         Command::Migrate => facepass_search::migrate(&config).await.map(|applied| {
             println!("applied {} migration(s): {applied:?}", applied.len());
         }),
-        Command::Serve => match GrpcServer::bind(&config.grpc).await {
-            Ok(server) => facepass_search::run(config, server, Shutdown::from_os_signals()).await,
-            Err(e) => Err(anyhow::anyhow!(
-                "cannot listen on {}: {e}",
-                config.grpc.listen
-            )),
-        },
-    };
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = %format!("{e:#}"), "facepass-search failed");
-            eprintln!("facepass-search: {e:#}");
-            std::process::ExitCode::FAILURE
+        Command::Serve => {
+            async {
+                let server = main_support::bind(&config.grpc).await?;
+                facepass_search::run(config, server, Shutdown::from_os_signals()).await
+            }
+            .await
         }
-    }
+    };
+    main_support::exit(BIN, result)
 }

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod client;
 pub mod grpc;
 pub mod health;
+pub mod main_support;
 pub mod shutdown;
 pub mod supervise;
 pub mod telemetry;
