@@ -17,6 +17,12 @@ cd "$ROOT"
 stamp="$(sha256sum "$REQ" | cut -d' ' -f1)"
 if [[ ! -x "$VENV/bin/python" || "$(cat "$VENV/.stamp" 2>/dev/null)" != "$stamp" ]]; then
     echo "[parity] creating .venv-parity (insightface 0.7.3)" >&2
+    # insightface 0.7.3 is an sdist with a Cython extension: it needs Python's headers.
+    if ! python3 -c 'import os, sysconfig; raise SystemExit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))'; then
+        echo "[parity] installing python3-dev (Python headers for insightface's build)" >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-dev >&2 \
+            || { apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-dev >&2; }
+    fi
     rm -rf "$VENV"
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install -q --disable-pip-version-check Cython numpy
