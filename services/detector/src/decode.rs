@@ -179,4 +179,70 @@ mod tests {
             "{err}"
         );
     }
+
+    /// A JPEG with an EXIF APP1 segment carrying `orientation`.
+    fn jpeg_with_orientation(image: &image::RgbImage, orientation: u16) -> Vec<u8> {
+        let plain = facepass_synth::encode_jpeg(image, 95);
+        let mut tiff = Vec::new();
+        tiff.extend_from_slice(b"II*\0");
+        tiff.extend_from_slice(&8u32.to_le_bytes()); // first IFD right after the header
+        tiff.extend_from_slice(&1u16.to_le_bytes()); // one entry
+        tiff.extend_from_slice(&0x0112u16.to_le_bytes()); // Orientation
+        tiff.extend_from_slice(&3u16.to_le_bytes()); // SHORT
+        tiff.extend_from_slice(&1u32.to_le_bytes()); // count
+        tiff.extend_from_slice(&orientation.to_le_bytes());
+        tiff.extend_from_slice(&[0, 0]); // value padding
+        tiff.extend_from_slice(&0u32.to_le_bytes()); // no next IFD
+        let mut app1 = b"Exif\0\0".to_vec();
+        app1.extend_from_slice(&tiff);
+        let mut out = plain[..2].to_vec(); // SOI
+        out.extend_from_slice(&[0xFF, 0xE1]);
+        out.extend_from_slice(&((app1.len() + 2) as u16).to_be_bytes());
+        out.extend_from_slice(&app1);
+        out.extend_from_slice(&plain[2..]);
+        out
+    }
+
+    #[test]
+    fn exif_orientation_is_applied() {
+        // 60x20, left half red, right half blue.
+        let img = image::RgbImage::from_fn(60, 20, |x, _| {
+            if x < 30 {
+                image::Rgb([250, 0, 0])
+            } else {
+                image::Rgb([0, 0, 250])
+            }
+        });
+        let upright = decode_rgb(&jpeg_with_orientation(&img, 1), &limits()).unwrap();
+        assert_eq!(upright.dimensions(), (60, 20));
+        // 6: the camera was turned; the image must be rotated 90 degrees clockwise.
+        let rotated = decode_rgb(&jpeg_with_orientation(&img, 6), &limits()).unwrap();
+        assert_eq!(rotated.dimensions(), (20, 60));
+        // After a clockwise turn the former left (red) half is on top.
+        assert!(
+            rotated.get_pixel(10, 5).0[0] > 200,
+            "{:?}",
+            rotated.get_pixel(10, 5)
+        );
+        assert!(
+            rotated.get_pixel(10, 55).0[2] > 200,
+            "{:?}",
+            rotated.get_pixel(10, 55)
+        );
+    }
+
+    #[test]
+    fn sixteen_bit_png_becomes_eight_bit() {
+        let img = image::ImageBuffer::<image::Rgb<u16>, Vec<u16>>::from_pixel(
+            8,
+            8,
+            image::Rgb([65535, 32896, 0]),
+        );
+        let mut bytes = Vec::new();
+        DynamicImage::ImageRgb16(img)
+            .write_to(&mut Cursor::new(&mut bytes), image::ImageFormat::Png)
+            .unwrap();
+        let rgb = decode_rgb(&bytes, &limits()).unwrap();
+        assert_eq!(rgb.get_pixel(4, 4).0, [255, 128, 0]);
+    }
 }
