@@ -671,6 +671,93 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
     );
     assert!(leftover.is_empty(), "files left behind: {leftover:?}");
 
+    // --- "forget me": identity 3 has every face of it deleted from event A -----
+    let deleted_group = planned
+        .iter()
+        .find(|(_, p)| p.identities == vec![1, 2, 3])
+        .map(|(id, _)| id.clone())
+        .unwrap();
+    let with_3: BTreeSet<String> = planned
+        .iter()
+        .filter(|(id, p)| p.identities.contains(&3) && **id != deleted_group)
+        .map(|(id, _)| id.clone())
+        .collect();
+    let faces_before = search_stats(&cluster, &studio_id, &event_a.id).await.faces;
+    let response = http
+        .post(format!(
+            "{}/api/v1/guest/{}/forget",
+            cluster.gateway_http, event_a.share_token
+        ))
+        .body(selfie(3003, 3).jpeg(90))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let receipt: serde_json::Value = response.json().await.unwrap();
+    let forgotten: BTreeSet<String> = receipt["photo_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        forgotten, with_3,
+        "receipt lists exactly identity 3's photos"
+    );
+    assert_eq!(
+        receipt["faces_deleted"].as_u64().unwrap() as usize,
+        with_3.len()
+    );
+    assert_eq!(
+        search_stats(&cluster, &studio_id, &event_a.id).await.faces,
+        faces_before - with_3.len() as u64
+    );
+    let after = api
+        .search_by_selfie(pb::SearchBySelfieRequest {
+            event_id: event_a.id.clone(),
+            selfie: selfie(3004, 3).jpeg(90),
+            limit: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        after.matches.is_empty(),
+        "identity 3 still found: {:?}",
+        after.matches
+    );
+    let solo_3 = planned
+        .iter()
+        .find(|(_, p)| p.identities == vec![3])
+        .map(|(id, _)| id.clone())
+        .unwrap();
+    let photo = api
+        .get_photo(pb::GetPhotoRequest { photo_id: solo_3 })
+        .await
+        .unwrap()
+        .into_inner()
+        .photo
+        .unwrap();
+    assert_eq!(
+        photo.face_count, 0,
+        "catalog face count follows the deletion"
+    );
+    // Everyone else is still findable.
+    let still = api
+        .search_by_selfie(pb::SearchBySelfieRequest {
+            event_id: event_a.id.clone(),
+            selfie: selfie(3005, 1).jpeg(90),
+            limit: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let expected_1 = planned
+        .iter()
+        .filter(|(id, p)| p.identities.contains(&1) && **id != deleted_group)
+        .count();
+    assert_eq!(still.matches.len(), expected_1);
+
     // --- every service stops cleanly on SIGTERM -------------------------------
     for name in ["gateway", "indexer", "detector", "embedder", "search"] {
         let status = cluster.service(name).stop(Duration::from_secs(20)).unwrap();

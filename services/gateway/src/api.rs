@@ -305,4 +305,19 @@ impl FacePassService for PublicApi {
                 .collect(),
         }))
     }
+
+    async fn forget_guest(
+        &self,
+        request: Request<pb::ForgetGuestRequest>,
+    ) -> Result<Response<pb::ForgetGuestResponse>, Status> {
+        let studio = self.studio(&request).await?;
+        let pb::ForgetGuestRequest { event_id, selfie } = request.into_inner();
+        let event_id = parse_id("event_id", &event_id)?;
+        let event = self.gateway.catalog.get_event(studio, event_id).await?;
+        let (faces, photos) = self.gateway.forget_guest(&event, selfie.into()).await?;
+        Ok(Response::new(pb::ForgetGuestResponse {
+            faces_deleted: faces,
+            photo_ids: photos.iter().map(Uuid::to_string).collect(),
+        }))
+    }
 }

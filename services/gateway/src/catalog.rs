@@ -415,6 +415,23 @@ impl Catalog {
         Ok(n > 0)
     }
 
+    /// Lowers a photo's face count after faces were forgotten.
+    pub async fn subtract_faces(&self, photo_id: Uuid, n: i32) -> Result<()> {
+        let mut conn = self.conn().await?;
+        diesel::update(photos::table.filter(photos::id.eq(photo_id)))
+            .set(
+                photos::face_count.eq(diesel::dsl::sql::<diesel::sql_types::Int4>(
+                    "GREATEST(face_count - ",
+                )
+                .bind::<diesel::sql_types::Int4, _>(n)
+                .sql(", 0)")),
+            )
+            .execute(&mut conn)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
     /// Records `photo.failed`; false when the photo no longer exists.
     pub async fn mark_failed(&self, photo_id: Uuid, code: &str, reason: &str) -> Result<bool> {
         let mut conn = self.conn().await?;

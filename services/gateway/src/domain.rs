@@ -92,6 +92,13 @@ pub struct PhotoMatch {
     pub tier: Tier,
 }
 
+/// The usable face of a selfie.
+struct SelfieFace {
+    embedding: Vec<f32>,
+    model: String,
+    face_box: [f32; 4],
+}
+
 /// The result of a selfie search.
 #[derive(Debug, Clone)]
 pub struct SelfieSearch {
@@ -360,14 +367,9 @@ impl Gateway {
         Ok(faces)
     }
 
-    /// Finds every photo of `event` with the selfie's person. The selfie
-    /// bytes live only in this call's memory.
-    pub async fn search_by_selfie(
-        &self,
-        event: &EventRow,
-        selfie: Bytes,
-        limit: u32,
-    ) -> Result<SelfieSearch> {
+    /// The selfie's main face as an embedding (with its model and box), or
+    /// a clear error. The bytes live only in this call's memory.
+    async fn selfie_embedding(&self, selfie: Bytes) -> Result<SelfieFace> {
         if selfie.is_empty() {
             return Err(Error::invalid("selfie is empty"));
         }
@@ -381,11 +383,6 @@ impl Gateway {
                 ),
             ));
         }
-        let limit = match limit {
-            0 => 200,
-            n if n > 1000 => return Err(Error::invalid("limit is at most 1000")),
-            n => n,
-        };
         let detected = self
             .peers
             .detector
@@ -440,6 +437,64 @@ impl Gateway {
             .into_iter()
             .next()
             .ok_or_else(|| Error::internal("embedder returned no embedding"))?;
+        Ok(SelfieFace {
+            embedding: embedding.values,
+            model: embedded.model,
+            face_box: [b.x1, b.y1, b.x2, b.y2],
+        })
+    }
+
+    /// "Forget me": deletes every face of `event` that matches the selfie's
+    /// person (at the match threshold) and returns the photos they were in.
+    /// Returns (faces deleted, photos they were in).
+    pub async fn forget_guest(&self, event: &EventRow, selfie: Bytes) -> Result<(u64, Vec<Uuid>)> {
+        let face = self.selfie_embedding(selfie).await?;
+        let forgotten = self
+            .peers
+            .search
+            .clone()
+            .forget_faces(srch::ForgetFacesRequest {
+                studio_id: event.studio_id.to_string(),
+                event_id: event.id.to_string(),
+                model: face.model,
+                embedding: face.embedding,
+                min_similarity: self.config.match_threshold,
+            })
+            .await
+            .map_err(peer("search"))?
+            .into_inner()
+            .faces;
+        let mut photos: Vec<Uuid> = forgotten
+            .iter()
+            .filter_map(|f| Uuid::parse_str(&f.photo_id).ok())
+            .collect();
+        photos.sort();
+        photos.dedup();
+        for photo in &photos {
+            let n = forgotten
+                .iter()
+                .filter(|f| f.photo_id == photo.to_string())
+                .count();
+            self.catalog.subtract_faces(*photo, n as i32).await?;
+        }
+        tracing::info!(event_id = %event.id, faces = forgotten.len(), photos = photos.len(), "guest forgotten");
+        Ok((forgotten.len() as u64, photos))
+    }
+
+    /// Finds every photo of `event` with the selfie's person. The selfie
+    /// bytes live only in this call's memory.
+    pub async fn search_by_selfie(
+        &self,
+        event: &EventRow,
+        selfie: Bytes,
+        limit: u32,
+    ) -> Result<SelfieSearch> {
+        let limit = match limit {
+            0 => 200,
+            n if n > 1000 => return Err(Error::invalid("limit is at most 1000")),
+            n => n,
+        };
+        let face = self.selfie_embedding(selfie).await?;
         let hits = self
             .peers
             .search
@@ -447,8 +502,8 @@ impl Gateway {
             .search_event(srch::SearchEventRequest {
                 studio_id: event.studio_id.to_string(),
                 event_id: event.id.to_string(),
-                model: embedded.model,
-                embedding: embedding.values,
+                model: face.model,
+                embedding: face.embedding,
                 min_similarity: self.config.possible_threshold,
                 limit,
             })
@@ -482,7 +537,7 @@ impl Gateway {
             .collect();
         Ok(SelfieSearch {
             matches,
-            selfie_face: [b.x1, b.y1, b.x2, b.y2],
+            selfie_face: face.face_box,
         })
     }
 

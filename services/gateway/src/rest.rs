@@ -52,6 +52,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/api/v1/guest/{token}", get(guest_event))
         .route("/api/v1/guest/{token}/search", post(guest_search))
+        .route("/api/v1/guest/{token}/forget", post(guest_forget))
         .route("/api/v1/guest/{token}/photos/{photo_id}", get(guest_photo))
         .route("/api/v1/events", post(create_event).get(list_events))
         .route(
@@ -154,6 +155,18 @@ async fn guest_search(
     let event = gw.catalog.event_by_share_token(&token).await?;
     let result = gw.search_by_selfie(&event, body, q.limit).await?;
     Ok(Json(search_json(&token, &result)))
+}
+
+/// POST the selfie as the raw request body: every face of the event that
+/// matches is deleted; the answer is the receipt.
+async fn guest_forget(
+    State(gw): State<Arc<Gateway>>,
+    Path(token): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let event = gw.catalog.event_by_share_token(&token).await?;
+    let (faces, photos) = gw.forget_guest(&event, body).await?;
+    Ok(Json(json!({"faces_deleted": faces, "photo_ids": photos})))
 }
 
 fn sniff_content_type(bytes: &[u8]) -> &'static str {

@@ -205,6 +205,44 @@ impl SearchService for SearchApi {
         }))
     }
 
+    async fn forget_faces(
+        &self,
+        request: Request<pb::ForgetFacesRequest>,
+    ) -> Result<Response<pb::ForgetFacesResponse>, Status> {
+        let pb::ForgetFacesRequest {
+            studio_id,
+            event_id,
+            model,
+            embedding,
+            min_similarity,
+        } = request.into_inner();
+        let studio_id = parse_id("studio_id", &studio_id)?;
+        let event_id = parse_id("event_id", &event_id)?;
+        required_model(&model)?;
+        self.check_embedding("embedding", &embedding)?;
+        // A low threshold would delete strangers' faces: refuse it.
+        if !(0.2..=1.0).contains(&min_similarity) {
+            return Err(
+                Error::invalid("min_similarity must be within 0.2 and 1 for deletion").into(),
+            );
+        }
+        let forgotten = self
+            .store
+            .forget(studio_id, event_id, &model, embedding, min_similarity)
+            .await?;
+        tracing::info!(%event_id, faces = forgotten.len(), "faces forgotten on request");
+        Ok(Response::new(pb::ForgetFacesResponse {
+            faces: forgotten
+                .into_iter()
+                .map(|f| pb::ForgottenFace {
+                    photo_id: f.photo_id.to_string(),
+                    face_index: f.face_index as u32,
+                    similarity: f.similarity,
+                })
+                .collect(),
+        }))
+    }
+
     async fn get_event_stats(
         &self,
         request: Request<pb::GetEventStatsRequest>,

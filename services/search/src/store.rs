@@ -60,6 +60,17 @@ pub struct Hit {
     pub similarity: f32,
 }
 
+/// A face deleted by "forget me".
+#[derive(Debug, Clone, QueryableByName, PartialEq)]
+pub struct Forgotten {
+    #[diesel(sql_type = SqlUuid)]
+    pub photo_id: Uuid,
+    #[diesel(sql_type = Int4)]
+    pub face_index: i32,
+    #[diesel(sql_type = Float4)]
+    pub similarity: f32,
+}
+
 #[derive(Clone)]
 pub struct FaceStore {
     pool: PgPool,
@@ -150,6 +161,32 @@ impl FaceStore {
             .load::<Hit>(&mut conn)
             .await
             .map_err(db_error)
+    }
+
+    /// Deletes the faces of one event at least `min_similarity` similar to
+    /// `query`, returning what was deleted.
+    pub async fn forget(
+        &self,
+        studio_id: Uuid,
+        event_id: Uuid,
+        model: &str,
+        query: Vec<f32>,
+        min_similarity: f32,
+    ) -> Result<Vec<Forgotten>> {
+        let mut conn = self.conn().await?;
+        diesel::sql_query(
+            "DELETE FROM faces.faces \
+             WHERE studio_id = $2 AND event_id = $3 AND model = $4 AND (embedding <=> $1) <= $5 \
+             RETURNING photo_id, face_index, (1 - (embedding <=> $1))::real AS similarity",
+        )
+        .bind::<pgvector::sql_types::Vector, _>(Vector::from(query))
+        .bind::<SqlUuid, _>(studio_id)
+        .bind::<SqlUuid, _>(event_id)
+        .bind::<Text, _>(model)
+        .bind::<diesel::sql_types::Float8, _>(1.0 - min_similarity as f64)
+        .load::<Forgotten>(&mut conn)
+        .await
+        .map_err(db_error)
     }
 
     pub async fn delete_photo(&self, studio_id: Uuid, photo_id: Uuid) -> Result<usize> {
