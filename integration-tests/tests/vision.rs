@@ -11,14 +11,7 @@ use facepass_integration_tests::{fixture_models, ort_dylib};
 use facepass_synth::{event_photo, selfie, Face, Scene};
 
 fn detector() -> Arc<FaceDetector> {
-    let mut config = DetectorConfig::default();
-    config.model.path = fixture_models()
-        .unwrap()
-        .join("det.onnx")
-        .display()
-        .to_string();
-    config.workers = 1;
-    Arc::new(FaceDetector::load(&config, Some(&ort_dylib().unwrap())).expect("load detector"))
+    detector_with(|_| {})
 }
 
 fn iou(a: [f32; 4], b: [f32; 4]) -> f32 {

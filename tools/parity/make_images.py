@@ -37,6 +37,11 @@ import sys
 import cv2
 import numpy as np
 
+# The synthetic face itself comes from the fixture checker, like
+# tools/bench/make_photos.py, so every generator draws the same pattern.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures"))
+from check_models import draw_face  # noqa: E402
+
 ARCFACE_TEMPLATE = np.array(
     [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
      [41.5493, 92.3655], [70.7299, 92.2041]], dtype=np.float64)
@@ -77,16 +82,6 @@ def letterbox_geometry(w, h, size=DET_SIZE):
     return new_w, new_h, float(new_h) / h
 
 
-def hadamard(n=32):
-    h = np.ones((1, 1), dtype=np.int64)
-    while h.shape[0] < n:
-        h = np.block([[h, h], [h, -h]])
-    return h
-
-
-HAD = hadamard()
-
-
 def background(h, w, rng):
     """Smooth random colours, a few flat "clothes" rectangles, noise; R <= 170."""
     gh, gw = h // 64 + 2, w // 64 + 2
@@ -105,16 +100,6 @@ def background(h, w, rng):
     img += rng.normal(0, 4, img.shape)
     img[..., 0] = np.minimum(img[..., 0], 170)
     return np.clip(np.rint(img), 0, 255).astype(np.uint8)
-
-
-def draw_face(img, ident, x, y, side):
-    """Identity `ident` (1..=31) as the side x side square at (x, y), RGB."""
-    py, px = np.mgrid[0:side, 0:side]
-    cell = (py * 4 // side) * 4 + (px * 4 // side)
-    patch = img[y:y + side, x:x + side]
-    patch[..., 0] = 255
-    patch[..., 1] = 128 + 80 * HAD[ident][cell]
-    patch[..., 2] = 128 + 80 * HAD[ident][16 + cell]
 
 
 def apart(a, b, gap):
