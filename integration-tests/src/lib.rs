@@ -283,20 +283,25 @@ impl Cluster {
                 ("indexer", idx),
             ],
         };
-        let det_model = models.join("det.onnx").display().to_string();
-        let rec_model = models.join("rec.onnx").display().to_string();
+        // Every model-aware service uses the fixture pack: the embedder
+        // labels embeddings with its id, the store checks it and takes its
+        // thresholds.
+        let pack = models.display().to_string();
         // Search first: it owns the face schema migrations.
         cluster.spawn(
             "search",
             "facepass-search",
-            &[("FACEPASS_GRPC__LISTEN", format!("127.0.0.1:{srch}"))],
+            &[
+                ("FACEPASS_GRPC__LISTEN", format!("127.0.0.1:{srch}")),
+                ("FACEPASS_MODEL__PACK", pack.clone()),
+            ],
         )?;
         cluster.spawn(
             "detector",
             "facepass-detector",
             &[
                 ("FACEPASS_GRPC__LISTEN", format!("127.0.0.1:{det}")),
-                ("FACEPASS_MODEL__PATH", det_model),
+                ("FACEPASS_MODEL__PACK", pack.clone()),
             ],
         )?;
         cluster.spawn(
@@ -304,7 +309,7 @@ impl Cluster {
             "facepass-embedder",
             &[
                 ("FACEPASS_GRPC__LISTEN", format!("127.0.0.1:{emb}")),
-                ("FACEPASS_MODEL__PATH", rec_model),
+                ("FACEPASS_MODEL__PACK", pack),
             ],
         )?;
         cluster.spawn(

@@ -83,13 +83,16 @@ start_all() {
                     export FACEPASS_MODEL__PATH="${FACEPASS_DETECTOR_MODEL:-$ROOT/.facepass/models/fixture/det.onnx}"
                     export FACEPASS_MODEL__SHA256="${FACEPASS_DETECTOR_MODEL_SHA256:-}"
                     export FACEPASS_MODEL__NAME="${FACEPASS_MODEL_NAME:-fixture}"
-                    export FACEPASS_MODEL__PACK="${FACEPASS_MODEL_PACK:-}"
+                    export FACEPASS_MODEL__PACK="${FACEPASS_MODEL_PACK-$ROOT/.facepass/models/fixture}"
                     ;;
                 embedder)
                     export FACEPASS_MODEL__PATH="${FACEPASS_RECOGNISER_MODEL:-$ROOT/.facepass/models/fixture/rec.onnx}"
                     export FACEPASS_MODEL__SHA256="${FACEPASS_RECOGNISER_MODEL_SHA256:-}"
                     export FACEPASS_MODEL__NAME="${FACEPASS_MODEL_NAME:-fixture}"
-                    export FACEPASS_MODEL__PACK="${FACEPASS_MODEL_PACK:-}"
+                    export FACEPASS_MODEL__PACK="${FACEPASS_MODEL_PACK-$ROOT/.facepass/models/fixture}"
+                    ;;
+                search)
+                    export FACEPASS_MODEL__PACK="${FACEPASS_MODEL_PACK-$ROOT/.facepass/models/fixture}"
                     ;;
             esac
             nohup "$bin/facepass-$svc" >>"$LOGS/$svc.log" 2>&1 </dev/null &

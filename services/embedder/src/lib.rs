@@ -64,7 +64,9 @@ pub fn apply_pack(config: &mut EmbedderConfig) -> Result<(), facepass_inference:
     pack.verify()?;
     let m = &pack.manifest;
     tracing::info!(licence = %m.licence.name, commercial_use = m.licence.commercial_use, "{}", m.licence_line());
-    config.model.name = m.name.clone();
+    // The pack id the face store checks: embeddings of another pack (or
+    // another version of one) are never compared with these.
+    config.model.name = format!("{}@{}", m.name, m.version);
     config.model.path = pack.recogniser_path().display().to_string();
     config.model.sha256 = String::new(); // verified just above
     config.model.dimension = m.recogniser.dimension;

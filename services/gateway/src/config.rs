@@ -30,10 +30,6 @@ pub struct GatewayConfig {
     pub search: PeerConfig,
     /// Largest photo or selfie accepted, in bytes.
     pub max_upload_bytes: usize,
-    /// Cosine similarity from which a photo is a "match".
-    pub match_threshold: f32,
-    /// Cosine similarity from which a photo is a "possible match".
-    pub possible_threshold: f32,
     /// How often the outbox relay looks for unsent events.
     pub outbox_poll_ms: u64,
 }
@@ -54,8 +50,6 @@ impl Default for GatewayConfig {
             embedder: PeerConfig::new("http://127.0.0.1:50053", 30_000),
             search: PeerConfig::new("http://127.0.0.1:50054", 30_000),
             max_upload_bytes: 50 * 1024 * 1024,
-            match_threshold: 0.5,
-            possible_threshold: 0.4,
             outbox_poll_ms: 500,
         }
     }
@@ -84,14 +78,6 @@ impl Validate for GatewayConfig {
         if self.max_upload_bytes == 0 || self.max_upload_bytes > self.grpc.max_message_bytes {
             problems.push(
                 "max_upload_bytes must be positive and at most grpc.max_message_bytes".into(),
-            );
-        }
-        if !(-1.0..=1.0).contains(&self.possible_threshold)
-            || self.possible_threshold > self.match_threshold
-            || self.match_threshold > 1.0
-        {
-            problems.push(
-                "thresholds must satisfy -1 <= possible_threshold <= match_threshold <= 1".into(),
             );
         }
         if self.outbox_poll_ms == 0 {

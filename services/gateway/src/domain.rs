@@ -355,6 +355,7 @@ impl Gateway {
             .delete_photo_faces(srch::DeletePhotoFacesRequest {
                 studio_id: studio.to_string(),
                 photo_id: photo.id.to_string(),
+                event_id: photo.event_id.to_string(),
             })
             .await
             .map_err(peer("search"))?
@@ -458,12 +459,16 @@ impl Gateway {
                 event_id: event.id.to_string(),
                 model: face.model,
                 embedding: face.embedding,
-                min_similarity: self.config.match_threshold,
+                // The model pack's match threshold.
+                min_similarity: 0.0,
             })
-            .await
-            .map_err(peer("search"))?
-            .into_inner()
-            .faces;
+            .await;
+        let forgotten = match forgotten {
+            Ok(r) => r.into_inner().faces,
+            // The store has no faces of the event: nothing to forget.
+            Err(status) if status.code() == tonic::Code::NotFound => Vec::new(),
+            Err(status) => return Err(peer("search")(status)),
+        };
         let mut photos: Vec<Uuid> = forgotten
             .iter()
             .filter_map(|f| Uuid::parse_str(&f.photo_id).ok())
@@ -495,7 +500,7 @@ impl Gateway {
             n => n,
         };
         let face = self.selfie_embedding(selfie).await?;
-        let hits = self
+        let response = self
             .peers
             .search
             .clone()
@@ -503,14 +508,22 @@ impl Gateway {
                 studio_id: event.studio_id.to_string(),
                 event_id: event.id.to_string(),
                 model: face.model,
-                embedding: face.embedding,
-                min_similarity: self.config.possible_threshold,
-                limit,
+                people: vec![srch::Person {
+                    selfies: vec![srch::Embedding {
+                        values: face.embedding,
+                    }],
+                }],
+                page_size: limit,
+                page_token: String::new(),
+                matches_only: false,
             })
-            .await
-            .map_err(peer("search"))?
-            .into_inner()
-            .hits;
+            .await;
+        let hits = match response {
+            Ok(r) => r.into_inner().hits,
+            // The store has no faces of the event yet: nobody is in it.
+            Err(status) if status.code() == tonic::Code::NotFound => Vec::new(),
+            Err(status) => return Err(peer("search")(status)),
+        };
         let ids: Vec<Uuid> = hits
             .iter()
             .filter_map(|h| Uuid::parse_str(&h.photo_id).ok())
@@ -527,7 +540,7 @@ impl Gateway {
                     photo,
                     similarity: hit.similarity,
                     face_box: [*bbox.first()?, *bbox.get(1)?, *bbox.get(2)?, *bbox.get(3)?],
-                    tier: if hit.similarity >= self.config.match_threshold {
+                    tier: if hit.tier == srch::MatchTier::Match as i32 {
                         Tier::Match
                     } else {
                         Tier::Possible

@@ -140,6 +140,7 @@ async fn apply_indexed(gateway: &Gateway, event: PhotoIndexed) -> Result<(), Opt
             .delete_photo_faces(srch::DeletePhotoFacesRequest {
                 studio_id: event.studio_id,
                 photo_id: event.photo_id,
+                event_id: event.event_id,
             })
             .await
             .map_err(|s| transient(Error::from_status(&s)))?;
@@ -156,17 +157,29 @@ async fn apply_failed(gateway: &Gateway, event: PhotoFailed) -> Result<(), Optio
         .await
         .map_err(transient)?;
     tracing::info!(%photo_id, found, code = %event.error_code, reason = %event.reason, "photo failed");
-    // A failed photo has no faces: remove any an earlier attempt stored (a
-    // redelivery after the photo was deleted, or a re-index that failed).
-    gateway
-        .peers
-        .search
-        .clone()
-        .delete_photo_faces(srch::DeletePhotoFacesRequest {
-            studio_id: event.studio_id,
-            photo_id: event.photo_id,
-        })
-        .await
-        .map_err(|s| transient(Error::from_status(&s)))?;
+    // A failed photo has no faces: the store removes any an earlier attempt
+    // stored (a re-index that failed) and counts the photo as failed; a
+    // photo deleted meanwhile leaves no record at all.
+    let mut search = gateway.peers.search.clone();
+    if found {
+        search
+            .mark_photo_failed(srch::MarkPhotoFailedRequest {
+                studio_id: event.studio_id,
+                event_id: event.event_id,
+                photo_id: event.photo_id,
+                reason: format!("{}: {}", event.error_code, event.reason),
+            })
+            .await
+            .map_err(|s| transient(Error::from_status(&s)))?;
+    } else {
+        search
+            .delete_photo_faces(srch::DeletePhotoFacesRequest {
+                studio_id: event.studio_id,
+                photo_id: event.photo_id,
+                event_id: event.event_id,
+            })
+            .await
+            .map_err(|s| transient(Error::from_status(&s)))?;
+    }
     Ok(())
 }

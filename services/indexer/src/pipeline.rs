@@ -129,6 +129,7 @@ impl Pipeline {
                     bbox: vec![b.x1, b.y1, b.x2, b.y2],
                     landmarks: face.landmarks.iter().flat_map(|p| [p.x, p.y]).collect(),
                     det_score: face.score,
+                    quality: face_quality(face.score, face.issues.len()),
                 }
             })
             .collect();
@@ -145,5 +146,27 @@ impl Pipeline {
             .await
             .map_err(peer("search"))?;
         Ok(Indexed { face_count, model })
+    }
+}
+
+/// A face's quality in [0, 1]: its detection score, lowered by a quarter
+/// for each issue the detector reported (small, blurred, turned away, ...).
+/// Kept with the face so a studio can hide or re-check weak faces.
+pub fn face_quality(det_score: f32, issues: usize) -> f32 {
+    let score = if det_score.is_finite() { det_score } else { 0.0 };
+    (score * (1.0 - 0.25 * issues as f32)).clamp(0.0, 1.0)
+}
+
+#[cfg(test)]
+mod quality_tests {
+    use super::face_quality;
+
+    #[test]
+    fn issues_lower_quality_within_bounds() {
+        assert_eq!(face_quality(0.9, 0), 0.9);
+        assert!((face_quality(0.8, 1) - 0.6).abs() < 1e-6);
+        assert_eq!(face_quality(0.9, 5), 0.0);
+        assert_eq!(face_quality(f32::NAN, 0), 0.0);
+        assert_eq!(face_quality(1.5, 0), 1.0);
     }
 }

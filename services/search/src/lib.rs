@@ -3,6 +3,7 @@
 //! (`facepass.search.v1`). Nothing else reads or writes the face tables.
 
 pub mod config;
+pub mod rank;
 pub mod service;
 pub mod store;
 
@@ -35,8 +36,18 @@ pub async fn run(
         let applied = migrate(&config).await?;
         tracing::info!(applied = ?applied, "face store migrations applied");
     }
+    let pack = service::PackInfo::from_config(&config)?;
+    tracing::info!(model = %pack.model, match_similarity = pack.match_similarity,
+        possible_similarity = pack.possible_similarity, "face store model pack");
     let pool = facepass_db::pool(&config.database_url, config.pool_size)?;
-    let store = store::FaceStore::new(pool.clone());
+    let store = store::FaceStore::new(pool.clone(), config.store.tuning());
+    if config.store.index_check_secs > 0 {
+        tokio::spawn(build_indexes(
+            store.clone(),
+            Duration::from_secs(config.store.index_check_secs),
+            shutdown.clone(),
+        ));
+    }
 
     let (reporter, health_service) = health::not_serving_reporter(SERVICE_NAME).await;
     tokio::spawn(health::watch(
@@ -50,7 +61,7 @@ pub async fn run(
         },
     ));
 
-    let api = service::SearchApi::new(store, config.clone());
+    let api = service::SearchApi::new(store, config.clone(), pack);
     let svc = SearchServiceServer::new(api)
         .max_decoding_message_size(config.grpc.max_message_bytes)
         .max_encoding_message_size(config.grpc.max_message_bytes);
@@ -62,4 +73,35 @@ pub async fn run(
     server
         .serve(SERVICE_NAME, routes, health_service, shutdown)
         .await
+}
+
+/// Gives events that outgrew exact search their HNSW index, one at a time,
+/// in the background (CREATE INDEX CONCURRENTLY: searches and writes go on;
+/// the event is searched exactly until the index is ready).
+async fn build_indexes(store: store::FaceStore, every: Duration, shutdown: Shutdown) {
+    loop {
+        tokio::select! {
+            _ = shutdown.wait() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        let events = match store.events_needing_index().await {
+            Ok(events) => events,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not list events needing an index");
+                continue;
+            }
+        };
+        for event_id in events {
+            let started = std::time::Instant::now();
+            tracing::info!(%event_id, "building the event's HNSW index");
+            match store.build_ann_index(event_id).await {
+                Ok(true) => tracing::info!(%event_id, secs = started.elapsed().as_secs_f64(), "HNSW index ready"),
+                Ok(false) => tracing::debug!(%event_id, "another replica is building this index"),
+                Err(e) => tracing::warn!(%event_id, error = %e, "HNSW index build failed; the event stays on exact search"),
+            }
+            if shutdown.is_triggered() {
+                return;
+            }
+        }
+    }
 }

@@ -1,22 +1,66 @@
-//! `facepass.search.v1.SearchService`: request validation and mapping onto
-//! the face store.
+//! `facepass.search.v1.SearchService`: request validation, limits and
+//! mapping onto the face store and the ranking logic.
 
 use facepass_core::{parse_id, Error, ErrorCode};
 use facepass_proto::search::v1 as pb;
 use pb::search_service_server::SearchService;
+use pgvector::Vector;
 use tonic::{Request, Response, Status};
+use uuid::Uuid;
 
-use crate::store::{FaceStore, NewFace};
+use crate::rank::{self, Tier};
+use crate::store::{FaceStore, NewFace, PhotoFaces};
 use crate::SearchConfig;
+
+/// The model pack this service stores faces of.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PackInfo {
+    /// `name@version` with a pack, the configured name otherwise ("" = any).
+    pub model: String,
+    pub match_similarity: f32,
+    pub possible_similarity: f32,
+}
+
+impl PackInfo {
+    /// From `model.pack` (its manifest) or, without one, the plain settings.
+    pub fn from_config(config: &SearchConfig) -> anyhow::Result<Self> {
+        let m = &config.model;
+        if m.pack.is_empty() {
+            return Ok(PackInfo {
+                model: m.name.clone(),
+                match_similarity: m.match_similarity,
+                possible_similarity: m.possible_similarity,
+            });
+        }
+        let pack = facepass_inference::pack::Pack::open(std::path::Path::new(&m.pack))?;
+        let manifest = &pack.manifest;
+        if manifest.recogniser.dimension != config.dimension {
+            anyhow::bail!(
+                "model pack {} makes {}-dimensional embeddings; the face store holds {}",
+                manifest.name,
+                manifest.recogniser.dimension,
+                config.dimension
+            );
+        }
+        Ok(PackInfo {
+            model: format!("{}@{}", manifest.name, manifest.version),
+            match_similarity: manifest.thresholds.match_similarity,
+            possible_similarity: manifest.thresholds.possible_similarity,
+        })
+    }
+}
 
 pub struct SearchApi {
     store: FaceStore,
     config: SearchConfig,
+    pack: PackInfo,
 }
 
+const DEFAULT_PAGE: u32 = 100;
+
 impl SearchApi {
-    pub fn new(store: FaceStore, config: SearchConfig) -> Self {
-        SearchApi { store, config }
+    pub fn new(store: FaceStore, config: SearchConfig, pack: PackInfo) -> Self {
+        SearchApi { store, config, pack }
     }
 
     fn check_embedding(&self, what: &str, values: &[f32]) -> Result<(), Error> {
@@ -28,9 +72,7 @@ impl SearchApi {
             )));
         }
         if values.iter().any(|v| !v.is_finite()) {
-            return Err(Error::invalid(format!(
-                "{what} contains a non-finite value"
-            )));
+            return Err(Error::invalid(format!("{what} contains a non-finite value")));
         }
         let norm: f32 = values.iter().map(|v| v * v).sum::<f32>().sqrt();
         if !(0.99..=1.01).contains(&norm) {
@@ -40,13 +82,130 @@ impl SearchApi {
         }
         Ok(())
     }
+
+    /// The request's model must be this service's pack.
+    fn check_model(&self, model: &str) -> Result<(), Error> {
+        if model.is_empty() {
+            return Err(Error::invalid("model is required"));
+        }
+        if !self.pack.model.is_empty() && model != self.pack.model {
+            return Err(Error::new(
+                ErrorCode::ModelMismatch,
+                format!(
+                    "embeddings made by model pack {model:?}; this face store holds {:?}",
+                    self.pack.model
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn faces_to_rows(
+        &self,
+        studio_id: Uuid,
+        event_id: Uuid,
+        photo_id: Uuid,
+        model: &str,
+        faces: Vec<pb::Face>,
+        what: &str,
+    ) -> Result<Vec<NewFace>, Error> {
+        if faces.len() > self.config.max_faces_per_photo {
+            return Err(Error::invalid(format!(
+                "{what}: {} faces exceed the limit of {} per photo",
+                faces.len(),
+                self.config.max_faces_per_photo
+            )));
+        }
+        let mut rows = Vec::with_capacity(faces.len());
+        let mut seen = std::collections::HashSet::new();
+        for (i, face) in faces.into_iter().enumerate() {
+            let pb::Face {
+                face_index,
+                embedding,
+                bbox,
+                landmarks,
+                det_score,
+                quality,
+            } = face;
+            self.check_embedding(&format!("{what}.faces[{i}].embedding"), &embedding)?;
+            if bbox.len() != 4 {
+                return Err(Error::invalid(format!("{what}.faces[{i}].bbox must have 4 values")));
+            }
+            if landmarks.len() != 10 {
+                return Err(Error::invalid(format!(
+                    "{what}.faces[{i}].landmarks must have 10 values"
+                )));
+            }
+            if !det_score.is_finite() || !quality.is_finite() {
+                return Err(Error::invalid(format!(
+                    "{what}.faces[{i}]: det_score and quality must be finite numbers"
+                )));
+            }
+            if bbox.iter().chain(&landmarks).any(|v| !v.is_finite()) {
+                return Err(Error::invalid(format!(
+                    "{what}.faces[{i}]: bbox and landmarks must be finite numbers"
+                )));
+            }
+            if !seen.insert(face_index) {
+                return Err(Error::invalid(format!(
+                    "{what}.faces[{i}]: face_index {face_index} appears twice"
+                )));
+            }
+            rows.push(NewFace {
+                event_id,
+                photo_id,
+                face_index: face_index as i32,
+                studio_id,
+                model: model.to_string(),
+                embedding: Vector::from(embedding),
+                bbox,
+                landmarks,
+                det_score,
+                quality: quality.clamp(0.0, 1.0),
+            });
+        }
+        Ok(rows)
+    }
+
+    /// One query per person: the normalised mean of their selfies.
+    fn person_queries(&self, people: Vec<pb::Person>) -> Result<Vec<Vec<f32>>, Error> {
+        if people.is_empty() {
+            return Err(Error::invalid("people: at least one person (with a selfie) is required"));
+        }
+        if people.len() > self.config.max_people {
+            return Err(Error::invalid(format!(
+                "people: {} exceed the limit of {} per query",
+                people.len(),
+                self.config.max_people
+            )));
+        }
+        let mut queries = Vec::with_capacity(people.len());
+        for (p, person) in people.into_iter().enumerate() {
+            if person.selfies.is_empty() {
+                return Err(Error::invalid(format!("people[{p}] has no selfie")));
+            }
+            if person.selfies.len() > self.config.max_selfies_per_person {
+                return Err(Error::invalid(format!(
+                    "people[{p}]: {} selfies exceed the limit of {} per person",
+                    person.selfies.len(),
+                    self.config.max_selfies_per_person
+                )));
+            }
+            let mut selfies = Vec::with_capacity(person.selfies.len());
+            for (s, e) in person.selfies.into_iter().enumerate() {
+                self.check_embedding(&format!("people[{p}].selfies[{s}]"), &e.values)?;
+                selfies.push(e.values);
+            }
+            queries.push(rank::combine(&selfies));
+        }
+        Ok(queries)
+    }
 }
 
-fn required_model(model: &str) -> Result<(), Error> {
-    if model.is_empty() {
-        Err(Error::invalid("model is required"))
-    } else {
-        Ok(())
+fn tier(t: Tier) -> i32 {
+    match t {
+        Tier::Match => pb::MatchTier::Match as i32,
+        Tier::Possible => pb::MatchTier::Possible as i32,
     }
 }
 
@@ -66,53 +225,80 @@ impl SearchService for SearchApi {
         let studio_id = parse_id("studio_id", &studio_id)?;
         let event_id = parse_id("event_id", &event_id)?;
         let photo_id = parse_id("photo_id", &photo_id)?;
-        required_model(&model)?;
-        if faces.len() > self.config.max_faces_per_photo {
-            return Err(Error::invalid(format!(
-                "{} faces exceed the limit of {} per photo",
-                faces.len(),
-                self.config.max_faces_per_photo
-            ))
-            .into());
-        }
-        let mut rows = Vec::with_capacity(faces.len());
-        for (i, face) in faces.into_iter().enumerate() {
-            let pb::Face {
-                face_index,
-                embedding,
-                bbox,
-                landmarks,
-                det_score,
-            } = face;
-            self.check_embedding(&format!("faces[{i}].embedding"), &embedding)?;
-            if bbox.len() != 4 {
-                return Err(Error::invalid(format!("faces[{i}].bbox must have 4 values")).into());
-            }
-            if landmarks.len() != 10 {
-                return Err(
-                    Error::invalid(format!("faces[{i}].landmarks must have 10 values")).into(),
-                );
-            }
-            rows.push(NewFace {
-                studio_id,
-                event_id,
-                photo_id,
-                face_index: face_index as i32,
-                model: model.clone(),
-                embedding: embedding.into(),
-                bbox,
-                landmarks,
-                det_score,
-            });
-        }
+        self.check_model(&model)?;
+        let rows = self.faces_to_rows(studio_id, event_id, photo_id, &model, faces, "photo")?;
         let (stored, replaced) = self
             .store
-            .replace_photo_faces(studio_id, photo_id, &model, rows)
+            .replace_faces(studio_id, event_id, &model, vec![PhotoFaces { photo_id, faces: rows }])
             .await?;
         tracing::info!(%photo_id, %event_id, stored, replaced, "photo faces replaced");
         Ok(Response::new(pb::UpsertPhotoFacesResponse {
             faces_stored: stored as u32,
             faces_replaced: replaced as u32,
+        }))
+    }
+
+    async fn bulk_upsert_photo_faces(
+        &self,
+        request: Request<pb::BulkUpsertPhotoFacesRequest>,
+    ) -> Result<Response<pb::BulkUpsertPhotoFacesResponse>, Status> {
+        let pb::BulkUpsertPhotoFacesRequest {
+            studio_id,
+            event_id,
+            model,
+            photos,
+        } = request.into_inner();
+        let studio_id = parse_id("studio_id", &studio_id)?;
+        let event_id = parse_id("event_id", &event_id)?;
+        self.check_model(&model)?;
+        if photos.is_empty() {
+            return Err(Error::invalid("photos: at least one photo is required").into());
+        }
+        if photos.len() > self.config.max_bulk_photos {
+            return Err(Error::invalid(format!(
+                "photos: {} exceed the limit of {} per call",
+                photos.len(),
+                self.config.max_bulk_photos
+            ))
+            .into());
+        }
+        let mut batch = Vec::with_capacity(photos.len());
+        let mut seen = std::collections::HashSet::new();
+        for (i, p) in photos.into_iter().enumerate() {
+            let photo_id = parse_id(&format!("photos[{i}].photo_id"), &p.photo_id)?;
+            if !seen.insert(photo_id) {
+                return Err(Error::invalid(format!("photos[{i}]: photo {photo_id} appears twice")).into());
+            }
+            let rows = self.faces_to_rows(studio_id, event_id, photo_id, &model, p.faces, &format!("photos[{i}]"))?;
+            batch.push(PhotoFaces { photo_id, faces: rows });
+        }
+        let n = batch.len();
+        let (stored, replaced) = self.store.replace_faces(studio_id, event_id, &model, batch).await?;
+        tracing::info!(%event_id, photos = n, stored, replaced, "bulk faces replaced");
+        Ok(Response::new(pb::BulkUpsertPhotoFacesResponse {
+            photos: n as u32,
+            faces_stored: stored as u32,
+            faces_replaced: replaced as u32,
+        }))
+    }
+
+    async fn mark_photo_failed(
+        &self,
+        request: Request<pb::MarkPhotoFailedRequest>,
+    ) -> Result<Response<pb::MarkPhotoFailedResponse>, Status> {
+        let pb::MarkPhotoFailedRequest {
+            studio_id,
+            event_id,
+            photo_id,
+            reason,
+        } = request.into_inner();
+        let studio_id = parse_id("studio_id", &studio_id)?;
+        let event_id = parse_id("event_id", &event_id)?;
+        let photo_id = parse_id("photo_id", &photo_id)?;
+        let reason: String = reason.chars().take(1000).collect();
+        let deleted = self.store.mark_failed(studio_id, event_id, photo_id, &reason).await?;
+        Ok(Response::new(pb::MarkPhotoFailedResponse {
+            faces_deleted: deleted as u64,
         }))
     }
 
@@ -124,52 +310,82 @@ impl SearchService for SearchApi {
             studio_id,
             event_id,
             model,
-            embedding,
-            min_similarity,
-            limit,
+            people,
+            page_size,
+            page_token,
+            matches_only,
         } = request.into_inner();
         let studio_id = parse_id("studio_id", &studio_id)?;
         let event_id = parse_id("event_id", &event_id)?;
-        required_model(&model)?;
-        self.check_embedding("embedding", &embedding)?;
-        if !(-1.0..=1.0).contains(&min_similarity) {
-            return Err(Error::invalid("min_similarity must be within -1 and 1").into());
-        }
-        let limit = match limit {
-            0 => self.config.max_results,
-            n if n > self.config.max_results => {
-                return Err(Error::new(
-                    ErrorCode::InvalidArgument,
-                    format!(
-                        "limit {n} exceeds the maximum of {}",
-                        self.config.max_results
-                    ),
-                )
+        self.check_model(&model)?;
+        let queries = self.person_queries(people)?;
+        let page_size = match page_size {
+            0 => DEFAULT_PAGE.min(self.config.max_page_size),
+            n if n > self.config.max_page_size => {
+                return Err(Error::invalid(format!(
+                    "page_size {n} exceeds the maximum of {}",
+                    self.config.max_page_size
+                ))
                 .into())
             }
             n => n,
         };
-        let hits = self
-            .store
-            .search_event(
-                studio_id,
-                event_id,
-                &model,
-                embedding,
-                min_similarity,
-                limit,
+        let digest = rank::query_digest(event_id, &model, &queries, matches_only);
+        let cursor = if page_token.is_empty() {
+            None
+        } else {
+            Some(rank::decode_token(&page_token, &digest).map_err(Error::invalid)?)
+        };
+        let event = self.store.event(studio_id, event_id).await?;
+        if !event.model.is_empty() && event.model != model {
+            return Err(Error::new(
+                ErrorCode::ModelMismatch,
+                format!(
+                    "event {event_id} was indexed with model pack {:?}, the query was made with {model:?}",
+                    event.model
+                ),
             )
-            .await?;
+            .into());
+        }
+        let (match_t, possible_t) = (self.pack.match_similarity, self.pack.possible_similarity);
+        let floor = if matches_only { match_t } else { possible_t };
+        let started = std::time::Instant::now();
+        let (strategy, candidates) = self.store.candidates(&event, &queries, floor).await?;
+        let people = queries.len();
+        let ranked = rank::rank(candidates, people, match_t, floor);
+        let total_matches = ranked.iter().filter(|r| r.tier == Tier::Match).count();
+        let (slice, next) = rank::page(&ranked, cursor, page_size as usize);
+        tracing::debug!(%event_id, strategy = strategy.as_str(), people, photos = ranked.len(),
+            ms = started.elapsed().as_secs_f64() * 1e3, "event searched");
         Ok(Response::new(pb::SearchEventResponse {
-            hits: hits
-                .into_iter()
-                .map(|hit| pb::PhotoHit {
-                    photo_id: hit.photo_id.to_string(),
-                    similarity: hit.similarity,
-                    face_index: hit.face_index as u32,
-                    bbox: hit.bbox,
+            hits: slice
+                .iter()
+                .map(|r| {
+                    let best = &r.faces[0];
+                    pb::PhotoHit {
+                        photo_id: r.photo_id.to_string(),
+                        similarity: r.score,
+                        face_index: best.face_index as u32,
+                        bbox: best.bbox.clone(),
+                        tier: tier(r.tier),
+                        faces: r
+                            .faces
+                            .iter()
+                            .map(|f| pb::FaceHit {
+                                face_index: f.face_index as u32,
+                                bbox: f.bbox.clone(),
+                                similarity: f.similarity,
+                            })
+                            .collect(),
+                    }
                 })
                 .collect(),
+            next_page_token: next.map(|c| rank::encode_token(c, &digest)).unwrap_or_default(),
+            total_photos: ranked.len() as u32,
+            total_matches: total_matches as u32,
+            strategy: strategy.as_str().into(),
+            match_threshold: match_t,
+            possible_threshold: possible_t,
         }))
     }
 
@@ -180,11 +396,54 @@ impl SearchService for SearchApi {
         let pb::DeletePhotoFacesRequest {
             studio_id,
             photo_id,
+            event_id,
         } = request.into_inner();
         let studio_id = parse_id("studio_id", &studio_id)?;
         let photo_id = parse_id("photo_id", &photo_id)?;
-        let deleted = self.store.delete_photo(studio_id, photo_id).await?;
+        let event_id = if event_id.is_empty() {
+            match self.store.photo_event(studio_id, photo_id).await? {
+                Some(e) => e,
+                None => {
+                    return Ok(Response::new(pb::DeletePhotoFacesResponse { faces_deleted: 0 }))
+                }
+            }
+        } else {
+            parse_id("event_id", &event_id)?
+        };
+        let deleted = self.store.delete_photo(studio_id, event_id, photo_id).await?;
         Ok(Response::new(pb::DeletePhotoFacesResponse {
+            faces_deleted: deleted as u64,
+        }))
+    }
+
+    async fn delete_faces(
+        &self,
+        request: Request<pb::DeleteFacesRequest>,
+    ) -> Result<Response<pb::DeleteFacesResponse>, Status> {
+        let pb::DeleteFacesRequest {
+            studio_id,
+            event_id,
+            faces,
+        } = request.into_inner();
+        let studio_id = parse_id("studio_id", &studio_id)?;
+        let event_id = parse_id("event_id", &event_id)?;
+        if faces.is_empty() {
+            return Err(Error::invalid("faces: at least one face is required").into());
+        }
+        if faces.len() > self.config.max_delete_faces {
+            return Err(Error::invalid(format!(
+                "faces: {} exceed the limit of {} per call",
+                faces.len(),
+                self.config.max_delete_faces
+            ))
+            .into());
+        }
+        let mut refs = Vec::with_capacity(faces.len());
+        for (i, f) in faces.into_iter().enumerate() {
+            refs.push((parse_id(&format!("faces[{i}].photo_id"), &f.photo_id)?, f.face_index as i32));
+        }
+        let deleted = self.store.delete_faces(studio_id, event_id, refs).await?;
+        Ok(Response::new(pb::DeleteFacesResponse {
             faces_deleted: deleted as u64,
         }))
     }
@@ -200,6 +459,7 @@ impl SearchService for SearchApi {
         let studio_id = parse_id("studio_id", &studio_id)?;
         let event_id = parse_id("event_id", &event_id)?;
         let deleted = self.store.delete_event(studio_id, event_id).await?;
+        tracing::info!(%event_id, faces = deleted, "event faces deleted");
         Ok(Response::new(pb::DeleteEventFacesResponse {
             faces_deleted: deleted as u64,
         }))
@@ -218,8 +478,13 @@ impl SearchService for SearchApi {
         } = request.into_inner();
         let studio_id = parse_id("studio_id", &studio_id)?;
         let event_id = parse_id("event_id", &event_id)?;
-        required_model(&model)?;
+        self.check_model(&model)?;
         self.check_embedding("embedding", &embedding)?;
+        let min_similarity = if min_similarity == 0.0 {
+            self.pack.match_similarity
+        } else {
+            min_similarity
+        };
         // A low threshold would delete strangers' faces: refuse it.
         if !(0.2..=1.0).contains(&min_similarity) {
             return Err(
@@ -228,7 +493,7 @@ impl SearchService for SearchApi {
         }
         let forgotten = self
             .store
-            .forget(studio_id, event_id, &model, embedding, min_similarity)
+            .forget(studio_id, event_id, &model, &embedding, min_similarity)
             .await?;
         tracing::info!(%event_id, faces = forgotten.len(), "faces forgotten on request");
         Ok(Response::new(pb::ForgetFacesResponse {
@@ -253,10 +518,15 @@ impl SearchService for SearchApi {
         } = request.into_inner();
         let studio_id = parse_id("studio_id", &studio_id)?;
         let event_id = parse_id("event_id", &event_id)?;
-        let (faces, photos) = self.store.event_stats(studio_id, event_id).await?;
+        let s = self.store.event_stats(studio_id, event_id).await?;
         Ok(Response::new(pb::GetEventStatsResponse {
-            faces: faces as u64,
-            photos_with_faces: photos as u64,
+            faces: s.faces as u64,
+            photos_with_faces: s.photos_with_faces as u64,
+            photos: s.photos as u64,
+            photos_indexed: s.photos_indexed as u64,
+            photos_failed: s.photos_failed as u64,
+            model: s.model,
+            strategy: s.strategy.as_str().into(),
         }))
     }
 }
