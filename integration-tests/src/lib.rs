@@ -6,6 +6,8 @@
 //! Needs the dependencies that `scripts/test.sh` prepares: PostgreSQL with
 //! pgvector, RabbitMQ, `.venv` (ONNX Runtime, onnx) and the built binaries.
 
+pub mod faces;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -185,6 +187,39 @@ impl Drop for Service {
         if let Ok(None) = self.child.try_wait() {
             let _ = self.stop(Duration::from_secs(10));
         }
+    }
+}
+
+impl Service {
+    /// Starts one binary on its own with exactly `env` (plus PATH), its
+    /// output appended to `log`.
+    pub fn launch(
+        name: &'static str,
+        bin: &str,
+        log: PathBuf,
+        env: Vec<(String, String)>,
+    ) -> anyhow::Result<Service> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)?;
+        let child = Command::new(binary(bin)?)
+            .current_dir(repo_root())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(env.iter().cloned())
+            .stdin(Stdio::null())
+            .stdout(file.try_clone()?)
+            .stderr(file)
+            .spawn()
+            .with_context(|| format!("starting {bin}"))?;
+        Ok(Service {
+            name,
+            child,
+            log,
+            bin: bin.to_string(),
+            extra: env,
+        })
     }
 }
 

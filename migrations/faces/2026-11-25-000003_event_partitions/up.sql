@@ -29,6 +29,9 @@ CREATE TABLE faces.events (
     -- 'none' | 'building' | 'ready': the event's HNSW index
     ann_index       text NOT NULL DEFAULT 'none'
                     CHECK (ann_index IN ('none', 'building', 'ready')),
+    -- bumped by every write: the search service's in-memory copies of an
+    -- event are used only at the version they were loaded at
+    version         bigint NOT NULL DEFAULT 0,
     created_at      timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX events_studio ON faces.events (studio_id);

@@ -69,6 +69,8 @@ pub struct StoreConfig {
     pub exact_max_faces: i64,
     pub hnsw_ef_search: u32,
     pub hnsw_max_scan_tuples: u64,
+    /// work_mem of one iterative HNSW scan (MiB).
+    pub hnsw_scan_mem_mb: u32,
     pub hnsw_m: u32,
     pub hnsw_ef_construction: u32,
     /// maintenance_work_mem for HNSW builds.
@@ -76,6 +78,11 @@ pub struct StoreConfig {
     /// How often to look for events that outgrew exact search (seconds;
     /// 0 turns background index builds off).
     pub index_check_secs: u64,
+    /// Memory for float32 copies of busy events, searched exactly without
+    /// PostgreSQL (MiB; 0 turns them off).
+    pub cache_mb: usize,
+    /// Events with fewer faces are always searched in PostgreSQL.
+    pub cache_min_faces: i64,
 }
 
 impl Default for StoreConfig {
@@ -85,10 +92,13 @@ impl Default for StoreConfig {
             exact_max_faces: t.exact_max_faces,
             hnsw_ef_search: t.hnsw_ef_search,
             hnsw_max_scan_tuples: t.hnsw_max_scan_tuples,
+            hnsw_scan_mem_mb: t.hnsw_scan_mem_mb,
             hnsw_m: t.hnsw_m,
             hnsw_ef_construction: t.hnsw_ef_construction,
             build_memory: t.build_memory,
             index_check_secs: 30,
+            cache_mb: t.cache_max_bytes >> 20,
+            cache_min_faces: t.cache_min_faces,
         }
     }
 }
@@ -99,10 +109,13 @@ impl StoreConfig {
             exact_max_faces: self.exact_max_faces,
             hnsw_ef_search: self.hnsw_ef_search,
             hnsw_max_scan_tuples: self.hnsw_max_scan_tuples,
+            hnsw_scan_mem_mb: self.hnsw_scan_mem_mb,
             hnsw_first_limit: 500,
             hnsw_m: self.hnsw_m,
             hnsw_ef_construction: self.hnsw_ef_construction,
             build_memory: self.build_memory.clone(),
+            cache_max_bytes: self.cache_mb << 20,
+            cache_min_faces: self.cache_min_faces,
         }
     }
 }

@@ -5,6 +5,7 @@
 pub mod config;
 pub mod rank;
 pub mod service;
+pub mod cache;
 pub mod store;
 
 use std::time::Duration;

@@ -17,7 +17,10 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncC
 use facepass_core::{Error, ErrorCode, Result};
 use facepass_db::PgPool;
 use pgvector::{HalfVector, Vector};
+use std::sync::Arc;
 use uuid::Uuid;
+
+use crate::cache::{EventCache, EventMatrix};
 
 type HalfVec = pgvector::sql_types::HalfVector;
 type Vec32 = pgvector::sql_types::Vector;
@@ -85,6 +88,8 @@ pub enum Strategy {
     Exact,
     /// The event's own HNSW index, scanned iteratively.
     Hnsw,
+    /// Exact, over this process's float32 copy of the event (cache.rs).
+    Memory,
 }
 
 impl Strategy {
@@ -92,6 +97,7 @@ impl Strategy {
         match self {
             Strategy::Exact => "exact",
             Strategy::Hnsw => "hnsw",
+            Strategy::Memory => "memory",
         }
     }
 }
@@ -111,6 +117,9 @@ pub struct EventInfo {
     pub face_count: i64,
     #[diesel(sql_type = Text)]
     pub ann_index: String,
+    /// Bumped by every write; in-memory copies must carry the same.
+    #[diesel(sql_type = Int8)]
+    pub version: i64,
 }
 
 /// A face close enough to at least one of the queries.
@@ -186,6 +195,8 @@ pub struct StoreTuning {
     pub hnsw_ef_search: u32,
     /// hnsw.max_scan_tuples: how far one iterative scan may go.
     pub hnsw_max_scan_tuples: u64,
+    /// work_mem of an iterative scan (MiB).
+    pub hnsw_scan_mem_mb: u32,
     /// First LIMIT of an HNSW threshold query; quadrupled while every
     /// returned face is above the threshold.
     pub hnsw_first_limit: i64,
@@ -194,6 +205,10 @@ pub struct StoreTuning {
     pub hnsw_ef_construction: u32,
     /// maintenance_work_mem for index builds.
     pub build_memory: String,
+    /// Memory for in-memory copies of busy events (0 turns them off).
+    pub cache_max_bytes: usize,
+    /// Events with fewer faces are always scanned in PostgreSQL.
+    pub cache_min_faces: i64,
 }
 
 impl Default for StoreTuning {
@@ -202,10 +217,13 @@ impl Default for StoreTuning {
             exact_max_faces: 50_000,
             hnsw_ef_search: 200,
             hnsw_max_scan_tuples: 400_000,
+            hnsw_scan_mem_mb: 256,
             hnsw_first_limit: 500,
-            hnsw_m: 16,
-            hnsw_ef_construction: 64,
+            hnsw_m: 24,
+            hnsw_ef_construction: 128,
             build_memory: "1GB".into(),
+            cache_max_bytes: 1 << 30,
+            cache_min_faces: 2_000,
         }
     }
 }
@@ -214,6 +232,7 @@ impl Default for StoreTuning {
 pub struct FaceStore {
     pool: PgPool,
     tuning: StoreTuning,
+    cache: Arc<EventCache>,
 }
 
 fn db_error(e: impl std::fmt::Display) -> Error {
@@ -274,7 +293,7 @@ fn model_mismatch(event: &EventInfo, model: &str) -> Error {
 }
 
 const EVENT_COLUMNS: &str =
-    "event_id, studio_id, model, partition_name, face_count, ann_index";
+    "event_id, studio_id, model, partition_name, face_count, ann_index, version";
 
 async fn load_event(
     conn: &mut AsyncPgConnection,
@@ -357,18 +376,20 @@ async fn ensure_event(
     Ok(event)
 }
 
+/// Every write ends here: adjusts the face count and bumps the version,
+/// which retires in-memory copies of the event.
 async fn add_faces(
     conn: &mut AsyncPgConnection,
     event_id: Uuid,
     delta: i64,
 ) -> std::result::Result<(), diesel::result::Error> {
-    if delta != 0 {
-        diesel::sql_query("UPDATE faces.events SET face_count = face_count + $2 WHERE event_id = $1")
-            .bind::<SqlUuid, _>(event_id)
-            .bind::<Int8, _>(delta)
-            .execute(conn)
-            .await?;
-    }
+    diesel::sql_query(
+        "UPDATE faces.events SET face_count = face_count + $2, version = version + 1 WHERE event_id = $1",
+    )
+    .bind::<SqlUuid, _>(event_id)
+    .bind::<Int8, _>(delta)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -377,7 +398,12 @@ const INSERT_CHUNK: usize = 2_000;
 
 impl FaceStore {
     pub fn new(pool: PgPool, tuning: StoreTuning) -> Self {
-        FaceStore { pool, tuning }
+        let cache = Arc::new(EventCache::new(tuning.cache_max_bytes, tuning.cache_min_faces));
+        FaceStore { pool, tuning, cache }
+    }
+
+    pub fn cache(&self) -> &EventCache {
+        &self.cache
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -510,12 +536,49 @@ impl FaceStore {
         queries: &[Vec<f32>],
         min_similarity: f32,
     ) -> Result<(Strategy, Vec<Candidate>)> {
+        if self.cache.enabled() && event.face_count >= self.cache.min_faces {
+            if let Some(copy) = self.cache.get(event.event_id, event.version) {
+                let queries = queries.to_vec();
+                let found = tokio::task::spawn_blocking(move || {
+                    let hits = copy.scan(&queries, min_similarity);
+                    hits.into_iter()
+                        .map(|(row, sims)| Candidate {
+                            photo_id: copy.photo_ids[row],
+                            face_index: copy.face_indexes[row],
+                            bbox: copy.bboxes[row].to_vec(),
+                            similarities: sims
+                                .into_iter()
+                                .map(|s| (s >= min_similarity).then_some(s))
+                                .collect(),
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .await
+                .map_err(|e| Error::internal(format!("scan task: {e}")))?;
+                return Ok((Strategy::Memory, found));
+            }
+            if self.cache.begin_load(event.event_id) {
+                // This search takes the SQL path; later ones the copy.
+                let store = self.clone();
+                let event_id = event.event_id;
+                tokio::spawn(async move {
+                    let started = std::time::Instant::now();
+                    match store.load_copy(event_id).await {
+                        Ok((faces, kept)) => tracing::info!(%event_id, faces, kept,
+                            ms = started.elapsed().as_millis() as u64, "event copied into memory"),
+                        Err(e) => tracing::warn!(%event_id, error = %e, "copying an event into memory failed"),
+                    }
+                    store.cache.end_load(event_id);
+                });
+            }
+        }
         let strategy = self.strategy(event);
         let part = checked_partition(&event.partition_name)?;
         let mut conn = self.conn().await?;
         let max_distance = 1.0 - min_similarity as f64;
         let candidates = match strategy {
-            Strategy::Exact => {
+            // (`strategy()` picks between the two SQL paths only.)
+            Strategy::Exact | Strategy::Memory => {
                 // One pass over the partition compares every query in half
                 // precision with the loosened threshold; the select list
                 // (float32 similarities, read from TOAST) is evaluated only
@@ -586,10 +649,13 @@ impl FaceStore {
     }
 
     /// Faces within `max_distance` of `query` through the partition's HNSW
-    /// index. An iterative scan in strict order returns faces nearest first
-    /// (by half-precision distance) past ef_search; the LIMIT grows until a
-    /// face beyond the loosened threshold shows up, so the threshold, not a
-    /// top-k, bounds the answer. Returned faces are re-scored in float32.
+    /// index. An iterative scan (relaxed order: each batch of ef_search
+    /// candidates is sorted, batches may overlap) goes on past ef_search;
+    /// the LIMIT grows until at least ef_search faces beyond the loosened
+    /// threshold have shown up, so the threshold, not a top-k, bounds the
+    /// answer. Strict order would drop faces the graph reaches late. The
+    /// scan gets its own work_mem: pgvector ends an iterative scan quietly
+    /// when it runs out. Returned faces are re-scored in float32.
     async fn hnsw_within(
         &self,
         conn: &mut AsyncPgConnection,
@@ -618,10 +684,10 @@ impl FaceStore {
         let loose = max_distance + HALF_MARGIN;
         conn.transaction::<_, diesel::result::Error, _>(async |conn| {
             conn.batch_execute(&format!(
-                "SET LOCAL hnsw.iterative_scan = strict_order; \
+                "SET LOCAL hnsw.iterative_scan = relaxed_order; \
                  SET LOCAL hnsw.ef_search = {}; SET LOCAL hnsw.max_scan_tuples = {}; \
-                 SET LOCAL enable_seqscan = off",
-                tuning.hnsw_ef_search, tuning.hnsw_max_scan_tuples
+                 SET LOCAL work_mem = '{}MB'; SET LOCAL enable_seqscan = off",
+                tuning.hnsw_ef_search, tuning.hnsw_max_scan_tuples, tuning.hnsw_scan_mem_mb
             ))
             .await?;
             let mut limit = tuning.hnsw_first_limit;
@@ -639,8 +705,11 @@ impl FaceStore {
                 .load(conn)
                 .await?;
                 let exhausted = (rows.len() as i64) < limit;
-                let beyond = rows.iter().any(|r| r.distance > loose);
-                if beyond || exhausted || limit >= tuning.hnsw_max_scan_tuples as i64 {
+                let beyond = rows.iter().filter(|r| r.distance > loose).count();
+                if beyond >= tuning.hnsw_ef_search as usize
+                    || exhausted
+                    || limit >= tuning.hnsw_max_scan_tuples as i64
+                {
                     return Ok(rows
                         .into_iter()
                         .filter_map(|r| {
@@ -654,6 +723,71 @@ impl FaceStore {
         })
         .await
         .map_err(db_error)
+    }
+
+    /// Loads a float32 copy of an event (rows renormalised, so a dot
+    /// product is the cosine similarity) as of one snapshot, with the
+    /// version of that snapshot, into the cache. Returns (faces, kept).
+    pub async fn load_copy(&self, event_id: Uuid) -> Result<(usize, bool)> {
+        #[derive(QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = SqlUuid)]
+            photo_id: Uuid,
+            #[diesel(sql_type = Int4)]
+            face_index: i32,
+            #[diesel(sql_type = Array<Float4>)]
+            bbox: Vec<f32>,
+            #[diesel(sql_type = Vec32)]
+            embedding: Vector,
+        }
+        let mut conn = self.conn().await?;
+        let (event, rows) = conn
+            .build_transaction()
+            .repeatable_read()
+            .read_only()
+            .run::<_, TxError, _>(async |conn| {
+                let event = diesel::sql_query(format!(
+                    "SELECT {EVENT_COLUMNS} FROM faces.events WHERE event_id = $1"
+                ))
+                .bind::<SqlUuid, _>(event_id)
+                .get_result::<EventInfo>(conn)
+                .await
+                .optional()?
+                .ok_or_else(|| TxError::App(unknown_event(event_id)))?;
+                let part = checked_partition(&event.partition_name).map_err(TxError::App)?;
+                let rows: Vec<Row> = diesel::sql_query(format!(
+                    "SELECT photo_id, face_index, bbox, embedding FROM faces.{part}"
+                ))
+                .load(conn)
+                .await?;
+                Ok((event, rows))
+            })
+            .await?;
+        let faces = rows.len();
+        let matrix = tokio::task::spawn_blocking(move || {
+            let dim = rows.get(0).map(|r| r.embedding.as_slice().len()).unwrap_or(0);
+            let mut embeddings = Vec::with_capacity(rows.len() * dim);
+            let (mut photos, mut indexes, mut boxes) = (
+                Vec::with_capacity(rows.len()),
+                Vec::with_capacity(rows.len()),
+                Vec::with_capacity(rows.len()),
+            );
+            for r in rows {
+                let v = r.embedding.as_slice();
+                let norm = v.iter().map(|x| (*x as f64) * (*x as f64)).sum::<f64>().sqrt();
+                let norm = if norm > 0.0 { norm } else { 1.0 };
+                embeddings.extend(v.iter().map(|x| (*x as f64 / norm) as f32));
+                photos.push(r.photo_id);
+                indexes.push(r.face_index);
+                let b = &r.bbox;
+                boxes.push([b[0], b[1], b[2], b[3]]);
+            }
+            EventMatrix::new(event.version, dim, photos, indexes, boxes, embeddings)
+        })
+        .await
+        .map_err(|e| Error::internal(format!("copy task: {e}")))?;
+        let kept = self.cache.insert(event_id, matrix);
+        Ok((faces, kept))
     }
 
     /// Builds the HNSW index of an event's partition (CONCURRENTLY: writes
@@ -922,6 +1056,7 @@ impl FaceStore {
             .execute(&mut conn)
             .await
             .map_err(db_error)?;
+        self.cache.remove(event_id);
         Ok(event.face_count.max(0) as usize)
     }
 
@@ -958,7 +1093,11 @@ impl FaceStore {
             photos: row.photos,
             photos_indexed: row.indexed,
             photos_failed: row.failed,
-            strategy: self.strategy(&event),
+            strategy: if self.cache.get(event.event_id, event.version).is_some() {
+                Strategy::Memory
+            } else {
+                self.strategy(&event)
+            },
             model: event.model,
         })
     }
