@@ -457,9 +457,12 @@ impl FaceStore {
                 let part = checked_partition(&event.partition_name).map_err(TxError::App)?;
                 let ids: Vec<Uuid> = photos.iter().map(|p| p.photo_id).collect();
                 let replaced = diesel::sql_query(format!(
-                    "DELETE FROM faces.{part} WHERE photo_id = ANY($1)"
+                    // event_id (constant in the partition) lets the
+                    // primary key (event_id, photo_id, face_index) serve.
+                    "DELETE FROM faces.{part} WHERE event_id = $2 AND photo_id = ANY($1)"
                 ))
                 .bind::<Array<SqlUuid>, _>(&ids)
+                .bind::<SqlUuid, _>(event_id)
                 .execute(conn)
                 .await?;
                 let counts: Vec<i32> = photos.iter().map(|p| p.faces.len() as i32).collect();
@@ -504,8 +507,9 @@ impl FaceStore {
             .transaction::<_, TxError, _>(async |conn| {
                 let event = ensure_event(conn, studio_id, event_id, "").await?;
                 let part = checked_partition(&event.partition_name).map_err(TxError::App)?;
-                let deleted = diesel::sql_query(format!("DELETE FROM faces.{part} WHERE photo_id = $1"))
+                let deleted = diesel::sql_query(format!("DELETE FROM faces.{part} WHERE event_id = $2 AND photo_id = $1"))
                     .bind::<SqlUuid, _>(photo_id)
+                    .bind::<SqlUuid, _>(event_id)
                     .execute(conn)
                     .await?;
                 diesel::sql_query(
@@ -940,8 +944,9 @@ impl FaceStore {
                     return Ok(0);
                 };
                 let part = checked_partition(&event.partition_name).map_err(TxError::App)?;
-                let deleted = diesel::sql_query(format!("DELETE FROM faces.{part} WHERE photo_id = $1"))
+                let deleted = diesel::sql_query(format!("DELETE FROM faces.{part} WHERE event_id = $2 AND photo_id = $1"))
                     .bind::<SqlUuid, _>(photo_id)
+                    .bind::<SqlUuid, _>(event_id)
                     .execute(conn)
                     .await?;
                 diesel::sql_query("DELETE FROM faces.photos WHERE event_id = $1 AND photo_id = $2")
@@ -994,10 +999,11 @@ impl FaceStore {
                 let indexes: Vec<i32> = faces.iter().map(|f| f.1).collect();
                 let gone: Vec<PhotoId> = diesel::sql_query(format!(
                     "DELETE FROM faces.{part} f USING unnest($1::uuid[], $2::int[]) AS d(p, i) \
-                     WHERE f.photo_id = d.p AND f.face_index = d.i RETURNING f.photo_id"
+                     WHERE f.event_id = $3 AND f.photo_id = d.p AND f.face_index = d.i RETURNING f.photo_id"
                 ))
                 .bind::<Array<SqlUuid>, _>(&photos)
                 .bind::<Array<Int4>, _>(&indexes)
+                .bind::<SqlUuid, _>(event_id)
                 .load(conn)
                 .await?;
                 let gone_photos: Vec<Uuid> = gone.iter().map(|g| g.photo_id).collect();
