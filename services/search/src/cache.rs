@@ -17,7 +17,15 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use uuid::Uuid;
+
+/// Loads of one event start at most this often: while an event is being
+/// indexed every write retires its copy, and reloading after each would
+/// double the database's work for nothing. A load asked for sooner is
+/// scheduled for the end of the cooldown (and then reads the latest
+/// version).
+pub const RELOAD_COOLDOWN: Duration = Duration::from_secs(5);
 
 /// The faces of one event at one version, embeddings row-major.
 pub struct EventMatrix {
@@ -179,6 +187,7 @@ pub struct EventCache {
 struct Inner {
     events: HashMap<Uuid, Arc<EventMatrix>>,
     loading: HashSet<Uuid>,
+    last_load: HashMap<Uuid, Instant>,
     bytes: usize,
 }
 
@@ -208,9 +217,24 @@ impl EventCache {
         Some(m.clone())
     }
 
-    /// Marks `event_id` as being loaded; false when a load is under way.
-    pub fn begin_load(&self, event_id: Uuid) -> bool {
-        self.inner.lock().expect("cache lock").loading.insert(event_id)
+    /// Claims the next load of `event_id`: `None` when one is already
+    /// under way or scheduled, otherwise how long to wait before starting
+    /// it (zero, or the rest of the cooldown since the last load began).
+    pub fn begin_load(&self, event_id: Uuid, cooldown: Duration) -> Option<Duration> {
+        let mut inner = self.inner.lock().expect("cache lock");
+        if !inner.loading.insert(event_id) {
+            return None;
+        }
+        let now = Instant::now();
+        let delay = inner
+            .last_load
+            .get(&event_id)
+            .map_or(Duration::ZERO, |t| cooldown.saturating_sub(now.saturating_duration_since(*t)));
+        inner
+            .last_load
+            .retain(|_, t| now.saturating_duration_since(*t) < cooldown);
+        inner.last_load.insert(event_id, now + delay);
+        Some(delay)
     }
 
     pub fn end_load(&self, event_id: Uuid) {
@@ -340,8 +364,16 @@ mod tests {
         assert_eq!(cache.usage(), (1, size));
         // Larger than the whole budget: never kept.
         assert!(!cache.insert(a, matrix(1, 1000, 8, 4)));
-        assert!(cache.begin_load(a) && !cache.begin_load(a));
+        let none = Duration::ZERO;
+        assert_eq!(cache.begin_load(a, none), Some(Duration::ZERO));
+        assert_eq!(cache.begin_load(a, none), None, "one load at a time");
         cache.end_load(a);
-        assert!(cache.begin_load(a));
+        assert_eq!(cache.begin_load(a, none), Some(Duration::ZERO));
+        cache.end_load(a);
+        let minute = Duration::from_secs(60);
+        let delay = cache.begin_load(a, minute).expect("scheduled");
+        assert!(delay > Duration::from_secs(59), "waits out the cooldown: {delay:?}");
+        assert_eq!(cache.begin_load(a, minute), None, "already scheduled");
+        assert_eq!(cache.begin_load(b, minute), Some(Duration::ZERO), "other events do not wait");
     }
 }

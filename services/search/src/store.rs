@@ -393,6 +393,25 @@ async fn add_faces(
     Ok(())
 }
 
+/// Accounts for deleted faces, one entry in `photos` per face: lowers the
+/// photos' face counts and the event's.
+async fn faces_removed(
+    conn: &mut AsyncPgConnection,
+    event_id: Uuid,
+    photos: &[Uuid],
+) -> std::result::Result<(), diesel::result::Error> {
+    diesel::sql_query(
+        "UPDATE faces.photos p SET face_count = p.face_count - d.n, updated_at = now() \
+         FROM (SELECT x AS photo_id, count(*)::int AS n FROM unnest($2::uuid[]) x GROUP BY x) d \
+         WHERE p.event_id = $1 AND p.photo_id = d.photo_id",
+    )
+    .bind::<SqlUuid, _>(event_id)
+    .bind::<Array<SqlUuid>, _>(photos)
+    .execute(conn)
+    .await?;
+    add_faces(conn, event_id, -(photos.len() as i64)).await
+}
+
 /// Rows per INSERT statement (11 parameters a row, PostgreSQL allows 65535).
 const INSERT_CHUNK: usize = 2_000;
 
@@ -561,11 +580,12 @@ impl FaceStore {
                 .map_err(|e| Error::internal(format!("scan task: {e}")))?;
                 return Ok((Strategy::Memory, found));
             }
-            if self.cache.begin_load(event.event_id) {
+            if let Some(delay) = self.cache.begin_load(event.event_id, crate::cache::RELOAD_COOLDOWN) {
                 // This search takes the SQL path; later ones the copy.
                 let store = self.clone();
                 let event_id = event.event_id;
                 tokio::spawn(async move {
+                    tokio::time::sleep(delay).await;
                     let started = std::time::Instant::now();
                     match store.load_copy(event_id).await {
                         Ok((faces, kept)) => tracing::info!(%event_id, faces, kept,
@@ -918,16 +938,7 @@ impl FaceStore {
                 .load(conn)
                 .await?;
                 let photos: Vec<Uuid> = forgotten.iter().map(|f| f.photo_id).collect();
-                diesel::sql_query(
-                    "UPDATE faces.photos p SET face_count = p.face_count - d.n, updated_at = now() \
-                     FROM (SELECT x AS photo_id, count(*)::int AS n FROM unnest($2::uuid[]) x GROUP BY x) d \
-                     WHERE p.event_id = $1 AND p.photo_id = d.photo_id",
-                )
-                .bind::<SqlUuid, _>(event_id)
-                .bind::<Array<SqlUuid>, _>(&photos)
-                .execute(conn)
-                .await?;
-                add_faces(conn, event_id, -(forgotten.len() as i64)).await?;
+                faces_removed(conn, event_id, &photos).await?;
                 Ok(forgotten)
             })
             .await?;
@@ -1007,16 +1018,7 @@ impl FaceStore {
                 .load(conn)
                 .await?;
                 let gone_photos: Vec<Uuid> = gone.iter().map(|g| g.photo_id).collect();
-                diesel::sql_query(
-                    "UPDATE faces.photos p SET face_count = p.face_count - d.n, updated_at = now() \
-                     FROM (SELECT x AS photo_id, count(*)::int AS n FROM unnest($2::uuid[]) x GROUP BY x) d \
-                     WHERE p.event_id = $1 AND p.photo_id = d.photo_id",
-                )
-                .bind::<SqlUuid, _>(event_id)
-                .bind::<Array<SqlUuid>, _>(&gone_photos)
-                .execute(conn)
-                .await?;
-                add_faces(conn, event_id, -(gone.len() as i64)).await?;
+                faces_removed(conn, event_id, &gone_photos).await?;
                 Ok(gone.len())
             })
             .await?;
