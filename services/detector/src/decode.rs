@@ -126,6 +126,23 @@ mod tests {
         );
     }
 
+    /// A CMYK JPEG as print workflows and some studio exports write them
+    /// (Adobe APP14 marker, inverted CMYK), made with Pillow: red and blue
+    /// halves over a 50% black band. Colours must come out as RGB.
+    #[test]
+    fn cmyk_jpeg_becomes_rgb() {
+        let bytes = include_bytes!("../testdata/cmyk.jpg");
+        let rgb = decode_rgb(bytes, &limits()).unwrap();
+        assert_eq!(rgb.dimensions(), (64, 32));
+        let near = |got: [u8; 3], want: [u8; 3]| {
+            got.iter().zip(want).all(|(g, w)| (*g as i32 - w as i32).abs() <= 12)
+        };
+        for (x, y, want) in [(8, 8, [255, 0, 0]), (48, 8, [0, 0, 255]), (8, 24, [127, 127, 127])] {
+            let got = rgb.get_pixel(x, y).0;
+            assert!(near(got, want), "pixel ({x}, {y}): {got:?}, expected about {want:?}");
+        }
+    }
+
     #[test]
     fn corrupt_and_empty_inputs_are_undecodable() {
         for bytes in [
