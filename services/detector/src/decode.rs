@@ -126,6 +126,19 @@ mod tests {
         );
     }
 
+    #[test]
+    fn webp_decodes_to_rgb() {
+        // Lossless WebP (the image crate's encoder), pixel for pixel.
+        let scene = facepass_synth::selfie(4, 2);
+        let mut bytes = Vec::new();
+        DynamicImage::ImageRgb8(scene.image.clone())
+            .write_to(&mut Cursor::new(&mut bytes), image::ImageFormat::WebP)
+            .unwrap();
+        assert_eq!(&bytes[8..12], b"WEBP");
+        let rgb = decode_rgb(&bytes, &limits()).unwrap();
+        assert_eq!(rgb.as_raw(), scene.image.as_raw());
+    }
+
     /// A CMYK JPEG as print workflows and some studio exports write them
     /// (Adobe APP14 marker, inverted CMYK), made with Pillow: red and blue
     /// halves over a 50% black band. Colours must come out as RGB.
