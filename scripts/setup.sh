@@ -22,7 +22,7 @@ say "building (first build takes several minutes on 2 cores)"
 cargo build --workspace --bins
 
 say "fixture models (synthetic faces; see README for buffalo_l)"
-if [[ ! -f .facepass/models/fixture/det.onnx || ! -f .facepass/models/fixture/rec.onnx ]]; then
+if [[ ! -f .facepass/models/fixture/det.onnx || ! -f .facepass/models/fixture/rec.onnx || ! -f .facepass/models/fixture/manifest.toml ]]; then
     python tools/fixtures/make_models.py .facepass/models/fixture
 fi
 
