@@ -221,6 +221,61 @@ async fn small_faces_in_a_24_megapixel_group_photo() {
     println!("smallest face size fully found: {smallest_found:?} px");
 }
 
+fn mean_abs_diff(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
+    let sum: u64 = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(x, y)| (*x as i64 - *y as i64).unsigned_abs())
+        .sum();
+    sum as f64 / a.as_raw().len() as f64
+}
+
+/// Large JPEGs are decoded at 1/2 scale for detection (the passes never
+/// need more than 1920 px); boxes come back in original pixels, and each
+/// crop is sampled from the reduced image when the face is wide enough
+/// there, from the full image otherwise. Both kinds of crop stay close to
+/// the full-decode crops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reduced_decode_keeps_faces_boxes_and_crops() {
+    let reduced = detector();
+    let full = detector_with(|c| c.reduced_decode = false);
+    // 300 px faces are 150 px at 1/2 (crops from the reduced image); 150 px
+    // faces are 75 px there (crops re-read from the full image).
+    for size in [300u32, 150] {
+        let scene = facepass_synth::group_photo(100 + size as u64, 6000, 4000, 6, 4, size);
+        let bytes: bytes::Bytes = scene.jpeg(92).into();
+        let a = reduced.detect(bytes.clone(), Mode::All).await.unwrap();
+        let b = full.detect(bytes.clone(), Mode::All).await.unwrap();
+        assert_eq!(a.decode_scale, 0.5, "decoded at half scale");
+        assert_eq!(b.decode_scale, 1.0);
+        assert_eq!((a.width, a.height), (6000, 4000), "sizes in original pixels");
+        assert_eq!(a.faces.len(), scene.faces.len(), "{size} px: every face");
+        assert_eq!(b.faces.len(), scene.faces.len());
+        let mut worst_err = 0f32;
+        let mut worst_mad = 0f64;
+        for face in &scene.faces {
+            worst_err = worst_err.max(error_px(&a, face));
+            let pick = |found: &facepass_detector::engine::Faces| {
+                found
+                    .faces
+                    .iter()
+                    .max_by(|x, y| iou(x.detection.bbox, face.bbox()).total_cmp(&iou(y.detection.bbox, face.bbox())))
+                    .unwrap()
+                    .crop
+                    .clone()
+            };
+            worst_mad = worst_mad.max(mean_abs_diff(&pick(&a), &pick(&b)));
+        }
+        println!("{size} px faces at 1/2 decode: worst box/landmark error {worst_err:.2} px, worst crop MAD vs full decode {worst_mad:.2}");
+        assert!(worst_err < 4.0, "{size} px: boxes off by {worst_err} px");
+        assert!(worst_mad < 8.0, "{size} px: crops differ by {worst_mad} grey levels");
+    }
+    // Small photos and PNGs are decoded in full.
+    let small = event_photo(5, 1600, 1200, &[1, 2], (120, 150));
+    assert_eq!(reduced.detect(small.jpeg(90).into(), Mode::All).await.unwrap().decode_scale, 1.0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn selfie_verdicts() {
     let detector = detector();

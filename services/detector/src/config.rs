@@ -26,6 +26,15 @@ pub struct DetectorConfig {
     /// it, so that small faces in big group photos are found; 0 turns it off
     /// (then detection is exactly insightface's single 640x640 pass).
     pub fine_pass_side: u32,
+    /// Detect on large JPEGs decoded at 1/2, 1/4 or 1/8 scale in the DCT
+    /// domain (never below the detection passes' resolution); crops of
+    /// faces too small there are re-sampled from the full image
+    /// (docs/ARCHITECTURE.md, "Resolution policy"). Off: every photo is
+    /// decoded in full, exactly as insightface does.
+    pub reduced_decode: bool,
+    /// With `reduced_decode`: a face whose box is narrower than this in the
+    /// reduced image gets its aligned crop from the full-resolution image.
+    pub reduced_min_face_px: f32,
     pub selfie: SelfieConfig,
 }
 
@@ -124,6 +133,8 @@ impl Default for DetectorConfig {
             workers: 2,
             min_face_px: 20.0,
             fine_pass_side: 1920,
+            reduced_decode: true,
+            reduced_min_face_px: 112.0,
             selfie: SelfieConfig::default(),
         }
     }
@@ -145,6 +156,9 @@ impl Validate for DetectorConfig {
         }
         if !(0.0..1.0).contains(&self.model.nms_threshold) {
             problems.push("model.nms_threshold must be within 0 and 1".into());
+        }
+        if !(self.reduced_min_face_px > 0.0) {
+            problems.push("reduced_min_face_px must be positive".into());
         }
         if self.fine_pass_side != 0 && self.fine_pass_side <= self.model.input_size {
             problems.push("fine_pass_side must be 0 (off) or larger than model.input_size".into());

@@ -70,6 +70,77 @@ pub fn decode_rgb(bytes: &[u8], limits: &ImageLimits) -> Result<RgbImage, Error>
     Ok(image.into_rgb8())
 }
 
+/// A JPEG decoded at a reduced scale, in the DCT domain.
+pub struct Reduced {
+    pub image: RgbImage,
+    /// Reduced pixels per original pixel (1/2, 1/4 or 1/8).
+    pub scale: f32,
+    /// The original's size, EXIF orientation applied.
+    pub full: (u32, u32),
+}
+
+/// Decodes a JPEG at the smallest DCT scale (1/2, 1/4 or 1/8) whose long
+/// side is still at least `min_long_side`, for detection on large photos:
+/// the entropy decoding is the same, but the IDCT, upsampling and colour
+/// conversion run on a quarter (or less) of the pixels, and the image
+/// takes a quarter of the memory. `None` when that does not apply (not a
+/// JPEG, no scale small enough, CMYK or 16-bit, or anything unusual): the
+/// caller then decodes in full with [`decode_rgb`], which also reports
+/// every error, so limits and error codes are the same on both paths.
+pub fn decode_reduced(
+    bytes: &[u8],
+    limits: &ImageLimits,
+    min_long_side: u32,
+) -> Option<Reduced> {
+    if bytes.len() as u64 > limits.max_bytes || !bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        return None;
+    }
+    let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
+    decoder.read_info().ok()?;
+    let info = decoder.info()?;
+    let (w, h) = (info.width as u32, info.height as u32);
+    if w == 0
+        || h == 0
+        || w > limits.max_side
+        || h > limits.max_side
+        || w as u64 * h as u64 > limits.max_pixels
+        || info.pixel_format != jpeg_decoder::PixelFormat::RGB24
+            && info.pixel_format != jpeg_decoder::PixelFormat::L8
+    {
+        return None;
+    }
+    let long = w.max(h);
+    // The largest denominator d in {2, 4, 8} with long / d >= min_long_side.
+    let d = [8u32, 4, 2].into_iter().find(|d| long / d >= min_long_side.max(1))?;
+    let (sw, sh) = decoder.scale(w.div_ceil(d) as u16, h.div_ceil(d) as u16).ok()?;
+    let (sw, sh) = (sw as u32, sh as u32);
+    if sw >= w || sw == 0 || sh == 0 {
+        return None;
+    }
+    decoder.set_max_decoding_buffer_size(limits.max_pixels.saturating_mul(4) as usize);
+    let pixels = decoder.decode().ok()?;
+    let rgb: Vec<u8> = match info.pixel_format {
+        jpeg_decoder::PixelFormat::RGB24 => pixels,
+        _ => pixels.iter().flat_map(|v| [*v, *v, *v]).collect(),
+    };
+    let image = RgbImage::from_raw(sw, sh, rgb)?;
+    let orientation = decoder
+        .exif_data()
+        .and_then(image::metadata::Orientation::from_exif_chunk)
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut dynamic = DynamicImage::ImageRgb8(image);
+    dynamic.apply_orientation(orientation);
+    let image = dynamic.into_rgb8();
+    let swapped = image.width() != sw;
+    let full = if swapped { (h, w) } else { (w, h) };
+    Some(Reduced {
+        // Block-wise: reduced pixel i covers original pixels [d*i, d*i + d).
+        scale: 1.0 / d as f32,
+        image,
+        full,
+    })
+}
+
 fn classify(err: image::ImageError) -> Error {
     match err {
         image::ImageError::Limits(e) => Error::new(

@@ -42,6 +42,9 @@ pub struct Faces {
     pub width: u32,
     pub height: u32,
     pub faces: Vec<Face>,
+    /// Scale the detection passes saw the photo at (1 = decoded in full,
+    /// 1/2, 1/4 or 1/8 = decoded at reduced scale).
+    pub decode_scale: f32,
 }
 
 /// Which faces the caller wants.
@@ -138,6 +141,13 @@ impl FaceDetector {
     }
 
     fn detect_blocking(&self, bytes: &[u8], mode: Mode) -> Result<Faces, Error> {
+        if mode == Mode::All && self.config.reduced_decode {
+            // The passes never look at more than this many pixels.
+            let needed = self.config.fine_pass_side.max(self.config.model.input_size);
+            if let Some(reduced) = crate::decode::decode_reduced(bytes, &self.config.limits, needed) {
+                return self.detect_reduced(bytes, reduced);
+            }
+        }
         let image = decode_rgb(bytes, &self.config.limits)?;
         let (width, height) = image.dimensions();
         let faces = match mode {
@@ -160,6 +170,45 @@ impl FaceDetector {
             width,
             height,
             faces,
+            decode_scale: 1.0,
+        })
+    }
+
+    /// Detection on a JPEG decoded at reduced scale. Boxes and landmarks
+    /// are mapped back to the original's pixels; each aligned crop comes
+    /// from the reduced image when the face is at least
+    /// `reduced_min_face_px` wide there (enough pixels for 112x112), and
+    /// otherwise from the full image, decoded once, only when needed.
+    fn detect_reduced(&self, bytes: &[u8], reduced: crate::decode::Reduced) -> Result<Faces, Error> {
+        let (width, height) = reduced.full;
+        let up = 1.0 / reduced.scale;
+        let mut full: Option<RgbImage> = None;
+        let mut faces = Vec::new();
+        for small in self.detect_all(&reduced.image)? {
+            let narrow = small.bbox[2] - small.bbox[0] < self.config.reduced_min_face_px;
+            let mut detection = small.clone();
+            detection.bbox = small.bbox.map(|v| v * up);
+            detection.landmarks = small.landmarks.map(|[x, y]| [x * up, y * up]);
+            let crop = if narrow {
+                if full.is_none() {
+                    full = Some(decode_rgb(bytes, &self.config.limits)?);
+                }
+                align_face(full.as_ref().expect("decoded above"), &detection.landmarks)
+            } else {
+                align_face(&reduced.image, &small.landmarks)
+            };
+            let issues = self.issues(&detection, width, height);
+            faces.push(Face {
+                detection,
+                issues,
+                crop,
+            });
+        }
+        Ok(Faces {
+            width,
+            height,
+            faces,
+            decode_scale: reduced.scale,
         })
     }
 
