@@ -30,19 +30,21 @@ def main(argv):
     for r in fp["results"]:
         rows.setdefault(r["class"], {})[r["mode"]] = r
     print(f"threads: FacePass {fp['threads']}, insightface {py['threads']}; repeats {fp['repeat']}\n")
-    print("| class | insightface photos/s | raw ORT (Python) | FacePass in-process (parity) | FacePass in-process (fine pass) | FacePass gRPC | raw ORT (Rust) | FacePass / insightface | overhead above raw ORT |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| class | insightface photos/s | raw ORT (Python) | FacePass in-process (parity) | FacePass in-process (reduced decode) | FacePass in-process (fine pass) | FacePass in-process (fine pass, reduced decode) | FacePass gRPC | raw ORT (Rust) | FacePass / insightface (parity; reduced decode) | overhead above raw ORT |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for cls, c in py["classes"].items():
         f = rows.get(cls, {})
         base = rate(c["baseline"])
         floor_py = rate(c["floor"])
         par = rate(f["in-process (parity)"])
         fine = rate(f["in-process (fine pass)"])
+        red = rate(f["in-process (reduced decode)"])
+        fine_red = rate(f["in-process (fine pass, reduced decode)"])
         grpc = rate(f["gRPC (parity)"])
         raw = rate(f["raw ONNX Runtime"])
         ratio = par[0] / base[0]
         overhead = raw[0] / par[0] - 1
-        print(f"| {cls} | {fmt(base)} | {fmt(floor_py)} | {fmt(par)} | {fmt(fine)} | {fmt(grpc)} | {fmt(raw)} | {ratio:.2f}x | {overhead * 100:.0f} % |")
+        print(f"| {cls} | {fmt(base)} | {fmt(floor_py)} | {fmt(par)} | {fmt(red)} | {fmt(fine)} | {fmt(fine_red)} | {fmt(grpc)} | {fmt(raw)} | {ratio:.2f}x; {red[0] / base[0]:.2f}x | {overhead * 100:.0f} % |")
     one = rows["faces"]["embed one at a time"]["faces_per_s"]["median"]
     batched = rows["faces"]["embed batched (max 32)"]["faces_per_s"]["median"]
     print(f"\nembedding, 16 concurrent callers: one at a time {one:.1f} faces/s, "

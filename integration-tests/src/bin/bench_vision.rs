@@ -3,7 +3,8 @@
 //! 16-30 faces), from JPEG bytes to embeddings, decoding included:
 //!
 //! - in process (detector engine + embedder batcher), with insightface's
-//!   single 640x640 pass ("parity") and with the fine pass ("default");
+//!   single 640x640 pass ("parity") and with the fine pass, each with the
+//!   JPEG decoded in full (as insightface) and at reduced scale;
 //! - through gRPC (detector and embedder servers on loopback, the indexer's
 //!   calls);
 //! - raw ONNX Runtime inference alone on pre-made inputs (the floor);
@@ -123,8 +124,11 @@ async fn main() -> anyhow::Result<()> {
     let photos = load_photos(&args.photos)?;
     let mut results = Vec::new();
 
-    let det_config = |fine: u32| {
+    // Parity rows decode in full, like insightface; "reduced decode" rows
+    // detect on the JPEG decoded at 1/2-1/8 scale in the DCT domain.
+    let det_config_with = |fine: u32, reduced: bool| {
         let mut c = DetectorConfig::default();
+        c.reduced_decode = reduced;
         c.model.path = format!("{}/det.onnx", args.models);
         c.workers = 1;
         c.ort.intra_threads = args.threads;
@@ -132,6 +136,7 @@ async fn main() -> anyhow::Result<()> {
         c.limits.max_bytes = 256 << 20;
         c
     };
+    let det_config = |fine: u32| det_config_with(fine, false);
     let rec_config = |max_batch: usize| {
         let mut c = EmbedderConfig::default();
         c.model.path = format!("{}/rec.onnx", args.models);
@@ -146,11 +151,13 @@ async fn main() -> anyhow::Result<()> {
     )?);
 
     // --- in process ----------------------------------------------------------
-    for (label, fine) in [
-        ("in-process (parity)", 0u32),
-        ("in-process (fine pass)", 1920),
+    for (label, fine, reduced) in [
+        ("in-process (parity)", 0u32, false),
+        ("in-process (reduced decode)", 0, true),
+        ("in-process (fine pass)", 1920, false),
+        ("in-process (fine pass, reduced decode)", 1920, true),
     ] {
-        let detector = Arc::new(FaceDetector::load(&det_config(fine), Some(&dylib))?);
+        let detector = Arc::new(FaceDetector::load(&det_config_with(fine, reduced), Some(&dylib))?);
         for class in classes(&photos) {
             let set: Vec<&Photo> = photos.iter().filter(|p| p.class == class).collect();
             let mut runs = Vec::new();

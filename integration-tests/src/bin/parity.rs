@@ -48,6 +48,8 @@ async fn main() -> anyhow::Result<()> {
     det_config.ort.intra_threads = 2;
     // insightface runs the single 640x640 pass only.
     det_config.fine_pass_side = 0;
+    // insightface decodes every photo in full (cv2.imdecode).
+    det_config.reduced_decode = false;
     let detector = Arc::new(FaceDetector::load(&det_config, Some(&dylib))?);
     let mut rec_config = EmbedderConfig::default();
     rec_config.model.path = format!("{models}/rec.onnx");
