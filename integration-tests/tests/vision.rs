@@ -238,8 +238,8 @@ fn mean_abs_diff(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
 /// the full-decode crops.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reduced_decode_keeps_faces_boxes_and_crops() {
-    let reduced = detector();
-    let full = detector_with(|c| c.reduced_decode = false);
+    let reduced = detector_with(|c| c.reduced_decode = true);
+    let full = detector();
     // 300 px faces are 150 px at 1/2 (crops from the reduced image); 150 px
     // faces are 75 px there (crops re-read from the full image).
     for size in [300u32, 150] {

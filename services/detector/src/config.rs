@@ -29,8 +29,8 @@ pub struct DetectorConfig {
     /// Detect on large JPEGs decoded at 1/2, 1/4 or 1/8 scale in the DCT
     /// domain (never below the detection passes' resolution); crops of
     /// faces too small there are re-sampled from the full image
-    /// (docs/ARCHITECTURE.md, "Resolution policy"). Off: every photo is
-    /// decoded in full, exactly as insightface does.
+    /// (docs/ARCHITECTURE.md, "Resolution policy"). Off (the default):
+    /// every photo is decoded in full, exactly as insightface does.
     pub reduced_decode: bool,
     /// With `reduced_decode`: a face whose box is narrower than this in the
     /// reduced image gets its aligned crop from the full-resolution image.
@@ -133,7 +133,9 @@ impl Default for DetectorConfig {
             workers: 2,
             min_face_px: 20.0,
             fine_pass_side: 1920,
-            reduced_decode: true,
+            // Measured slower than a full zune-jpeg decode on x86 (see
+            // docs/benchmarks.md), so off by default.
+            reduced_decode: false,
             reduced_min_face_px: 112.0,
             selfie: SelfieConfig::default(),
         }
