@@ -61,7 +61,11 @@ impl FaceGen {
 }
 
 pub fn normalise(mut v: Vec<f32>) -> Vec<f32> {
-    let n = v.iter().map(|x| (*x as f64) * (*x as f64)).sum::<f64>().sqrt() as f32;
+    let n = v
+        .iter()
+        .map(|x| (*x as f64) * (*x as f64))
+        .sum::<f64>()
+        .sqrt() as f32;
     v.iter_mut().for_each(|x| *x /= n);
     v
 }

@@ -372,7 +372,11 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
     assert_eq!(stats.photos, total_a);
     assert_eq!(stats.photos_failed, 1);
     assert_eq!(stats.photos_indexed, total_a - 1);
-    assert!(stats.model.contains('@'), "pack id name@version: {}", stats.model);
+    assert!(
+        stats.model.contains('@'),
+        "pack id name@version: {}",
+        stats.model
+    );
     assert_eq!(stats.strategy, "exact");
 
     // --- a fresh selfie of each identity finds exactly its photos ------------

@@ -61,13 +61,22 @@ async fn start(
     for (k, v) in settings {
         env.push((format!("FACEPASS_STORE__{k}"), v.to_string()));
     }
-    let service = Service::launch(name, "facepass-search", dir.path().join(format!("{name}.log")), env)
-        .expect("start facepass-search");
+    let service = Service::launch(
+        name,
+        "facepass-search",
+        dir.path().join(format!("{name}.log")),
+        env,
+    )
+    .expect("start facepass-search");
     let url = format!("http://127.0.0.1:{port}");
     if let Err(e) = wait_serving(&url, Duration::from_secs(60)).await {
         panic!("search never became SERVING: {e}\n{}", service.log_tail());
     }
-    let channel = Channel::from_shared(url.clone()).unwrap().connect().await.unwrap();
+    let channel = Channel::from_shared(url.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
     let auth = Auth(format!("Bearer {TOKEN}").parse().unwrap());
     Search {
         _service: service,
@@ -106,7 +115,11 @@ fn make_event(gen: &mut FaceGen, photos: usize, identities: usize) -> Event {
         let mut people = BTreeSet::new();
         while people.len() < n {
             // Identities 0-2 appear in a third of the photos.
-            let who = if gen.below(3) == 0 { gen.below(3) } else { gen.below(identities) };
+            let who = if gen.below(3) == 0 {
+                gen.below(3)
+            } else {
+                gen.below(identities)
+            };
             people.insert(who);
         }
         for (index, who) in people.into_iter().enumerate() {
@@ -352,8 +365,15 @@ async fn searches_equal_brute_force_in_postgres_and_in_memory() {
     for (what, people) in &queries {
         let (hits, first) = search_all(&mut sql, &event, people.clone(), 7).await;
         assert_eq!(first.strategy, "exact", "{what}");
-        assert_eq!((first.match_threshold, first.possible_threshold), (0.5, 0.4));
-        assert_eq!(first.total_photos as usize, hits.len(), "{what}: total over pages");
+        assert_eq!(
+            (first.match_threshold, first.possible_threshold),
+            (0.5, 0.4)
+        );
+        assert_eq!(
+            first.total_photos as usize,
+            hits.len(),
+            "{what}: total over pages"
+        );
         let combined: Vec<Vec<f32>> = people.iter().map(|s| combine(s)).collect();
         let want = reference(&event.faces, &combined, 0.4);
         assert!(!want.is_empty(), "{what}: the reference finds photos");
@@ -378,7 +398,13 @@ async fn searches_equal_brute_force_in_postgres_and_in_memory() {
         let (hits, first) = search_all(&mut mem, &event, people.clone(), 50).await;
         assert_eq!(first.strategy, "memory", "{what}");
         let combined: Vec<Vec<f32>> = people.iter().map(|s| combine(s)).collect();
-        assert_exact(&hits, &reference(&event.faces, &combined, 0.4), 0.4, 0.5, what);
+        assert_exact(
+            &hits,
+            &reference(&event.faces, &combined, 0.4),
+            0.4,
+            0.5,
+            what,
+        );
     }
 
     // "Forget me" through the SQL instance: the memory instance's copy is
@@ -407,7 +433,11 @@ async fn searches_equal_brute_force_in_postgres_and_in_memory() {
         .iter()
         .map(|f| (Uuid::parse_str(&f.photo_id).unwrap(), f.face_index))
         .collect();
-    assert!(want.len() > 20, "identity 1 has many faces ({})", want.len());
+    assert!(
+        want.len() > 20,
+        "identity 1 has many faces ({})",
+        want.len()
+    );
     assert!(got.is_superset(&want), "receipt lists every matching face");
     assert!(receipt.iter().all(|f| f.similarity >= 0.5));
     let remaining: Vec<Stored> = event
@@ -418,13 +448,25 @@ async fn searches_equal_brute_force_in_postgres_and_in_memory() {
         .collect();
     let (hits, first) = search_all(&mut mem, &event, vec![vec![forget_query.clone()]], 100).await;
     assert_eq!(first.strategy, "exact", "a stale copy is not used");
-    assert_exact(&hits, &reference(&remaining, &[forget_query.clone()], 0.4), 0.4, 0.5, "after forget");
+    assert_exact(
+        &hits,
+        &reference(&remaining, &[forget_query.clone()], 0.4),
+        0.4,
+        0.5,
+        "after forget",
+    );
     for hit in &hits {
         assert!(hit.similarity < 0.5, "a forgotten face was found again");
     }
     wait_for_strategy(&mut mem, &event, "memory", Duration::from_secs(30)).await;
     let (hits, _) = search_all(&mut mem, &event, vec![vec![forget_query.clone()]], 100).await;
-    assert_exact(&hits, &reference(&remaining, &[forget_query], 0.4), 0.4, 0.5, "reloaded copy");
+    assert_exact(
+        &hits,
+        &reference(&remaining, &[forget_query], 0.4),
+        0.4,
+        0.5,
+        "reloaded copy",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -435,7 +477,11 @@ async fn large_events_get_their_own_hnsw_index_and_keep_recall() {
         &db,
         &dir,
         "search-hnsw",
-        &[("CACHE_MB", "0"), ("EXACT_MAX_FACES", "1500"), ("INDEX_CHECK_SECS", "1")],
+        &[
+            ("CACHE_MB", "0"),
+            ("EXACT_MAX_FACES", "1500"),
+            ("INDEX_CHECK_SECS", "1"),
+        ],
     )
     .await;
     let mut gen = FaceGen::new(7);
@@ -458,7 +504,10 @@ async fn large_events_get_their_own_hnsw_index_and_keep_recall() {
         let want = reference(&event.faces, &[q], 0.4);
         let got: BTreeSet<String> = hits.iter().map(|h| h.photo_id.clone()).collect();
         expected += want.len();
-        found += want.iter().filter(|w| got.contains(&w.0.to_string())).count();
+        found += want
+            .iter()
+            .filter(|w| got.contains(&w.0.to_string()))
+            .count();
         // Nothing below the floor, and scores are float32-exact.
         let scores: BTreeMap<Uuid, f64> = want.into_iter().collect();
         for hit in &hits {
@@ -478,7 +527,13 @@ async fn large_events_get_their_own_hnsw_index_and_keep_recall() {
     // A stranger: the iterative scan stops at the threshold with nothing.
     let (hits, _) = search_all(&mut search, &event, vec![vec![gen.centre()]], 100).await;
     assert!(hits.is_empty());
-    let (_, first) = search_all(&mut search, &small, vec![vec![gen.face_of(&small.centres[0])]], 100).await;
+    let (_, first) = search_all(
+        &mut search,
+        &small,
+        vec![vec![gen.face_of(&small.centres[0])]],
+        100,
+    )
+    .await;
     assert_eq!(first.strategy, "exact", "the small event is not indexed");
 }
 
@@ -504,7 +559,10 @@ async fn writes_are_idempotent_and_deletions_complete() {
     load(&mut search, &event, 1000).await;
     let total = event.faces.len() as u64;
     let s = stats(&mut search, &event).await.unwrap();
-    assert_eq!((s.faces, s.photos, s.photos_indexed, s.photos_failed), (total, 40, 40, 0));
+    assert_eq!(
+        (s.faces, s.photos, s.photos_indexed, s.photos_failed),
+        (total, 40, 40, 0)
+    );
     assert_eq!(s.photos_with_faces, 40);
     assert_eq!(s.model, "fixture@1");
 
@@ -518,8 +576,16 @@ async fn writes_are_idempotent_and_deletions_complete() {
         faces: faces.iter().map(pb_face).collect(),
     };
     for _ in 0..2 {
-        let r = search.client.upsert_photo_faces(upsert.clone()).await.unwrap().into_inner();
-        assert_eq!((r.faces_stored, r.faces_replaced), (faces.len() as u32, faces.len() as u32));
+        let r = search
+            .client
+            .upsert_photo_faces(upsert.clone())
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            (r.faces_stored, r.faces_replaced),
+            (faces.len() as u32, faces.len() as u32)
+        );
     }
     assert_eq!(stats(&mut search, &event).await.unwrap().faces, total);
 
@@ -534,8 +600,14 @@ async fn writes_are_idempotent_and_deletions_complete() {
             studio_id: event.studio.to_string(),
             event_id: event.id.to_string(),
             faces: vec![
-                pb::FaceRef { photo_id: photo.to_string(), face_index: victim.index },
-                pb::FaceRef { photo_id: photo.to_string(), face_index: 99 },
+                pb::FaceRef {
+                    photo_id: photo.to_string(),
+                    face_index: victim.index,
+                },
+                pb::FaceRef {
+                    photo_id: photo.to_string(),
+                    face_index: 99,
+                },
             ],
         })
         .await
@@ -544,7 +616,8 @@ async fn writes_are_idempotent_and_deletions_complete() {
     assert_eq!(r.faces_deleted, 1, "only the face that existed");
     let (hits, _) = search_all(&mut search, &event, warm(), 10).await;
     assert!(
-        hits.iter().all(|h| h.photo_id != photo.to_string() || h.face_index != victim.index),
+        hits.iter()
+            .all(|h| h.photo_id != photo.to_string() || h.face_index != victim.index),
         "a deleted face was found"
     );
     assert_eq!(stats(&mut search, &event).await.unwrap().faces, total - 1);
@@ -566,7 +639,10 @@ async fn writes_are_idempotent_and_deletions_complete() {
     assert_eq!(r.faces_deleted, faces2.len() as u64);
     let s = stats(&mut search, &event).await.unwrap();
     let left = total - 1 - faces2.len() as u64;
-    assert_eq!((s.faces, s.photos, s.photos_indexed, s.photos_failed), (left, 40, 39, 1));
+    assert_eq!(
+        (s.faces, s.photos, s.photos_indexed, s.photos_failed),
+        (left, 40, 39, 1)
+    );
 
     // Deleting a photo removes its faces and its record.
     let (photo3, faces3) = photos.iter().nth(2).unwrap();
@@ -585,8 +661,16 @@ async fn writes_are_idempotent_and_deletions_complete() {
     assert_eq!((s.faces, s.photos), (left - faces3.len() as u64, 39));
 
     // Another studio sees nothing of the event and can delete nothing.
-    let other = Event { studio: Uuid::new_v4(), id: event.id, faces: vec![], centres: vec![] };
-    assert_eq!(stats(&mut search, &other).await.unwrap_err().code(), Code::NotFound);
+    let other = Event {
+        studio: Uuid::new_v4(),
+        id: event.id,
+        faces: vec![],
+        centres: vec![],
+    };
+    assert_eq!(
+        stats(&mut search, &other).await.unwrap_err().code(),
+        Code::NotFound
+    );
     let r = search
         .client
         .delete_event_faces(pb::DeleteEventFacesRequest {
@@ -609,14 +693,21 @@ async fn writes_are_idempotent_and_deletions_complete() {
         .unwrap()
         .into_inner();
     assert_eq!(r.faces_deleted, left - faces3.len() as u64);
-    assert_eq!(stats(&mut search, &event).await.unwrap_err().code(), Code::NotFound);
+    assert_eq!(
+        stats(&mut search, &event).await.unwrap_err().code(),
+        Code::NotFound
+    );
     let err = search
         .client
         .search_event(pb::SearchEventRequest {
             studio_id: event.studio.to_string(),
             event_id: event.id.to_string(),
             model: search.model.clone(),
-            people: vec![pb::Person { selfies: vec![pb::Embedding { values: victim.embedding.clone() }] }],
+            people: vec![pb::Person {
+                selfies: vec![pb::Embedding {
+                    values: victim.embedding.clone(),
+                }],
+            }],
             ..Default::default()
         })
         .await
@@ -635,7 +726,10 @@ async fn writes_are_idempotent_and_deletions_complete() {
     let leftover = facepass_db::pool(&db.url, 1).unwrap();
     let n = facepass_db::execute(
         &leftover,
-        &format!("SELECT 1 FROM pg_class WHERE relname = 'ev_{}'", event.id.simple()),
+        &format!(
+            "SELECT 1 FROM pg_class WHERE relname = 'ev_{}'",
+            event.id.simple()
+        ),
     )
     .await
     .unwrap();
@@ -660,7 +754,9 @@ async fn bad_requests_get_clear_errors_with_stable_codes() {
     let event = make_event(&mut gen, 5, 3);
     load(&mut search, &event, 10).await;
     let q = gen.face_of(&event.centres[0]);
-    let person = |v: &Vec<f32>| pb::Person { selfies: vec![pb::Embedding { values: v.clone() }] };
+    let person = |v: &Vec<f32>| pb::Person {
+        selfies: vec![pb::Embedding { values: v.clone() }],
+    };
     let base = pb::SearchEventRequest {
         studio_id: event.studio.to_string(),
         event_id: event.id.to_string(),
@@ -669,31 +765,128 @@ async fn bad_requests_get_clear_errors_with_stable_codes() {
         ..Default::default()
     };
     let cases: Vec<(&str, pb::SearchEventRequest, Code, &str, &str)> = vec![
-        ("unknown event", pb::SearchEventRequest { event_id: Uuid::new_v4().to_string(), ..base.clone() },
-            Code::NotFound, "NOT_FOUND", "no faces"),
-        ("another studio", pb::SearchEventRequest { studio_id: Uuid::new_v4().to_string(), ..base.clone() },
-            Code::NotFound, "NOT_FOUND", "no faces"),
-        ("bad event id", pb::SearchEventRequest { event_id: "x".into(), ..base.clone() },
-            Code::InvalidArgument, "INVALID_ARGUMENT", "event_id"),
-        ("wrong dimension", pb::SearchEventRequest { people: vec![person(&q[..128].to_vec())], ..base.clone() },
-            Code::InvalidArgument, "INVALID_ARGUMENT", "128 dimensions"),
-        ("not normalised", pb::SearchEventRequest { people: vec![person(&q.iter().map(|v| v * 3.0).collect())], ..base.clone() },
-            Code::InvalidArgument, "INVALID_ARGUMENT", "normalised"),
-        ("other model pack", pb::SearchEventRequest { model: "buffalo_l@1".into(), ..base.clone() },
-            Code::FailedPrecondition, "MODEL_MISMATCH", "fixture@1"),
-        ("no model", pb::SearchEventRequest { model: String::new(), ..base.clone() },
-            Code::InvalidArgument, "INVALID_ARGUMENT", "model"),
-        ("nobody", pb::SearchEventRequest { people: vec![], ..base.clone() },
-            Code::InvalidArgument, "INVALID_ARGUMENT", "at least one person"),
-        ("five people", pb::SearchEventRequest { people: vec![person(&q); 5], ..base.clone() },
-            Code::InvalidArgument, "INVALID_ARGUMENT", "limit of 4"),
-        ("six selfies", pb::SearchEventRequest {
-            people: vec![pb::Person { selfies: vec![pb::Embedding { values: q.clone() }; 6] }], ..base.clone() },
-            Code::InvalidArgument, "INVALID_ARGUMENT", "selfies"),
-        ("huge page", pb::SearchEventRequest { page_size: 5000, ..base.clone() },
-            Code::InvalidArgument, "INVALID_ARGUMENT", "page_size"),
-        ("forged page token", pb::SearchEventRequest { page_token: "00ff".into(), ..base.clone() },
-            Code::InvalidArgument, "INVALID_ARGUMENT", "page_token"),
+        (
+            "unknown event",
+            pb::SearchEventRequest {
+                event_id: Uuid::new_v4().to_string(),
+                ..base.clone()
+            },
+            Code::NotFound,
+            "NOT_FOUND",
+            "no faces",
+        ),
+        (
+            "another studio",
+            pb::SearchEventRequest {
+                studio_id: Uuid::new_v4().to_string(),
+                ..base.clone()
+            },
+            Code::NotFound,
+            "NOT_FOUND",
+            "no faces",
+        ),
+        (
+            "bad event id",
+            pb::SearchEventRequest {
+                event_id: "x".into(),
+                ..base.clone()
+            },
+            Code::InvalidArgument,
+            "INVALID_ARGUMENT",
+            "event_id",
+        ),
+        (
+            "wrong dimension",
+            pb::SearchEventRequest {
+                people: vec![person(&q[..128].to_vec())],
+                ..base.clone()
+            },
+            Code::InvalidArgument,
+            "INVALID_ARGUMENT",
+            "128 dimensions",
+        ),
+        (
+            "not normalised",
+            pb::SearchEventRequest {
+                people: vec![person(&q.iter().map(|v| v * 3.0).collect())],
+                ..base.clone()
+            },
+            Code::InvalidArgument,
+            "INVALID_ARGUMENT",
+            "normalised",
+        ),
+        (
+            "other model pack",
+            pb::SearchEventRequest {
+                model: "buffalo_l@1".into(),
+                ..base.clone()
+            },
+            Code::FailedPrecondition,
+            "MODEL_MISMATCH",
+            "fixture@1",
+        ),
+        (
+            "no model",
+            pb::SearchEventRequest {
+                model: String::new(),
+                ..base.clone()
+            },
+            Code::InvalidArgument,
+            "INVALID_ARGUMENT",
+            "model",
+        ),
+        (
+            "nobody",
+            pb::SearchEventRequest {
+                people: vec![],
+                ..base.clone()
+            },
+            Code::InvalidArgument,
+            "INVALID_ARGUMENT",
+            "at least one person",
+        ),
+        (
+            "five people",
+            pb::SearchEventRequest {
+                people: vec![person(&q); 5],
+                ..base.clone()
+            },
+            Code::InvalidArgument,
+            "INVALID_ARGUMENT",
+            "limit of 4",
+        ),
+        (
+            "six selfies",
+            pb::SearchEventRequest {
+                people: vec![pb::Person {
+                    selfies: vec![pb::Embedding { values: q.clone() }; 6],
+                }],
+                ..base.clone()
+            },
+            Code::InvalidArgument,
+            "INVALID_ARGUMENT",
+            "selfies",
+        ),
+        (
+            "huge page",
+            pb::SearchEventRequest {
+                page_size: 5000,
+                ..base.clone()
+            },
+            Code::InvalidArgument,
+            "INVALID_ARGUMENT",
+            "page_size",
+        ),
+        (
+            "forged page token",
+            pb::SearchEventRequest {
+                page_token: "00ff".into(),
+                ..base.clone()
+            },
+            Code::InvalidArgument,
+            "INVALID_ARGUMENT",
+            "page_token",
+        ),
     ];
     for (what, request, code, stable, words) in cases {
         let err = search.client.search_event(request).await.unwrap_err();
@@ -705,7 +898,12 @@ async fn bad_requests_get_clear_errors_with_stable_codes() {
     // A page token only continues the query it came from.
     let mut paged = base.clone();
     paged.page_size = 1;
-    let first = search.client.search_event(paged.clone()).await.unwrap().into_inner();
+    let first = search
+        .client
+        .search_event(paged.clone())
+        .await
+        .unwrap()
+        .into_inner();
     assert!(!first.next_page_token.is_empty());
     let other = gen.face_of(&event.centres[1]);
     let err = search
@@ -730,13 +928,19 @@ async fn bad_requests_get_clear_errors_with_stable_codes() {
     };
     let err = search
         .client
-        .upsert_photo_faces(pb::UpsertPhotoFacesRequest { model: "buffalo_l@1".into(), ..write.clone() })
+        .upsert_photo_faces(pb::UpsertPhotoFacesRequest {
+            model: "buffalo_l@1".into(),
+            ..write.clone()
+        })
         .await
         .unwrap_err();
     assert_eq!(code_of(&err), "MODEL_MISMATCH");
     let err = search
         .client
-        .upsert_photo_faces(pb::UpsertPhotoFacesRequest { faces: vec![face.clone(), face.clone()], ..write.clone() })
+        .upsert_photo_faces(pb::UpsertPhotoFacesRequest {
+            faces: vec![face.clone(), face.clone()],
+            ..write.clone()
+        })
         .await
         .unwrap_err();
     assert!(err.message().contains("appears twice"), "{err:?}");
@@ -744,7 +948,10 @@ async fn bad_requests_get_clear_errors_with_stable_codes() {
     nan.det_score = f32::NAN;
     let err = search
         .client
-        .upsert_photo_faces(pb::UpsertPhotoFacesRequest { faces: vec![nan], ..write.clone() })
+        .upsert_photo_faces(pb::UpsertPhotoFacesRequest {
+            faces: vec![nan],
+            ..write.clone()
+        })
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
@@ -755,17 +962,27 @@ async fn bad_requests_get_clear_errors_with_stable_codes() {
             event_id: event.id.to_string(),
             model: search.model.clone(),
             photos: (0..1001)
-                .map(|_| pb::PhotoFaces { photo_id: Uuid::new_v4().to_string(), faces: vec![] })
+                .map(|_| pb::PhotoFaces {
+                    photo_id: Uuid::new_v4().to_string(),
+                    faces: vec![],
+                })
                 .collect(),
         })
         .await
         .unwrap_err();
     assert!(err.message().contains("1000"), "{err:?}");
     // Nothing above was stored.
-    assert_eq!(stats(&mut search, &event).await.unwrap().faces, event.faces.len() as u64);
+    assert_eq!(
+        stats(&mut search, &event).await.unwrap().faces,
+        event.faces.len() as u64
+    );
 
     // No token, no service.
-    let channel = Channel::from_shared(search.url.clone()).unwrap().connect().await.unwrap();
+    let channel = Channel::from_shared(search.url.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
     let err = SearchServiceClient::new(channel)
         .get_event_stats(pb::GetEventStatsRequest {
             studio_id: event.studio.to_string(),

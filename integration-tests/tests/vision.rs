@@ -249,7 +249,11 @@ async fn reduced_decode_keeps_faces_boxes_and_crops() {
         let b = full.detect(bytes.clone(), Mode::All).await.unwrap();
         assert_eq!(a.decode_scale, 0.5, "decoded at half scale");
         assert_eq!(b.decode_scale, 1.0);
-        assert_eq!((a.width, a.height), (6000, 4000), "sizes in original pixels");
+        assert_eq!(
+            (a.width, a.height),
+            (6000, 4000),
+            "sizes in original pixels"
+        );
         assert_eq!(a.faces.len(), scene.faces.len(), "{size} px: every face");
         assert_eq!(b.faces.len(), scene.faces.len());
         let mut worst_err = 0f32;
@@ -260,7 +264,10 @@ async fn reduced_decode_keeps_faces_boxes_and_crops() {
                 found
                     .faces
                     .iter()
-                    .max_by(|x, y| iou(x.detection.bbox, face.bbox()).total_cmp(&iou(y.detection.bbox, face.bbox())))
+                    .max_by(|x, y| {
+                        iou(x.detection.bbox, face.bbox())
+                            .total_cmp(&iou(y.detection.bbox, face.bbox()))
+                    })
                     .unwrap()
                     .crop
                     .clone()
@@ -269,11 +276,21 @@ async fn reduced_decode_keeps_faces_boxes_and_crops() {
         }
         println!("{size} px faces at 1/2 decode: worst box/landmark error {worst_err:.2} px, worst crop MAD vs full decode {worst_mad:.2}");
         assert!(worst_err < 4.0, "{size} px: boxes off by {worst_err} px");
-        assert!(worst_mad < 8.0, "{size} px: crops differ by {worst_mad} grey levels");
+        assert!(
+            worst_mad < 8.0,
+            "{size} px: crops differ by {worst_mad} grey levels"
+        );
     }
     // Small photos and PNGs are decoded in full.
     let small = event_photo(5, 1600, 1200, &[1, 2], (120, 150));
-    assert_eq!(reduced.detect(small.jpeg(90).into(), Mode::All).await.unwrap().decode_scale, 1.0);
+    assert_eq!(
+        reduced
+            .detect(small.jpeg(90).into(), Mode::All)
+            .await
+            .unwrap()
+            .decode_scale,
+        1.0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

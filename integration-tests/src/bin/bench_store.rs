@@ -171,7 +171,12 @@ fn spread(values: &[f64]) -> String {
     if v.len() == 1 {
         format!("{:.2}", v[0])
     } else {
-        format!("{:.2} ({:.2}–{:.2})", percentile(&v, 0.5), v[0], v[v.len() - 1])
+        format!(
+            "{:.2} ({:.2}–{:.2})",
+            percentile(&v, 0.5),
+            v[0],
+            v[v.len() - 1]
+        )
     }
 }
 
@@ -212,12 +217,19 @@ fn selfies(event: &EventData, count: usize, seed: u64) -> Vec<Vec<f32>> {
 
 /// One client, `queries` sequential searches: latencies in ms and the
 /// strategy the service reported.
-async fn latencies(api: &SearchApi, studio: Uuid, event: Uuid, qs: &[Vec<f32>]) -> anyhow::Result<(Vec<f64>, String)> {
+async fn latencies(
+    api: &SearchApi,
+    studio: Uuid,
+    event: Uuid,
+    qs: &[Vec<f32>],
+) -> anyhow::Result<(Vec<f64>, String)> {
     let mut ms = Vec::with_capacity(qs.len());
     let mut strategy = String::new();
     for q in qs {
         let t = Instant::now();
-        let r = api.search_event(Request::new(search_request(studio, event, q))).await?;
+        let r = api
+            .search_event(Request::new(search_request(studio, event, q)))
+            .await?;
         ms.push(t.elapsed().as_secs_f64() * 1e3);
         strategy = r.into_inner().strategy;
     }
@@ -244,8 +256,12 @@ async fn throughput(
                 let mut i = c;
                 while Instant::now() < until {
                     let t = Instant::now();
-                    api.search_event(Request::new(search_request(studio, event, &qs[i % qs.len()])))
-                        .await?;
+                    api.search_event(Request::new(search_request(
+                        studio,
+                        event,
+                        &qs[i % qs.len()],
+                    )))
+                    .await?;
                     ms.push(t.elapsed().as_secs_f64() * 1e3);
                     i += clients;
                 }
@@ -259,11 +275,20 @@ async fn throughput(
     }
     let wall = started.elapsed().as_secs_f64();
     all.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    Ok((all.len() as f64 / wall, percentile(&all, 0.5), percentile(&all, 0.99)))
+    Ok((
+        all.len() as f64 / wall,
+        percentile(&all, 0.5),
+        percentile(&all, 0.99),
+    ))
 }
 
 /// Face-level recall of the store's strategy against float32 brute force.
-async fn recall(store: &FaceStore, studio: Uuid, event: Uuid, qs: &[Vec<f32>]) -> anyhow::Result<(f64, usize, usize)> {
+async fn recall(
+    store: &FaceStore,
+    studio: Uuid,
+    event: Uuid,
+    qs: &[Vec<f32>],
+) -> anyhow::Result<(f64, usize, usize)> {
     let info = store.event(studio, event).await?;
     let (mut found, mut expected) = (0usize, 0usize);
     for q in qs {
@@ -273,8 +298,13 @@ async fn recall(store: &FaceStore, studio: Uuid, event: Uuid, qs: &[Vec<f32>]) -
             .into_iter()
             .map(|(p, f, _)| (p, f))
             .collect();
-        let (_, got) = store.candidates(&info, std::slice::from_ref(q), POSSIBLE).await?;
-        let got: BTreeSet<(Uuid, i32)> = got.into_iter().map(|c| (c.photo_id, c.face_index)).collect();
+        let (_, got) = store
+            .candidates(&info, std::slice::from_ref(q), POSSIBLE)
+            .await?;
+        let got: BTreeSet<(Uuid, i32)> = got
+            .into_iter()
+            .map(|c| (c.photo_id, c.face_index))
+            .collect();
         expected += want.len();
         found += want.intersection(&got).count();
     }
@@ -294,29 +324,58 @@ async fn scalar_i64(pool: &facepass_db::PgPool, query: &str) -> anyhow::Result<i
         v: i64,
     }
     let mut conn = pool.get().await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(diesel::sql_query(query).get_result::<Row>(&mut conn).await?.v)
+    Ok(diesel::sql_query(query)
+        .get_result::<Row>(&mut conn)
+        .await?
+        .v)
 }
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
     let a = args()?;
     let mut report = Report(String::new());
-    let base = std::env::var("FACEPASS_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+    let base = std::env::var("FACEPASS_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
     let admin = facepass_db::pool(&format!("{base}/postgres"), 1)?;
     let url = format!("{base}/{}", a.db);
     let studio = Uuid::from_u64_pair(0xFACE_0000, 0);
     let sizes = plan(a.faces);
 
-    let exists = scalar_i64(&admin, &format!("SELECT count(*) AS v FROM pg_database WHERE datname = '{}'", a.db)).await? > 0;
+    let exists = scalar_i64(
+        &admin,
+        &format!(
+            "SELECT count(*) AS v FROM pg_database WHERE datname = '{}'",
+            a.db
+        ),
+    )
+    .await?
+        > 0;
     let mut loaded = false;
     if a.reuse && exists {
         let pool = facepass_db::pool(&url, 1)?;
-        let have = scalar_i64(&pool, "SELECT coalesce(sum(face_count), 0)::bigint AS v FROM faces.events").await.unwrap_or(0);
+        let have = scalar_i64(
+            &pool,
+            "SELECT coalesce(sum(face_count), 0)::bigint AS v FROM faces.events",
+        )
+        .await
+        .unwrap_or(0);
         loaded = have as usize == a.faces;
-        println!("reusing {}: {have} faces stored ({})", a.db, if loaded { "complete" } else { "incomplete, reloading" });
+        println!(
+            "reusing {}: {have} faces stored ({})",
+            a.db,
+            if loaded {
+                "complete"
+            } else {
+                "incomplete, reloading"
+            }
+        );
     }
     if !loaded {
-        sql(&admin, &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", a.db)).await?;
+        sql(
+            &admin,
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", a.db),
+        )
+        .await?;
         sql(&admin, &format!("CREATE DATABASE {}", a.db)).await?;
     }
     let mut config = SearchConfig::default();
@@ -324,12 +383,27 @@ async fn main() -> anyhow::Result<()> {
     config.pool_size = 40;
     facepass_search::migrate(&config).await?;
     let pool = facepass_db::pool(&url, config.pool_size)?;
-    let pack = PackInfo { model: MODEL.into(), match_similarity: MATCH, possible_similarity: POSSIBLE };
-    let sql_tuning = StoreTuning { cache_max_bytes: 0, ..StoreTuning::default() };
+    let pack = PackInfo {
+        model: MODEL.into(),
+        match_similarity: MATCH,
+        possible_similarity: POSSIBLE,
+    };
+    let sql_tuning = StoreTuning {
+        cache_max_bytes: 0,
+        ..StoreTuning::default()
+    };
     let store_sql = FaceStore::new(pool.clone(), sql_tuning.clone());
     let store_mem = FaceStore::new(pool.clone(), StoreTuning::default());
-    let api_sql = Arc::new(SearchApi::new(store_sql.clone(), config.clone(), pack.clone()));
-    let api_mem = Arc::new(SearchApi::new(store_mem.clone(), config.clone(), pack.clone()));
+    let api_sql = Arc::new(SearchApi::new(
+        store_sql.clone(),
+        config.clone(),
+        pack.clone(),
+    ));
+    let api_mem = Arc::new(SearchApi::new(
+        store_mem.clone(),
+        config.clone(),
+        pack.clone(),
+    ));
 
     report.line("## Face store benchmark");
     report.line("");
@@ -342,7 +416,10 @@ async fn main() -> anyhow::Result<()> {
             shared_buffers: String,
         }
         let mut conn = pool.get().await.map_err(|e| anyhow::anyhow!("{e}"))?;
-        diesel::sql_query("SHOW shared_buffers").get_result::<Row>(&mut conn).await?.shared_buffers
+        diesel::sql_query("SHOW shared_buffers")
+            .get_result::<Row>(&mut conn)
+            .await?
+            .shared_buffers
     };
     report.line(format!(
         "{} faces over {} events (largest {:?}); {} cores; PostgreSQL shared_buffers {shared_buffers}; exact limit {} faces; HNSW m={} ef_construction={} ef_search={}.",
@@ -366,7 +443,8 @@ async fn main() -> anyhow::Result<()> {
         // Two writers, like two indexer consumers.
         for (n, size) in sizes.iter().enumerate() {
             let data = generate(studio, n, *size, true);
-            let chunks: Vec<Vec<pb::PhotoFaces>> = data.photos.chunks(500).map(|c| c.to_vec()).collect();
+            let chunks: Vec<Vec<pb::PhotoFaces>> =
+                data.photos.chunks(500).map(|c| c.to_vec()).collect();
             for pair in chunks.chunks(2) {
                 let t = Instant::now();
                 let mut faces = 0;
@@ -381,7 +459,9 @@ async fn main() -> anyhow::Result<()> {
                             model: MODEL.into(),
                             photos: photos.clone(),
                         };
-                        tokio::spawn(async move { api.bulk_upsert_photo_faces(Request::new(request)).await })
+                        tokio::spawn(async move {
+                            api.bulk_upsert_photo_faces(Request::new(request)).await
+                        })
                     })
                     .collect();
                 for t in tasks {
@@ -392,7 +472,11 @@ async fn main() -> anyhow::Result<()> {
                 stored += faces;
             }
             if n % 20 == 0 {
-                eprintln!("loaded {stored} faces ({n}/{} events), {:.0} faces/s", sizes.len(), stored as f64 / started.elapsed().as_secs_f64());
+                eprintln!(
+                    "loaded {stored} faces ({n}/{} events), {:.0} faces/s",
+                    sizes.len(),
+                    stored as f64 / started.elapsed().as_secs_f64()
+                );
             }
         }
         let secs = started.elapsed().as_secs_f64();
@@ -404,7 +488,10 @@ async fn main() -> anyhow::Result<()> {
         sql(&pool, "VACUUM ANALYZE").await?;
     }
     let heap = scalar_i64(&pool, "SELECT sum(pg_table_size(c.oid))::bigint AS v FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid").await?;
-    report.line(format!("Stored: {:.2} GB (partitions with TOAST).", heap as f64 / 1e9));
+    report.line(format!(
+        "Stored: {:.2} GB (partitions with TOAST).",
+        heap as f64 / 1e9
+    ));
     report.line("");
 
     // ---- per-event HNSW indexes ------------------------------------------
@@ -421,11 +508,22 @@ async fn main() -> anyhow::Result<()> {
             store_sql.build_ann_index(id).await?;
         }
         let secs = t.elapsed().as_secs_f64();
-        let bytes = scalar_i64(&pool, &format!("SELECT pg_relation_size('faces.ev_{}_hnsw')::bigint AS v", id.simple())).await?;
+        let bytes = scalar_i64(
+            &pool,
+            &format!(
+                "SELECT pg_relation_size('faces.ev_{}_hnsw')::bigint AS v",
+                id.simple()
+            ),
+        )
+        .await?;
         report.line(format!(
             "| {} | {size} | {} | {:.0} |",
             n,
-            if ready { "(built earlier)".to_string() } else { format!("{secs:.1}") },
+            if ready {
+                "(built earlier)".to_string()
+            } else {
+                format!("{secs:.1}")
+            },
             bytes as f64 / 1e6
         ));
     }
@@ -442,7 +540,10 @@ async fn main() -> anyhow::Result<()> {
         }
         v
     };
-    report.line(format!("Latency, one client: {} searches a run, {} runs; median of the runs (min–max). ms.", a.queries, a.runs));
+    report.line(format!(
+        "Latency, one client: {} searches a run, {} runs; median of the runs (min–max). ms.",
+        a.queries, a.runs
+    ));
     report.line("");
     report.line("| event | faces | path | strategy | p50 | p99 |");
     report.line("|---|---:|---|---|---:|---:|");
@@ -453,14 +554,19 @@ async fn main() -> anyhow::Result<()> {
         let cached = sizes[*n] as i64 >= store_mem.cache().min_faces;
         for (path, api) in [("PostgreSQL", &api_sql), ("memory copy", &api_mem)] {
             if path == "memory copy" && !cached {
-                report.line(format!("| {label} | {} | memory copy | (below cache_min_faces: PostgreSQL only) | | |", sizes[*n]));
+                report.line(format!(
+                    "| {label} | {} | memory copy | (below cache_min_faces: PostgreSQL only) | | |",
+                    sizes[*n]
+                ));
                 continue;
             }
             // Warm: one search (starts the copy), then wait for the copy.
             latencies(api, studio, data.id, &qs[..1]).await?;
             if path == "memory copy" {
                 let until = Instant::now() + Duration::from_secs(300);
-                while store_mem.cache().usage().0 == 0 || latencies(api, studio, data.id, &qs[..1]).await?.1 != "memory" {
+                while store_mem.cache().usage().0 == 0
+                    || latencies(api, studio, data.id, &qs[..1]).await?.1 != "memory"
+                {
                     if Instant::now() > until {
                         bail!("the copy of event {n} never loaded");
                     }
@@ -474,14 +580,22 @@ async fn main() -> anyhow::Result<()> {
                 p99.push(percentile(&ms, 0.99));
                 strategy = s;
             }
-            report.line(format!("| {label} | {} | {path} | {strategy} | {} | {} |", sizes[*n], spread(&p50), spread(&p99)));
+            report.line(format!(
+                "| {label} | {} | {path} | {strategy} | {} | {} |",
+                sizes[*n],
+                spread(&p50),
+                spread(&p99)
+            ));
         }
         events.insert(*n, data);
     }
     report.line("");
 
     // ---- throughput --------------------------------------------------------
-    report.line(format!("Throughput on the 50k event, {} s per row (searches/s, and the latency the clients saw).", a.seconds));
+    report.line(format!(
+        "Throughput on the 50k event, {} s per row (searches/s, and the latency the clients saw).",
+        a.seconds
+    ));
     report.line("");
     report.line("| path | clients | searches/s | p50 ms | p99 ms |");
     report.line("|---|---:|---:|---:|---:|");
@@ -489,8 +603,18 @@ async fn main() -> anyhow::Result<()> {
     let qs = Arc::new(selfies(target, 256, 5));
     for (path, api) in [("PostgreSQL", &api_sql), ("memory copy", &api_mem)] {
         for clients in [1usize, 8, 32] {
-            let (qps, p50, p99) = throughput(api.clone(), studio, target.id, qs.clone(), clients, a.seconds).await?;
-            report.line(format!("| {path} | {clients} | {qps:.0} | {p50:.1} | {p99:.1} |"));
+            let (qps, p50, p99) = throughput(
+                api.clone(),
+                studio,
+                target.id,
+                qs.clone(),
+                clients,
+                a.seconds,
+            )
+            .await?;
+            report.line(format!(
+                "| {path} | {clients} | {qps:.0} | {p50:.1} | {p99:.1} |"
+            ));
         }
     }
     report.line("");
@@ -502,7 +626,12 @@ async fn main() -> anyhow::Result<()> {
     report.line("| event | faces | FacePass strategy | recall | naive, global index used: recall | p50 ms | p99 ms | naive, planner's choice: recall | p50 ms | p99 ms |");
     report.line("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|");
     // The naive design: one HNSW index over every face, filter by event after.
-    let naive_exists = scalar_i64(&pool, "SELECT count(*)::bigint AS v FROM pg_class WHERE relname = 'naive_hnsw'").await? > 0;
+    let naive_exists = scalar_i64(
+        &pool,
+        "SELECT count(*)::bigint AS v FROM pg_class WHERE relname = 'naive_hnsw'",
+    )
+    .await?
+        > 0;
     let naive_build = if naive_exists {
         None
     } else {
@@ -517,13 +646,19 @@ async fn main() -> anyhow::Result<()> {
         conn.batch_execute("ANALYZE bench.naive").await?;
         Some(secs)
     };
-    let naive_size = scalar_i64(&pool, "SELECT pg_relation_size('bench.naive_hnsw')::bigint AS v").await?;
+    let naive_size = scalar_i64(
+        &pool,
+        "SELECT pg_relation_size('bench.naive_hnsw')::bigint AS v",
+    )
+    .await?;
     for (n, label) in &picks {
         let data = &events[n];
         let qs = selfies(data, recall_queries, 991 + *n as u64);
         store_mem.cache().remove(data.id);
         let (r_sql, f1, e1) = recall(&store_sql, studio, data.id, &qs).await?;
-        let strategy = store_sql.strategy(&store_sql.event(studio, data.id).await?).as_str();
+        let strategy = store_sql
+            .strategy(&store_sql.event(studio, data.id).await?)
+            .as_str();
         let (nr, nms) = naive(&pool, data.id, &qs, &store_sql, studio, true).await?;
         let (pr, pms) = naive(&pool, data.id, &qs, &store_sql, studio, false).await?;
         report.line(format!(
@@ -540,14 +675,22 @@ async fn main() -> anyhow::Result<()> {
         }
         latencies(&api_mem, studio, data.id, &qs[..1]).await?;
         let until = Instant::now() + Duration::from_secs(300);
-        while store_mem.cache().get(data.id, store_mem.event(studio, data.id).await?.version).is_none() {
+        while store_mem
+            .cache()
+            .get(data.id, store_mem.event(studio, data.id).await?.version)
+            .is_none()
+        {
             if Instant::now() > until {
                 bail!("copy never loaded");
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         let (r_mem, f2, e2) = recall(&store_mem, studio, data.id, &qs).await?;
-        report.line(format!("| {label} | {} | {} | {r_mem:.4} ({f2}/{e2}) | | | | | | |", sizes[*n], Strategy::Memory.as_str()));
+        report.line(format!(
+            "| {label} | {} | {} | {r_mem:.4} ({f2}/{e2}) | | | | | | |",
+            sizes[*n],
+            Strategy::Memory.as_str()
+        ));
     }
     report.line("");
     report.line(format!(

@@ -157,7 +157,10 @@ async fn main() -> anyhow::Result<()> {
         ("in-process (fine pass)", 1920, false),
         ("in-process (fine pass, reduced decode)", 1920, true),
     ] {
-        let detector = Arc::new(FaceDetector::load(&det_config_with(fine, reduced), Some(&dylib))?);
+        let detector = Arc::new(FaceDetector::load(
+            &det_config_with(fine, reduced),
+            Some(&dylib),
+        )?);
         for class in classes(&photos) {
             let set: Vec<&Photo> = photos.iter().filter(|p| p.class == class).collect();
             let mut runs = Vec::new();

@@ -87,11 +87,7 @@ pub struct Reduced {
 /// JPEG, no scale small enough, CMYK or 16-bit, or anything unusual): the
 /// caller then decodes in full with [`decode_rgb`], which also reports
 /// every error, so limits and error codes are the same on both paths.
-pub fn decode_reduced(
-    bytes: &[u8],
-    limits: &ImageLimits,
-    min_long_side: u32,
-) -> Option<Reduced> {
+pub fn decode_reduced(bytes: &[u8], limits: &ImageLimits, min_long_side: u32) -> Option<Reduced> {
     if bytes.len() as u64 > limits.max_bytes || !bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
         return None;
     }
@@ -111,8 +107,12 @@ pub fn decode_reduced(
     }
     let long = w.max(h);
     // The largest denominator d in {2, 4, 8} with long / d >= min_long_side.
-    let d = [8u32, 4, 2].into_iter().find(|d| long / d >= min_long_side.max(1))?;
-    let (sw, sh) = decoder.scale(w.div_ceil(d) as u16, h.div_ceil(d) as u16).ok()?;
+    let d = [8u32, 4, 2]
+        .into_iter()
+        .find(|d| long / d >= min_long_side.max(1))?;
+    let (sw, sh) = decoder
+        .scale(w.div_ceil(d) as u16, h.div_ceil(d) as u16)
+        .ok()?;
     let (sw, sh) = (sw as u32, sh as u32);
     if sw >= w || sw == 0 || sh == 0 {
         return None;
@@ -219,11 +219,20 @@ mod tests {
         let rgb = decode_rgb(bytes, &limits()).unwrap();
         assert_eq!(rgb.dimensions(), (64, 32));
         let near = |got: [u8; 3], want: [u8; 3]| {
-            got.iter().zip(want).all(|(g, w)| (*g as i32 - w as i32).abs() <= 12)
+            got.iter()
+                .zip(want)
+                .all(|(g, w)| (*g as i32 - w as i32).abs() <= 12)
         };
-        for (x, y, want) in [(8, 8, [255, 0, 0]), (48, 8, [0, 0, 255]), (8, 24, [127, 127, 127])] {
+        for (x, y, want) in [
+            (8, 8, [255, 0, 0]),
+            (48, 8, [0, 0, 255]),
+            (8, 24, [127, 127, 127]),
+        ] {
             let got = rgb.get_pixel(x, y).0;
-            assert!(near(got, want), "pixel ({x}, {y}): {got:?}, expected about {want:?}");
+            assert!(
+                near(got, want),
+                "pixel ({x}, {y}): {got:?}, expected about {want:?}"
+            );
         }
     }
 

@@ -144,7 +144,8 @@ impl FaceDetector {
         if mode == Mode::All && self.config.reduced_decode {
             // The passes never look at more than this many pixels.
             let needed = self.config.fine_pass_side.max(self.config.model.input_size);
-            if let Some(reduced) = crate::decode::decode_reduced(bytes, &self.config.limits, needed) {
+            if let Some(reduced) = crate::decode::decode_reduced(bytes, &self.config.limits, needed)
+            {
                 return self.detect_reduced(bytes, reduced);
             }
         }
@@ -179,7 +180,11 @@ impl FaceDetector {
     /// from the reduced image when the face is at least
     /// `reduced_min_face_px` wide there (enough pixels for 112x112), and
     /// otherwise from the full image, decoded once, only when needed.
-    fn detect_reduced(&self, bytes: &[u8], reduced: crate::decode::Reduced) -> Result<Faces, Error> {
+    fn detect_reduced(
+        &self,
+        bytes: &[u8],
+        reduced: crate::decode::Reduced,
+    ) -> Result<Faces, Error> {
         let (width, height) = reduced.full;
         let up = 1.0 / reduced.scale;
         let mut full: Option<RgbImage> = None;

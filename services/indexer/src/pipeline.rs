@@ -153,7 +153,11 @@ impl Pipeline {
 /// for each issue the detector reported (small, blurred, turned away, ...).
 /// Kept with the face so a studio can hide or re-check weak faces.
 pub fn face_quality(det_score: f32, issues: usize) -> f32 {
-    let score = if det_score.is_finite() { det_score } else { 0.0 };
+    let score = if det_score.is_finite() {
+        det_score
+    } else {
+        0.0
+    };
     (score * (1.0 - 0.25 * issues as f32)).clamp(0.0, 1.0)
 }
 

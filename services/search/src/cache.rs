@@ -212,8 +212,10 @@ impl EventCache {
         if m.version != version {
             return None;
         }
-        m.last_used
-            .store(self.clock.fetch_add(1, Ordering::Relaxed), Ordering::Relaxed);
+        m.last_used.store(
+            self.clock.fetch_add(1, Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
         Some(m.clone())
     }
 
@@ -226,10 +228,9 @@ impl EventCache {
             return None;
         }
         let now = Instant::now();
-        let delay = inner
-            .last_load
-            .get(&event_id)
-            .map_or(Duration::ZERO, |t| cooldown.saturating_sub(now.saturating_duration_since(*t)));
+        let delay = inner.last_load.get(&event_id).map_or(Duration::ZERO, |t| {
+            cooldown.saturating_sub(now.saturating_duration_since(*t))
+        });
         inner
             .last_load
             .retain(|_, t| now.saturating_duration_since(*t) < cooldown);
@@ -238,7 +239,11 @@ impl EventCache {
     }
 
     pub fn end_load(&self, event_id: Uuid) {
-        self.inner.lock().expect("cache lock").loading.remove(&event_id);
+        self.inner
+            .lock()
+            .expect("cache lock")
+            .loading
+            .remove(&event_id);
     }
 
     /// Keeps `matrix` (replacing an older copy), evicting the least
@@ -249,9 +254,10 @@ impl EventCache {
         if size > self.max_bytes {
             return false;
         }
-        matrix
-            .last_used
-            .store(self.clock.fetch_add(1, Ordering::Relaxed), Ordering::Relaxed);
+        matrix.last_used.store(
+            self.clock.fetch_add(1, Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
         let mut inner = self.inner.lock().expect("cache lock");
         if let Some(old) = inner.events.insert(event_id, Arc::new(matrix)) {
             inner.bytes -= old.bytes();
@@ -319,7 +325,10 @@ mod tests {
             let b: Vec<f32> = (0..len).map(|i| (i as f32 * 0.11).cos()).collect();
             let plain: f64 = a.iter().zip(&b).map(|(x, y)| *x as f64 * *y as f64).sum();
             assert!((dot(&a, &b) as f64 - plain).abs() < 1e-4, "len {len}");
-            assert!((dot_portable(&a, &b) as f64 - plain).abs() < 1e-4, "len {len}");
+            assert!(
+                (dot_portable(&a, &b) as f64 - plain).abs() < 1e-4,
+                "len {len}"
+            );
         }
     }
 
@@ -338,7 +347,11 @@ mod tests {
                 want.push(row);
             }
         }
-        let got: Vec<usize> = m.scan(&[q, q2], floor).into_iter().map(|(r, _)| r).collect();
+        let got: Vec<usize> = m
+            .scan(&[q, q2], floor)
+            .into_iter()
+            .map(|(r, _)| r)
+            .collect();
         assert!(got.contains(&5) && got.contains(&39_999));
         let mut sorted = got.clone();
         sorted.sort();
@@ -372,8 +385,15 @@ mod tests {
         cache.end_load(a);
         let minute = Duration::from_secs(60);
         let delay = cache.begin_load(a, minute).expect("scheduled");
-        assert!(delay > Duration::from_secs(59), "waits out the cooldown: {delay:?}");
+        assert!(
+            delay > Duration::from_secs(59),
+            "waits out the cooldown: {delay:?}"
+        );
         assert_eq!(cache.begin_load(a, minute), None, "already scheduled");
-        assert_eq!(cache.begin_load(b, minute), Some(Duration::ZERO), "other events do not wait");
+        assert_eq!(
+            cache.begin_load(b, minute),
+            Some(Duration::ZERO),
+            "other events do not wait"
+        );
     }
 }

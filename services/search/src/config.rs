@@ -153,7 +153,9 @@ impl Validate for SearchConfig {
             problems.push("pool_size must be at least 1".into());
         }
         if self.max_page_size == 0 || self.max_people == 0 || self.max_selfies_per_person == 0 {
-            problems.push("max_page_size, max_people and max_selfies_per_person must be at least 1".into());
+            problems.push(
+                "max_page_size, max_people and max_selfies_per_person must be at least 1".into(),
+            );
         }
         if self.max_bulk_photos == 0 || self.max_delete_faces == 0 {
             problems.push("max_bulk_photos and max_delete_faces must be at least 1".into());
@@ -162,11 +164,21 @@ impl Validate for SearchConfig {
             problems.push("dimension must be 512 (the faces table is halfvec(512))".into());
         }
         let m = &self.model;
-        if !(-1.0..=1.0).contains(&m.possible_similarity) || m.possible_similarity > m.match_similarity || m.match_similarity > 1.0 {
-            problems.push("model thresholds must satisfy -1 <= possible_similarity <= match_similarity <= 1".into());
+        if !(-1.0..=1.0).contains(&m.possible_similarity)
+            || m.possible_similarity > m.match_similarity
+            || m.match_similarity > 1.0
+        {
+            problems.push(
+                "model thresholds must satisfy -1 <= possible_similarity <= match_similarity <= 1"
+                    .into(),
+            );
         }
-        if self.store.exact_max_faces < 0 || self.store.hnsw_ef_search == 0 || self.store.hnsw_m < 2 {
-            problems.push("store: exact_max_faces >= 0, hnsw_ef_search >= 1 and hnsw_m >= 2 are required".into());
+        if self.store.exact_max_faces < 0 || self.store.hnsw_ef_search == 0 || self.store.hnsw_m < 2
+        {
+            problems.push(
+                "store: exact_max_faces >= 0, hnsw_ef_search >= 1 and hnsw_m >= 2 are required"
+                    .into(),
+            );
         }
         problems
     }

@@ -2,10 +2,10 @@
 //! `faces`) and answers event-scoped similarity searches over gRPC
 //! (`facepass.search.v1`). Nothing else reads or writes the face tables.
 
+pub mod cache;
 pub mod config;
 pub mod rank;
 pub mod service;
-pub mod cache;
 pub mod store;
 
 use std::time::Duration;
@@ -96,9 +96,13 @@ async fn build_indexes(store: store::FaceStore, every: Duration, shutdown: Shutd
             let started = std::time::Instant::now();
             tracing::info!(%event_id, "building the event's HNSW index");
             match store.build_ann_index(event_id).await {
-                Ok(true) => tracing::info!(%event_id, secs = started.elapsed().as_secs_f64(), "HNSW index ready"),
+                Ok(true) => {
+                    tracing::info!(%event_id, secs = started.elapsed().as_secs_f64(), "HNSW index ready")
+                }
                 Ok(false) => tracing::debug!(%event_id, "another replica is building this index"),
-                Err(e) => tracing::warn!(%event_id, error = %e, "HNSW index build failed; the event stays on exact search"),
+                Err(e) => {
+                    tracing::warn!(%event_id, error = %e, "HNSW index build failed; the event stays on exact search")
+                }
             }
             if shutdown.is_triggered() {
                 return;

@@ -55,7 +55,12 @@ pub struct RankedPhoto {
 /// when every person can be given a different face at least `possible`
 /// similar; among such assignments the one with the best weakest
 /// similarity is kept. Ranked by score (descending), then photo id.
-pub fn rank(candidates: Vec<Candidate>, people: usize, matched: f32, possible: f32) -> Vec<RankedPhoto> {
+pub fn rank(
+    candidates: Vec<Candidate>,
+    people: usize,
+    matched: f32,
+    possible: f32,
+) -> Vec<RankedPhoto> {
     let mut by_photo: BTreeMap<Uuid, Vec<Candidate>> = BTreeMap::new();
     for c in candidates {
         by_photo.entry(c.photo_id).or_default().push(c);
@@ -66,7 +71,11 @@ pub fn rank(candidates: Vec<Candidate>, people: usize, matched: f32, possible: f
             ranked.push(RankedPhoto {
                 photo_id,
                 score,
-                tier: if score >= matched { Tier::Match } else { Tier::Possible },
+                tier: if score >= matched {
+                    Tier::Match
+                } else {
+                    Tier::Possible
+                },
                 faces: chosen
                     .into_iter()
                     .enumerate()
@@ -79,7 +88,11 @@ pub fn rank(candidates: Vec<Candidate>, people: usize, matched: f32, possible: f
             });
         }
     }
-    ranked.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.photo_id.cmp(&b.photo_id)));
+    ranked.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then(a.photo_id.cmp(&b.photo_id))
+    });
     ranked
 }
 
@@ -104,7 +117,10 @@ fn best_assignment(faces: &[Candidate], people: usize, possible: f32) -> Option<
         best: &mut Option<(f32, Vec<usize>)>,
     ) {
         if person == people {
-            if best.as_ref().is_none_or(|(b, chosen)| floor > *b || (floor == *b && *used < *chosen)) {
+            if best
+                .as_ref()
+                .is_none_or(|(b, chosen)| floor > *b || (floor == *b && *used < *chosen))
+            {
                 *best = Some((floor, used.clone()));
             }
             return;
@@ -129,12 +145,25 @@ fn best_assignment(faces: &[Candidate], people: usize, possible: f32) -> Option<
     let mut order: Vec<usize> = (0..faces.len()).collect();
     order.sort_by_key(|&i| faces[i].face_index);
     let sorted: Vec<Candidate> = order.iter().map(|&i| faces[i].clone()).collect();
-    go(&sorted, 0, people, possible, &mut Vec::new(), f32::INFINITY, &mut best);
+    go(
+        &sorted,
+        0,
+        people,
+        possible,
+        &mut Vec::new(),
+        f32::INFINITY,
+        &mut best,
+    );
     best.map(|(score, chosen)| (score, chosen.into_iter().map(|i| order[i]).collect()))
 }
 
 /// Identifies a query, so a page token cannot be replayed against another.
-pub fn query_digest(event_id: Uuid, model: &str, queries: &[Vec<f32>], matches_only: bool) -> String {
+pub fn query_digest(
+    event_id: Uuid,
+    model: &str,
+    queries: &[Vec<f32>],
+    matches_only: bool,
+) -> String {
     let mut h = Sha256::new();
     h.update(event_id.as_bytes());
     h.update(model.as_bytes());
@@ -156,7 +185,12 @@ pub struct Cursor {
 }
 
 pub fn encode_token(cursor: Cursor, digest: &str) -> String {
-    format!("{:08x}{}{}", cursor.score.to_bits(), cursor.photo_id.simple(), digest)
+    format!(
+        "{:08x}{}{}",
+        cursor.score.to_bits(),
+        cursor.photo_id.simple(),
+        digest
+    )
 }
 
 /// The cursor in `token`, or why the token is not valid for this query.
@@ -179,7 +213,11 @@ pub fn decode_token(token: &str, digest: &str) -> Result<Cursor, &'static str> {
 
 /// The photos after `cursor` (all when None), at most `size` of them, and
 /// the cursor of the next page when more remain.
-pub fn page(ranked: &[RankedPhoto], cursor: Option<Cursor>, size: usize) -> (&[RankedPhoto], Option<Cursor>) {
+pub fn page(
+    ranked: &[RankedPhoto],
+    cursor: Option<Cursor>,
+    size: usize,
+) -> (&[RankedPhoto], Option<Cursor>) {
     let start = match cursor {
         None => 0,
         Some(c) => ranked.partition_point(|p| {

@@ -60,7 +60,11 @@ const DEFAULT_PAGE: u32 = 100;
 
 impl SearchApi {
     pub fn new(store: FaceStore, config: SearchConfig, pack: PackInfo) -> Self {
-        SearchApi { store, config, pack }
+        SearchApi {
+            store,
+            config,
+            pack,
+        }
     }
 
     fn check_embedding(&self, what: &str, values: &[f32]) -> Result<(), Error> {
@@ -72,7 +76,9 @@ impl SearchApi {
             )));
         }
         if values.iter().any(|v| !v.is_finite()) {
-            return Err(Error::invalid(format!("{what} contains a non-finite value")));
+            return Err(Error::invalid(format!(
+                "{what} contains a non-finite value"
+            )));
         }
         let norm: f32 = values.iter().map(|v| v * v).sum::<f32>().sqrt();
         if !(0.99..=1.01).contains(&norm) {
@@ -129,7 +135,9 @@ impl SearchApi {
             } = face;
             self.check_embedding(&format!("{what}.faces[{i}].embedding"), &embedding)?;
             if bbox.len() != 4 {
-                return Err(Error::invalid(format!("{what}.faces[{i}].bbox must have 4 values")));
+                return Err(Error::invalid(format!(
+                    "{what}.faces[{i}].bbox must have 4 values"
+                )));
             }
             if landmarks.len() != 10 {
                 return Err(Error::invalid(format!(
@@ -170,7 +178,9 @@ impl SearchApi {
     /// One query per person: the normalised mean of their selfies.
     fn person_queries(&self, people: Vec<pb::Person>) -> Result<Vec<Vec<f32>>, Error> {
         if people.is_empty() {
-            return Err(Error::invalid("people: at least one person (with a selfie) is required"));
+            return Err(Error::invalid(
+                "people: at least one person (with a selfie) is required",
+            ));
         }
         if people.len() > self.config.max_people {
             return Err(Error::invalid(format!(
@@ -229,7 +239,15 @@ impl SearchService for SearchApi {
         let rows = self.faces_to_rows(studio_id, event_id, photo_id, &model, faces, "photo")?;
         let (stored, replaced) = self
             .store
-            .replace_faces(studio_id, event_id, &model, vec![PhotoFaces { photo_id, faces: rows }])
+            .replace_faces(
+                studio_id,
+                event_id,
+                &model,
+                vec![PhotoFaces {
+                    photo_id,
+                    faces: rows,
+                }],
+            )
             .await?;
         tracing::info!(%photo_id, %event_id, stored, replaced, "photo faces replaced");
         Ok(Response::new(pb::UpsertPhotoFacesResponse {
@@ -267,13 +285,28 @@ impl SearchService for SearchApi {
         for (i, p) in photos.into_iter().enumerate() {
             let photo_id = parse_id(&format!("photos[{i}].photo_id"), &p.photo_id)?;
             if !seen.insert(photo_id) {
-                return Err(Error::invalid(format!("photos[{i}]: photo {photo_id} appears twice")).into());
+                return Err(
+                    Error::invalid(format!("photos[{i}]: photo {photo_id} appears twice")).into(),
+                );
             }
-            let rows = self.faces_to_rows(studio_id, event_id, photo_id, &model, p.faces, &format!("photos[{i}]"))?;
-            batch.push(PhotoFaces { photo_id, faces: rows });
+            let rows = self.faces_to_rows(
+                studio_id,
+                event_id,
+                photo_id,
+                &model,
+                p.faces,
+                &format!("photos[{i}]"),
+            )?;
+            batch.push(PhotoFaces {
+                photo_id,
+                faces: rows,
+            });
         }
         let n = batch.len();
-        let (stored, replaced) = self.store.replace_faces(studio_id, event_id, &model, batch).await?;
+        let (stored, replaced) = self
+            .store
+            .replace_faces(studio_id, event_id, &model, batch)
+            .await?;
         tracing::info!(%event_id, photos = n, stored, replaced, "bulk faces replaced");
         Ok(Response::new(pb::BulkUpsertPhotoFacesResponse {
             photos: n as u32,
@@ -296,7 +329,10 @@ impl SearchService for SearchApi {
         let event_id = parse_id("event_id", &event_id)?;
         let photo_id = parse_id("photo_id", &photo_id)?;
         let reason: String = reason.chars().take(1000).collect();
-        let deleted = self.store.mark_failed(studio_id, event_id, photo_id, &reason).await?;
+        let deleted = self
+            .store
+            .mark_failed(studio_id, event_id, photo_id, &reason)
+            .await?;
         Ok(Response::new(pb::MarkPhotoFailedResponse {
             faces_deleted: deleted as u64,
         }))
@@ -380,7 +416,9 @@ impl SearchService for SearchApi {
                     }
                 })
                 .collect(),
-            next_page_token: next.map(|c| rank::encode_token(c, &digest)).unwrap_or_default(),
+            next_page_token: next
+                .map(|c| rank::encode_token(c, &digest))
+                .unwrap_or_default(),
             total_photos: ranked.len() as u32,
             total_matches: total_matches as u32,
             strategy: strategy.as_str().into(),
@@ -404,13 +442,18 @@ impl SearchService for SearchApi {
             match self.store.photo_event(studio_id, photo_id).await? {
                 Some(e) => e,
                 None => {
-                    return Ok(Response::new(pb::DeletePhotoFacesResponse { faces_deleted: 0 }))
+                    return Ok(Response::new(pb::DeletePhotoFacesResponse {
+                        faces_deleted: 0,
+                    }))
                 }
             }
         } else {
             parse_id("event_id", &event_id)?
         };
-        let deleted = self.store.delete_photo(studio_id, event_id, photo_id).await?;
+        let deleted = self
+            .store
+            .delete_photo(studio_id, event_id, photo_id)
+            .await?;
         Ok(Response::new(pb::DeletePhotoFacesResponse {
             faces_deleted: deleted as u64,
         }))
@@ -440,7 +483,10 @@ impl SearchService for SearchApi {
         }
         let mut refs = Vec::with_capacity(faces.len());
         for (i, f) in faces.into_iter().enumerate() {
-            refs.push((parse_id(&format!("faces[{i}].photo_id"), &f.photo_id)?, f.face_index as i32));
+            refs.push((
+                parse_id(&format!("faces[{i}].photo_id"), &f.photo_id)?,
+                f.face_index as i32,
+            ));
         }
         let deleted = self.store.delete_faces(studio_id, event_id, refs).await?;
         Ok(Response::new(pb::DeleteFacesResponse {

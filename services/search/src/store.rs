@@ -12,7 +12,9 @@
 //! transaction, so statistics and the strategy choice are never stale.
 
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Float4, Float8, Int4, Int8, Nullable, Text, Uuid as SqlUuid};
+use diesel::sql_types::{
+    Array, BigInt, Float4, Float8, Int4, Int8, Nullable, Text, Uuid as SqlUuid,
+};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use facepass_core::{Error, ErrorCode, Result};
 use facepass_db::PgPool;
@@ -270,7 +272,9 @@ fn checked_partition(name: &str) -> Result<&str> {
     // anyway, since they are spliced into SQL.
     let ok = name.len() == 35
         && name.starts_with("ev_")
-        && name[3..].bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+        && name[3..]
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
     if ok {
         Ok(name)
     } else {
@@ -417,8 +421,15 @@ const INSERT_CHUNK: usize = 2_000;
 
 impl FaceStore {
     pub fn new(pool: PgPool, tuning: StoreTuning) -> Self {
-        let cache = Arc::new(EventCache::new(tuning.cache_max_bytes, tuning.cache_min_faces));
-        FaceStore { pool, tuning, cache }
+        let cache = Arc::new(EventCache::new(
+            tuning.cache_max_bytes,
+            tuning.cache_min_faces,
+        ));
+        FaceStore {
+            pool,
+            tuning,
+            cache,
+        }
     }
 
     pub fn cache(&self) -> &EventCache {
@@ -580,7 +591,10 @@ impl FaceStore {
                 .map_err(|e| Error::internal(format!("scan task: {e}")))?;
                 return Ok((Strategy::Memory, found));
             }
-            if let Some(delay) = self.cache.begin_load(event.event_id, crate::cache::RELOAD_COOLDOWN) {
+            if let Some(delay) = self
+                .cache
+                .begin_load(event.event_id, crate::cache::RELOAD_COOLDOWN)
+            {
                 // This search takes the SQL path; later ones the copy.
                 let store = self.clone();
                 let event_id = event.event_id;
@@ -590,7 +604,9 @@ impl FaceStore {
                     match store.load_copy(event_id).await {
                         Ok((faces, kept)) => tracing::info!(%event_id, faces, kept,
                             ms = started.elapsed().as_millis() as u64, "event copied into memory"),
-                        Err(e) => tracing::warn!(%event_id, error = %e, "copying an event into memory failed"),
+                        Err(e) => {
+                            tracing::warn!(%event_id, error = %e, "copying an event into memory failed")
+                        }
                     }
                     store.cache.end_load(event_id);
                 });
@@ -651,9 +667,8 @@ impl FaceStore {
                 let mut merged: std::collections::HashMap<(Uuid, i32), Candidate> =
                     std::collections::HashMap::new();
                 for (qi, q) in queries.iter().enumerate() {
-                    for (photo_id, face_index, bbox, sim) in self
-                        .hnsw_within(&mut conn, part, q, max_distance)
-                        .await?
+                    for (photo_id, face_index, bbox, sim) in
+                        self.hnsw_within(&mut conn, part, q, max_distance).await?
                     {
                         merged
                             .entry((photo_id, face_index))
@@ -789,7 +804,10 @@ impl FaceStore {
             .await?;
         let faces = rows.len();
         let matrix = tokio::task::spawn_blocking(move || {
-            let dim = rows.get(0).map(|r| r.embedding.as_slice().len()).unwrap_or(0);
+            let dim = rows
+                .get(0)
+                .map(|r| r.embedding.as_slice().len())
+                .unwrap_or(0);
             let mut embeddings = Vec::with_capacity(rows.len() * dim);
             let (mut photos, mut indexes, mut boxes) = (
                 Vec::with_capacity(rows.len()),
@@ -798,7 +816,11 @@ impl FaceStore {
             );
             for r in rows {
                 let v = r.embedding.as_slice();
-                let norm = v.iter().map(|x| (*x as f64) * (*x as f64)).sum::<f64>().sqrt();
+                let norm = v
+                    .iter()
+                    .map(|x| (*x as f64) * (*x as f64))
+                    .sum::<f64>()
+                    .sqrt();
                 let norm = if norm > 0.0 { norm } else { 1.0 };
                 embeddings.extend(v.iter().map(|x| (*x as f64 / norm) as f32));
                 photos.push(r.photo_id);
@@ -871,10 +893,11 @@ impl FaceStore {
         }
         .await;
         if result.is_err() {
-            let _ = diesel::sql_query("UPDATE faces.events SET ann_index = 'none' WHERE event_id = $1")
-                .bind::<SqlUuid, _>(event_id)
-                .execute(&mut conn)
-                .await;
+            let _ =
+                diesel::sql_query("UPDATE faces.events SET ann_index = 'none' WHERE event_id = $1")
+                    .bind::<SqlUuid, _>(event_id)
+                    .execute(&mut conn)
+                    .await;
         }
         let _ = diesel::sql_query("SELECT pg_advisory_unlock(hashtextextended($1::text, 7332))")
             .bind::<SqlUuid, _>(event_id)
@@ -946,7 +969,12 @@ impl FaceStore {
     }
 
     /// Deletes every face of one photo and its record.
-    pub async fn delete_photo(&self, studio_id: Uuid, event_id: Uuid, photo_id: Uuid) -> Result<usize> {
+    pub async fn delete_photo(
+        &self,
+        studio_id: Uuid,
+        event_id: Uuid,
+        photo_id: Uuid,
+    ) -> Result<usize> {
         let mut conn = self.conn().await?;
         let deleted = conn
             .transaction::<_, TxError, _>(async |conn| {
@@ -955,11 +983,13 @@ impl FaceStore {
                     return Ok(0);
                 };
                 let part = checked_partition(&event.partition_name).map_err(TxError::App)?;
-                let deleted = diesel::sql_query(format!("DELETE FROM faces.{part} WHERE event_id = $2 AND photo_id = $1"))
-                    .bind::<SqlUuid, _>(photo_id)
-                    .bind::<SqlUuid, _>(event_id)
-                    .execute(conn)
-                    .await?;
+                let deleted = diesel::sql_query(format!(
+                    "DELETE FROM faces.{part} WHERE event_id = $2 AND photo_id = $1"
+                ))
+                .bind::<SqlUuid, _>(photo_id)
+                .bind::<SqlUuid, _>(event_id)
+                .execute(conn)
+                .await?;
                 diesel::sql_query("DELETE FROM faces.photos WHERE event_id = $1 AND photo_id = $2")
                     .bind::<SqlUuid, _>(event_id)
                     .bind::<SqlUuid, _>(photo_id)
@@ -1133,8 +1163,10 @@ impl FaceStore {
         let mut conn = self.conn().await?;
         let rows = conn
             .transaction::<_, diesel::result::Error, _>(async |conn| {
-                conn.batch_execute("SET LOCAL enable_indexscan = off; SET LOCAL enable_bitmapscan = off")
-                    .await?;
+                conn.batch_execute(
+                    "SET LOCAL enable_indexscan = off; SET LOCAL enable_bitmapscan = off",
+                )
+                .await?;
                 diesel::sql_query(format!(
                     "SELECT photo_id, face_index, 1 - (embedding <=> $1) AS similarity \
                      FROM faces.{part} WHERE (embedding <=> $1) <= $2"
