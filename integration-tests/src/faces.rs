@@ -82,7 +82,9 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
     d / (na.sqrt() * nb.sqrt())
 }
 
-/// The query several selfies of one person make: their normalised mean.
+/// The query several selfies of one person make: their normalised mean
+/// (written here again on purpose: the tests' reference must not share
+/// code with the store's `rank::combine`).
 pub fn combine(selfies: &[Vec<f32>]) -> Vec<f32> {
     let mut mean = vec![0f32; DIM];
     for s in selfies {

@@ -671,28 +671,24 @@ async fn writes_are_idempotent_and_deletions_complete() {
         stats(&mut search, &other).await.unwrap_err().code(),
         Code::NotFound
     );
-    let r = search
-        .client
-        .delete_event_faces(pb::DeleteEventFacesRequest {
-            studio_id: other.studio.to_string(),
-            event_id: event.id.to_string(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(r.faces_deleted, 0);
+    assert_eq!(delete_event(&mut search, &other).await, 0);
+    let partitions = facepass_db::pool(&db.url, 1).unwrap();
+    let partition_sql = format!(
+        "SELECT 1 FROM pg_class WHERE relname = 'ev_{}'",
+        event.id.simple()
+    );
+    let partition_rows = || facepass_db::execute(&partitions, &partition_sql);
+    assert_eq!(
+        partition_rows().await.unwrap(),
+        1,
+        "the event has its partition"
+    );
 
     // Deleting the event drops everything; doing it again is harmless.
-    let r = search
-        .client
-        .delete_event_faces(pb::DeleteEventFacesRequest {
-            studio_id: event.studio.to_string(),
-            event_id: event.id.to_string(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(r.faces_deleted, left - faces3.len() as u64);
+    assert_eq!(
+        delete_event(&mut search, &event).await,
+        left - faces3.len() as u64
+    );
     assert_eq!(
         stats(&mut search, &event).await.unwrap_err().code(),
         Code::NotFound
@@ -713,7 +709,17 @@ async fn writes_are_idempotent_and_deletions_complete() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
-    let r = search
+    assert_eq!(delete_event(&mut search, &event).await, 0);
+    assert_eq!(
+        partition_rows().await.unwrap(),
+        0,
+        "the event's partition is dropped"
+    );
+}
+
+/// DeleteEventFaces as `event.studio`: the number of faces deleted.
+async fn delete_event(search: &mut Search, event: &Event) -> u64 {
+    search
         .client
         .delete_event_faces(pb::DeleteEventFacesRequest {
             studio_id: event.studio.to_string(),
@@ -721,19 +727,8 @@ async fn writes_are_idempotent_and_deletions_complete() {
         })
         .await
         .unwrap()
-        .into_inner();
-    assert_eq!(r.faces_deleted, 0);
-    let leftover = facepass_db::pool(&db.url, 1).unwrap();
-    let n = facepass_db::execute(
-        &leftover,
-        &format!(
-            "SELECT 1 FROM pg_class WHERE relname = 'ev_{}'",
-            event.id.simple()
-        ),
-    )
-    .await
-    .unwrap();
-    assert_eq!(n, 0, "the event's partition is dropped");
+        .into_inner()
+        .faces_deleted
 }
 
 fn code_of(status: &Status) -> String {

@@ -373,16 +373,7 @@ impl SearchService for SearchApi {
             Some(rank::decode_token(&page_token, &digest).map_err(Error::invalid)?)
         };
         let event = self.store.event(studio_id, event_id).await?;
-        if !event.model.is_empty() && event.model != model {
-            return Err(Error::new(
-                ErrorCode::ModelMismatch,
-                format!(
-                    "event {event_id} was indexed with model pack {:?}, the query was made with {model:?}",
-                    event.model
-                ),
-            )
-            .into());
-        }
+        event.check_model(&model)?;
         let (match_t, possible_t) = (self.pack.match_similarity, self.pack.possible_similarity);
         let floor = if matches_only { match_t } else { possible_t };
         let started = std::time::Instant::now();

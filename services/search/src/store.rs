@@ -286,6 +286,17 @@ fn unknown_event(event_id: Uuid) -> Error {
     Error::not_found(format!("event {event_id} has no faces in the store"))
 }
 
+impl EventInfo {
+    /// Requests must carry the event's model pack; an event with no pack
+    /// yet (only failed photos so far) accepts any.
+    pub fn check_model(&self, model: &str) -> Result<()> {
+        if !self.model.is_empty() && self.model != model {
+            return Err(model_mismatch(self, model));
+        }
+        Ok(())
+    }
+}
+
 fn model_mismatch(event: &EventInfo, model: &str) -> Error {
     Error::new(
         ErrorCode::ModelMismatch,
@@ -745,10 +756,13 @@ impl FaceStore {
                 .await?;
                 let exhausted = (rows.len() as i64) < limit;
                 let beyond = rows.iter().filter(|r| r.distance > loose).count();
-                if beyond >= tuning.hnsw_ef_search as usize
-                    || exhausted
-                    || limit >= tuning.hnsw_max_scan_tuples as i64
-                {
+                let capped = limit >= tuning.hnsw_max_scan_tuples as i64;
+                if capped && beyond < tuning.hnsw_ef_search as usize && !exhausted {
+                    // Every face returned so far is a match: the answer may
+                    // be cut short. Say so; raise hnsw_max_scan_tuples.
+                    tracing::warn!(part = %part, limit, "HNSW threshold scan reached hnsw.max_scan_tuples");
+                }
+                if beyond >= tuning.hnsw_ef_search as usize || exhausted || capped {
                     return Ok(rows
                         .into_iter()
                         .filter_map(|r| {
@@ -899,6 +913,10 @@ impl FaceStore {
                     .execute(&mut conn)
                     .await;
         }
+        // The connection goes back to the pool: leave no session setting.
+        let _ = diesel::sql_query("RESET maintenance_work_mem")
+            .execute(&mut conn)
+            .await;
         let _ = diesel::sql_query("SELECT pg_advisory_unlock(hashtextextended($1::text, 7332))")
             .bind::<SqlUuid, _>(event_id)
             .execute(&mut conn)
@@ -945,9 +963,7 @@ impl FaceStore {
                 let event = load_event(conn, studio_id, event_id)
                     .await?
                     .ok_or_else(|| TxError::App(unknown_event(event_id)))?;
-                if !event.model.is_empty() && event.model != model {
-                    return Err(TxError::App(model_mismatch(&event, &model)));
-                }
+                event.check_model(&model).map_err(TxError::App)?;
                 let part = checked_partition(&event.partition_name).map_err(TxError::App)?;
                 let forgotten: Vec<Forgotten> = diesel::sql_query(format!(
                     "DELETE FROM faces.{part} \
