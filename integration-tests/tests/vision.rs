@@ -167,6 +167,60 @@ async fn fixture_recogniser_separates_identities() {
     );
 }
 
+/// Phone formats: the selfie of services/detector/testdata/ as PNG and as
+/// HEIC (8- and 10-bit) and AVIF from Debian's heif-enc
+/// (tools/fixtures/make_heif.py), decoded by libheif. Each finds the face
+/// where it was drawn, and embeds it as the PNG does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heic_and_avif_selfies_are_detected_and_embedded() {
+    let detector = detector();
+    let mut config = EmbedderConfig::default();
+    config.model.path = fixture_models()
+        .unwrap()
+        .join("rec.onnx")
+        .display()
+        .to_string();
+    let batcher = facepass_embedder::start_batcher(&config, Some(&ort_dylib().unwrap())).unwrap();
+    let testdata = concat!(env!("CARGO_MANIFEST_DIR"), "/../services/detector/testdata");
+    // make_heif.py draws the face at x=120, y=200, side 240.
+    let truth = [119.5f32, 199.5, 359.5, 439.5];
+    let mut embeddings = Vec::new();
+    for name in [
+        "heif-selfie.png",
+        "heif-selfie.heic",
+        "heif-selfie-10bit.heic",
+        "heif-selfie.avif",
+    ] {
+        let bytes = std::fs::read(format!("{testdata}/{name}")).unwrap();
+        let found = detector
+            .detect(bytes.into(), Mode::Selfie)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!((found.width, found.height), (480, 640), "{name}");
+        assert_eq!(found.faces.len(), 1, "{name}");
+        let face = &found.faces[0];
+        assert!(face.issues.is_empty(), "{name}: {:?}", face.issues);
+        let err = (0..4)
+            .map(|i| (face.detection.bbox[i] - truth[i]).abs())
+            .fold(0f32, f32::max);
+        assert!(
+            err <= 1.5,
+            "{name}: box {:?}, error {err:.2} px",
+            face.detection.bbox
+        );
+        let crop = facepass_embedder::model::preprocess(face.crop.as_raw(), 127.5, 127.5);
+        embeddings.push((name, batcher.embed(vec![crop]).await.unwrap().remove(0)));
+    }
+    let (_, png) = &embeddings[0];
+    for (name, e) in &embeddings[1..] {
+        let cos: f32 = png.iter().zip(e).map(|(a, b)| a * b).sum();
+        assert!(
+            cos >= 0.99,
+            "{name}: cosine {cos:.4} to the PNG's embedding"
+        );
+    }
+}
+
 fn detector_with(config: impl FnOnce(&mut DetectorConfig)) -> Arc<FaceDetector> {
     let mut c = DetectorConfig::default();
     c.model.path = fixture_models()

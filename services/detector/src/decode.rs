@@ -2,6 +2,8 @@
 //! size first, then the declared dimensions from the header, then an
 //! allocation cap for the decoder itself. EXIF orientation is applied, and
 //! every colour type (grey, alpha, 16-bit, CMYK JPEG) ends up as 8-bit RGB.
+//! JPEG, PNG and WebP are decoded in Rust (the `image` crate); HEIC/HEIF and
+//! AVIF by Debian's libheif when it is installed ([`crate::heif`]).
 
 use std::io::Cursor;
 
@@ -25,6 +27,9 @@ pub fn decode_rgb(bytes: &[u8], limits: &ImageLimits) -> Result<RgbImage, Error>
     if bytes.is_empty() {
         return Err(Error::new(ErrorCode::ImageUndecodable, "image is empty"));
     }
+    if crate::heif::is_heif(bytes) {
+        return crate::heif::decode(bytes, limits);
+    }
     let reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| {
@@ -36,7 +41,7 @@ pub fn decode_rgb(bytes: &[u8], limits: &ImageLimits) -> Result<RgbImage, Error>
     if reader.format().is_none() {
         return Err(Error::new(
             ErrorCode::ImageUndecodable,
-            "not a supported image format (JPEG, PNG or WebP)",
+            "not a supported image format (JPEG, PNG, WebP, HEIC or AVIF)",
         ));
     }
     let mut decoder_limits = image::Limits::default();
@@ -234,6 +239,94 @@ mod tests {
                 "pixel ({x}, {y}): {got:?}, expected about {want:?}"
             );
         }
+    }
+
+    /// Mean absolute difference per channel value.
+    fn mad(a: &RgbImage, b: &RgbImage) -> f64 {
+        assert_eq!(a.dimensions(), b.dimensions());
+        let sum: u64 = a
+            .as_raw()
+            .iter()
+            .zip(b.as_raw())
+            .map(|(x, y)| (*x as i64 - *y as i64).unsigned_abs())
+            .sum();
+        sum as f64 / a.as_raw().len() as f64
+    }
+
+    /// HEIC (8- and 10-bit HEVC) and AVIF made by Debian's heif-enc from
+    /// heif-selfie.png (tools/fixtures/make_heif.py): the pixels must come
+    /// back close to the source, through Debian's libheif.
+    #[test]
+    fn heic_and_avif_decode_to_rgb() {
+        let reference =
+            decode_rgb(include_bytes!("../testdata/heif-selfie.png"), &limits()).unwrap();
+        assert_eq!(reference.dimensions(), (480, 640));
+        for (name, bytes, tolerance) in [
+            (
+                "heic",
+                &include_bytes!("../testdata/heif-selfie.heic")[..],
+                2.0,
+            ),
+            (
+                "10-bit heic",
+                &include_bytes!("../testdata/heif-selfie-10bit.heic")[..],
+                2.0,
+            ),
+            (
+                "avif",
+                &include_bytes!("../testdata/heif-selfie.avif")[..],
+                3.0,
+            ),
+        ] {
+            assert!(crate::heif::is_heif(bytes), "{name}");
+            let rgb = decode_rgb(bytes, &limits()).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let diff = mad(&rgb, &reference);
+            assert!(
+                diff <= tolerance,
+                "{name}: mean difference {diff:.2} from the source"
+            );
+            // The face's red square survives (the detector keys on it).
+            assert!(
+                rgb.get_pixel(240, 320).0[0] > 240,
+                "{name}: {:?}",
+                rgb.get_pixel(240, 320)
+            );
+        }
+    }
+
+    #[test]
+    fn bad_heic_gets_stable_codes() {
+        let heic = include_bytes!("../testdata/heif-selfie.heic");
+        // Truncated in the middle of the coded data, and the header alone.
+        for cut in [heic.len() / 2, 40] {
+            let err = decode_rgb(&heic[..cut], &limits()).unwrap_err();
+            assert_eq!(err.code, ErrorCode::ImageUndecodable, "cut {cut}: {err}");
+        }
+        // The declared size over the pixel limit: refused before decoding.
+        let tight = ImageLimits {
+            max_pixels: 480 * 640 - 1,
+            ..limits()
+        };
+        let err = decode_rgb(heic, &tight).unwrap_err();
+        assert_eq!(err.code, ErrorCode::ImageTooLarge, "{err}");
+        assert!(err.message.contains("480x640"), "{err}");
+        // A forged `ispe` box claiming 60000 x 60000 pixels.
+        let mut forged = heic.to_vec();
+        let at = forged
+            .windows(4)
+            .position(|w| w == b"ispe")
+            .expect("ispe box")
+            + 8;
+        forged[at..at + 4].copy_from_slice(&60000u32.to_be_bytes());
+        forged[at + 4..at + 8].copy_from_slice(&60000u32.to_be_bytes());
+        let err = decode_rgb(&forged, &limits()).unwrap_err();
+        assert_eq!(err.code, ErrorCode::ImageTooLarge, "{err}");
+        // Not a still image: an MP4 header.
+        let mut mp4 = vec![0, 0, 0, 24];
+        mp4.extend_from_slice(b"ftypisom");
+        mp4.extend_from_slice(&[0; 12]);
+        let err = decode_rgb(&mp4, &limits()).unwrap_err();
+        assert_eq!(err.code, ErrorCode::ImageUndecodable, "{err}");
     }
 
     #[test]

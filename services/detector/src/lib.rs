@@ -5,6 +5,7 @@
 pub mod config;
 pub mod decode;
 pub mod engine;
+pub mod heif;
 pub mod scrfd;
 pub mod service;
 pub mod vision;
@@ -42,6 +43,13 @@ pub async fn run(
     })
     .await??;
     let detector = Arc::new(detector);
+    match heif::status() {
+        Ok(version) => tracing::info!(libheif = %version, "HEIC/HEIF and AVIF photos accepted"),
+        Err(why) => tracing::warn!(
+            %why,
+            "HEIC/HEIF and AVIF photos will be refused with IMAGE_UNDECODABLE: install libheif1"
+        ),
+    }
     let store = object_store(&config.storage_root)?;
 
     let (reporter, health_service) = health::not_serving_reporter(SERVICE_NAME).await;
