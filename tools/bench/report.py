@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Side-by-side report of one benchmark run (tools/bench/run.sh):
 
-    python tools/bench/report.py PYTHON_JSON FACEPASS_JSON
+    python tools/bench/report.py PYTHON_JSON FACEPASS_JSON [CONCURRENT_JSON]
 
 PYTHON_JSON from python_baseline.py (insightface 0.7.3 and its raw ONNX
 Runtime floor), FACEPASS_JSON from facepass-bench-vision. Prints a Markdown
@@ -9,6 +9,9 @@ table per class with medians and [min..max] over the repeats, and the ratios
 the vision issue sets targets for: FacePass / insightface photos/s (target
 >= 2 on 1-5 faces, >= 1 everywhere), FacePass's overhead above its own raw
 inference (target <= 15 %), and batched / one-at-a-time embedding (>= 1.5).
+CONCURRENT_JSON (python_concurrent.py) adds the table of several photos in
+flight on the same core budget, both sides; FacePass's decode-only rows give
+the decoding part of its overhead next to cv2.imdecode's.
 """
 import json
 import sys
@@ -45,6 +48,29 @@ def main(argv):
         ratio = par[0] / base[0]
         overhead = raw[0] / par[0] - 1
         print(f"| {cls} | {fmt(base)} | {fmt(floor_py)} | {fmt(par)} | {fmt(red)} | {fmt(fine)} | {fmt(fine_red)} | {fmt(grpc)} | {fmt(raw)} | {ratio:.2f}x; {red[0] / base[0]:.2f}x | {overhead * 100:.0f} % |")
+    print("\n| class | decode: cv2.imdecode (ms) | FacePass full (ms) | FacePass 1/8 DCT (ms) |")
+    print("|---|---|---|---|")
+    for cls, c in py["classes"].items():
+        f = rows.get(cls, {})
+        if "decode full" not in f:
+            continue
+        cv = c["baseline"]["ms_per_photo_mean_by_stage"]["decode"]
+        full = 1e3 / f["decode full"]["photos_per_s"]["median"]
+        eighth = 1e3 / f["decode 1/8 (DCT)"]["photos_per_s"]["median"]
+        print(f"| {cls} | {cv:.0f} | {full:.0f} | {eighth:.0f} |")
+    if len(argv) > 3:
+        conc = json.load(open(argv[3]))
+        crow = {r["class"]: r for r in conc["results"]}
+        label = next((m for r in rows.values() for m in r if "in flight" in m), None)
+        print(f"\nseveral photos in flight, {conc['threads']} threads in all:\n")
+        print(f"| class | {conc['results'][0]['mode']} | FacePass {label} | FacePass / insightface | insightface, 1 photo at a time x {py['threads']} threads | FacePass, 1 photo at a time |")
+        print("|---|---|---|---|---|---|")
+        for cls, c in py["classes"].items():
+            f = rows.get(cls, {})
+            if cls not in crow or label not in f:
+                continue
+            a, b = rate(crow[cls]), rate(f[label])
+            print(f"| {cls} | {fmt(a)} | {fmt(b)} | {b[0] / a[0]:.2f}x | {fmt(rate(c['baseline']))} | {fmt(rate(f['in-process (parity)']))} |")
     one = rows["faces"]["embed one at a time"]["faces_per_s"]["median"]
     batched = rows["faces"]["embed batched (max 32)"]["faces_per_s"]["median"]
     print(f"\nembedding, 16 concurrent callers: one at a time {one:.1f} faces/s, "

@@ -5,7 +5,9 @@
 # 24 MP synthetic photos if missing, builds facepass-bench-vision (release),
 # then measures insightface 0.7.3 (and its raw ONNX Runtime floor) and
 # FacePass on the same photos with the same thread count, and prints the
-# report. Results: .facepass/bench/{python,facepass}.json.
+# report. With 2+ threads it also measures both sides with that many photos
+# in flight, one ORT thread each (python_concurrent.py; FacePass's
+# "in flight" row). Results: .facepass/bench/{python,facepass,python_concurrent}.json.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)"
 cd "$ROOT"
@@ -24,4 +26,10 @@ PHOTOS="$OUT/photos-c$COUNT"
 cargo build --release -p facepass-integration-tests --bin facepass-bench-vision
 "$PY" tools/bench/python_baseline.py .facepass/models/proxy "$PHOTOS" --threads "$THREADS" --repeat "$REPEAT" --wait-idle 300 --retries 3 --out "$OUT/python.json"
 "${CARGO_TARGET_DIR:-target}/release/facepass-bench-vision" .facepass/models/proxy "$PHOTOS" --threads "$THREADS" --repeat "$REPEAT" --out "$OUT/facepass.json"
-python3 tools/bench/report.py "$OUT/python.json" "$OUT/facepass.json" | tee "$OUT/report.md"
+CONCURRENT=()
+if ((THREADS >= 2)); then
+    # The original's Celery-like shape: THREADS processes of one ORT thread each.
+    "$PY" tools/bench/python_concurrent.py .facepass/models/proxy "$PHOTOS" --procs "$THREADS" --threads "$THREADS" --repeat "$REPEAT" --out "$OUT/python_concurrent.json"
+    CONCURRENT=("$OUT/python_concurrent.json")
+fi
+python3 tools/bench/report.py "$OUT/python.json" "$OUT/facepass.json" "${CONCURRENT[@]}" | tee "$OUT/report.md"

@@ -5,6 +5,9 @@
 //! - in process (detector engine + embedder batcher), with insightface's
 //!   single 640x640 pass ("parity") and with the fine pass, each with the
 //!   JPEG decoded in full (as insightface) and at reduced scale;
+//! - in process with several photos in flight on the same core budget
+//!   (T sessions of 1 thread each, the service's shape for throughput);
+//! - JPEG decoding alone (full, and 1/8 scale in the DCT domain);
 //! - through gRPC (detector and embedder servers on loopback, the indexer's
 //!   calls);
 //! - raw ONNX Runtime inference alone on pre-made inputs (the floor);
@@ -26,6 +29,7 @@ use facepass_inference::ort::session::Session;
 use facepass_inference::ort::value::TensorRef;
 use serde_json::{json, Value};
 
+#[derive(Clone)]
 struct Photo {
     class: String,
     bytes: bytes::Bytes,
@@ -192,6 +196,106 @@ async fn main() -> anyhow::Result<()> {
             let mut r = report(label, &class, set.len(), found, &runs);
             r["faces_expected"] = json!(expected);
             results.push(r);
+        }
+    }
+
+    // --- in process, T photos in flight, T sessions of 1 thread each ----------
+    // The same core budget as the rows above, spent on photos side by side
+    // instead of on one photo's operators: decoding and alignment of one
+    // photo overlap inference of another, and no operator waits for a
+    // second thread. At most T inference threads run at any moment.
+    if args.threads >= 2 {
+        let flight = args.threads;
+        let mut dc = det_config(0);
+        dc.workers = flight;
+        dc.ort.intra_threads = 1;
+        let mut rc = rec_config(32);
+        rc.batching.workers = flight;
+        rc.ort.intra_threads = 1;
+        let detector = Arc::new(FaceDetector::load(&dc, Some(&dylib))?);
+        let batcher = Arc::new(facepass_embedder::start_batcher(&rc, Some(&dylib))?);
+        let label = format!("in-process ({flight} in flight x 1 thread)");
+        for class in classes(&photos) {
+            let set: Arc<Vec<Photo>> = Arc::new(
+                photos
+                    .iter()
+                    .filter(|p| p.class == class)
+                    .cloned()
+                    .collect(),
+            );
+            let mut runs = Vec::new();
+            let mut found = 0;
+            for _ in 0..args.repeat {
+                let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+                let start = Instant::now();
+                let mut tasks = Vec::new();
+                for _ in 0..flight {
+                    let (set, next) = (Arc::clone(&set), Arc::clone(&next));
+                    let (detector, batcher) = (Arc::clone(&detector), Arc::clone(&batcher));
+                    tasks.push(tokio::spawn(async move {
+                        let mut found = 0;
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some(photo) = set.get(i) else {
+                                return Ok::<usize, anyhow::Error>(found);
+                            };
+                            let faces = detector
+                                .detect(photo.bytes.clone(), Mode::All)
+                                .await
+                                .map_err(|e| anyhow::anyhow!("{e}"))?;
+                            let inputs = faces
+                                .faces
+                                .iter()
+                                .map(|f| {
+                                    facepass_embedder::model::preprocess(
+                                        f.crop.as_raw(),
+                                        127.5,
+                                        127.5,
+                                    )
+                                })
+                                .collect();
+                            found += batcher
+                                .embed(inputs)
+                                .await
+                                .map_err(|e| anyhow::anyhow!("{e}"))?
+                                .len();
+                        }
+                    }));
+                }
+                found = 0;
+                for t in tasks {
+                    found += t.await??;
+                }
+                runs.push(start.elapsed());
+            }
+            let mut r = report(&label, &class, set.len(), found, &runs);
+            r["faces_expected"] = json!(set.iter().map(|p| p.faces).sum::<usize>());
+            results.push(r);
+        }
+    }
+
+    // --- JPEG decoding alone ---------------------------------------------------
+    {
+        let limits = det_config(0).limits;
+        for class in classes(&photos) {
+            let set: Vec<&Photo> = photos.iter().filter(|p| p.class == class).collect();
+            for (label, reduced) in [("decode full", false), ("decode 1/8 (DCT)", true)] {
+                let mut runs = Vec::new();
+                for _ in 0..args.repeat {
+                    let start = Instant::now();
+                    for photo in &set {
+                        if reduced {
+                            facepass_detector::decode::decode_reduced(&photo.bytes, &limits, 640)
+                                .context("no reduced decode")?;
+                        } else {
+                            facepass_detector::decode::decode_rgb(&photo.bytes, &limits)
+                                .map_err(|e| anyhow::anyhow!("{e}"))?;
+                        }
+                    }
+                    runs.push(start.elapsed());
+                }
+                results.push(report(label, &class, set.len(), 0, &runs));
+            }
         }
     }
 
