@@ -221,6 +221,41 @@ async fn heic_and_avif_selfies_are_detected_and_embedded() {
     }
 }
 
+/// More images in the pipeline than sessions (`decode_ahead`): the extra
+/// ones are decoded, then wait for a session instead of failing, and every
+/// request gets the same, complete answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn images_decoded_ahead_wait_for_a_session() {
+    let detector = detector_with(|c| {
+        c.workers = 1;
+        c.decode_ahead = 3;
+    });
+    let scene = event_photo(31, 1600, 1200, &[4, 5, 6], (90, 150));
+    let bytes: bytes::Bytes = scene.jpeg(90).into();
+    let requests: Vec<_> = (0..8)
+        .map(|_| {
+            let (detector, bytes) = (Arc::clone(&detector), bytes.clone());
+            tokio::spawn(async move { detector.detect(bytes, Mode::All).await })
+        })
+        .collect();
+    let answers = tokio::time::timeout(std::time::Duration::from_secs(120), async {
+        let mut answers = Vec::new();
+        for request in requests {
+            answers.push(request.await.unwrap());
+        }
+        answers
+    })
+    .await
+    .expect("requests waiting for the one session never finished");
+    for answer in answers {
+        let found = answer.expect("detection failed");
+        assert_eq!(found.faces.len(), 3);
+        for face in &scene.faces {
+            assert!(error_px(&found, face) <= 2.0);
+        }
+    }
+}
+
 fn detector_with(config: impl FnOnce(&mut DetectorConfig)) -> Arc<FaceDetector> {
     let mut c = DetectorConfig::default();
     c.model.path = fixture_models()

@@ -61,16 +61,20 @@ def main(argv):
     if len(argv) > 3:
         conc = json.load(open(argv[3]))
         crow = {r["class"]: r for r in conc["results"]}
-        label = next((m for r in rows.values() for m in r if "in flight" in m), None)
+        labels = []
+        for r in rows.values():
+            labels += [m for m in r if "in flight" in m and m not in labels]
         print(f"\nseveral photos in flight, {conc['threads']} threads in all:\n")
-        print(f"| class | {conc['results'][0]['mode']} | FacePass {label} | FacePass / insightface | insightface, 1 photo at a time x {py['threads']} threads | FacePass, 1 photo at a time |")
-        print("|---|---|---|---|---|---|")
+        head = " | ".join(f"FacePass {m} | / insightface" for m in labels)
+        print(f"| class | {conc['results'][0]['mode']} | {head} | insightface, 1 photo at a time x {py['threads']} threads | FacePass, 1 photo at a time |")
+        print("|---|---|" + "---|---|" * len(labels) + "---|---|")
         for cls, c in py["classes"].items():
             f = rows.get(cls, {})
-            if cls not in crow or label not in f:
+            if cls not in crow:
                 continue
-            a, b = rate(crow[cls]), rate(f[label])
-            print(f"| {cls} | {fmt(a)} | {fmt(b)} | {b[0] / a[0]:.2f}x | {fmt(rate(c['baseline']))} | {fmt(rate(f['in-process (parity)']))} |")
+            a = rate(crow[cls])
+            cells = " | ".join(f"{fmt(rate(f[m]))} | {rate(f[m])[0] / a[0]:.2f}x" for m in labels)
+            print(f"| {cls} | {fmt(a)} | {cells} | {fmt(rate(c['baseline']))} | {fmt(rate(f['in-process (parity)']))} |")
     one = rows["faces"]["embed one at a time"]["faces_per_s"]["median"]
     batched = rows["faces"]["embed batched (max 32)"]["faces_per_s"]["median"]
     print(f"\nembedding, 16 concurrent callers: one at a time {one:.1f} faces/s, "

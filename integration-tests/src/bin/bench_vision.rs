@@ -199,78 +199,92 @@ async fn main() -> anyhow::Result<()> {
         }
     }
 
-    // --- in process, T photos in flight, T sessions of 1 thread each ----------
-    // The same core budget as the rows above, spent on photos side by side
-    // instead of on one photo's operators: decoding and alignment of one
-    // photo overlap inference of another, and no operator waits for a
-    // second thread. At most T inference threads run at any moment.
+    // --- in process, several photos in flight on the same core budget -------
+    // The service's shapes for throughput. (a) T sessions of 1 thread each,
+    // T photos in flight: decoding and alignment of one photo overlap
+    // inference of another, and no operator waits for a second thread.
+    // (b) One session of T threads (as the rows above) with one more photo
+    // decoded ahead while it runs (`decode_ahead`). At most T inference
+    // threads run at any moment in both.
     if args.threads >= 2 {
-        let flight = args.threads;
-        let mut dc = det_config(0);
-        dc.workers = flight;
-        dc.ort.intra_threads = 1;
-        let mut rc = rec_config(32);
-        rc.batching.workers = flight;
-        rc.ort.intra_threads = 1;
-        let detector = Arc::new(FaceDetector::load(&dc, Some(&dylib))?);
-        let batcher = Arc::new(facepass_embedder::start_batcher(&rc, Some(&dylib))?);
-        let label = format!("in-process ({flight} in flight x 1 thread)");
-        for class in classes(&photos) {
-            let set: Arc<Vec<Photo>> = Arc::new(
-                photos
-                    .iter()
-                    .filter(|p| p.class == class)
-                    .cloned()
-                    .collect(),
-            );
-            let mut runs = Vec::new();
-            let mut found = 0;
-            for _ in 0..args.repeat {
-                let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-                let start = Instant::now();
-                let mut tasks = Vec::new();
-                for _ in 0..flight {
-                    let (set, next) = (Arc::clone(&set), Arc::clone(&next));
-                    let (detector, batcher) = (Arc::clone(&detector), Arc::clone(&batcher));
-                    tasks.push(tokio::spawn(async move {
-                        let mut found = 0;
-                        loop {
-                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            let Some(photo) = set.get(i) else {
-                                return Ok::<usize, anyhow::Error>(found);
-                            };
-                            let faces = detector
-                                .detect(photo.bytes.clone(), Mode::All)
-                                .await
-                                .map_err(|e| anyhow::anyhow!("{e}"))?;
-                            let inputs = faces
-                                .faces
-                                .iter()
-                                .map(|f| {
-                                    facepass_embedder::model::preprocess(
-                                        f.crop.as_raw(),
-                                        127.5,
-                                        127.5,
-                                    )
-                                })
-                                .collect();
-                            found += batcher
-                                .embed(inputs)
-                                .await
-                                .map_err(|e| anyhow::anyhow!("{e}"))?
-                                .len();
-                        }
-                    }));
+        let t = args.threads;
+        let shapes = [
+            (format!("in-process ({t} in flight x 1 thread)"), t, 1, 0, t),
+            (
+                format!("in-process (1 session x {t} threads, decode ahead, 2 in flight)"),
+                1,
+                t,
+                1,
+                2,
+            ),
+        ];
+        for (label, workers, threads, ahead, flight) in shapes {
+            let mut dc = det_config(0);
+            dc.workers = workers;
+            dc.ort.intra_threads = threads;
+            dc.decode_ahead = ahead;
+            let mut rc = rec_config(32);
+            rc.batching.workers = workers;
+            rc.ort.intra_threads = threads;
+            let detector = Arc::new(FaceDetector::load(&dc, Some(&dylib))?);
+            let batcher = Arc::new(facepass_embedder::start_batcher(&rc, Some(&dylib))?);
+            for class in classes(&photos) {
+                let set: Arc<Vec<Photo>> = Arc::new(
+                    photos
+                        .iter()
+                        .filter(|p| p.class == class)
+                        .cloned()
+                        .collect(),
+                );
+                let mut runs = Vec::new();
+                let mut found = 0;
+                for _ in 0..args.repeat {
+                    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+                    let start = Instant::now();
+                    let mut tasks = Vec::new();
+                    for _ in 0..flight {
+                        let (set, next) = (Arc::clone(&set), Arc::clone(&next));
+                        let (detector, batcher) = (Arc::clone(&detector), Arc::clone(&batcher));
+                        tasks.push(tokio::spawn(async move {
+                            let mut found = 0;
+                            loop {
+                                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                let Some(photo) = set.get(i) else {
+                                    return Ok::<usize, anyhow::Error>(found);
+                                };
+                                let faces = detector
+                                    .detect(photo.bytes.clone(), Mode::All)
+                                    .await
+                                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                                let inputs = faces
+                                    .faces
+                                    .iter()
+                                    .map(|f| {
+                                        facepass_embedder::model::preprocess(
+                                            f.crop.as_raw(),
+                                            127.5,
+                                            127.5,
+                                        )
+                                    })
+                                    .collect();
+                                found += batcher
+                                    .embed(inputs)
+                                    .await
+                                    .map_err(|e| anyhow::anyhow!("{e}"))?
+                                    .len();
+                            }
+                        }));
+                    }
+                    found = 0;
+                    for task in tasks {
+                        found += task.await??;
+                    }
+                    runs.push(start.elapsed());
                 }
-                found = 0;
-                for t in tasks {
-                    found += t.await??;
-                }
-                runs.push(start.elapsed());
+                let mut r = report(&label, &class, set.len(), found, &runs);
+                r["faces_expected"] = json!(set.iter().map(|p| p.faces).sum::<usize>());
+                results.push(r);
             }
-            let mut r = report(&label, &class, set.len(), found, &runs);
-            r["faces_expected"] = json!(set.iter().map(|p| p.faces).sum::<usize>());
-            results.push(r);
         }
     }
 

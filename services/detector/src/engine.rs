@@ -1,8 +1,11 @@
 //! The detection engine: a small pool of ONNX sessions and the blocking
 //! pipeline (decode, resize, SCRFD, NMS, quality, alignment) that runs off
-//! the async runtime, at most `workers` images at once.
+//! the async runtime. At most `workers + decode_ahead` images are in the
+//! pipeline at once: while every session runs inference, up to
+//! `decode_ahead` more images are decoded and prepared, and then wait for a
+//! session.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 use facepass_core::Error;
 use facepass_inference::ort::session::Session;
@@ -57,6 +60,8 @@ pub enum Mode {
 
 pub struct FaceDetector {
     sessions: Mutex<Vec<Session>>,
+    /// Signalled when a session goes back to `sessions`.
+    session_free: Condvar,
     permits: Semaphore,
     config: DetectorConfig,
 }
@@ -118,7 +123,8 @@ impl FaceDetector {
         );
         Ok(FaceDetector {
             sessions: Mutex::new(sessions),
-            permits: Semaphore::new(config.workers),
+            session_free: Condvar::new(),
+            permits: Semaphore::new(config.workers + config.decode_ahead),
             config: config.clone(),
         })
     }
@@ -127,7 +133,8 @@ impl FaceDetector {
         &self.config.model.name
     }
 
-    /// Decodes and detects on a blocking thread; at most `workers` at once.
+    /// Decodes and detects on a blocking thread; at most `workers +
+    /// decode_ahead` at once.
     pub async fn detect(self: &Arc<Self>, bytes: bytes::Bytes, mode: Mode) -> Result<Faces, Error> {
         let _permit = self
             .permits
@@ -314,12 +321,18 @@ impl FaceDetector {
         height: u32,
     ) -> Result<Vec<Detection>, Error> {
         let prepared = scrfd::prepare_canvas(image, width, height);
-        let mut session = self
-            .sessions
-            .lock()
-            .map_err(|_| Error::internal("detector session pool poisoned"))?
-            .pop()
-            .ok_or_else(|| Error::internal("no free detector session despite a permit"))?;
+        // Blocking threads only: wait for a session (the permits bound how
+        // many images can be waiting, and each holds one session at most).
+        let mut session = {
+            let poisoned = |_| Error::internal("detector session pool poisoned");
+            let mut pool = self.sessions.lock().map_err(poisoned)?;
+            loop {
+                if let Some(session) = pool.pop() {
+                    break session;
+                }
+                pool = self.session_free.wait(pool).map_err(poisoned)?;
+            }
+        };
         let result = (|| {
             let input = TensorRef::from_array_view((
                 [1usize, 3, height as usize, width as usize],
@@ -353,6 +366,7 @@ impl FaceDetector {
         if let Ok(mut pool) = self.sessions.lock() {
             pool.push(session);
         }
+        self.session_free.notify_one();
         result
     }
 
