@@ -294,6 +294,27 @@ mod tests {
         }
     }
 
+    /// HEIF carries orientation as an `irot` transform, which libheif
+    /// applies; the EXIF orientation the same file also carries (6) must not
+    /// be applied a second time.
+    #[test]
+    fn heic_rotation_is_applied_once() {
+        let reference =
+            decode_rgb(include_bytes!("../testdata/heif-selfie.png"), &limits()).unwrap();
+        let turned = image::imageops::rotate90(&reference);
+        let rgb = decode_rgb(
+            include_bytes!("../testdata/heif-selfie-rot90.heic"),
+            &limits(),
+        )
+        .unwrap();
+        assert_eq!(rgb.dimensions(), (640, 480));
+        let diff = mad(&rgb, &turned);
+        assert!(
+            diff <= 2.0,
+            "mean difference {diff:.2} from the source turned clockwise"
+        );
+    }
+
     #[test]
     fn bad_heic_gets_stable_codes() {
         let heic = include_bytes!("../testdata/heif-selfie.heic");
