@@ -75,10 +75,20 @@ def main(argv):
             a = rate(crow[cls])
             cells = " | ".join(f"{fmt(rate(f[m]))} | {rate(f[m])[0] / a[0]:.2f}x" for m in labels)
             print(f"| {cls} | {fmt(a)} | {cells} | {fmt(rate(c['baseline']))} | {fmt(rate(f['in-process (parity)']))} |")
-    one = rows["faces"]["embed one at a time"]["faces_per_s"]["median"]
-    batched = rows["faces"]["embed batched (max 32)"]["faces_per_s"]["median"]
-    print(f"\nembedding, 16 concurrent callers: one at a time {one:.1f} faces/s, "
-          f"batched {batched:.1f} faces/s: {batched / one:.2f}x")
+    faces = rows["faces"]
+    one = faces["embed one at a time"]["faces_per_s"]["median"]
+    print(f"\nembedding, 16 concurrent callers: one at a time {one:.1f} faces/s", end="")
+    for mode, r in faces.items():
+        if mode.startswith("embed batched"):
+            b = r["faces_per_s"]["median"]
+            print(f"; {mode[6:]} {b:.1f} faces/s = {b / one:.2f}x", end="")
+    print()
+    sweep = [(m, r) for m, r in faces.items() if m.startswith("raw recogniser batch")]
+    if sweep:
+        base = sweep[0][1]["faces_per_s"]["median"]
+        print("\nrecogniser alone, faces/s by batch size: " + ", ".join(
+            f"{m.split()[-1]}: {fmt(rate(r, 'faces_per_s'))} ({rate(r, 'faces_per_s')[0] / base:.2f}x)"
+            for m, r in sweep))
 
 
 if __name__ == "__main__":

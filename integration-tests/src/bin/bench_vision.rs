@@ -149,8 +149,10 @@ async fn main() -> anyhow::Result<()> {
         c.batching.workers = 1;
         c
     };
+    // The embedder's default batch (8: the CPU optimum, below).
+    let default_batch = EmbedderConfig::default().batching.max_batch;
     let batcher = Arc::new(facepass_embedder::start_batcher(
-        &rec_config(32),
+        &rec_config(default_batch),
         Some(&dylib),
     )?);
 
@@ -223,7 +225,7 @@ async fn main() -> anyhow::Result<()> {
             dc.workers = workers;
             dc.ort.intra_threads = threads;
             dc.decode_ahead = ahead;
-            let mut rc = rec_config(32);
+            let mut rc = rec_config(default_batch);
             rc.batching.workers = workers;
             rc.ort.intra_threads = threads;
             let detector = Arc::new(FaceDetector::load(&dc, Some(&dylib))?);
@@ -336,7 +338,7 @@ async fn main() -> anyhow::Result<()> {
                 .await?;
         let emb_url = format!("http://{}", emb_server.local_addr());
         tokio::spawn(facepass_embedder::run(
-            rec_config(32),
+            rec_config(default_batch),
             emb_server,
             shutdown.clone(),
             Some(dylib.clone()),
@@ -390,7 +392,7 @@ async fn main() -> anyhow::Result<()> {
     {
         let env = facepass_inference::environment(&Default::default(), Some(&dylib))?;
         let dc = det_config(0);
-        let rc = rec_config(32);
+        let rc = rec_config(default_batch);
         let mut det_session: Session = facepass_inference::load_session(
             env,
             &facepass_detector::engine::model_check(&dc),
@@ -469,8 +471,12 @@ async fn main() -> anyhow::Result<()> {
             crops
         };
         for (label, max_batch) in [
-            ("embed one at a time", 1usize),
-            ("embed batched (max 32)", 32),
+            ("embed one at a time".to_string(), 1usize),
+            (
+                format!("embed batched (max {default_batch})"),
+                default_batch,
+            ),
+            ("embed batched (max 32)".to_string(), 32),
         ] {
             let batcher = Arc::new(facepass_embedder::start_batcher(
                 &rec_config(max_batch),
@@ -495,7 +501,38 @@ async fn main() -> anyhow::Result<()> {
                 }
                 runs.push(start.elapsed());
             }
-            results.push(report(label, "faces", 0, crops.len(), &runs));
+            results.push(report(&label, "faces", 0, crops.len(), &runs));
+        }
+
+        // The recogniser alone at each batch size, on one session of T
+        // threads: where batching stops paying on this CPU.
+        let env = facepass_inference::environment(&Default::default(), Some(&dylib))?;
+        let mut session: Session = facepass_inference::load_session(
+            env,
+            &facepass_embedder::model::model_check(&rec_config(1)),
+            args.threads,
+            "cpu",
+        )?;
+        let flat: Vec<f32> = crops.iter().flatten().copied().collect();
+        let per = 3 * 112 * 112;
+        for batch in [1usize, 2, 4, 8, 16, 32] {
+            let mut runs = Vec::new();
+            for _ in 0..args.repeat {
+                let start = Instant::now();
+                for chunk in flat.chunks(batch * per) {
+                    let n = chunk.len() / per;
+                    let input = TensorRef::from_array_view(([n, 3, 112, 112], chunk))?;
+                    session.run(facepass_inference::ort::inputs![input])?;
+                }
+                runs.push(start.elapsed());
+            }
+            results.push(report(
+                &format!("raw recogniser batch {batch}"),
+                "faces",
+                0,
+                crops.len(),
+                &runs,
+            ));
         }
     }
 

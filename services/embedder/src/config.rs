@@ -72,7 +72,10 @@ impl Default for RecogniserModelConfig {
 impl Default for BatchingConfig {
     fn default() -> Self {
         BatchingConfig {
-            max_batch: 32,
+            // The CPU optimum measured for iresnet50 (docs/benchmarks.md):
+            // larger batches outgrow the caches and get slower. Raise it
+            // (32-128) with the CUDA provider.
+            max_batch: 8,
             max_wait_us: 2_000,
             workers: 1,
             queue_capacity: 4_096,
