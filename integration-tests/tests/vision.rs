@@ -14,6 +14,17 @@ fn detector() -> Arc<FaceDetector> {
     detector_with(|_| {})
 }
 
+/// The embedder's batcher on the fixture recogniser.
+fn fixture_batcher() -> facepass_embedder::batcher::Batcher {
+    let mut config = EmbedderConfig::default();
+    config.model.path = fixture_models()
+        .unwrap()
+        .join("rec.onnx")
+        .display()
+        .to_string();
+    facepass_embedder::start_batcher(&config, Some(&ort_dylib().unwrap())).unwrap()
+}
+
 fn iou(a: [f32; 4], b: [f32; 4]) -> f32 {
     let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
     let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
@@ -101,13 +112,7 @@ async fn selfie_mode_returns_only_the_main_face() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fixture_recogniser_separates_identities() {
     let detector = detector();
-    let mut config = EmbedderConfig::default();
-    config.model.path = fixture_models()
-        .unwrap()
-        .join("rec.onnx")
-        .display()
-        .to_string();
-    let batcher = facepass_embedder::start_batcher(&config, Some(&ort_dylib().unwrap())).unwrap();
+    let batcher = fixture_batcher();
 
     let mut crops = Vec::new();
     let mut labels = Vec::new();
@@ -174,13 +179,7 @@ async fn fixture_recogniser_separates_identities() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heic_and_avif_selfies_are_detected_and_embedded() {
     let detector = detector();
-    let mut config = EmbedderConfig::default();
-    config.model.path = fixture_models()
-        .unwrap()
-        .join("rec.onnx")
-        .display()
-        .to_string();
-    let batcher = facepass_embedder::start_batcher(&config, Some(&ort_dylib().unwrap())).unwrap();
+    let batcher = fixture_batcher();
     let testdata = concat!(env!("CARGO_MANIFEST_DIR"), "/../services/detector/testdata");
     // make_heif.py draws the face at x=120, y=200, side 240.
     let truth = [119.5f32, 199.5, 359.5, 439.5];

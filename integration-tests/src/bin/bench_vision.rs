@@ -96,6 +96,28 @@ fn classes(photos: &[Photo]) -> Vec<String> {
     names
 }
 
+/// One photo from JPEG bytes to embeddings in process; returns the faces.
+async fn detect_and_embed(
+    detector: &Arc<FaceDetector>,
+    batcher: &facepass_embedder::batcher::Batcher,
+    photo: &Photo,
+) -> anyhow::Result<usize> {
+    let faces = detector
+        .detect(photo.bytes.clone(), Mode::All)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let inputs = faces
+        .faces
+        .iter()
+        .map(|f| facepass_embedder::model::preprocess(f.crop.as_raw(), 127.5, 127.5))
+        .collect();
+    Ok(batcher
+        .embed(inputs)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .len())
+}
+
 /// (median, min, max) of the per-run rates.
 fn spread(mut rates: Vec<f64>) -> (f64, f64, f64) {
     rates.sort_by(f64::total_cmp);
@@ -175,22 +197,7 @@ async fn main() -> anyhow::Result<()> {
                 found = 0;
                 let start = Instant::now();
                 for photo in &set {
-                    let faces = detector
-                        .detect(photo.bytes.clone(), Mode::All)
-                        .await
-                        .map_err(|e| anyhow::anyhow!("{e}"))?;
-                    let inputs = faces
-                        .faces
-                        .iter()
-                        .map(|f| {
-                            facepass_embedder::model::preprocess(f.crop.as_raw(), 127.5, 127.5)
-                        })
-                        .collect();
-                    found += batcher
-                        .embed(inputs)
-                        .await
-                        .map_err(|e| anyhow::anyhow!("{e}"))?
-                        .len();
+                    found += detect_and_embed(&detector, &batcher, photo).await?;
                 }
                 runs.push(start.elapsed());
             }
@@ -254,26 +261,7 @@ async fn main() -> anyhow::Result<()> {
                                 let Some(photo) = set.get(i) else {
                                     return Ok::<usize, anyhow::Error>(found);
                                 };
-                                let faces = detector
-                                    .detect(photo.bytes.clone(), Mode::All)
-                                    .await
-                                    .map_err(|e| anyhow::anyhow!("{e}"))?;
-                                let inputs = faces
-                                    .faces
-                                    .iter()
-                                    .map(|f| {
-                                        facepass_embedder::model::preprocess(
-                                            f.crop.as_raw(),
-                                            127.5,
-                                            127.5,
-                                        )
-                                    })
-                                    .collect();
-                                found += batcher
-                                    .embed(inputs)
-                                    .await
-                                    .map_err(|e| anyhow::anyhow!("{e}"))?
-                                    .len();
+                                found += detect_and_embed(&detector, &batcher, photo).await?;
                             }
                         }));
                     }
