@@ -72,9 +72,9 @@ impl Default for RecogniserModelConfig {
 impl Default for BatchingConfig {
     fn default() -> Self {
         BatchingConfig {
-            // The CPU optimum measured for iresnet50 (docs/benchmarks.md):
-            // larger batches outgrow the caches and get slower. Raise it
-            // (32-128) with the CUDA provider.
+            // On CPU iresnet50 gains nothing measurable beyond 8, and smaller
+            // batches spread a group photo's faces over the workers
+            // (docs/benchmarks.md). Raise it (32-128) with the CUDA provider.
             max_batch: 8,
             max_wait_us: 2_000,
             workers: 1,
