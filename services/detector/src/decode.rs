@@ -294,6 +294,31 @@ mod tests {
         }
     }
 
+    /// The detector decodes on several blocking threads at once: libheif
+    /// contexts are per call, so concurrent HEIC/AVIF decodes must all give
+    /// the same pixels.
+    #[test]
+    fn heic_decodes_concurrently() {
+        let heic: &'static [u8] = include_bytes!("../testdata/heif-selfie.heic");
+        let avif: &'static [u8] = include_bytes!("../testdata/heif-selfie.avif");
+        let want = [
+            decode_rgb(heic, &limits()).unwrap(),
+            decode_rgb(avif, &limits()).unwrap(),
+        ];
+        std::thread::scope(|scope| {
+            for t in 0..4 {
+                let want = &want;
+                scope.spawn(move || {
+                    for i in 0..10 {
+                        let k = (t + i) % 2;
+                        let got = decode_rgb([heic, avif][k], &limits()).unwrap();
+                        assert!(got == want[k], "thread {t}, round {i}: pixels differ");
+                    }
+                });
+            }
+        });
+    }
+
     /// HEIF carries orientation as an `irot` transform, which libheif
     /// applies; the EXIF orientation the same file also carries (6) must not
     /// be applied a second time.
