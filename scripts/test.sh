@@ -25,6 +25,9 @@ python tools/fixtures/check_models.py .facepass/models/fixture
 
 say "building"
 cargo build --workspace --bins --tests
+# The CUDA provider's code is behind a feature no default build compiles;
+# keep it compiling (no GPU or CUDA library is needed to check it).
+cargo check -p facepass-inference --features cuda
 
 say "parity with insightface 0.7.3 (fixture and benchmark proxy models)"
 if [[ ! -f .facepass/models/proxy/manifest.toml ]]; then
