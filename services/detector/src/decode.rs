@@ -27,7 +27,7 @@ pub fn decode_rgb(bytes: &[u8], limits: &ImageLimits) -> Result<RgbImage, Error>
     if bytes.is_empty() {
         return Err(Error::new(ErrorCode::ImageUndecodable, "image is empty"));
     }
-    if crate::heif::is_heif(bytes) {
+    if facepass_core::media::is_heif_family(bytes) {
         return crate::heif::decode(bytes, limits);
     }
     let reader = ImageReader::new(Cursor::new(bytes))
@@ -278,7 +278,7 @@ mod tests {
                 3.0,
             ),
         ] {
-            assert!(crate::heif::is_heif(bytes), "{name}");
+            assert!(facepass_core::media::is_heif_family(bytes), "{name}");
             let rgb = decode_rgb(bytes, &limits()).unwrap_or_else(|e| panic!("{name}: {e}"));
             let diff = mad(&rgb, &reference);
             assert!(

@@ -160,30 +160,6 @@ pub fn status() -> Result<String, String> {
         .map_err(Clone::clone)
 }
 
-/// Whether `bytes` start like a HEIF-family file FacePass decodes with
-/// libheif: an ISO-BMFF `ftyp` box whose major brand is a HEIC, HEIF or AVIF
-/// still-image brand.
-pub fn is_heif(bytes: &[u8]) -> bool {
-    if bytes.len() < 12 || &bytes[4..8] != b"ftyp" {
-        return false;
-    }
-    matches!(
-        &bytes[8..12],
-        b"heic"
-            | b"heix"
-            | b"hevc"
-            | b"hevx"
-            | b"heim"
-            | b"heis"
-            | b"hevm"
-            | b"hevs"
-            | b"mif1"
-            | b"msf1"
-            | b"avif"
-            | b"avis"
-    )
-}
-
 fn message(err: &HeifError) -> String {
     if err.message.is_null() {
         return format!("error {}.{}", err.code, err.subcode);
@@ -353,26 +329,6 @@ pub fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<RgbImage, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn brands_are_recognised() {
-        let file = |brand: &[u8; 4]| {
-            let mut b = vec![0, 0, 0, 24];
-            b.extend_from_slice(b"ftyp");
-            b.extend_from_slice(brand);
-            b.extend_from_slice(&[0; 12]);
-            b
-        };
-        for brand in [b"heic", b"heix", b"mif1", b"avif"] {
-            assert!(is_heif(&file(brand)), "{}", String::from_utf8_lossy(brand));
-        }
-        // An MP4 video and a QuickTime movie are ISO-BMFF too, not images.
-        for brand in [b"isom", b"qt  ", b"mp42"] {
-            assert!(!is_heif(&file(brand)));
-        }
-        assert!(!is_heif(b"ftypheic"));
-        assert!(!is_heif(&[0xFF, 0xD8, 0xFF, 0xE0, 0, 0, 0, 0, 0, 0, 0, 0]));
-    }
 
     #[test]
     fn a_missing_library_is_reported_not_fatal() {

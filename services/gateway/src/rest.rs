@@ -170,22 +170,7 @@ async fn guest_forget(
 }
 
 fn sniff_content_type(bytes: &[u8]) -> &'static str {
-    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        "image/jpeg"
-    } else if bytes.starts_with(b"\x89PNG") {
-        "image/png"
-    } else if bytes.len() > 12 && &bytes[0..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
-        "image/webp"
-    } else if bytes.len() > 12 && &bytes[4..8] == b"ftyp" {
-        match &bytes[8..12] {
-            b"avif" | b"avis" => "image/avif",
-            b"heic" | b"heix" | b"hevc" | b"hevx" | b"heim" | b"heis" => "image/heic",
-            b"mif1" | b"msf1" => "image/heif",
-            _ => "application/octet-stream",
-        }
-    } else {
-        "application/octet-stream"
-    }
+    facepass_core::media::image_type(bytes).unwrap_or("application/octet-stream")
 }
 
 async fn guest_photo(
@@ -330,31 +315,4 @@ async fn list_photos(
         "photos": photos.iter().map(photo_json).collect::<Vec<_>>(),
         "next_page_token": next,
     })))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::sniff_content_type;
-
-    #[test]
-    fn photo_content_type_follows_the_magic_bytes() {
-        let bmff = |brand: &[u8; 4]| {
-            let mut b = vec![0, 0, 0, 24];
-            b.extend_from_slice(b"ftyp");
-            b.extend_from_slice(brand);
-            b.extend_from_slice(&[0; 12]);
-            b
-        };
-        assert_eq!(sniff_content_type(&[0xFF, 0xD8, 0xFF, 0xE0]), "image/jpeg");
-        assert_eq!(sniff_content_type(b"\x89PNG\r\n\x1a\n"), "image/png");
-        assert_eq!(sniff_content_type(b"RIFF\0\0\0\0WEBPVP8 "), "image/webp");
-        assert_eq!(sniff_content_type(&bmff(b"heic")), "image/heic");
-        assert_eq!(sniff_content_type(&bmff(b"mif1")), "image/heif");
-        assert_eq!(sniff_content_type(&bmff(b"avif")), "image/avif");
-        assert_eq!(
-            sniff_content_type(&bmff(b"isom")),
-            "application/octet-stream"
-        );
-        assert_eq!(sniff_content_type(b"hello"), "application/octet-stream");
-    }
 }

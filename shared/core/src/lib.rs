@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod error;
+pub mod media;
 
 /// Parses a UUID field of a request, naming the field when it is malformed.
 pub fn parse_id(field: &str, value: &str) -> Result<uuid::Uuid> {
