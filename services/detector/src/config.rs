@@ -22,7 +22,10 @@ pub struct DetectorConfig {
     pub workers: usize,
     /// Images decoded and prepared ahead while every session is busy, so
     /// that decoding one photo overlaps inference on another. Each holds
-    /// its decoded pixels (72 MB for 24 MP) until a session is free.
+    /// its decoded pixels (72 MB for 24 MP) until a session is free. 0 by
+    /// default: on CPU inference already fills the cores and it measured no
+    /// gain (docs/benchmarks.md); with the CUDA provider set 1 or more so
+    /// the CPU decodes while the GPU infers.
     pub decode_ahead: usize,
     /// Faces smaller than this (shorter box side, pixels) get FACE_TOO_SMALL.
     pub min_face_px: f32,
@@ -135,7 +138,7 @@ impl Default for DetectorConfig {
             limits: ImageLimits::default(),
             storage_root: ".facepass/objects".into(),
             workers: 2,
-            decode_ahead: 1,
+            decode_ahead: 0,
             min_face_px: 20.0,
             fine_pass_side: 1920,
             // Measured slower than a full zune-jpeg decode on x86 (see
