@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The one command that runs every FacePass test: installs and starts what the
-# tests need (same as setup, without starting the services), lints the
-# contracts with buf, checks the generated fixture models with ONNX Runtime,
-# holds the vision pipeline against insightface 0.7.3 (tools/parity),
-# then runs the whole Rust test suite: unit tests, integration tests against
-# PostgreSQL + pgvector and RabbitMQ, and the end-to-end test that starts the
-# five real binaries.
+# tests need (same as setup, without starting the services), runs the static
+# checks (cargo fmt --check, cargo deny, buf lint + buf breaking, clippy -D
+# warnings), checks the generated fixture models with ONNX Runtime, holds the
+# vision pipeline against insightface 0.7.3 (tools/parity), then runs the whole
+# Rust test suite with cargo-nextest: unit tests, integration tests against
+# PostgreSQL + pgvector and RabbitMQ, and the end-to-end tests that start the
+# five real binaries. The checks and the test run are scripts/check.sh's (the
+# same as `make check`), so they are defined once.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 cd "$ROOT"
@@ -16,8 +18,9 @@ bash scripts/lib/deps.sh
 # shellcheck source=scripts/env.sh
 source scripts/env.sh
 
-say "buf lint (proto/)"
-(cd proto && buf lint)
+# fmt, deny, proto (buf lint + breaking), clippy: before the long build, so a
+# formatting or contract slip fails in seconds.
+bash scripts/check.sh lint
 
 say "fixture models"
 python tools/fixtures/make_models.py .facepass/models/fixture
@@ -36,5 +39,6 @@ fi
 bash tools/parity/run.sh .facepass/models/fixture
 bash tools/parity/run.sh .facepass/models/proxy
 
-say "cargo test"
-cargo test --workspace --no-fail-fast -- --test-threads 2
+# cargo nextest run --workspace (2 test threads, .config/nextest.toml), and the
+# doctests if any crate has some.
+bash scripts/check.sh test

@@ -7,6 +7,7 @@
 //! pgvector, RabbitMQ, `.venv` (ONNX Runtime, onnx) and the built binaries.
 
 pub mod faces;
+pub mod switch;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -18,9 +18,9 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
 
-type Client = FacePassServiceClient<
-    InterceptedService<Channel, Box<dyn FnMut(Request<()>) -> Result<Request<()>, Status> + Send>>,
->;
+/// Attaches the studio's key (if any) to every call.
+type AuthInterceptor = Box<dyn FnMut(Request<()>) -> Result<Request<()>, Status> + Send>;
+type Client = FacePassServiceClient<InterceptedService<Channel, AuthInterceptor>>;
 
 async fn client(url: &str, key: Option<&str>) -> Client {
     let channel = Channel::from_shared(url.to_string())
@@ -29,13 +29,12 @@ async fn client(url: &str, key: Option<&str>) -> Client {
         .await
         .unwrap();
     let header: Option<MetadataValue<_>> = key.map(|k| format!("Bearer {k}").parse().unwrap());
-    let interceptor: Box<dyn FnMut(Request<()>) -> Result<Request<()>, Status> + Send> =
-        Box::new(move |mut request: Request<()>| {
-            if let Some(h) = &header {
-                request.metadata_mut().insert("authorization", h.clone());
-            }
-            Ok(request)
-        });
+    let interceptor: AuthInterceptor = Box::new(move |mut request: Request<()>| {
+        if let Some(h) = &header {
+            request.metadata_mut().insert("authorization", h.clone());
+        }
+        Ok(request)
+    });
     FacePassServiceClient::with_interceptor(channel, interceptor)
         .max_encoding_message_size(64 << 20)
 }
@@ -255,7 +254,7 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
             api.upload_photo(pb::UploadPhotoRequest {
                 event_id: event_a.id.clone(),
                 external_id,
-                content: bytes,
+                content: bytes.into(),
                 file_name: format!("{i}.jpg"),
             })
             .await
@@ -277,7 +276,7 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
         .upload_photo(pb::UploadPhotoRequest {
             event_id: event_a.id.clone(),
             external_id: "a-corrupt".into(),
-            content: corrupt_jpeg(5),
+            content: corrupt_jpeg(5).into(),
             file_name: "broken.jpg".into(),
         })
         .await
@@ -321,7 +320,7 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
             .upload_photo(pb::UploadPhotoRequest {
                 event_id: event_b.id.clone(),
                 external_id: format!("b-{i}"),
-                content: scene.jpeg(92),
+                content: scene.jpeg(92).into(),
                 file_name: String::new(),
             })
             .await
@@ -400,7 +399,7 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
         let result = api
             .search_by_selfie(pb::SearchBySelfieRequest {
                 event_id: event_a.id.clone(),
-                selfie: selfie_bytes,
+                selfie: selfie_bytes.into(),
                 limit: 0,
             })
             .await
@@ -425,7 +424,7 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
     let result = api
         .search_by_selfie(pb::SearchBySelfieRequest {
             event_id: event_b.id.clone(),
-            selfie: selfie(77, 1).png(),
+            selfie: selfie(77, 1).png().into(),
             limit: 0,
         })
         .await
@@ -441,7 +440,7 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
     let result = api
         .search_by_selfie(pb::SearchBySelfieRequest {
             event_id: event_a.id.clone(),
-            selfie: selfie(78, 4).png(),
+            selfie: selfie(78, 4).png().into(),
             limit: 0,
         })
         .await
@@ -458,7 +457,7 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
     let err = api
         .search_by_selfie(pb::SearchBySelfieRequest {
             event_id: event_a.id.clone(),
-            selfie: no_face,
+            selfie: no_face.into(),
             limit: 0,
         })
         .await
@@ -468,7 +467,7 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
     let err = api
         .search_by_selfie(pb::SearchBySelfieRequest {
             event_id: event_a.id.clone(),
-            selfie: b"not an image".to_vec(),
+            selfie: b"not an image".to_vec().into(),
             limit: 0,
         })
         .await
@@ -478,7 +477,7 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
     let err = api
         .search_by_selfie(pb::SearchBySelfieRequest {
             event_id: "nope".into(),
-            selfie: vec![1],
+            selfie: vec![1u8].into(),
             limit: 0,
         })
         .await
@@ -497,7 +496,7 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
     let err = other
         .search_by_selfie(pb::SearchBySelfieRequest {
             event_id: event_a.id.clone(),
-            selfie: selfie(1, 1).png(),
+            selfie: selfie(1, 1).png().into(),
             limit: 0,
         })
         .await
@@ -566,7 +565,7 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
         .unwrap();
     }
     // Wait until the redelivered photo has been re-indexed (its indexed_at moves).
-    let before = group_photo.indexed_at.clone().unwrap();
+    let before = group_photo.indexed_at.unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let p = api
@@ -748,7 +747,7 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
     let after = api
         .search_by_selfie(pb::SearchBySelfieRequest {
             event_id: event_a.id.clone(),
-            selfie: selfie(3004, 3).jpeg(90),
+            selfie: selfie(3004, 3).jpeg(90).into(),
             limit: 0,
         })
         .await
@@ -779,7 +778,7 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
     let still = api
         .search_by_selfie(pb::SearchBySelfieRequest {
             event_id: event_a.id.clone(),
-            selfie: selfie(3005, 1).jpeg(90),
+            selfie: selfie(3005, 1).jpeg(90).into(),
             limit: 0,
         })
         .await

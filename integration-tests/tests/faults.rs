@@ -66,7 +66,9 @@ async fn photos_survive_a_detector_outage() {
     let upload = |seed: u64| pb::UploadPhotoRequest {
         event_id: event.id.clone(),
         external_id: format!("p{seed}"),
-        content: event_photo(seed, 1600, 1200, &[1, 2], (90, 150)).png(),
+        content: event_photo(seed, 1600, 1200, &[1, 2], (90, 150))
+            .png()
+            .into(),
         file_name: String::new(),
     };
     let recovered = api

@@ -60,7 +60,11 @@ fn detector_loads_from_a_pack_and_refuses_a_damaged_one() {
     config.workers = 1;
     let detector =
         FaceDetector::load(&config, Some(&ort_dylib().unwrap())).expect("load from pack");
-    assert_eq!(detector.model_name(), "fixture");
+    // The pack's identity, name@version, as the embedder reports its own.
+    let manifest =
+        facepass_core::pack::PackManifest::load(&fixture_models().unwrap()).expect("manifest");
+    assert_eq!(detector.model_name(), manifest.model_id());
+    assert!(detector.model_name().starts_with("fixture@"));
 
     let copy = tempdir();
     std::fs::copy(

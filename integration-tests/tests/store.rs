@@ -11,6 +11,7 @@ use facepass_integration_tests::{
     fixture_models, free_port, tempfile_dir, wait_serving, Service, TestDatabase,
 };
 use facepass_proto::search::v1 as pb;
+use facepass_proto::types::v1 as types;
 use pb::search_service_client::SearchServiceClient;
 use tonic::metadata::MetadataValue;
 use tonic::service::interceptor::InterceptedService;
@@ -143,9 +144,16 @@ fn pb_face(f: &Stored) -> pb::Face {
     pb::Face {
         face_index: f.index,
         embedding: f.embedding.clone(),
-        bbox: f.bbox.clone(),
-        landmarks: vec![0.0; 10],
-        det_score: 0.9,
+        face: Some(types::Face {
+            r#box: Some(types::FaceBox {
+                x1: f.bbox[0],
+                y1: f.bbox[1],
+                x2: f.bbox[2],
+                y2: f.bbox[3],
+            }),
+            landmarks: vec![types::Point { x: 0.0, y: 0.0 }; 5],
+            score: 0.9,
+        }),
         quality: 0.8,
     }
 }
@@ -235,7 +243,7 @@ async fn search_all(
             .map(|selfies| pb::Person {
                 selfies: selfies
                     .iter()
-                    .map(|v| pb::Embedding { values: v.clone() })
+                    .map(|v| types::Embedding { values: v.clone() })
                     .collect(),
             })
             .collect(),
@@ -416,7 +424,9 @@ async fn searches_equal_brute_force_in_postgres_and_in_memory() {
             studio_id: event.studio.to_string(),
             event_id: event.id.to_string(),
             model: sql.model.clone(),
-            embedding: forget_query.clone(),
+            embedding: Some(types::Embedding {
+                values: forget_query.clone(),
+            }),
             min_similarity: 0.0, // the pack's match threshold
         })
         .await
@@ -450,7 +460,7 @@ async fn searches_equal_brute_force_in_postgres_and_in_memory() {
     assert_eq!(first.strategy, "exact", "a stale copy is not used");
     assert_exact(
         &hits,
-        &reference(&remaining, &[forget_query.clone()], 0.4),
+        &reference(&remaining, std::slice::from_ref(&forget_query), 0.4),
         0.4,
         0.5,
         "after forget",
@@ -700,7 +710,7 @@ async fn writes_are_idempotent_and_deletions_complete() {
             event_id: event.id.to_string(),
             model: search.model.clone(),
             people: vec![pb::Person {
-                selfies: vec![pb::Embedding {
+                selfies: vec![types::Embedding {
                     values: victim.embedding.clone(),
                 }],
             }],
@@ -750,7 +760,7 @@ async fn bad_requests_get_clear_errors_with_stable_codes() {
     load(&mut search, &event, 10).await;
     let q = gen.face_of(&event.centres[0]);
     let person = |v: &Vec<f32>| pb::Person {
-        selfies: vec![pb::Embedding { values: v.clone() }],
+        selfies: vec![types::Embedding { values: v.clone() }],
     };
     let base = pb::SearchEventRequest {
         studio_id: event.studio.to_string(),
@@ -854,7 +864,7 @@ async fn bad_requests_get_clear_errors_with_stable_codes() {
             "six selfies",
             pb::SearchEventRequest {
                 people: vec![pb::Person {
-                    selfies: vec![pb::Embedding { values: q.clone() }; 6],
+                    selfies: vec![types::Embedding { values: q.clone() }; 6],
                 }],
                 ..base.clone()
             },
@@ -940,7 +950,7 @@ async fn bad_requests_get_clear_errors_with_stable_codes() {
         .unwrap_err();
     assert!(err.message().contains("appears twice"), "{err:?}");
     let mut nan = face.clone();
-    nan.det_score = f32::NAN;
+    nan.face.as_mut().unwrap().score = f32::NAN;
     let err = search
         .client
         .upsert_photo_faces(pb::UpsertPhotoFacesRequest {

@@ -46,8 +46,8 @@ fn error_px(found: &facepass_detector::engine::Faces, face: &Face) -> f32 {
         best.detection.bbox
     );
     let mut err = 0f32;
-    for i in 0..4 {
-        err = err.max((best.detection.bbox[i] - gt[i]).abs());
+    for (found, truth) in best.detection.bbox.iter().zip(gt) {
+        err = err.max((found - truth).abs());
     }
     for (p, q) in best.detection.landmarks.iter().zip(face.landmarks()) {
         err = err.max((p[0] - q[0]).abs()).max((p[1] - q[1]).abs());
@@ -60,7 +60,9 @@ async fn fixture_detector_finds_every_synthetic_face_where_it_is() {
     let detector = detector();
     // The fixture detector needs neighbouring faces about 200 input pixels
     // apart once they are larger than 64 input pixels (its stride-32 window).
-    let cases: Vec<(u64, u32, u32, Vec<u8>, (u32, u32))> = vec![
+    // (seed, width, height, identities, face size range)
+    type Case = (u64, u32, u32, Vec<u8>, (u32, u32));
+    let cases: Vec<Case> = vec![
         (1, 640, 640, vec![1, 2, 3], (30, 60)),
         (2, 1600, 1200, vec![4, 5, 6, 7, 8, 9], (90, 150)),
         (3, 1200, 1600, vec![10, 11], (90, 150)),

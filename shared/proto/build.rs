@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 const PROTOS: &[&str] = &[
+    "facepass/types/v1/types.proto",
     "facepass/v1/facepass.proto",
     "facepass/detector/v1/detector.proto",
     "facepass/embedder/v1/embedder.proto",
@@ -26,8 +27,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for file in &files {
         println!("cargo:rerun-if-changed={}", file.display());
     }
+    // Every message implements `prost::Name`, so code names a message type
+    // (the AMQP `type` property, for one) from the message itself.
+    let mut config = prost_build::Config::new();
+    config.enable_type_names();
     tonic_prost_build::configure()
         .file_descriptor_set_path(out_dir.join("facepass_descriptor.bin"))
-        .compile_protos(&files, &[proto_root, well_known])?;
+        // Images and crops are `bytes::Bytes`: handed on without copying.
+        .bytes(".")
+        .compile_with_config(config, &files, &[proto_root, well_known])?;
     Ok(())
 }

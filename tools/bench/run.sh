@@ -23,7 +23,7 @@ if [[ ! -f .facepass/models/proxy/manifest.toml ]]; then
 fi
 PHOTOS="$OUT/photos-c$COUNT"
 [[ -f "$PHOTOS/manifest.json" ]] || "$PY" tools/bench/make_photos.py "$PHOTOS" --count "$COUNT"
-cargo build --release -p facepass-integration-tests --bin facepass-bench-vision
+cargo build --release -p facepass-benchmarks --bin facepass-bench-vision
 "$PY" tools/bench/python_baseline.py .facepass/models/proxy "$PHOTOS" --threads "$THREADS" --repeat "$REPEAT" --wait-idle 300 --retries 3 --out "$OUT/python.json"
 "${CARGO_TARGET_DIR:-target}/release/facepass-bench-vision" .facepass/models/proxy "$PHOTOS" --threads "$THREADS" --repeat "$REPEAT" --out "$OUT/facepass.json"
 CONCURRENT=()

@@ -19,5 +19,5 @@ bash scripts/lib/deps.sh
 # shellcheck source=scripts/env.sh
 source scripts/env.sh
 mkdir -p .facepass/bench
-cargo build --release -p facepass-integration-tests --bin facepass-bench-store
+cargo build --release -p facepass-benchmarks --bin facepass-bench-store
 "${CARGO_TARGET_DIR:-target}/release/facepass-bench-store" --faces "$FACES" --out .facepass/bench/store.md "$@"

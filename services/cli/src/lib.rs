@@ -129,7 +129,7 @@ pub async fn load_demo(client: &mut Client, timeout: Duration) -> anyhow::Result
                     .upload_photo(pb::UploadPhotoRequest {
                         event_id: event.id.clone(),
                         external_id: format!("demo-{i}"),
-                        content: scene.jpeg(90),
+                        content: scene.jpeg(90).into(),
                         file_name: format!("demo-{i}.jpg"),
                     })
                     .await?;

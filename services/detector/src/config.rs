@@ -158,7 +158,7 @@ impl Validate for DetectorConfig {
         if self.model.path.is_empty() && self.model.pack.is_empty() {
             problems.push("model.path is required".into());
         }
-        if self.model.input_size == 0 || self.model.input_size % 32 != 0 {
+        if self.model.input_size == 0 || !self.model.input_size.is_multiple_of(32) {
             problems.push("model.input_size must be a positive multiple of 32".into());
         }
         if !(0.0..1.0).contains(&self.model.score_threshold) {
@@ -167,7 +167,8 @@ impl Validate for DetectorConfig {
         if !(0.0..1.0).contains(&self.model.nms_threshold) {
             problems.push("model.nms_threshold must be within 0 and 1".into());
         }
-        if !(self.reduced_min_face_px > 0.0) {
+        // Also refuses NaN.
+        if self.reduced_min_face_px.is_nan() || self.reduced_min_face_px <= 0.0 {
             problems.push("reduced_min_face_px must be positive".into());
         }
         if self.fine_pass_side != 0 && self.fine_pass_side <= self.model.input_size {

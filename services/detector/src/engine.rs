@@ -95,7 +95,8 @@ impl FaceDetector {
             pack.verify()?;
             let m = &pack.manifest;
             tracing::info!(licence = %m.licence.name, commercial_use = m.licence.commercial_use, "{}", m.licence_line());
-            config.model.name = m.name.clone();
+            // The pack's identity, as the embedder reports its own.
+            config.model.name = m.model_id();
             config.model.path = pack.detector_path().display().to_string();
             config.model.sha256 = String::new(); // verified just above
             config.model.input_size = m.detector.input_size;

@@ -141,13 +141,12 @@ unsafe fn symbol<T: Copy>(
 
 fn api() -> Result<&'static Api, Error> {
     API.get_or_init(|| load(LIBRARY)).as_ref().map_err(|why| {
+        // Why libheif cannot be loaded (its path, the loader's error) is for
+        // the operator: logged here and at start-up, never sent to callers.
+        tracing::warn!(reason = %why, "libheif is not available; install Debian's libheif1");
         Error::new(
             ErrorCode::ImageUndecodable,
-            format!(
-                "HEIC/HEIF and AVIF images need libheif, which is not available here \
-                     ({why}); install Debian's libheif1 (scripts/setup.sh does), \
-                     or send JPEG, PNG or WebP"
-            ),
+            "HEIC/HEIF and AVIF images cannot be decoded here; send JPEG, PNG or WebP",
         )
     })
 }

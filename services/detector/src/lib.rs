@@ -43,6 +43,11 @@ pub async fn run(
     })
     .await??;
     let detector = Arc::new(detector);
+    // A model that loads but cannot infer must never report SERVING.
+    let took = warm_up(&detector)
+        .await
+        .map_err(|why| anyhow::anyhow!("warm-up inference failed: {why}"))?;
+    tracing::info!(ms = took.as_secs_f64() * 1e3, "warm-up inference done");
     match heif::status() {
         Ok(version) => tracing::info!(libheif = %version, "HEIC/HEIF and AVIF photos accepted"),
         Err(why) => tracing::warn!(
@@ -65,7 +70,7 @@ pub async fn run(
                 if std::path::Path::new(&root).is_dir() {
                     Ok(())
                 } else {
-                    Err(format!("storage root {root} is not a directory"))
+                    Err(format!("photo storage {root} is not reachable"))
                 }
             }
         },
@@ -87,4 +92,19 @@ pub async fn run(
             shutdown,
         )
         .await
+}
+
+/// Decodes and detects on a small grey image (the warm-up before SERVING):
+/// how long it took, or why it failed.
+pub async fn warm_up(detector: &Arc<engine::FaceDetector>) -> Result<Duration, String> {
+    let started = std::time::Instant::now();
+    let mut png = Vec::new();
+    image::RgbImage::from_pixel(160, 120, image::Rgb([128, 128, 128]))
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .map_err(|e| format!("cannot make the warm-up image: {e}"))?;
+    detector
+        .detect(bytes::Bytes::from(png), engine::Mode::All)
+        .await
+        .map_err(|e| e.message)?;
+    Ok(started.elapsed())
 }

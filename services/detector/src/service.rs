@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use facepass_core::{Error, ErrorCode};
 use facepass_proto::detector::v1 as pb;
+use facepass_proto::domain::{self, ModelId, QualityIssue};
 use object_store::ObjectStore;
 use pb::detector_service_server::DetectorService;
 use tonic::{Request, Response, Status};
@@ -12,6 +13,8 @@ use crate::engine::{FaceDetector, Issue, Mode};
 
 pub struct DetectorApi {
     detector: Arc<FaceDetector>,
+    /// Resolved once: the pack id every response carries.
+    model: ModelId,
     store: Arc<dyn ObjectStore>,
     max_bytes: u64,
 }
@@ -19,6 +22,8 @@ pub struct DetectorApi {
 impl DetectorApi {
     pub fn new(detector: Arc<FaceDetector>, store: Arc<dyn ObjectStore>, max_bytes: u64) -> Self {
         DetectorApi {
+            model: ModelId::parse("model", detector.model_name())
+                .unwrap_or_else(|_| ModelId::of_pack("detector", "unnamed")),
             detector,
             store,
             max_bytes,
@@ -26,13 +31,24 @@ impl DetectorApi {
     }
 
     async fn read_object(&self, key: &str) -> Result<bytes::Bytes, Error> {
-        let path = object_store::path::Path::parse(key)
-            .map_err(|e| Error::invalid(format!("object_key {key:?} is not a valid key: {e}")))?;
+        // Text first: a NUL or a line break never reaches the store's paths.
+        facepass_core::text::required_text("object_key", key, facepass_core::text::MAX_KEY_CHARS)?;
+        let path = object_store::path::Path::parse(key).map_err(|e| {
+            Error::invalid_field(
+                "object_key",
+                format!("object_key {key:?} is not a valid key: {e}"),
+            )
+        })?;
+        // The store's own errors name its paths: logs only.
+        let unavailable = |e: object_store::Error| {
+            tracing::warn!(error = %e, "object store failed");
+            Error::unavailable("photo storage is unavailable, try again")
+        };
         let not_found = |e: object_store::Error| match e {
             object_store::Error::NotFound { .. } => {
                 Error::not_found(format!("object {key:?} does not exist"))
             }
-            other => Error::unavailable(format!("object store: {other}")),
+            other => unavailable(other),
         };
         let meta = self.store.head(&path).await.map_err(not_found)?;
         if meta.size > self.max_bytes {
@@ -50,18 +66,38 @@ impl DetectorApi {
             .map_err(not_found)?
             .bytes()
             .await
-            .map_err(|e| Error::unavailable(format!("object store: {e}")))
+            .map_err(unavailable)
     }
 }
 
-fn issue_to_pb(issue: Issue) -> pb::QualityIssue {
+fn issue_to_domain(issue: Issue) -> QualityIssue {
     match issue {
-        Issue::TooSmall => pb::QualityIssue::FaceTooSmall,
-        Issue::LowConfidence => pb::QualityIssue::LowConfidence,
-        Issue::Truncated => pb::QualityIssue::Truncated,
-        Issue::MultipleFaces => pb::QualityIssue::MultipleFaces,
-        Issue::Blurry => pb::QualityIssue::Blurry,
+        Issue::TooSmall => QualityIssue::TooSmall,
+        Issue::LowConfidence => QualityIssue::LowConfidence,
+        Issue::Truncated => QualityIssue::Truncated,
+        Issue::MultipleFaces => QualityIssue::MultipleFaces,
+        Issue::Blurry => QualityIssue::Blurry,
     }
+}
+
+/// The engine's face as the contract's domain type.
+fn face_to_domain(face: crate::engine::Face) -> Result<domain::DetectedFace, Error> {
+    let crate::engine::Face {
+        detection,
+        issues,
+        crop,
+    } = face;
+    let (width, height) = crop.dimensions();
+    Ok(domain::DetectedFace {
+        face: domain::Face {
+            face_box: domain::FaceBox::from_array(detection.bbox),
+            landmarks: domain::Landmarks::from_pairs(detection.landmarks),
+            score: detection.score,
+        },
+        issues: issues.into_iter().map(issue_to_domain).collect(),
+        crop: domain::AlignedCrop::new(bytes::Bytes::from(crop.into_raw()), width, height)
+            .map_err(|e| Error::internal(format!("aligned crop: {}", e.message)))?,
+    })
 }
 
 #[tonic::async_trait]
@@ -77,38 +113,21 @@ impl DetectorService for DetectorApi {
             Err(_) => return Err(Error::invalid(format!("unknown mode {mode}")).into()),
         };
         let bytes = match source {
-            Some(pb::detect_request::Source::Image(bytes)) => bytes::Bytes::from(bytes),
+            Some(pb::detect_request::Source::Image(bytes)) => bytes,
             Some(pb::detect_request::Source::ObjectKey(key)) => self.read_object(&key).await?,
             None => return Err(Error::invalid("image or object_key is required").into()),
         };
-        let faces = self.detector.detect(bytes, mode).await?;
-        Ok(Response::new(pb::DetectResponse {
-            image_width: faces.width,
-            image_height: faces.height,
-            model: self.detector.model_name().to_string(),
-            faces: faces
+        let found = self.detector.detect(bytes, mode).await?;
+        let detection = domain::Detection {
+            width: found.width,
+            height: found.height,
+            model: self.model.clone(),
+            faces: found
                 .faces
                 .into_iter()
-                .map(|face| {
-                    let [x1, y1, x2, y2] = face.detection.bbox;
-                    pb::DetectedFace {
-                        r#box: Some(pb::BoundingBox { x1, y1, x2, y2 }),
-                        landmarks: face
-                            .detection
-                            .landmarks
-                            .iter()
-                            .map(|&[x, y]| pb::Point { x, y })
-                            .collect(),
-                        score: face.detection.score,
-                        issues: face
-                            .issues
-                            .into_iter()
-                            .map(|i| issue_to_pb(i) as i32)
-                            .collect(),
-                        aligned_crop: face.crop.into_raw(),
-                    }
-                })
-                .collect(),
-        }))
+                .map(face_to_domain)
+                .collect::<Result<_, _>>()?,
+        };
+        Ok(Response::new(detection.into()))
     }
 }

@@ -88,16 +88,27 @@ pub async fn run(
     let batcher =
         tokio::task::spawn_blocking(move || start_batcher(&load_config, env_dylib.as_deref()))
             .await??;
+    let batcher = Arc::new(batcher);
+    // A model that loads but cannot infer must never report SERVING.
+    let took = probe(&batcher, &config)
+        .await
+        .map_err(|why| anyhow::anyhow!("warm-up inference failed: {why}"))?;
+    tracing::info!(ms = took.as_secs_f64() * 1e3, "warm-up inference done");
     let (reporter, health_service) = health::not_serving_reporter(SERVICE_NAME).await;
-    // The model is loaded and the inference threads run: nothing else to wait for.
+    // Then, every interval, one crop through the batcher proves the
+    // inference threads still answer.
+    let (probe_batcher, probe_config) = (batcher.clone(), config.clone());
     tokio::spawn(health::watch(
         reporter,
         SERVICE_NAME,
-        Duration::from_secs(30),
+        Duration::from_secs(15),
         shutdown.clone(),
-        || async { Ok(()) },
+        move || {
+            let (batcher, config) = (probe_batcher.clone(), probe_config.clone());
+            async move { probe(&batcher, &config).await.map(|_| ()) }
+        },
     ));
-    let api = service::EmbedderApi::new(Arc::new(batcher), config.clone());
+    let api = service::EmbedderApi::new(batcher, config.clone());
     let svc = EmbedderServiceServer::new(api)
         .max_decoding_message_size(config.grpc.max_message_bytes)
         .max_encoding_message_size(config.grpc.max_message_bytes);
@@ -113,4 +124,30 @@ pub async fn run(
             shutdown,
         )
         .await
+}
+
+/// Embeds one grey crop through the batcher (warm-up and health probe):
+/// how long it took, or why it failed.
+pub async fn probe(
+    batcher: &batcher::Batcher,
+    config: &EmbedderConfig,
+) -> Result<Duration, String> {
+    let started = std::time::Instant::now();
+    let grey = vec![128u8; model::CROP * model::CROP * 3];
+    let input = model::preprocess(&grey, config.model.input_mean, config.model.input_std);
+    let embedded = tokio::time::timeout(Duration::from_secs(10), batcher.embed(vec![input]))
+        .await
+        .map_err(|_| "no embedding within 10 s".to_string())?
+        .map_err(|e| e.message)?;
+    match embedded.first() {
+        Some(v) if v.len() == config.model.dimension && v.iter().all(|x| x.is_finite()) => {
+            Ok(started.elapsed())
+        }
+        Some(v) => Err(format!(
+            "the model made a {}-value embedding (expected {} finite values)",
+            v.len(),
+            config.model.dimension
+        )),
+        None => Err("the model made no embedding".into()),
+    }
 }

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use facepass_core::Error;
+use facepass_proto::domain::{within, AlignedCrop};
 use facepass_proto::embedder::v1 as pb;
+use facepass_proto::types::v1 as types;
 use pb::embedder_service_server::EmbedderService;
 use tonic::{Request, Response, Status};
 
@@ -38,24 +40,17 @@ impl EmbedderService for EmbedderApi {
             .into());
         }
         let mut inputs = Vec::with_capacity(faces.len());
-        for (i, face) in faces.iter().enumerate() {
-            let pb::AlignedFace { rgb, width, height } = face;
-            if *width as usize != CROP || *height as usize != CROP {
+        for (i, face) in faces.into_iter().enumerate() {
+            let crop = AlignedCrop::try_from(face).map_err(within(format!("faces[{i}]")))?;
+            let (width, height) = (crop.width(), crop.height());
+            if width as usize != CROP || height as usize != CROP {
                 return Err(Error::invalid(format!(
                     "faces[{i}] is {width}x{height}, expected {CROP}x{CROP} aligned crops"
                 ))
                 .into());
             }
-            if rgb.len() != CROP * CROP * 3 {
-                return Err(Error::invalid(format!(
-                    "faces[{i}] has {} bytes, expected {} (RGB)",
-                    rgb.len(),
-                    CROP * CROP * 3
-                ))
-                .into());
-            }
             inputs.push(preprocess(
-                rgb,
+                crop.rgb(),
                 self.config.model.input_mean,
                 self.config.model.input_std,
             ));
@@ -65,7 +60,7 @@ impl EmbedderService for EmbedderApi {
             model: self.config.model.name.clone(),
             embeddings: embeddings
                 .into_iter()
-                .map(|values| pb::Embedding { values })
+                .map(|values| types::Embedding { values })
                 .collect(),
         }))
     }
@@ -79,6 +74,7 @@ impl EmbedderService for EmbedderApi {
             dimension: self.config.model.dimension as u32,
             max_batch: self.config.batching.max_batch as u32,
             licence: self.config.licence.clone(),
+            crop_side: CROP as u32,
         }))
     }
 }

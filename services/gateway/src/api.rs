@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use facepass_core::{parse_id, Error, Result};
+use facepass_core::{parse_id, text, Error, Result};
 use facepass_proto::v1 as pb;
 use pb::face_pass_service_server::FacePassService;
 use tonic::{Request, Response, Status};
@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::catalog::{
     EventCounts, EventRow, PhotoRow, STATUS_FAILED, STATUS_INDEXED, STATUS_PENDING,
 };
-use crate::domain::{Gateway, Tier};
+use crate::domain::{Gateway, PageRequest, Tier};
 
 pub struct PublicApi {
     gateway: Arc<Gateway>,
@@ -79,33 +79,6 @@ pub fn photo_to_pb(photo: &PhotoRow) -> pb::Photo {
     }
 }
 
-/// (limit, offset) from a page size and an opaque token.
-pub fn page(page_size: u32, token: &str, max: u32) -> Result<(i64, i64)> {
-    let limit = match page_size {
-        0 => 50,
-        n if n > max => return Err(Error::invalid(format!("page_size is at most {max}"))),
-        n => n,
-    };
-    let offset = if token.is_empty() {
-        0
-    } else {
-        token
-            .parse::<i64>()
-            .ok()
-            .filter(|o| *o >= 0)
-            .ok_or_else(|| Error::invalid("page_token is not one this API issued"))?
-    };
-    Ok((limit as i64, offset))
-}
-
-fn next_token(returned: usize, limit: i64, offset: i64) -> String {
-    if returned as i64 == limit {
-        (offset + limit).to_string()
-    } else {
-        String::new()
-    }
-}
-
 #[tonic::async_trait]
 impl FacePassService for PublicApi {
     async fn create_event(
@@ -145,11 +118,17 @@ impl FacePassService for PublicApi {
             page_size,
             page_token,
         } = request.into_inner();
-        let (limit, offset) = page(page_size, &page_token, 500)?;
-        let events = self.gateway.list_events(studio, limit, offset).await?;
+        let events = self
+            .gateway
+            .list_events(studio, PageRequest::new(page_size, &page_token))
+            .await?;
         Ok(Response::new(pb::ListEventsResponse {
-            next_page_token: next_token(events.len(), limit, offset),
-            events: events.iter().map(|(e, c)| event_to_pb(e, c)).collect(),
+            events: events
+                .items
+                .iter()
+                .map(|(e, c)| event_to_pb(e, c))
+                .collect(),
+            next_page_token: events.next_page_token,
         }))
     }
 
@@ -176,12 +155,14 @@ impl FacePassService for PublicApi {
             event_id,
             external_id,
             content,
-            file_name: _,
+            file_name,
         } = request.into_inner();
         let event_id = parse_id("event_id", &event_id)?;
+        // Not stored, but still text: a caller learns of a broken client.
+        text::text("file_name", &file_name, text::MAX_KEY_CHARS)?;
         let photo = self
             .gateway
-            .upload_photo(studio, event_id, &external_id, content.into())
+            .upload_photo(studio, event_id, &external_id, content)
             .await?;
         Ok(Response::new(pb::UploadPhotoResponse {
             photo: Some(photo_to_pb(&photo)),
@@ -199,9 +180,7 @@ impl FacePassService for PublicApi {
             object_key,
         } = request.into_inner();
         let event_id = parse_id("event_id", &event_id)?;
-        if object_key.is_empty() {
-            return Err(Error::invalid("object_key is required").into());
-        }
+        // The key's text, prefix and shape are checked by `register_photo`.
         let photo = self
             .gateway
             .register_photo(studio, event_id, &external_id, &object_key)
@@ -242,17 +221,18 @@ impl FacePassService for PublicApi {
             Ok(pb::PhotoStatus::Failed) => Some(STATUS_FAILED),
             Err(_) => return Err(Error::invalid(format!("unknown status {status}")).into()),
         };
-        let (limit, offset) = page(page_size, &page_token, 1000)?;
-        // Scopes the listing to the caller's studio.
-        let event = self.gateway.catalog.get_event(studio, event_id).await?;
         let photos = self
             .gateway
-            .catalog
-            .list_photos(event.id, status, limit, offset)
+            .list_photos(
+                studio,
+                event_id,
+                status,
+                PageRequest::new(page_size, &page_token),
+            )
             .await?;
         Ok(Response::new(pb::ListPhotosResponse {
-            next_page_token: next_token(photos.len(), limit, offset),
-            photos: photos.iter().map(photo_to_pb).collect(),
+            photos: photos.items.iter().map(photo_to_pb).collect(),
+            next_page_token: photos.next_page_token,
         }))
     }
 
@@ -280,27 +260,20 @@ impl FacePassService for PublicApi {
         } = request.into_inner();
         let event_id = parse_id("event_id", &event_id)?;
         let event = self.gateway.catalog.get_event(studio, event_id).await?;
-        let result = self
-            .gateway
-            .search_by_selfie(&event, selfie.into(), limit)
-            .await?;
-        let [x1, y1, x2, y2] = result.selfie_face;
+        let result = self.gateway.search_by_selfie(&event, selfie, limit).await?;
         Ok(Response::new(pb::SearchBySelfieResponse {
-            selfie_face: Some(pb::FaceBox { x1, y1, x2, y2 }),
+            selfie_face: Some(result.selfie_face.into()),
             matches: result
                 .matches
                 .iter()
-                .map(|m| {
-                    let [x1, y1, x2, y2] = m.face_box;
-                    pb::PhotoMatch {
-                        photo: Some(photo_to_pb(&m.photo)),
-                        similarity: m.similarity,
-                        face_box: Some(pb::FaceBox { x1, y1, x2, y2 }),
-                        tier: match m.tier {
-                            Tier::Match => pb::MatchTier::Match,
-                            Tier::Possible => pb::MatchTier::Possible,
-                        } as i32,
-                    }
+                .map(|m| pb::PhotoMatch {
+                    photo: Some(photo_to_pb(&m.photo)),
+                    similarity: m.similarity,
+                    face_box: Some(m.face_box.into()),
+                    tier: match m.tier {
+                        Tier::Match => pb::MatchTier::Match,
+                        Tier::Possible => pb::MatchTier::Possible,
+                    } as i32,
                 })
                 .collect(),
         }))
@@ -314,7 +287,7 @@ impl FacePassService for PublicApi {
         let pb::ForgetGuestRequest { event_id, selfie } = request.into_inner();
         let event_id = parse_id("event_id", &event_id)?;
         let event = self.gateway.catalog.get_event(studio, event_id).await?;
-        let (faces, photos) = self.gateway.forget_guest(&event, selfie.into()).await?;
+        let (faces, photos) = self.gateway.forget_guest(&event, selfie).await?;
         Ok(Response::new(pb::ForgetGuestResponse {
             faces_deleted: faces,
             photo_ids: photos.iter().map(Uuid::to_string).collect(),

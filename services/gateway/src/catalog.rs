@@ -115,10 +115,11 @@ impl Catalog {
     }
 
     async fn conn(&self) -> Result<PooledConnection<AsyncPgConnection>> {
-        self.pool
-            .get()
-            .await
-            .map_err(|e| Error::unavailable(format!("catalog database unavailable: {e}")))
+        self.pool.get().await.map_err(|e| {
+            // The pool's error may name the database host: logs only.
+            tracing::warn!(error = %e, "catalog database unavailable");
+            Error::unavailable("the catalog database is unavailable, try again")
+        })
     }
 
     /// Creates a studio with one API key; returns (studio id, the key). The
@@ -211,7 +212,10 @@ impl Catalog {
             .ok_or_else(|| Error::not_found(format!("event {event_id} not found")))
     }
 
+    /// The event behind a share link. The token comes from anyone with a
+    /// browser, so it is checked as a token before it reaches a query.
     pub async fn event_by_share_token(&self, token: &str) -> Result<EventRow> {
+        facepass_core::text::token("token", token, facepass_core::text::MAX_TOKEN_CHARS)?;
         let mut conn = self.conn().await?;
         events::table
             .filter(events::share_token.eq(token))

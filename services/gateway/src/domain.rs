@@ -4,11 +4,12 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use facepass_core::{Error, ErrorCode, Result};
-use facepass_proto::detector::v1 as det;
-use facepass_proto::embedder::v1 as emb;
+use facepass_analysis::{peer, AnalyzedFace, FaceAnalysis};
+use facepass_core::{text, Error, ErrorCode, Result};
+use facepass_proto::domain::FaceBox;
 use facepass_proto::events::v1::PhotoUploaded;
 use facepass_proto::search::v1 as srch;
+use facepass_queue::Event;
 use facepass_server::auth::AttachToken;
 use object_store::path::Path as ObjectPath;
 use object_store::ObjectStore;
@@ -23,58 +24,92 @@ use crate::GatewayConfig;
 
 type Authed = InterceptedService<Channel, AttachToken>;
 
-pub const PHOTO_UPLOADED_TYPE: &str = "facepass.events.v1.PhotoUploaded";
-
-/// Clients of the internal services.
+/// Clients of the internal services: the shared face-analysis client
+/// (detector and embedder) and the face store.
 #[derive(Clone)]
 pub struct Peers {
-    pub detector: det::detector_service_client::DetectorServiceClient<Authed>,
-    pub embedder: emb::embedder_service_client::EmbedderServiceClient<Authed>,
+    pub faces: FaceAnalysis,
     pub search: srch::search_service_client::SearchServiceClient<Authed>,
 }
 
 impl Peers {
     pub fn connect(config: &GatewayConfig) -> anyhow::Result<Self> {
-        let auth = AttachToken::new(&config.internal_token);
-        let max = config.grpc.max_message_bytes;
         Ok(Peers {
-            detector: det::detector_service_client::DetectorServiceClient::with_interceptor(
+            faces: FaceAnalysis::new(
                 config.detector.channel()?,
-                auth.clone(),
-            )
-            .max_encoding_message_size(max)
-            .max_decoding_message_size(max),
-            embedder: emb::embedder_service_client::EmbedderServiceClient::with_interceptor(
                 config.embedder.channel()?,
-                auth.clone(),
+                &config.internal_token,
+                config.grpc.max_message_bytes,
             ),
             search: srch::search_service_client::SearchServiceClient::with_interceptor(
                 config.search.channel()?,
-                auth,
+                AttachToken::new(&config.internal_token),
             ),
         })
     }
 }
 
-fn peer(service: &'static str) -> impl Fn(tonic::Status) -> Error {
-    move |status| {
-        let err = Error::from_status(&status);
-        match err.code {
-            // Problems with the caller's input keep their code and message.
-            code if code.is_permanent() => err,
-            code => {
-                tracing::warn!(service, code = %code, message = %err.message, "peer call failed");
-                // An internal failure (even a rejected internal token) is ours,
-                // never the caller's credentials: report it as unavailability.
-                let code = match code {
-                    ErrorCode::Overloaded | ErrorCode::Timeout => code,
-                    _ => ErrorCode::Unavailable,
-                };
-                Error::new(code, format!("{service} is unavailable, try again"))
-            }
+/// A page asked for: its size (0 = the default) and the token of the
+/// previous page ("" = the first). Read the same way by gRPC and REST.
+#[derive(Debug, Clone, Copy)]
+pub struct PageRequest<'a> {
+    pub page_size: u32,
+    pub page_token: &'a str,
+}
+
+impl<'a> PageRequest<'a> {
+    pub fn new(page_size: u32, page_token: &'a str) -> Self {
+        PageRequest {
+            page_size,
+            page_token,
+        }
+    }
+
+    /// (limit, offset), with at most `max` items a page.
+    fn limit_offset(&self, max: u32) -> Result<(i64, i64)> {
+        let limit = match self.page_size {
+            0 => 50,
+            n if n > max => return Err(Error::invalid(format!("page_size is at most {max}"))),
+            n => n,
+        };
+        let offset = if self.page_token.is_empty() {
+            0
+        } else {
+            self.page_token
+                .parse::<i64>()
+                .ok()
+                .filter(|o| *o >= 0)
+                .ok_or_else(|| Error::invalid("page_token is not one this API issued"))?
+        };
+        Ok((limit as i64, offset))
+    }
+}
+
+/// One page of a listing and the token of the next ("" on the last).
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_page_token: String,
+}
+
+impl<T> Page<T> {
+    fn of(items: Vec<T>, limit: i64, offset: i64) -> Self {
+        let next_page_token = if items.len() as i64 == limit {
+            (offset + limit).to_string()
+        } else {
+            String::new()
+        };
+        Page {
+            items,
+            next_page_token,
         }
     }
 }
+
+/// Most events in one page.
+pub const MAX_EVENTS_PAGE: u32 = 500;
+/// Most photos in one page.
+pub const MAX_PHOTOS_PAGE: u32 = 1000;
 
 /// How strongly a photo matches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,22 +123,22 @@ pub enum Tier {
 pub struct PhotoMatch {
     pub photo: PhotoRow,
     pub similarity: f32,
-    pub face_box: [f32; 4],
+    pub face_box: FaceBox,
     pub tier: Tier,
-}
-
-/// The usable face of a selfie.
-struct SelfieFace {
-    embedding: Vec<f32>,
-    model: String,
-    face_box: [f32; 4],
 }
 
 /// The result of a selfie search.
 #[derive(Debug, Clone)]
 pub struct SelfieSearch {
     pub matches: Vec<PhotoMatch>,
-    pub selfie_face: [f32; 4],
+    pub selfie_face: FaceBox,
+}
+
+/// An object-store failure as callers see it: the detail (the store's paths
+/// included) goes to the log, the caller gets a retryable UNAVAILABLE.
+fn storage_unavailable(operation: &'static str, e: object_store::Error) -> Error {
+    tracing::warn!(operation, error = %e, "object store failed");
+    Error::unavailable("photo storage is unavailable, try again")
 }
 
 pub struct Gateway {
@@ -113,6 +148,8 @@ pub struct Gateway {
     pub config: GatewayConfig,
     /// Wakes the outbox relay when a photo is written.
     pub outbox_ready: Arc<Notify>,
+    /// Whether the catalog database and the broker answer (`/readyz`).
+    pub readiness: facepass_server::health::Readiness,
 }
 
 impl Gateway {
@@ -123,15 +160,8 @@ impl Gateway {
         external_id: &str,
     ) -> Result<EventRow> {
         let name = name.trim();
-        if name.is_empty() {
-            return Err(Error::invalid("name is required"));
-        }
-        if name.len() > 200 || external_id.len() > 200 {
-            return Err(Error::invalid(
-                "name and external_id are at most 200 characters",
-            ));
-        }
-        let external_id = (!external_id.is_empty()).then(|| external_id.to_string());
+        text::required_text("name", name, text::MAX_NAME_CHARS)?;
+        let external_id = Self::check_external_id(external_id)?;
         self.catalog.create_event(studio, name, external_id).await
     }
 
@@ -145,22 +175,42 @@ impl Gateway {
         Ok((event, counts.get(&event_id).copied().unwrap_or_default()))
     }
 
+    /// A page of the studio's events, newest first, with their counts.
     pub async fn list_events(
         &self,
         studio: Uuid,
-        limit: i64,
-        offset: i64,
-    ) -> Result<Vec<(EventRow, EventCounts)>> {
+        page: PageRequest<'_>,
+    ) -> Result<Page<(EventRow, EventCounts)>> {
+        let (limit, offset) = page.limit_offset(MAX_EVENTS_PAGE)?;
         let events = self.catalog.list_events(studio, limit, offset).await?;
         let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
         let counts = self.catalog.event_counts(&ids).await?;
-        Ok(events
+        let items = events
             .into_iter()
             .map(|e| {
                 let c = counts.get(&e.id).copied().unwrap_or_default();
                 (e, c)
             })
-            .collect())
+            .collect();
+        Ok(Page::of(items, limit, offset))
+    }
+
+    /// A page of an event's photos, optionally only those in `status`.
+    pub async fn list_photos(
+        &self,
+        studio: Uuid,
+        event_id: Uuid,
+        status: Option<&str>,
+        page: PageRequest<'_>,
+    ) -> Result<Page<PhotoRow>> {
+        let (limit, offset) = page.limit_offset(MAX_PHOTOS_PAGE)?;
+        // Scopes the listing to the caller's studio.
+        let event = self.catalog.get_event(studio, event_id).await?;
+        let photos = self
+            .catalog
+            .list_photos(event.id, status, limit, offset)
+            .await?;
+        Ok(Page::of(photos, limit, offset))
     }
 
     /// Deletes an event completely: faces, owned objects, rows.
@@ -193,14 +243,13 @@ impl Gateway {
             ObjectPath::parse(key).map_err(|e| Error::internal(format!("bad stored key: {e}")))?;
         match self.store.delete(&path).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(Error::unavailable(format!("object store: {e}"))),
+            Err(e) => Err(storage_unavailable("delete", e)),
         }
     }
 
+    /// Counts characters, not bytes; refuses NUL and other control characters.
     fn check_external_id(external_id: &str) -> Result<Option<String>> {
-        if external_id.len() > 200 {
-            return Err(Error::invalid("external_id is at most 200 characters"));
-        }
+        text::text("external_id", external_id, text::MAX_EXTERNAL_ID_CHARS)?;
         Ok((!external_id.is_empty()).then(|| external_id.to_string()))
     }
 
@@ -214,7 +263,7 @@ impl Gateway {
     ) -> Result<PhotoRow> {
         let external_id = Self::check_external_id(external_id)?;
         if content.is_empty() {
-            return Err(Error::invalid("content is empty"));
+            return Err(Error::invalid_field("content", "content is empty"));
         }
         if content.len() > self.config.max_upload_bytes {
             return Err(Error::new(
@@ -235,7 +284,7 @@ impl Gateway {
         self.store
             .put(&path, content.into())
             .await
-            .map_err(|e| Error::unavailable(format!("object store: {e}")))?;
+            .map_err(|e| storage_unavailable("put", e))?;
         let row = self.new_photo_row(photo_id, &event, external_id, key.clone(), true, size);
         if let Err(e) = self.insert_photo(&row).await {
             // The row is not there, so the object must not stay either.
@@ -254,6 +303,8 @@ impl Gateway {
         object_key: &str,
     ) -> Result<PhotoRow> {
         let external_id = Self::check_external_id(external_id)?;
+        // Text first: a NUL or a line break never reaches the store's paths.
+        text::required_text("object_key", object_key, text::MAX_KEY_CHARS)?;
         let prefix = format!("studios/{studio}/");
         if !object_key.starts_with(&prefix) {
             return Err(Error::new(
@@ -261,14 +312,15 @@ impl Gateway {
                 format!("object_key must start with {prefix}"),
             ));
         }
-        let path = ObjectPath::parse(object_key)
-            .map_err(|e| Error::invalid(format!("object_key is not a valid key: {e}")))?;
+        let path = ObjectPath::parse(object_key).map_err(|e| {
+            Error::invalid_field("object_key", format!("object_key is not a valid key: {e}"))
+        })?;
         let event = self.catalog.get_event(studio, event_id).await?;
         let meta = self.store.head(&path).await.map_err(|e| match e {
             object_store::Error::NotFound { .. } => {
                 Error::not_found(format!("object {object_key:?} does not exist"))
             }
-            other => Error::unavailable(format!("object store: {other}")),
+            other => storage_unavailable("head", other),
         })?;
         if meta.size > self.config.max_upload_bytes as u64 {
             return Err(Error::new(
@@ -335,8 +387,8 @@ impl Gateway {
         self.catalog
             .insert_photo(
                 row,
-                facepass_queue::PHOTO_UPLOADED,
-                PHOTO_UPLOADED_TYPE,
+                PhotoUploaded::ROUTING_KEY,
+                &PhotoUploaded::type_name(),
                 &event.encode_to_vec(),
             )
             .await?;
@@ -368,12 +420,9 @@ impl Gateway {
         Ok(faces)
     }
 
-    /// The selfie's main face as an embedding (with its model and box), or
-    /// a clear error. The bytes live only in this call's memory.
-    async fn selfie_embedding(&self, selfie: Bytes) -> Result<SelfieFace> {
-        if selfie.is_empty() {
-            return Err(Error::invalid("selfie is empty"));
-        }
+    /// The selfie's main face with its embedding, or a clear error. The
+    /// bytes live only in this call's memory.
+    async fn selfie_face(&self, selfie: Bytes) -> Result<AnalyzedFace> {
         if selfie.len() > self.config.max_upload_bytes {
             return Err(Error::new(
                 ErrorCode::ImageTooLarge,
@@ -384,72 +433,14 @@ impl Gateway {
                 ),
             ));
         }
-        let detected = self
-            .peers
-            .detector
-            .clone()
-            .detect(det::DetectRequest {
-                source: Some(det::detect_request::Source::Image(selfie.to_vec())),
-                mode: det::DetectMode::Selfie as i32,
-            })
-            .await
-            .map_err(peer("detector"))?
-            .into_inner();
-        let face = detected.faces.into_iter().next().ok_or_else(|| {
-            Error::new(
-                ErrorCode::NoFace,
-                "no face found in the selfie; take a photo facing the camera",
-            )
-        })?;
-        if !face.issues.is_empty() {
-            let reasons: Vec<&str> = face
-                .issues
-                .iter()
-                .map(|&i| match det::QualityIssue::try_from(i) {
-                    Ok(det::QualityIssue::FaceTooSmall) => "the face is too small; come closer",
-                    Ok(det::QualityIssue::LowConfidence) => "the face is not clear enough",
-                    Ok(det::QualityIssue::Truncated) => "the face is cut off at the edge",
-                    Ok(det::QualityIssue::MultipleFaces) => {
-                        "several people are in the selfie; take it alone"
-                    }
-                    Ok(det::QualityIssue::Blurry) => "the selfie is blurry; hold still",
-                    _ => "the face cannot be used",
-                })
-                .collect();
-            return Err(Error::new(ErrorCode::SelfieUnusable, reasons.join("; ")));
-        }
-        let b = face.r#box.unwrap_or_default();
-        let embedded = self
-            .peers
-            .embedder
-            .clone()
-            .embed(emb::EmbedRequest {
-                faces: vec![emb::AlignedFace {
-                    rgb: face.aligned_crop,
-                    width: 112,
-                    height: 112,
-                }],
-            })
-            .await
-            .map_err(peer("embedder"))?
-            .into_inner();
-        let embedding = embedded
-            .embeddings
-            .into_iter()
-            .next()
-            .ok_or_else(|| Error::internal("embedder returned no embedding"))?;
-        Ok(SelfieFace {
-            embedding: embedding.values,
-            model: embedded.model,
-            face_box: [b.x1, b.y1, b.x2, b.y2],
-        })
+        self.peers.faces.analyze_selfie(selfie).await
     }
 
     /// "Forget me": deletes every face of `event` that matches the selfie's
     /// person (at the match threshold) and returns the photos they were in.
     /// Returns (faces deleted, photos they were in).
     pub async fn forget_guest(&self, event: &EventRow, selfie: Bytes) -> Result<(u64, Vec<Uuid>)> {
-        let face = self.selfie_embedding(selfie).await?;
+        let face = self.selfie_face(selfie).await?;
         let forgotten = self
             .peers
             .search
@@ -457,8 +448,8 @@ impl Gateway {
             .forget_faces(srch::ForgetFacesRequest {
                 studio_id: event.studio_id.to_string(),
                 event_id: event.id.to_string(),
-                model: face.model,
-                embedding: face.embedding,
+                model: face.embedding.model.to_string(),
+                embedding: Some((&face.embedding).into()),
                 // The model pack's match threshold.
                 min_similarity: 0.0,
             })
@@ -499,7 +490,7 @@ impl Gateway {
             n if n > 1000 => return Err(Error::invalid("limit is at most 1000")),
             n => n,
         };
-        let face = self.selfie_embedding(selfie).await?;
+        let face = self.selfie_face(selfie).await?;
         let response = self
             .peers
             .search
@@ -507,11 +498,9 @@ impl Gateway {
             .search_event(srch::SearchEventRequest {
                 studio_id: event.studio_id.to_string(),
                 event_id: event.id.to_string(),
-                model: face.model,
+                model: face.embedding.model.to_string(),
                 people: vec![srch::Person {
-                    selfies: vec![srch::Embedding {
-                        values: face.embedding,
-                    }],
+                    selfies: vec![(&face.embedding).into()],
                 }],
                 page_size: limit,
                 page_token: String::new(),
@@ -535,11 +524,12 @@ impl Gateway {
                 let id = Uuid::parse_str(&hit.photo_id).ok()?;
                 // A photo deleted since it was indexed is simply not shown.
                 let photo = photos.get(&id)?.clone();
-                let bbox = hit.bbox;
+                // The store always names the best face's box.
+                let face_box = FaceBox::try_from(hit.r#box?).ok()?;
                 Some(PhotoMatch {
                     photo,
                     similarity: hit.similarity,
-                    face_box: [*bbox.first()?, *bbox.get(1)?, *bbox.get(2)?, *bbox.get(3)?],
+                    face_box,
                     tier: if hit.tier == srch::MatchTier::Match as i32 {
                         Tier::Match
                     } else {
@@ -550,7 +540,7 @@ impl Gateway {
             .collect();
         Ok(SelfieSearch {
             matches,
-            selfie_face: face.face_box,
+            selfie_face: face.face.face_box,
         })
     }
 
@@ -567,10 +557,10 @@ impl Gateway {
             .await
             .map_err(|e| match e {
                 object_store::Error::NotFound { .. } => Error::not_found("photo file is gone"),
-                other => Error::unavailable(format!("object store: {other}")),
+                other => storage_unavailable("get", other),
             })?
             .bytes()
             .await
-            .map_err(|e| Error::unavailable(format!("object store: {e}")))
+            .map_err(|e| storage_unavailable("read", e))
     }
 }

@@ -66,6 +66,7 @@ pub async fn run(
         peers: domain::Peers::connect(&config)?,
         config: config.clone(),
         outbox_ready: Arc::new(Notify::new()),
+        readiness: health::Readiness::default(),
     });
 
     let relay_up = Arc::new(AtomicBool::new(false));
@@ -82,11 +83,12 @@ pub async fn run(
     ));
 
     let (reporter, health_service) = health::not_serving_reporter(SERVICE_NAME).await;
-    tokio::spawn(health::watch(
+    tokio::spawn(health::watch_ready(
         reporter,
         SERVICE_NAME,
         Duration::from_secs(2),
         shutdown.clone(),
+        gateway.readiness.clone(),
         move || {
             let pool = pool.clone();
             let broker = relay_up.load(Ordering::SeqCst) && outcomes_up.load(Ordering::SeqCst);

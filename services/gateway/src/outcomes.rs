@@ -14,14 +14,12 @@ use facepass_queue::lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, BasicRejectOptions,
 };
 use facepass_queue::lapin::types::FieldTable;
+use facepass_queue::Event;
 use facepass_server::Shutdown;
 use futures::StreamExt;
 use uuid::Uuid;
 
 use crate::domain::Gateway;
-
-const INDEXED_TYPE: &str = "facepass.events.v1.PhotoIndexed";
-const FAILED_TYPE: &str = "facepass.events.v1.PhotoFailed";
 
 pub async fn run(gateway: Arc<Gateway>, shutdown: Shutdown, connected: Arc<AtomicBool>) {
     let (s, c) = (shutdown.clone(), connected.clone());
@@ -69,30 +67,19 @@ async fn session(
 }
 
 async fn handle(gateway: &Gateway, delivery: Delivery) {
-    let kind = delivery
-        .properties
-        .kind()
-        .as_ref()
-        .map(|k| k.as_str().to_string())
-        .unwrap_or_default();
-    let result = match kind.as_str() {
-        INDEXED_TYPE => match facepass_queue::decode::<PhotoIndexed>(
-            &delivery.properties,
-            &delivery.data,
-            INDEXED_TYPE,
-        ) {
+    let kind = facepass_queue::type_of(&delivery.properties).unwrap_or_default();
+    let result = if kind == PhotoIndexed::type_name() {
+        match facepass_queue::decode::<PhotoIndexed>(&delivery.properties, &delivery.data) {
             Ok(event) => apply_indexed(gateway, event).await,
             Err(why) => Err(Some(why)),
-        },
-        FAILED_TYPE => match facepass_queue::decode::<PhotoFailed>(
-            &delivery.properties,
-            &delivery.data,
-            FAILED_TYPE,
-        ) {
+        }
+    } else if kind == PhotoFailed::type_name() {
+        match facepass_queue::decode::<PhotoFailed>(&delivery.properties, &delivery.data) {
             Ok(event) => apply_failed(gateway, event).await,
             Err(why) => Err(Some(why)),
-        },
-        other => Err(Some(format!("unexpected message type {other:?}"))),
+        }
+    } else {
+        Err(Some(format!("unexpected message type {kind:?}")))
     };
     match result {
         Ok(()) => {
@@ -151,9 +138,13 @@ async fn apply_indexed(gateway: &Gateway, event: PhotoIndexed) -> Result<(), Opt
 async fn apply_failed(gateway: &Gateway, event: PhotoFailed) -> Result<(), Option<String>> {
     let photo_id =
         Uuid::parse_str(&event.photo_id).map_err(|_| Some("bad photo_id".to_string()))?;
+    // Free text from the indexer (peers' messages included): a NUL would
+    // make PostgreSQL refuse the update and the message come back forever.
+    let code = facepass_core::text::sanitize(&event.error_code, 64);
+    let reason = facepass_core::text::sanitize(&event.reason, 2000);
     let found = gateway
         .catalog
-        .mark_failed(photo_id, &event.error_code, &event.reason)
+        .mark_failed(photo_id, &code, &reason)
         .await
         .map_err(transient)?;
     tracing::info!(%photo_id, found, code = %event.error_code, reason = %event.reason, "photo failed");

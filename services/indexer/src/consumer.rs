@@ -19,17 +19,12 @@ use facepass_queue::lapin::options::{
 };
 use facepass_queue::lapin::types::FieldTable;
 use facepass_queue::lapin::Channel;
-use facepass_queue::{Outgoing, Topology};
+use facepass_queue::{Event, Outgoing, Topology};
 use facepass_server::Shutdown;
 use futures::StreamExt;
-use prost::Message;
 
 use crate::pipeline::Pipeline;
 use crate::IndexerConfig;
-
-pub const PHOTO_UPLOADED_TYPE: &str = "facepass.events.v1.PhotoUploaded";
-pub const PHOTO_INDEXED_TYPE: &str = "facepass.events.v1.PhotoIndexed";
-pub const PHOTO_FAILED_TYPE: &str = "facepass.events.v1.PhotoFailed";
 
 /// Consumes until `shutdown`, reconnecting after broker failures.
 pub async fn run(
@@ -118,15 +113,14 @@ async fn handle(
     topology: &Topology,
     delivery: Delivery,
 ) {
-    let photo: PhotoUploaded =
-        match facepass_queue::decode(&delivery.properties, &delivery.data, PHOTO_UPLOADED_TYPE) {
-            Ok(photo) => photo,
-            Err(why) => {
-                tracing::error!(reason = %why, "undecodable message sent to the dead-letter queue");
-                let _ = delivery.reject(BasicRejectOptions { requeue: false }).await;
-                return;
-            }
-        };
+    let photo: PhotoUploaded = match facepass_queue::decode(&delivery.properties, &delivery.data) {
+        Ok(photo) => photo,
+        Err(why) => {
+            tracing::error!(reason = %why, "undecodable message sent to the dead-letter queue");
+            let _ = delivery.reject(BasicRejectOptions { requeue: false }).await;
+            return;
+        }
+    };
     let attempt = photo.attempt.max(1);
     let started = std::time::Instant::now();
     let outcome = match pipeline.index(&photo).await {
@@ -137,7 +131,7 @@ async fn handle(
                 event_id: photo.event_id.clone(),
                 studio_id: photo.studio_id.clone(),
                 face_count: indexed.face_count,
-                model: indexed.model,
+                model: indexed.model.to_string(),
                 indexed_at: Some(now()),
             })
         }
@@ -168,8 +162,7 @@ async fn handle(
             publish(
                 channel,
                 &exchange,
-                facepass_queue::PHOTO_INDEXED,
-                PHOTO_INDEXED_TYPE,
+                routing_key(event),
                 &event.photo_id,
                 event,
                 None,
@@ -180,8 +173,7 @@ async fn handle(
             publish(
                 channel,
                 &exchange,
-                facepass_queue::PHOTO_FAILED,
-                PHOTO_FAILED_TYPE,
+                routing_key(event),
                 &event.photo_id,
                 event,
                 None,
@@ -191,16 +183,7 @@ async fn handle(
         // Straight into the retry queue of that delay (default exchange);
         // the queue's TTL sends it back to photo.uploaded.
         Outcome::Retry(event, _) => {
-            publish(
-                channel,
-                "",
-                &retry_queue,
-                PHOTO_UPLOADED_TYPE,
-                &event.photo_id,
-                event,
-                None,
-            )
-            .await
+            publish(channel, "", &retry_queue, &event.photo_id, event, None).await
         }
     };
     match published {
@@ -223,16 +206,23 @@ async fn handle(
     }
 }
 
-async fn publish<M: Message>(
+/// The routing key an event is published under on the events exchange.
+fn routing_key<E: Event>(_: &E) -> &'static str {
+    E::ROUTING_KEY
+}
+
+/// Publishes `message` with its own type name (`prost::Name`).
+async fn publish<E: Event>(
     channel: &Channel,
     exchange: &str,
     routing_key: &str,
-    message_type: &str,
     id: &str,
-    message: &M,
+    message: &E,
     expiration_ms: Option<u64>,
 ) -> Result<(), Error> {
     let payload = message.encode_to_vec();
+    let message_type = E::type_name();
+    let message_type = message_type.as_str();
     facepass_queue::publish_confirmed(
         channel,
         Outgoing {

@@ -2,7 +2,6 @@
 //! `faces`) and answers event-scoped similarity searches over gRPC
 //! (`facepass.search.v1`). Nothing else reads or writes the face tables.
 
-pub mod cache;
 pub mod config;
 pub mod rank;
 pub mod service;

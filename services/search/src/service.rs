@@ -2,7 +2,9 @@
 //! mapping onto the face store and the ranking logic.
 
 use facepass_core::{parse_id, Error, ErrorCode};
+use facepass_proto::domain::{self, FaceBox};
 use facepass_proto::search::v1 as pb;
+use facepass_proto::types::v1 as types;
 use pb::search_service_server::SearchService;
 use pgvector::Vector;
 use tonic::{Request, Response, Status};
@@ -32,8 +34,10 @@ impl PackInfo {
                 possible_similarity: m.possible_similarity,
             });
         }
-        let pack = facepass_inference::pack::Pack::open(std::path::Path::new(&m.pack))?;
-        let manifest = &pack.manifest;
+        // The manifest alone: the search service never opens model files.
+        let manifest = facepass_core::pack::PackManifest::load(std::path::Path::new(&m.pack))
+            .map_err(anyhow::Error::msg)?;
+        let manifest = &manifest;
         if manifest.recogniser.dimension != config.dimension {
             anyhow::bail!(
                 "model pack {} makes {}-dimensional embeddings; the face store holds {}",
@@ -43,10 +47,22 @@ impl PackInfo {
             );
         }
         Ok(PackInfo {
-            model: format!("{}@{}", manifest.name, manifest.version),
+            model: manifest.model_id(),
             match_similarity: manifest.thresholds.match_similarity,
             possible_similarity: manifest.thresholds.possible_similarity,
         })
+    }
+}
+
+/// A stored `[x1, y1, x2, y2]` as the contract's box (the store writes
+/// exactly four values; anything else is a bug, logged and left out).
+fn stored_box(bbox: &[f32]) -> Option<types::FaceBox> {
+    match FaceBox::from_slice(bbox) {
+        Ok(b) => Some(b.into()),
+        Err(e) => {
+            tracing::error!(error = %e, "stored face box is malformed");
+            None
+        }
     }
 }
 
@@ -92,8 +108,10 @@ impl SearchApi {
     /// The request's model must be this service's pack.
     fn check_model(&self, model: &str) -> Result<(), Error> {
         if model.is_empty() {
-            return Err(Error::invalid("model is required"));
+            return Err(Error::invalid_field("model", "model is required"));
         }
+        // Stored with every face: text only, before it reaches PostgreSQL.
+        facepass_core::text::text("model", model, 200)?;
         if !self.pack.model.is_empty() && model != self.pack.model {
             return Err(Error::new(
                 ErrorCode::ModelMismatch,
@@ -128,30 +146,15 @@ impl SearchApi {
             let pb::Face {
                 face_index,
                 embedding,
-                bbox,
-                landmarks,
-                det_score,
+                face,
                 quality,
             } = face;
-            self.check_embedding(&format!("{what}.faces[{i}].embedding"), &embedding)?;
-            if bbox.len() != 4 {
+            let field = format!("{what}.faces[{i}]");
+            self.check_embedding(&format!("{field}.embedding"), &embedding)?;
+            let face: domain::Face = domain::required(&format!("{field}.face"), face)?;
+            if !quality.is_finite() {
                 return Err(Error::invalid(format!(
-                    "{what}.faces[{i}].bbox must have 4 values"
-                )));
-            }
-            if landmarks.len() != 10 {
-                return Err(Error::invalid(format!(
-                    "{what}.faces[{i}].landmarks must have 10 values"
-                )));
-            }
-            if !det_score.is_finite() || !quality.is_finite() {
-                return Err(Error::invalid(format!(
-                    "{what}.faces[{i}]: det_score and quality must be finite numbers"
-                )));
-            }
-            if bbox.iter().chain(&landmarks).any(|v| !v.is_finite()) {
-                return Err(Error::invalid(format!(
-                    "{what}.faces[{i}]: bbox and landmarks must be finite numbers"
+                    "{field}.quality must be a finite number"
                 )));
             }
             if !seen.insert(face_index) {
@@ -166,9 +169,9 @@ impl SearchApi {
                 studio_id,
                 model: model.to_string(),
                 embedding: Vector::from(embedding),
-                bbox,
-                landmarks,
-                det_score,
+                bbox: face.face_box.to_array().to_vec(),
+                landmarks: face.landmarks.flatten(),
+                det_score: face.score,
                 quality: quality.clamp(0.0, 1.0),
             });
         }
@@ -328,7 +331,8 @@ impl SearchService for SearchApi {
         let studio_id = parse_id("studio_id", &studio_id)?;
         let event_id = parse_id("event_id", &event_id)?;
         let photo_id = parse_id("photo_id", &photo_id)?;
-        let reason: String = reason.chars().take(1000).collect();
+        // Recorded whatever it holds: odd characters (a NUL) are replaced.
+        let reason = facepass_core::text::sanitize(&reason, 1000);
         let deleted = self
             .store
             .mark_failed(studio_id, event_id, photo_id, &reason)
@@ -393,14 +397,14 @@ impl SearchService for SearchApi {
                         photo_id: r.photo_id.to_string(),
                         similarity: r.score,
                         face_index: best.face_index as u32,
-                        bbox: best.bbox.clone(),
+                        r#box: stored_box(&best.bbox),
                         tier: tier(r.tier),
                         faces: r
                             .faces
                             .iter()
                             .map(|f| pb::FaceHit {
                                 face_index: f.face_index as u32,
-                                bbox: f.bbox.clone(),
+                                r#box: stored_box(&f.bbox),
                                 similarity: f.similarity,
                             })
                             .collect(),
@@ -516,6 +520,8 @@ impl SearchService for SearchApi {
         let studio_id = parse_id("studio_id", &studio_id)?;
         let event_id = parse_id("event_id", &event_id)?;
         self.check_model(&model)?;
+        let types::Embedding { values: embedding } =
+            embedding.ok_or_else(|| Error::invalid("embedding is required"))?;
         self.check_embedding("embedding", &embedding)?;
         let min_similarity = if min_similarity == 0.0 {
             self.pack.match_similarity

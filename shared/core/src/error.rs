@@ -5,11 +5,25 @@
 //! recover it exactly, and it maps exhaustively (no catch-all arm) to a gRPC
 //! code and an HTTP status: adding a code breaks the build until both mappings
 //! say what it means. Internal details are logged, never sent to callers.
+//!
+//! Over gRPC an error also carries the richer error model of Google's API
+//! design guide in `grpc-status-details-bin`: a `google.rpc.ErrorInfo`
+//! (reason = the stable code, domain `facepass`), a `google.rpc.BadRequest`
+//! field violation when the error names a request field, and a
+//! `google.rpc.RetryInfo` for the codes worth retrying (docs/errors.md).
 
+use std::collections::HashMap;
 use std::fmt;
+use std::time::Duration;
+
+use tonic::metadata::{MetadataMap, MetadataValue};
+use tonic_types::{ErrorDetails, StatusExt};
 
 /// Metadata key that carries the stable error code across gRPC hops.
 pub const ERROR_CODE_METADATA: &str = "x-facepass-error-code";
+
+/// `google.rpc.ErrorInfo.domain` of every FacePass error.
+pub const ERROR_DOMAIN: &str = "facepass";
 
 /// The stable, documented error codes (docs/errors.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -149,6 +163,28 @@ impl ErrorCode {
         }
     }
 
+    /// How long a caller should wait before retrying the same request, for
+    /// the codes where a retry can succeed (`google.rpc.RetryInfo`); `None`
+    /// where retrying the same request is pointless or needs a fix first.
+    pub const fn retry_delay(self) -> Option<Duration> {
+        match self {
+            ErrorCode::Overloaded => Some(Duration::from_secs(1)),
+            ErrorCode::Unavailable => Some(Duration::from_secs(2)),
+            ErrorCode::Timeout => Some(Duration::from_secs(1)),
+            ErrorCode::InvalidArgument
+            | ErrorCode::Unauthenticated
+            | ErrorCode::PermissionDenied
+            | ErrorCode::NotFound
+            | ErrorCode::AlreadyExists
+            | ErrorCode::ImageTooLarge
+            | ErrorCode::ImageUndecodable
+            | ErrorCode::NoFace
+            | ErrorCode::SelfieUnusable
+            | ErrorCode::ModelMismatch
+            | ErrorCode::Internal => None,
+        }
+    }
+
     /// The code a gRPC status maps to when it carries no FacePass code
     /// (a transport failure, or a peer that is not FacePass).
     pub const fn from_grpc_code(code: tonic::Code) -> ErrorCode {
@@ -179,12 +215,17 @@ impl fmt::Display for ErrorCode {
 }
 
 /// An error a caller may see: a stable code and a lowercase, human-readable
-/// message without trailing punctuation.
+/// message without trailing punctuation, and the request field at fault when
+/// there is one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {message}")]
 pub struct Error {
     pub code: ErrorCode,
     pub message: String,
+    /// The request field the error is about (`event_id`, `name`,
+    /// `photos[3].photo_id`): a `google.rpc.BadRequest` field violation over
+    /// gRPC, `field` in the REST error body.
+    pub field: Option<String>,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -194,11 +235,24 @@ impl Error {
         Error {
             code,
             message: message.into(),
+            field: None,
         }
     }
 
     pub fn invalid(message: impl Into<String>) -> Self {
         Error::new(ErrorCode::InvalidArgument, message)
+    }
+
+    /// INVALID_ARGUMENT about one request field, e.g.
+    /// `Error::invalid_field("name", "name is required")`.
+    pub fn invalid_field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::invalid(message).with_field(field)
+    }
+
+    /// The same error, naming the request field it is about.
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
@@ -217,25 +271,61 @@ impl Error {
         Error::new(ErrorCode::Internal, "internal error")
     }
 
-    /// Recovers the FacePass error from a gRPC status returned by a peer.
+    /// Recovers the FacePass error from a gRPC status returned by a peer:
+    /// the code from `x-facepass-error-code`, else from a FacePass
+    /// `ErrorInfo`, else from the gRPC code; the field from `BadRequest`.
     pub fn from_status(status: &tonic::Status) -> Self {
-        let code = status
+        let details = status.get_error_details();
+        let from_header = status
             .metadata()
             .get(ERROR_CODE_METADATA)
             .and_then(|v| v.to_str().ok())
-            .and_then(ErrorCode::parse)
+            .and_then(ErrorCode::parse);
+        let from_info = details
+            .error_info()
+            .filter(|info| info.domain == ERROR_DOMAIN)
+            .and_then(|info| ErrorCode::parse(&info.reason));
+        let code = from_header
+            .or(from_info)
             .unwrap_or_else(|| ErrorCode::from_grpc_code(status.code()));
-        Error::new(code, status.message().to_string())
+        let field = details
+            .bad_request()
+            .and_then(|b| b.field_violations.first())
+            .map(|v| v.field.clone())
+            .filter(|f| !f.is_empty());
+        Error {
+            code,
+            message: status.message().to_string(),
+            field,
+        }
     }
 }
 
 impl From<Error> for tonic::Status {
     fn from(err: Error) -> Self {
-        let mut status = tonic::Status::new(err.code.grpc_code(), err.message);
-        if let Ok(value) = err.code.as_str().parse() {
-            status.metadata_mut().insert(ERROR_CODE_METADATA, value);
+        let Error {
+            code,
+            message,
+            field,
+        } = err;
+        let mut details = ErrorDetails::new();
+        details.set_error_info(
+            code.as_str(),
+            ERROR_DOMAIN,
+            HashMap::<String, String>::new(),
+        );
+        if let Some(field) = field {
+            details.add_bad_request_violation(field, message.clone());
         }
-        status
+        if let Some(delay) = code.retry_delay() {
+            details.set_retry_info(Some(delay));
+        }
+        let mut metadata = MetadataMap::new();
+        metadata.insert(
+            ERROR_CODE_METADATA,
+            MetadataValue::from_static(code.as_str()),
+        );
+        tonic::Status::with_error_details_and_metadata(code.grpc_code(), message, details, metadata)
     }
 }
 
@@ -280,6 +370,76 @@ mod tests {
                 _ => assert!(status.is_client_error(), "{code}"),
             }
         }
+    }
+
+    #[test]
+    fn status_carries_error_info_for_every_code() {
+        for code in ErrorCode::ALL {
+            let status: tonic::Status = Error::new(code, "boom").into();
+            let details = status.get_error_details();
+            let info = details.error_info().expect("ErrorInfo on every error");
+            assert_eq!(info.reason, code.as_str());
+            assert_eq!(info.domain, ERROR_DOMAIN);
+            assert!(
+                details.bad_request().is_none(),
+                "{code}: no field, no BadRequest"
+            );
+        }
+    }
+
+    #[test]
+    fn retry_info_is_present_exactly_for_retryable_codes() {
+        for code in ErrorCode::ALL {
+            let status: tonic::Status = Error::new(code, "boom").into();
+            let retry = status.get_error_details().retry_info().cloned();
+            let retryable = matches!(
+                code,
+                ErrorCode::Overloaded | ErrorCode::Unavailable | ErrorCode::Timeout
+            );
+            assert_eq!(retry.is_some(), retryable, "{code}");
+            assert_eq!(code.retry_delay().is_some(), retryable, "{code}");
+            if let Some(retry) = retry {
+                let delay = retry.retry_delay.expect("a retry delay");
+                assert!(delay > Duration::ZERO, "{code}");
+            }
+        }
+    }
+
+    #[test]
+    fn field_travels_as_a_bad_request_violation() {
+        let err = Error::invalid_field("event_id", "event_id \"x\" is not a valid id");
+        let status: tonic::Status = err.clone().into();
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect("BadRequest").field_violations;
+        assert_eq!(violations.len(), 1);
+        assert_eq!(violations[0].field, "event_id");
+        assert_eq!(violations[0].description, err.message);
+        assert!(details.retry_info().is_none());
+        let back = Error::from_status(&status);
+        assert_eq!(back, err);
+    }
+
+    #[test]
+    fn error_info_alone_recovers_the_code() {
+        // A proxy that drops custom metadata but keeps grpc-status-details-bin.
+        let status: tonic::Status = Error::new(ErrorCode::NoFace, "no face").into();
+        let bare = tonic::Status::with_details(
+            status.code(),
+            status.message().to_string(),
+            status.details().to_vec().into(),
+        );
+        assert!(bare.metadata().get(ERROR_CODE_METADATA).is_none());
+        assert_eq!(Error::from_status(&bare).code, ErrorCode::NoFace);
+    }
+
+    #[test]
+    fn foreign_error_info_is_ignored() {
+        let mut details = ErrorDetails::new();
+        details.set_error_info("NO_FACE", "example.com", HashMap::<String, String>::new());
+        let status =
+            tonic::Status::with_error_details(tonic::Code::Unavailable, "elsewhere", details);
+        assert_eq!(Error::from_status(&status).code, ErrorCode::Unavailable);
     }
 
     #[test]

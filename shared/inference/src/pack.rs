@@ -7,129 +7,15 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
 use crate::{sha256_file, ModelError};
 
-/// The built-in buffalo_l manifest.
-pub const BUFFALO_L: &str = include_str!("../packs/buffalo_l.toml");
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct PackManifest {
-    pub name: String,
-    pub version: String,
-    pub licence: Licence,
-    pub detector: DetectorEntry,
-    pub recogniser: RecogniserEntry,
-    pub thresholds: Thresholds,
-    #[serde(default)]
-    pub download: Option<Download>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Licence {
-    pub name: String,
-    pub commercial_use: bool,
-    #[serde(default)]
-    pub url: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct DetectorEntry {
-    pub file: String,
-    pub sha256: String,
-    pub bytes: u64,
-    pub input_size: u32,
-    pub score_threshold: f32,
-    pub nms_threshold: f32,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct RecogniserEntry {
-    pub file: String,
-    pub sha256: String,
-    pub bytes: u64,
-    pub dimension: usize,
-    pub input_mean: f32,
-    pub input_std: f32,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Thresholds {
-    pub match_similarity: f32,
-    pub possible_similarity: f32,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Download {
-    pub url: String,
-    pub sha256: String,
-    pub bytes: u64,
-}
+pub use facepass_core::pack::*;
 
 /// A manifest and the folder its files are in.
 #[derive(Debug, Clone)]
 pub struct Pack {
     pub dir: PathBuf,
     pub manifest: PackManifest,
-}
-
-impl PackManifest {
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let m: PackManifest = toml::from_str(text).map_err(|e| e.message().to_string())?;
-        let mut problems = Vec::new();
-        for (what, sha) in [
-            ("detector", &m.detector.sha256),
-            ("recogniser", &m.recogniser.sha256),
-        ] {
-            if sha.len() != 64 || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
-                problems.push(format!("{what}.sha256 is not 64 hex digits"));
-            }
-        }
-        if m.recogniser.dimension == 0 || m.recogniser.input_std == 0.0 {
-            problems.push("recogniser.dimension and input_std must be positive".into());
-        }
-        if m.detector.input_size == 0 || m.detector.input_size % 32 != 0 {
-            problems.push("detector.input_size must be a positive multiple of 32".into());
-        }
-        if m.thresholds.possible_similarity > m.thresholds.match_similarity {
-            problems.push("thresholds.possible_similarity must not exceed match_similarity".into());
-        }
-        if problems.is_empty() {
-            Ok(m)
-        } else {
-            Err(problems.join("; "))
-        }
-    }
-
-    /// A built-in manifest by name.
-    pub fn builtin(name: &str) -> Option<Self> {
-        match name {
-            "buffalo_l" => Some(Self::parse(BUFFALO_L).expect("the built-in manifest is valid")),
-            _ => None,
-        }
-    }
-
-    /// One line for logs and the operator: name and licence.
-    pub fn licence_line(&self) -> String {
-        format!(
-            "model pack {} {}: {}{}",
-            self.name,
-            self.version,
-            self.licence.name,
-            if self.licence.commercial_use {
-                ""
-            } else {
-                " (NOT for commercial use)"
-            }
-        )
-    }
 }
 
 impl Pack {
@@ -208,29 +94,6 @@ pub fn verify_file(path: &Path, bytes: u64, sha256: &str) -> Result<(), ModelErr
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn buffalo_l_is_built_in_with_the_published_hashes() {
-        let m = PackManifest::builtin("buffalo_l").unwrap();
-        assert_eq!(m.detector.file, "det_10g.onnx");
-        assert_eq!(m.detector.bytes, 16_923_827);
-        assert!(m.recogniser.sha256.starts_with("4c06341c"));
-        assert!(!m.licence.commercial_use);
-        assert!(m.licence_line().contains("NOT for commercial use"));
-        assert!(m.download.unwrap().url.ends_with("buffalo_l.zip"));
-        assert!(PackManifest::builtin("nope").is_none());
-    }
-
-    #[test]
-    fn bad_manifests_are_explained() {
-        let broken = BUFFALO_L.replace("dimension = 512", "dimension = 0");
-        assert!(PackManifest::parse(&broken)
-            .unwrap_err()
-            .contains("dimension"));
-        let broken = BUFFALO_L.replace("5838f7fe", "zz");
-        assert!(PackManifest::parse(&broken).unwrap_err().contains("sha256"));
-        assert!(PackManifest::parse("name = 1").is_err());
-    }
 
     #[test]
     fn truncated_and_wrong_files_are_caught() {

@@ -1,8 +1,19 @@
-//! Generated bindings for every FacePass contract (proto/), plus the encoded
-//! file descriptor set that the services hand to gRPC reflection.
+//! Every FacePass contract (proto/): the generated bindings, the hand-written
+//! domain types with their conversions ([`domain`]), and the encoded file
+//! descriptor set that the services hand to gRPC reflection.
 //!
 //! Services never depend on each other's crates: this crate is the only thing
-//! they share about one another.
+//! they share about one another. Generated messages implement `prost::Name`
+//! (their full protobuf name) and carry `bytes` fields as `bytes::Bytes`.
+
+pub mod domain;
+
+/// Types shared by every contract: `facepass.types.v1`.
+pub mod types {
+    pub mod v1 {
+        tonic::include_proto!("facepass.types.v1");
+    }
+}
 
 /// Public API for Pixora: `facepass.v1`.
 pub mod v1 {
@@ -40,5 +51,6 @@ pub mod events {
 /// Encoded `FileDescriptorSet` of every contract, for gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("facepass_descriptor");
 
+pub use bytes;
 pub use prost;
 pub use prost_types;

@@ -30,6 +30,30 @@ pub const PHOTO_UPLOADED: &str = "photo.uploaded";
 pub const PHOTO_INDEXED: &str = "photo.indexed";
 pub const PHOTO_FAILED: &str = "photo.failed";
 
+/// A message carried on the events exchange: its routing key is here, its
+/// type name (the AMQP `type` property) is the message's own full protobuf
+/// name (`prost::Name`). This is the one place that pairs the two.
+pub trait Event: prost::Message + prost::Name + Default {
+    const ROUTING_KEY: &'static str;
+
+    /// `facepass.events.v1.PhotoUploaded` and so on.
+    fn type_name() -> String {
+        Self::full_name()
+    }
+}
+
+impl Event for facepass_proto::events::v1::PhotoUploaded {
+    const ROUTING_KEY: &'static str = PHOTO_UPLOADED;
+}
+
+impl Event for facepass_proto::events::v1::PhotoIndexed {
+    const ROUTING_KEY: &'static str = PHOTO_INDEXED;
+}
+
+impl Event for facepass_proto::events::v1::PhotoFailed {
+    const ROUTING_KEY: &'static str = PHOTO_FAILED;
+}
+
 /// Content type of every FacePass event.
 pub const CONTENT_TYPE: &str = "application/x-protobuf";
 
@@ -293,12 +317,15 @@ pub async fn publish_confirmed(channel: &Channel, out: Outgoing<'_>) -> Result<(
     }
 }
 
+/// The `type` property of a delivery, if it has one.
+pub fn type_of(properties: &BasicProperties) -> Option<&str> {
+    properties.kind().as_ref().map(|t| t.as_str())
+}
+
 /// Decodes a delivery's body after checking its content type and type name.
-pub fn decode<M: prost::Message + Default>(
-    properties: &BasicProperties,
-    body: &[u8],
-    expected_type: &str,
-) -> Result<M, String> {
+pub fn decode<M: Event>(properties: &BasicProperties, body: &[u8]) -> Result<M, String> {
+    let expected_type = M::type_name();
+    let expected_type = expected_type.as_str();
     if let Some(ct) = properties.content_type() {
         if ct.as_str() != CONTENT_TYPE {
             return Err(format!("unexpected content type {}", ct.as_str()));
@@ -313,4 +340,41 @@ pub fn decode<M: prost::Message + Default>(
         }
     }
     M::decode(body).map_err(|e| format!("undecodable {expected_type}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use facepass_proto::events::v1::{PhotoFailed, PhotoIndexed, PhotoUploaded};
+
+    #[test]
+    fn event_type_names_come_from_the_messages() {
+        assert_eq!(
+            PhotoUploaded::type_name(),
+            "facepass.events.v1.PhotoUploaded"
+        );
+        assert_eq!(PhotoIndexed::type_name(), "facepass.events.v1.PhotoIndexed");
+        assert_eq!(PhotoFailed::type_name(), "facepass.events.v1.PhotoFailed");
+        assert_eq!(PhotoFailed::ROUTING_KEY, "photo.failed");
+    }
+
+    #[test]
+    fn decode_checks_content_and_type_name() {
+        let msg = PhotoIndexed {
+            photo_id: "p".into(),
+            ..Default::default()
+        };
+        let body = prost::Message::encode_to_vec(&msg);
+        let props = BasicProperties::default()
+            .with_content_type(CONTENT_TYPE.into())
+            .with_type(ShortString::from(PhotoIndexed::type_name()));
+        assert_eq!(decode::<PhotoIndexed>(&props, &body).unwrap(), msg);
+        let err = decode::<PhotoFailed>(&props, &body).unwrap_err();
+        assert!(
+            err.contains("expected facepass.events.v1.PhotoFailed"),
+            "{err}"
+        );
+        let json = props.with_content_type("application/json".into());
+        assert!(decode::<PhotoIndexed>(&json, &body).is_err());
+    }
 }

@@ -3,12 +3,35 @@
 //! one stops answering. Probes read it through `grpc.health.v1`.
 
 use std::future::Future;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use tonic_health::server::HealthReporter;
 use tonic_health::ServingStatus;
 
 use crate::Shutdown;
+
+/// The latest verdict of [`watch`], for probes that do not speak gRPC (the
+/// gateway's `/readyz`): not ready until the first check has passed.
+#[derive(Clone, Debug)]
+pub struct Readiness(Arc<RwLock<Result<(), String>>>);
+
+impl Default for Readiness {
+    fn default() -> Self {
+        Readiness(Arc::new(RwLock::new(Err("starting".into()))))
+    }
+}
+
+impl Readiness {
+    /// `Ok` while serving, else why not.
+    pub fn get(&self) -> Result<(), String> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn set(&self, value: Result<(), String>) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = value;
+    }
+}
 
 /// Re-checks `check` every `interval` and publishes the result under the
 /// overall name `""` and under `service`. Returns when `shutdown` fires,
@@ -18,6 +41,29 @@ pub async fn watch<F, Fut>(
     service: &'static str,
     interval: Duration,
     shutdown: Shutdown,
+    check: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), String>>,
+{
+    watch_ready(
+        reporter,
+        service,
+        interval,
+        shutdown,
+        Readiness::default(),
+        check,
+    )
+    .await
+}
+
+/// [`watch`], also keeping `readiness` up to date.
+pub async fn watch_ready<F, Fut>(
+    reporter: HealthReporter,
+    service: &'static str,
+    interval: Duration,
+    shutdown: Shutdown,
+    readiness: Readiness,
     mut check: F,
 ) where
     F: FnMut() -> Fut,
@@ -27,6 +73,7 @@ pub async fn watch<F, Fut>(
     loop {
         let result = check().await;
         let healthy = result.is_ok();
+        readiness.set(result.clone());
         if last != Some(healthy) {
             match &result {
                 Ok(()) => tracing::info!(service, "dependencies answer: serving"),
@@ -46,6 +93,7 @@ pub async fn watch<F, Fut>(
             _ = shutdown.wait() => break,
         }
     }
+    readiness.set(Err("shutting down".into()));
     reporter
         .set_service_status("", ServingStatus::NotServing)
         .await;

@@ -28,7 +28,7 @@ pub const ARCFACE_TEMPLATE: [[f32; 2]; 5] = [
 
 /// Entry (row, col) of the 32x32 Sylvester Hadamard matrix: +1 or -1.
 pub fn hadamard(row: usize, col: usize) -> i32 {
-    if (row & col).count_ones() % 2 == 0 {
+    if (row & col).count_ones().is_multiple_of(2) {
         1
     } else {
         -1
@@ -201,7 +201,7 @@ pub fn selfie(seed: u64, identity: u8) -> Scene {
 /// A 480x640 portrait with one face of `size` pixels near the centre
 /// (a close-up when `size` approaches the width).
 pub fn portrait(seed: u64, identity: u8, size: u32) -> Scene {
-    let mut rng = StdRng::seed_from_u64(seed ^ 0x9077_a17);
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x0907_7a17);
     let (width, height) = (480u32, 640u32);
     let size = size.min(width - 2);
     let mut image = background(&mut rng, width, height);

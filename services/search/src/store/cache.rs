@@ -65,10 +65,6 @@ impl EventMatrix {
         self.photo_ids.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.photo_ids.is_empty()
-    }
-
     /// Bytes held (embeddings dominate).
     pub fn bytes(&self) -> usize {
         self.embeddings.len() * 4 + self.len() * (16 + 4 + 16)
@@ -289,6 +285,7 @@ impl EventCache {
     }
 
     /// (events held, bytes held).
+    #[cfg(test)]
     pub fn usage(&self) -> (usize, usize) {
         let inner = self.inner.lock().expect("cache lock");
         (inner.events.len(), inner.bytes)

@@ -153,12 +153,14 @@ async fn main() -> anyhow::Result<()> {
     // Parity rows decode in full, like insightface; "reduced decode" rows
     // detect on the JPEG decoded at 1/2-1/8 scale in the DCT domain.
     let det_config_with = |fine: u32, reduced: bool| {
-        let mut c = DetectorConfig::default();
-        c.reduced_decode = reduced;
+        let mut c = DetectorConfig {
+            reduced_decode: reduced,
+            workers: 1,
+            fine_pass_side: fine,
+            ..DetectorConfig::default()
+        };
         c.model.path = format!("{}/det.onnx", args.models);
-        c.workers = 1;
         c.ort.intra_threads = args.threads;
-        c.fine_pass_side = fine;
         c.limits.max_bytes = 256 << 20;
         c
     };
@@ -333,14 +335,17 @@ async fn main() -> anyhow::Result<()> {
         ));
         facepass_integration_tests::wait_serving(&det_url, Duration::from_secs(60)).await?;
         facepass_integration_tests::wait_serving(&emb_url, Duration::from_secs(60)).await?;
-        use facepass_proto::detector::v1 as det;
-        use facepass_proto::embedder::v1 as emb;
-        let mut detector = det::detector_service_client::DetectorServiceClient::connect(det_url)
-            .await?
-            .max_encoding_message_size(256 << 20)
-            .max_decoding_message_size(256 << 20);
-        let mut embedder =
-            emb::embedder_service_client::EmbedderServiceClient::connect(emb_url).await?;
+        // The services' own client: detect, then embed, as the indexer does.
+        let analysis = facepass_analysis::FaceAnalysis::new(
+            tonic::transport::Channel::from_shared(det_url)?
+                .connect()
+                .await?,
+            tonic::transport::Channel::from_shared(emb_url)?
+                .connect()
+                .await?,
+            "",
+            256 << 20,
+        );
         for class in classes(&photos) {
             let set: Vec<&Photo> = photos.iter().filter(|p| p.class == class).collect();
             let mut runs = Vec::new();
@@ -349,25 +354,8 @@ async fn main() -> anyhow::Result<()> {
                 found = 0;
                 let start = Instant::now();
                 for photo in &set {
-                    let faces = detector
-                        .detect(det::DetectRequest {
-                            source: Some(det::detect_request::Source::Image(photo.bytes.to_vec())),
-                            mode: det::DetectMode::All as i32,
-                        })
-                        .await?
-                        .into_inner()
-                        .faces;
-                    let request = emb::EmbedRequest {
-                        faces: faces
-                            .into_iter()
-                            .map(|f| emb::AlignedFace {
-                                rgb: f.aligned_crop,
-                                width: 112,
-                                height: 112,
-                            })
-                            .collect(),
-                    };
-                    found += embedder.embed(request).await?.into_inner().embeddings.len();
+                    let source = facepass_analysis::ImageSource::Bytes(photo.bytes.clone());
+                    found += analysis.analyze_photo(source).await?.faces.len();
                 }
                 runs.push(start.elapsed());
             }
@@ -401,7 +389,7 @@ async fn main() -> anyhow::Result<()> {
             for photo in &set {
                 let image = facepass_detector::decode::decode_rgb(&photo.bytes, &dc.limits)
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
-                let blob = facepass_detector::scrfd::prepare(&image, 640).tensor;
+                let blob = facepass_detector::scrfd::prepare_canvas(&image, 640, 640).tensor;
                 let faces = detector
                     .detect(photo.bytes.clone(), Mode::All)
                     .await

@@ -14,6 +14,7 @@
 //!   * recall against a float32 brute-force scan;
 //!   * the naive design (one global HNSW index over every face, filtered
 //!     by event afterwards, as the original system did): recall and latency.
+//!
 //! `--reuse` keeps a database loaded by an earlier run with the same
 //! `--faces` (loading 1M faces takes minutes).
 
@@ -22,14 +23,30 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use facepass_benchmarks::exact_reference;
 use facepass_integration_tests::faces::FaceGen;
 use facepass_proto::search::v1 as pb;
+use facepass_proto::types::v1 as types;
 use facepass_search::service::{PackInfo, SearchApi};
 use facepass_search::store::{FaceStore, StoreTuning, Strategy};
 use facepass_search::SearchConfig;
 use pb::search_service_server::SearchService;
 use tonic::Request;
 use uuid::Uuid;
+
+/// A generated face box as the contract's face (landmarks are not used).
+fn stored_face(bbox: &[f32]) -> types::Face {
+    types::Face {
+        r#box: Some(types::FaceBox {
+            x1: bbox[0],
+            y1: bbox[1],
+            x2: bbox[2],
+            y2: bbox[3],
+        }),
+        landmarks: vec![types::Point { x: 0.0, y: 0.0 }; 5],
+        score: 0.9,
+    }
+}
 
 const MATCH: f32 = 0.5;
 const POSSIBLE: f32 = 0.4;
@@ -123,7 +140,7 @@ fn generate(studio: Uuid, n: usize, size: usize, with_faces: bool) -> EventData 
         let mut owners: Vec<usize> = per_identity
             .iter()
             .enumerate()
-            .flat_map(|(i, k)| std::iter::repeat(i).take(*k))
+            .flat_map(|(i, k)| std::iter::repeat_n(i, *k))
             .collect();
         for i in (1..owners.len()).rev() {
             owners.swap(i, gen.below(i + 1));
@@ -137,9 +154,7 @@ fn generate(studio: Uuid, n: usize, size: usize, with_faces: bool) -> EventData 
                 .map(|(j, who)| pb::Face {
                     face_index: j as u32,
                     embedding: gen.face_of(&centres[*who]),
-                    bbox: gen.bbox(),
-                    landmarks: vec![0.0; 10],
-                    det_score: 0.9,
+                    face: Some(stored_face(&gen.bbox())),
                     quality: 0.8,
                 })
                 .collect();
@@ -196,7 +211,7 @@ fn search_request(studio: Uuid, event: Uuid, q: &[f32]) -> pb::SearchEventReques
         event_id: event.to_string(),
         model: MODEL.into(),
         people: vec![pb::Person {
-            selfies: vec![pb::Embedding { values: q.to_vec() }],
+            selfies: vec![types::Embedding { values: q.to_vec() }],
         }],
         page_size: 100,
         page_token: String::new(),
@@ -284,6 +299,7 @@ async fn throughput(
 
 /// Face-level recall of the store's strategy against float32 brute force.
 async fn recall(
+    pool: &facepass_db::PgPool,
     store: &FaceStore,
     studio: Uuid,
     event: Uuid,
@@ -292,8 +308,7 @@ async fn recall(
     let info = store.event(studio, event).await?;
     let (mut found, mut expected) = (0usize, 0usize);
     for q in qs {
-        let want: BTreeSet<(Uuid, i32)> = store
-            .exact_reference(&info, q, POSSIBLE)
+        let want: BTreeSet<(Uuid, i32)> = exact_reference(pool, &info, q, POSSIBLE)
             .await?
             .into_iter()
             .map(|(p, f, _)| (p, f))
@@ -378,9 +393,11 @@ async fn main() -> anyhow::Result<()> {
         .await?;
         sql(&admin, &format!("CREATE DATABASE {}", a.db)).await?;
     }
-    let mut config = SearchConfig::default();
-    config.database_url = url.clone();
-    config.pool_size = 40;
+    let config = SearchConfig {
+        database_url: url.clone(),
+        pool_size: 40,
+        ..SearchConfig::default()
+    };
     facepass_search::migrate(&config).await?;
     let pool = facepass_db::pool(&url, config.pool_size)?;
     let pack = PackInfo {
@@ -392,8 +409,9 @@ async fn main() -> anyhow::Result<()> {
         cache_max_bytes: 0,
         ..StoreTuning::default()
     };
+    let mem_tuning = StoreTuning::default();
     let store_sql = FaceStore::new(pool.clone(), sql_tuning.clone());
-    let store_mem = FaceStore::new(pool.clone(), StoreTuning::default());
+    let store_mem = FaceStore::new(pool.clone(), mem_tuning.clone());
     let api_sql = Arc::new(SearchApi::new(
         store_sql.clone(),
         config.clone(),
@@ -551,7 +569,7 @@ async fn main() -> anyhow::Result<()> {
     for (n, label) in &picks {
         let data = generate(studio, *n, sizes[*n], false);
         let qs = selfies(&data, a.queries, 77 + *n as u64);
-        let cached = sizes[*n] as i64 >= store_mem.cache().min_faces;
+        let cached = sizes[*n] as i64 >= mem_tuning.cache_min_faces;
         for (path, api) in [("PostgreSQL", &api_sql), ("memory copy", &api_mem)] {
             if path == "memory copy" && !cached {
                 report.line(format!(
@@ -564,7 +582,7 @@ async fn main() -> anyhow::Result<()> {
             latencies(api, studio, data.id, &qs[..1]).await?;
             if path == "memory copy" {
                 let until = Instant::now() + Duration::from_secs(300);
-                while store_mem.cache().usage().0 == 0
+                while store_mem.event_stats(studio, data.id).await?.strategy != Strategy::Memory
                     || latencies(api, studio, data.id, &qs[..1]).await?.1 != "memory"
                 {
                     if Instant::now() > until {
@@ -618,6 +636,9 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     report.line("");
+    // The recall rows load their copies anew, each into a store of its own.
+    drop(api_mem);
+    drop(store_mem);
 
     // ---- recall ------------------------------------------------------------
     let recall_queries = 40.min(a.queries);
@@ -654,10 +675,12 @@ async fn main() -> anyhow::Result<()> {
     for (n, label) in &picks {
         let data = &events[n];
         let qs = selfies(data, recall_queries, 991 + *n as u64);
-        store_mem.cache().remove(data.id);
-        let (r_sql, f1, e1) = recall(&store_sql, studio, data.id, &qs).await?;
+        let (r_sql, f1, e1) = recall(&pool, &store_sql, studio, data.id, &qs).await?;
+        // Copies are off in store_sql: its statistics name the SQL strategy.
         let strategy = store_sql
-            .strategy(&store_sql.event(studio, data.id).await?)
+            .event_stats(studio, data.id)
+            .await?
+            .strategy
             .as_str();
         let (nr, nms) = naive(&pool, data.id, &qs, &store_sql, studio, true).await?;
         let (pr, pms) = naive(&pool, data.id, &qs, &store_sql, studio, false).await?;
@@ -669,23 +692,22 @@ async fn main() -> anyhow::Result<()> {
             percentile(&pms, 0.5),
             percentile(&pms, 0.99)
         ));
-        // The memory copy is exact by construction; check it too.
-        if (sizes[*n] as i64) < store_mem.cache().min_faces {
+        // The memory copy is exact by construction; check it too, on a copy
+        // loaded anew (a fresh store holds none).
+        if (sizes[*n] as i64) < mem_tuning.cache_min_faces {
             continue;
         }
-        latencies(&api_mem, studio, data.id, &qs[..1]).await?;
+        let store_copy = FaceStore::new(pool.clone(), mem_tuning.clone());
+        let api_copy = SearchApi::new(store_copy.clone(), config.clone(), pack.clone());
+        latencies(&api_copy, studio, data.id, &qs[..1]).await?;
         let until = Instant::now() + Duration::from_secs(300);
-        while store_mem
-            .cache()
-            .get(data.id, store_mem.event(studio, data.id).await?.version)
-            .is_none()
-        {
+        while store_copy.event_stats(studio, data.id).await?.strategy != Strategy::Memory {
             if Instant::now() > until {
                 bail!("copy never loaded");
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        let (r_mem, f2, e2) = recall(&store_mem, studio, data.id, &qs).await?;
+        let (r_mem, f2, e2) = recall(&pool, &store_copy, studio, data.id, &qs).await?;
         report.line(format!(
             "| {label} | {} | {} | {r_mem:.4} ({f2}/{e2}) | | | | | | |",
             sizes[*n],
@@ -751,8 +773,7 @@ async fn naive(
             .filter(|r| r.similarity >= POSSIBLE as f64)
             .map(|r| (r.photo_id, r.face_index))
             .collect();
-        let want: BTreeSet<(Uuid, i32)> = store
-            .exact_reference(&info, q, POSSIBLE)
+        let want: BTreeSet<(Uuid, i32)> = exact_reference(pool, &info, q, POSSIBLE)
             .await?
             .into_iter()
             .map(|(p, f, _)| (p, f))

@@ -1,0 +1,41 @@
+# FacePass's checks, one command each. Every target runs scripts/check.sh, which holds
+# the commands themselves (scripts/test.sh, and so CI, runs the same script).
+# First time on a machine: `bash scripts/test.sh` (installs the tools, starts
+# PostgreSQL and RabbitMQ, makes the fixture models), or at least
+# `bash scripts/lib/deps.sh` for the static checks.
+
+CHECK := bash scripts/check.sh
+
+.PHONY: check lint fmt clippy deny proto test help
+
+## check: everything below, in order (fmt deny proto clippy test)
+check:
+	$(CHECK) all
+
+## lint: the static checks only (fmt deny proto clippy)
+lint:
+	$(CHECK) lint
+
+## fmt: cargo fmt --all --check
+fmt:
+	$(CHECK) fmt
+
+## clippy: cargo clippy --workspace --all-targets -- -D warnings
+clippy:
+	$(CHECK) clippy
+
+## deny: cargo deny --offline check licenses bans sources (deny.toml)
+deny:
+	$(CHECK) deny
+
+## proto: buf lint, and buf breaking against proto/BREAKING_BASELINE
+proto:
+	$(CHECK) proto
+
+## test: build the binaries, cargo nextest run --workspace (.config/nextest.toml)
+test:
+	$(CHECK) test
+
+## help: this list
+help:
+	@sed -n 's/^## //p' $(MAKEFILE_LIST)

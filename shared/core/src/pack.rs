@@ -1,0 +1,181 @@
+//! Model pack manifests: what a pack's `manifest.toml` says (files with
+//! hashes and sizes, licence, input spec, embedding dimension and
+//! normalisation, thresholds) and the pack's identity, `name@version`.
+//!
+//! Reading a manifest needs no model file and no ONNX Runtime: the search
+//! service learns its thresholds here, the detector and embedder
+//! (`facepass-inference`) also verify and load the files it names.
+
+use serde::{Deserialize, Serialize};
+
+/// The built-in buffalo_l manifest.
+pub const BUFFALO_L: &str = include_str!("../packs/buffalo_l.toml");
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PackManifest {
+    pub name: String,
+    pub version: String,
+    pub licence: Licence,
+    pub detector: DetectorEntry,
+    pub recogniser: RecogniserEntry,
+    pub thresholds: Thresholds,
+    #[serde(default)]
+    pub download: Option<Download>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Licence {
+    pub name: String,
+    pub commercial_use: bool,
+    #[serde(default)]
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DetectorEntry {
+    pub file: String,
+    pub sha256: String,
+    pub bytes: u64,
+    pub input_size: u32,
+    pub score_threshold: f32,
+    pub nms_threshold: f32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RecogniserEntry {
+    pub file: String,
+    pub sha256: String,
+    pub bytes: u64,
+    pub dimension: usize,
+    pub input_mean: f32,
+    pub input_std: f32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Thresholds {
+    pub match_similarity: f32,
+    pub possible_similarity: f32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Download {
+    pub url: String,
+    pub sha256: String,
+    pub bytes: u64,
+}
+
+impl PackManifest {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let m: PackManifest = toml::from_str(text).map_err(|e| e.message().to_string())?;
+        let mut problems = Vec::new();
+        for (what, sha) in [
+            ("detector", &m.detector.sha256),
+            ("recogniser", &m.recogniser.sha256),
+        ] {
+            if sha.len() != 64 || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
+                problems.push(format!("{what}.sha256 is not 64 hex digits"));
+            }
+        }
+        if m.recogniser.dimension == 0 || m.recogniser.input_std == 0.0 {
+            problems.push("recogniser.dimension and input_std must be positive".into());
+        }
+        if m.detector.input_size == 0 || !m.detector.input_size.is_multiple_of(32) {
+            problems.push("detector.input_size must be a positive multiple of 32".into());
+        }
+        if m.thresholds.possible_similarity > m.thresholds.match_similarity {
+            problems.push("thresholds.possible_similarity must not exceed match_similarity".into());
+        }
+        if problems.is_empty() {
+            Ok(m)
+        } else {
+            Err(problems.join("; "))
+        }
+    }
+
+    /// A built-in manifest by name.
+    pub fn builtin(name: &str) -> Option<Self> {
+        match name {
+            "buffalo_l" => Some(Self::parse(BUFFALO_L).expect("the built-in manifest is valid")),
+            _ => None,
+        }
+    }
+
+    /// One line for logs and the operator: name and licence.
+    pub fn licence_line(&self) -> String {
+        format!(
+            "model pack {} {}: {}{}",
+            self.name,
+            self.version,
+            self.licence.name,
+            if self.licence.commercial_use {
+                ""
+            } else {
+                " (NOT for commercial use)"
+            }
+        )
+    }
+
+    /// The pack's identity, `name@version`, carried with every embedding.
+    pub fn model_id(&self) -> String {
+        format!("{}@{}", self.name, self.version)
+    }
+
+    /// Reads and checks `dir/manifest.toml` (and nothing else).
+    pub fn load(dir: &std::path::Path) -> Result<Self, String> {
+        let path = dir.join("manifest.toml");
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            format!(
+                "{}: no model pack here ({e}); see README.md (model packs)",
+                path.display()
+            )
+        })?;
+        Self::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buffalo_l_is_built_in_with_the_published_hashes() {
+        let m = PackManifest::builtin("buffalo_l").unwrap();
+        assert_eq!(m.detector.file, "det_10g.onnx");
+        assert_eq!(m.detector.bytes, 16_923_827);
+        assert!(m.recogniser.sha256.starts_with("4c06341c"));
+        assert!(!m.licence.commercial_use);
+        assert!(m.licence_line().contains("NOT for commercial use"));
+        assert_eq!(m.model_id(), format!("buffalo_l@{}", m.version));
+        assert!(m.download.unwrap().url.ends_with("buffalo_l.zip"));
+        assert!(PackManifest::builtin("nope").is_none());
+    }
+
+    #[test]
+    fn bad_manifests_are_explained() {
+        let broken = BUFFALO_L.replace("dimension = 512", "dimension = 0");
+        assert!(PackManifest::parse(&broken)
+            .unwrap_err()
+            .contains("dimension"));
+        let broken = BUFFALO_L.replace("5838f7fe", "zz");
+        assert!(PackManifest::parse(&broken).unwrap_err().contains("sha256"));
+        assert!(PackManifest::parse("name = 1").is_err());
+    }
+
+    #[test]
+    fn load_reads_only_the_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(PackManifest::load(dir.path())
+            .unwrap_err()
+            .contains("no model pack"));
+        std::fs::write(dir.path().join("manifest.toml"), BUFFALO_L).unwrap();
+        // The ONNX files are not there: the manifest alone is enough.
+        let m = PackManifest::load(dir.path()).unwrap();
+        assert_eq!(m.name, "buffalo_l");
+    }
+}
