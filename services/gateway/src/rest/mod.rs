@@ -1,0 +1,345 @@
+//! REST/JSON for browsers and the static web UI. Guests reach an event only
+//! through its share link token; studios authenticate with their API key.
+//! Errors are `{"error": {"code": "...", "message": "...", "field": "..."}}`
+//! (`field` only when the error names one) with the HTTP status of the code;
+//! that holds for what axum itself answers too: unknown routes, wrong
+//! methods, bodies over the limit, malformed query strings and timeouts
+//! (docs/errors.md).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use facepass_core::{parse_id, Error};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::catalog::{EventCounts, EventRow, PhotoRow};
+use crate::domain::{Gateway, PageRequest, SelfieSearch, Tier};
+
+mod stack;
+#[cfg(test)]
+mod tests;
+
+use stack::{method_not_allowed, unknown_route};
+pub use stack::{with_limits, Limits};
+
+const GUEST_PAGE: &str = include_str!("../../static/guest.html");
+const INDEX_PAGE: &str = include_str!("../../static/index.html");
+
+/// An error rendered as JSON with its HTTP status.
+pub struct ApiError(pub Error);
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        ApiError(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let Error {
+            code,
+            message,
+            field,
+        } = self.0;
+        let mut error = json!({"code": code.as_str(), "message": message});
+        if let Some(field) = field {
+            error["field"] = Value::String(field);
+        }
+        (code.http_status(), Json(json!({ "error": error }))).into_response()
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// 200 `ok` while the gateway serves; 503 with the JSON error body (code
+/// UNAVAILABLE, the reason) while a dependency is down.
+async fn readyz(State(gw): State<Arc<Gateway>>) -> ApiResult<&'static str> {
+    gw.readiness.get().map(|()| "ok").map_err(|why| {
+        // The detail (hosts, driver text) is in the log; probes get the gist.
+        let gist = if why.starts_with("database") {
+            "the catalog database does not answer"
+        } else if why.contains("rabbitmq") {
+            "the message broker does not answer"
+        } else {
+            "the gateway is starting or stopping"
+        };
+        ApiError(Error::unavailable(format!("not ready: {gist}")))
+    })
+}
+
+pub fn router(gateway: Arc<Gateway>) -> Router {
+    let limits = Limits {
+        max_body_bytes: gateway.config.max_upload_bytes + 64 * 1024,
+        timeout: Duration::from_millis(gateway.config.grpc.request_timeout_ms),
+        concurrency: gateway.config.grpc.concurrency_limit,
+    };
+    let routes = Router::new()
+        .route("/", get(|| async { Html(INDEX_PAGE) }))
+        .route("/e/{token}", get(|| async { Html(GUEST_PAGE) }))
+        // Liveness: the process answers. Readiness: the catalog database and
+        // the broker answer (the same verdict as grpc.health.v1).
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/livez", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/api/v1/guest/{token}", get(guest_event))
+        .route("/api/v1/guest/{token}/search", post(guest_search))
+        .route("/api/v1/guest/{token}/forget", post(guest_forget))
+        .route("/api/v1/guest/{token}/photos/{photo_id}", get(guest_photo))
+        .route("/api/v1/events", post(create_event).get(list_events))
+        .route(
+            "/api/v1/events/{event_id}",
+            get(get_event).delete(delete_event),
+        )
+        .route(
+            "/api/v1/events/{event_id}/photos",
+            post(upload_photo).get(list_photos),
+        )
+        // Unknown paths and wrong methods get the JSON error body too.
+        // (After every route: the method fallback is set on those present.)
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(gateway);
+    with_limits(routes, &limits)
+}
+
+fn event_json(event: &EventRow, counts: &EventCounts) -> Value {
+    json!({
+        "id": event.id,
+        "name": event.name,
+        "external_id": event.external_id,
+        "share_token": event.share_token,
+        "guest_url": format!("/e/{}", event.share_token),
+        "created_at": event.created_at,
+        "photos": {"total": counts.total, "pending": counts.pending, "indexed": counts.indexed, "failed": counts.failed},
+        "faces": counts.faces,
+    })
+}
+
+fn photo_json(photo: &PhotoRow) -> Value {
+    json!({
+        "id": photo.id,
+        "event_id": photo.event_id,
+        "external_id": photo.external_id,
+        "status": photo.status,
+        "face_count": photo.face_count,
+        "failure_code": photo.failure_code,
+        "failure_reason": photo.failure_reason,
+        "size_bytes": photo.size_bytes,
+        "created_at": photo.created_at,
+        "indexed_at": photo.indexed_at,
+    })
+}
+
+async fn studio(gateway: &Gateway, headers: &HeaderMap) -> ApiResult<Uuid> {
+    let header = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    Ok(crate::auth::studio(&gateway.catalog, header).await?)
+}
+
+async fn guest_event(
+    State(gw): State<Arc<Gateway>>,
+    Path(token): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let event = gw.catalog.event_by_share_token(&token).await?;
+    let counts = gw.catalog.event_counts(&[event.id]).await?;
+    let c = counts.get(&event.id).copied().unwrap_or_default();
+    Ok(Json(json!({
+        "name": event.name,
+        "photos": c.total,
+        "indexed": c.indexed,
+        "pending": c.pending,
+    })))
+}
+
+fn search_json(token: &str, result: &SelfieSearch) -> Value {
+    json!({
+        "selfie_face": result.selfie_face.to_array(),
+        "matches": result.matches.iter().map(|m| json!({
+            "photo_id": m.photo.id,
+            "url": format!("/api/v1/guest/{token}/photos/{}", m.photo.id),
+            "similarity": m.similarity,
+            "face_box": m.face_box.to_array(),
+            "tier": match m.tier { Tier::Match => "match", Tier::Possible => "possible" },
+        })).collect::<Vec<_>>(),
+    })
+}
+
+#[derive(Deserialize)]
+struct LimitQuery {
+    #[serde(default)]
+    limit: u32,
+}
+
+/// POST the selfie as the raw request body (any image content type).
+async fn guest_search(
+    State(gw): State<Arc<Gateway>>,
+    Path(token): Path<String>,
+    Query(q): Query<LimitQuery>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let event = gw.catalog.event_by_share_token(&token).await?;
+    let result = gw.search_by_selfie(&event, body, q.limit).await?;
+    Ok(Json(search_json(&token, &result)))
+}
+
+/// POST the selfie as the raw request body: every face of the event that
+/// matches is deleted; the answer is the receipt.
+async fn guest_forget(
+    State(gw): State<Arc<Gateway>>,
+    Path(token): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let event = gw.catalog.event_by_share_token(&token).await?;
+    let (faces, photos) = gw.forget_guest(&event, body).await?;
+    Ok(Json(json!({"faces_deleted": faces, "photo_ids": photos})))
+}
+
+fn sniff_content_type(bytes: &[u8]) -> &'static str {
+    facepass_core::media::image_type(bytes).unwrap_or("application/octet-stream")
+}
+
+async fn guest_photo(
+    State(gw): State<Arc<Gateway>>,
+    Path((token, photo_id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let event = gw.catalog.event_by_share_token(&token).await?;
+    let photo_id = parse_id("photo_id", &photo_id)?;
+    let bytes = gw.photo_bytes(&event, photo_id).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, sniff_content_type(&bytes)),
+            (header::CACHE_CONTROL, "private, max-age=3600"),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+struct NewEvent {
+    name: String,
+    #[serde(default)]
+    external_id: String,
+}
+
+async fn create_event(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let studio = studio(&gw, &headers).await?;
+    let new: NewEvent = serde_json::from_slice(&body)
+        .map_err(|e| Error::invalid(format!("body must be JSON {{\"name\": ...}}: {e}")))?;
+    let event = gw.create_event(studio, &new.name, &new.external_id).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(event_json(&event, &EventCounts::default())),
+    ))
+}
+
+#[derive(Deserialize)]
+struct PageQuery {
+    #[serde(default)]
+    page_size: u32,
+    #[serde(default)]
+    page_token: String,
+    #[serde(default)]
+    status: String,
+}
+
+async fn list_events(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    Query(q): Query<PageQuery>,
+) -> ApiResult<Json<Value>> {
+    let studio = studio(&gw, &headers).await?;
+    let events = gw
+        .list_events(studio, PageRequest::new(q.page_size, &q.page_token))
+        .await?;
+    Ok(Json(json!({
+        "events": events.items.iter().map(|(e, c)| event_json(e, c)).collect::<Vec<_>>(),
+        "next_page_token": events.next_page_token,
+    })))
+}
+
+async fn get_event(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    Path(event_id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let studio = studio(&gw, &headers).await?;
+    let event_id = parse_id("event_id", &event_id)?;
+    let (event, counts) = gw.event_with_counts(studio, event_id).await?;
+    Ok(Json(event_json(&event, &counts)))
+}
+
+async fn delete_event(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    Path(event_id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let studio = studio(&gw, &headers).await?;
+    let event_id = parse_id("event_id", &event_id)?;
+    let (photos, faces) = gw.delete_event(studio, event_id).await?;
+    Ok(Json(
+        json!({"photos_deleted": photos, "faces_deleted": faces}),
+    ))
+}
+
+#[derive(Deserialize)]
+struct UploadQuery {
+    #[serde(default)]
+    external_id: String,
+}
+
+/// POST the photo as the raw request body.
+async fn upload_photo(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    Path(event_id): Path<String>,
+    Query(q): Query<UploadQuery>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let studio = studio(&gw, &headers).await?;
+    let event_id = parse_id("event_id", &event_id)?;
+    let photo = gw
+        .upload_photo(studio, event_id, &q.external_id, body)
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(photo_json(&photo))))
+}
+
+async fn list_photos(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    Path(event_id): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> ApiResult<Json<Value>> {
+    let studio = studio(&gw, &headers).await?;
+    let event_id = parse_id("event_id", &event_id)?;
+    let status = match q.status.as_str() {
+        "" => None,
+        s @ ("pending" | "indexed" | "failed") => Some(s),
+        other => return Err(Error::invalid(format!("unknown status {other:?}")).into()),
+    };
+    let photos = gw
+        .list_photos(
+            studio,
+            event_id,
+            status,
+            PageRequest::new(q.page_size, &q.page_token),
+        )
+        .await?;
+    Ok(Json(json!({
+        "photos": photos.items.iter().map(photo_json).collect::<Vec<_>>(),
+        "next_page_token": photos.next_page_token,
+    })))
+}

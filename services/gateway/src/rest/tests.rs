@@ -1,0 +1,196 @@
+//! The error contract of the REST router, without a database: the
+//! catalog's pool points at a port where nothing listens, so a request
+//! that reached a query would answer 503 UNAVAILABLE instead.
+
+use axum::body::Body;
+use axum::http::Request;
+use tower::ServiceExt;
+
+use super::stack::{is_json, with_limits, Limits};
+use super::*;
+use crate::catalog::Catalog;
+use crate::domain::Peers;
+use crate::GatewayConfig;
+
+fn gateway(max_upload_bytes: usize) -> Arc<Gateway> {
+    let config = GatewayConfig {
+        database_url: "postgres://nobody@127.0.0.1:1/nothing".into(),
+        max_upload_bytes,
+        ..GatewayConfig::default()
+    };
+    Arc::new(Gateway {
+        catalog: Catalog::new(facepass_db::pool(&config.database_url, 1).unwrap()),
+        store: Arc::new(object_store::memory::InMemory::new()),
+        peers: Peers::connect(&config).unwrap(),
+        config,
+        outbox_ready: Arc::new(tokio::sync::Notify::new()),
+        readiness: Default::default(),
+    })
+}
+
+async fn send(app: Router, method: &str, uri: &str, body: Body) -> (StatusCode, HeaderMap, Value) {
+    let request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .body(body)
+        .unwrap();
+    let response = app.oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    assert!(is_json(&response), "{method} {uri}: {status} is not JSON");
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let json: Value = serde_json::from_slice(&bytes).unwrap();
+    (status, headers, json)
+}
+
+fn code(json: &Value) -> &str {
+    json["error"]["code"].as_str().unwrap_or("")
+}
+
+#[tokio::test]
+async fn unknown_route_is_json_not_found() {
+    let app = router(gateway(1 << 20));
+    let (status, _, json) = send(app, "GET", "/api/v1/nothing/here", Body::empty()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(code(&json), "NOT_FOUND");
+    assert_eq!(
+        json["error"]["message"],
+        "no such endpoint: /api/v1/nothing/here"
+    );
+}
+
+#[tokio::test]
+async fn wrong_method_is_json_405_with_allow() {
+    let app = router(gateway(1 << 20));
+    let (status, headers, json) = send(app, "PUT", "/api/v1/events", Body::empty()).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(code(&json), "INVALID_ARGUMENT");
+    let allow = headers.get(header::ALLOW).unwrap().to_str().unwrap();
+    assert!(allow.contains("GET") && allow.contains("POST"), "{allow}");
+}
+
+#[tokio::test]
+async fn missing_api_key_is_json_unauthenticated() {
+    let app = router(gateway(1 << 20));
+    let (status, _, json) = send(app, "GET", "/api/v1/events", Body::empty()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(code(&json), "UNAUTHENTICATED");
+}
+
+#[tokio::test]
+async fn malformed_query_is_json_invalid_argument() {
+    let app = router(gateway(1 << 20));
+    let (status, _, json) = send(app, "GET", "/api/v1/events?page_size=many", Body::empty()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(code(&json), "INVALID_ARGUMENT");
+    let message = json["error"]["message"].as_str().unwrap();
+    assert!(message.contains("page_size"), "{message}");
+}
+
+#[tokio::test]
+async fn body_over_the_limit_is_json_image_too_large() {
+    // Limit: 1 KiB + 64 KiB of slack.
+    let app = router(gateway(1024));
+    let body = Body::from(vec![0u8; 200 * 1024]);
+    let (status, _, json) = send(app, "POST", "/api/v1/events", body).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(code(&json), "IMAGE_TOO_LARGE");
+    let message = json["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&(1024 + 64 * 1024).to_string()),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn share_token_with_nul_is_refused_before_any_query() {
+    let app = router(gateway(1 << 20));
+    for uri in ["/api/v1/guest/a%00b", "/api/v1/guest/a%00b/photos/x"] {
+        let (status, _, json) = send(app.clone(), "GET", uri, Body::empty()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}");
+        assert_eq!(code(&json), "INVALID_ARGUMENT", "{uri}");
+        assert_eq!(json["error"]["field"], "token", "{uri}");
+    }
+}
+
+fn slow_app(timeout_ms: u64, concurrency: usize) -> Router {
+    let routes = Router::new()
+        .route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                "late"
+            }),
+        )
+        .route("/fast", get(|| async { "now" }));
+    with_limits(
+        routes,
+        &Limits {
+            max_body_bytes: 1024,
+            timeout: Duration::from_millis(timeout_ms),
+            concurrency,
+        },
+    )
+}
+
+#[tokio::test]
+async fn timeout_is_json_504() {
+    let (status, _, json) = send(slow_app(50, 4), "GET", "/slow", Body::empty()).await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(code(&json), "TIMEOUT");
+}
+
+#[tokio::test]
+async fn waiting_for_a_slot_counts_against_the_timeout() {
+    // One slot, 300 ms. /hold keeps the slot 250 ms (in time); /work
+    // needs 200 ms, in time on its own, but it first waits ~200 ms for
+    // the slot: only a deadline that counts the wait answers 504.
+    let routes = Router::new()
+        .route(
+            "/hold",
+            get(|| async {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                Json(json!({"held": true}))
+            }),
+        )
+        .route(
+            "/work",
+            get(|| async {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                Json(json!({"done": true}))
+            }),
+        );
+    let app = with_limits(
+        routes,
+        &Limits {
+            max_body_bytes: 1024,
+            timeout: Duration::from_millis(300),
+            concurrency: 1,
+        },
+    );
+    let (status, _, _) = send(app.clone(), "GET", "/work", Body::empty()).await;
+    assert_eq!(status, StatusCode::OK, "alone, /work is in time");
+    let hold = tokio::spawn(send(app.clone(), "GET", "/hold", Body::empty()));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let (status, _, json) = send(app, "GET", "/work", Body::empty()).await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(code(&json), "TIMEOUT");
+    let (status, _, _) = hold.await.unwrap();
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn error_body_names_the_field() {
+    let response = ApiError(Error::invalid_field("name", "name is required")).into_response();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let json: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(
+        json,
+        json!({"error": {"code": "INVALID_ARGUMENT", "message": "name is required", "field": "name"}})
+    );
+}
