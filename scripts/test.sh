@@ -39,6 +39,11 @@ fi
 bash tools/parity/run.sh .facepass/models/fixture
 bash tools/parity/run.sh .facepass/models/proxy
 
+say "parity with insightface 0.7.3 on the real model pack and real photos"
+python -m unittest tools/models/test_real_pack.py 2>&1 | tail -3
+python tools/fixtures/make_models.py .facepass/models/fixture128 --dimension 128 >/dev/null
+bash tools/parity/run.sh --real
+
 # cargo nextest run --workspace (2 test threads, .config/nextest.toml), and the
 # doctests if any crate has some.
 bash scripts/check.sh test

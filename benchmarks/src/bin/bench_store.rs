@@ -404,6 +404,7 @@ async fn main() -> anyhow::Result<()> {
         model: MODEL.into(),
         match_similarity: MATCH,
         possible_similarity: POSSIBLE,
+        dimension: facepass_integration_tests::faces::DIM,
     };
     let sql_tuning = StoreTuning {
         cache_max_bytes: 0,

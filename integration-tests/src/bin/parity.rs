@@ -42,8 +42,15 @@ async fn main() -> anyhow::Result<()> {
         anyhow::bail!("usage: facepass-parity MODEL_DIR IMAGE_DIR OUT_JSON");
     };
     let dylib = facepass_integration_tests::ort_dylib()?;
+    // With a pack manifest, its files, input spec and normalisation, as the
+    // services read them; without one, det.onnx and rec.onnx as insightface's
+    // defaults (127.5 / 127.5).
+    let has_manifest = std::path::Path::new(models).join("manifest.toml").is_file();
     let mut det_config = DetectorConfig::default();
     det_config.model.path = format!("{models}/det.onnx");
+    if has_manifest {
+        det_config.model.pack = models.clone();
+    }
     det_config.workers = 1;
     det_config.ort.intra_threads = 2;
     // insightface runs the single 640x640 pass only.
@@ -53,6 +60,11 @@ async fn main() -> anyhow::Result<()> {
     let detector = Arc::new(FaceDetector::load(&det_config, Some(&dylib))?);
     let mut rec_config = EmbedderConfig::default();
     rec_config.model.path = format!("{models}/rec.onnx");
+    if has_manifest {
+        rec_config.model.pack = models.clone();
+        facepass_embedder::apply_pack(&mut rec_config)?;
+    }
+    let (mean, std) = (rec_config.model.input_mean, rec_config.model.input_std);
     let batcher = facepass_embedder::start_batcher(&rec_config, Some(&dylib))?;
 
     let mut names: Vec<String> = std::fs::read_dir(images)
@@ -72,7 +84,7 @@ async fn main() -> anyhow::Result<()> {
         let inputs = found
             .faces
             .iter()
-            .map(|f| facepass_embedder::model::preprocess(f.crop.as_raw(), 127.5, 127.5))
+            .map(|f| facepass_embedder::model::preprocess(f.crop.as_raw(), mean, std))
             .collect();
         let embeddings = batcher
             .embed(inputs)

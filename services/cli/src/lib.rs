@@ -2,7 +2,9 @@
 //! demo event (synthetic faces only) through the public gRPC API, and writes
 //! synthetic selfies to try the guest page with.
 
+pub mod calibrate;
 pub mod models;
+pub mod plot;
 
 use std::time::{Duration, Instant};
 

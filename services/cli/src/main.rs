@@ -30,7 +30,7 @@ enum Command {
         #[arg(long, default_value_t = 300)]
         timeout_secs: u64,
     },
-    /// Model packs: fetch buffalo_l, verify a pack folder.
+    /// Model packs: fetch buffalo_l, verify a pack folder, calibrate thresholds.
     Models {
         #[command(subcommand)]
         command: ModelsCommand,
@@ -56,6 +56,30 @@ enum ModelsCommand {
     },
     /// Check a pack folder's files against its manifest.
     Verify { dir: PathBuf },
+    /// Recommend match thresholds from labelled photos (one sub-folder per
+    /// person) and, with --write, put them into the pack's manifest.
+    Calibrate {
+        /// The model pack folder (its manifest.toml is rewritten with --write).
+        pack: PathBuf,
+        /// One sub-folder per person, each with photos of that person.
+        labelled: PathBuf,
+        /// A photo in which every face is a different person, none of them
+        /// a labelled one (adds different-person pairs); repeatable.
+        #[arg(long)]
+        crowd: Vec<PathBuf>,
+        /// Share of different-person pairs allowed at or above the match threshold.
+        #[arg(long = "match-fmr", default_value_t = 0.001)]
+        match_fmr: f64,
+        /// Share of different-person pairs allowed at or above the possible-match threshold.
+        #[arg(long = "possible-fmr", default_value_t = 0.01)]
+        possible_fmr: f64,
+        /// Write the thresholds into PACK/manifest.toml.
+        #[arg(long)]
+        write: bool,
+        /// Draw the two distributions and the thresholds into this PNG.
+        #[arg(long)]
+        plot: Option<PathBuf>,
+    },
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -79,13 +103,34 @@ async fn main() -> std::process::ExitCode {
             }
             .await
         }
-        Command::Models { command } => {
-            let result = match command {
-                ModelsCommand::Fetch { name, dir } => facepass_cli::models::fetch(&name, &dir),
-                ModelsCommand::Verify { dir } => facepass_cli::models::verify(&dir),
-            };
-            result.map(|licence| println!("ok: {licence}"))
-        }
+        Command::Models { command } => match command {
+            ModelsCommand::Calibrate {
+                pack,
+                labelled,
+                crowd,
+                match_fmr,
+                possible_fmr,
+                write,
+                plot,
+            } => {
+                facepass_cli::calibrate::run(&facepass_cli::calibrate::Options {
+                    pack,
+                    labelled,
+                    crowd,
+                    match_false_match_rate: match_fmr,
+                    possible_false_match_rate: possible_fmr,
+                    write,
+                    plot,
+                })
+                .await
+            }
+            ModelsCommand::Fetch { name, dir } => {
+                facepass_cli::models::fetch(&name, &dir).map(|l| println!("ok: {l}"))
+            }
+            ModelsCommand::Verify { dir } => {
+                facepass_cli::models::verify(&dir).map(|l| println!("ok: {l}"))
+            }
+        },
         Command::Selfie {
             identity,
             out,

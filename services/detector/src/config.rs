@@ -50,10 +50,15 @@ pub struct DetectorConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct SelfieConfig {
     /// The main face must be at least this many pixels (shorter box side).
+    /// 40 by default: on real faces (the real model pack) a selfie's face
+    /// down to 40 px kept its similarity to within 0.02 of the full-size
+    /// one; at 32 px it lost 0.03-0.06 and at 24 px about 0.1
+    /// (docs/benchmarks.md, "Selfie checks on real faces").
     pub min_face_px: f32,
     /// Variance of the Laplacian of the aligned crop below which it is too blurry.
     pub blur_threshold: f32,
-    /// Another face at least this fraction of the main face's area makes the selfie ambiguous.
+    /// Another face at least this fraction of the main face's area makes the
+    /// selfie ambiguous; a face cut by the frame's edge never does.
     pub ambiguity_ratio: f32,
     /// When no face is found, shrink the selfie onto a larger canvas and retry
     /// (close-ups that fill the frame are SCRFD's known weakness).
@@ -63,7 +68,7 @@ pub struct SelfieConfig {
 impl Default for SelfieConfig {
     fn default() -> Self {
         SelfieConfig {
-            min_face_px: 64.0,
+            min_face_px: 40.0,
             blur_threshold: 25.0,
             ambiguity_ratio: 0.8,
             retry_shrunk: true,
@@ -85,6 +90,10 @@ pub struct DetectorModelConfig {
     pub sha256: String,
     /// Square detector input side (640 for buffalo_l).
     pub input_size: u32,
+    /// The model's input is fixed at `input_size` (a pack's `fixed_input`):
+    /// the small-face pass then cuts the photo into overlapping tiles of
+    /// that size instead of feeding one larger canvas.
+    pub fixed_input: bool,
     pub score_threshold: f32,
     pub nms_threshold: f32,
 }
@@ -118,6 +127,7 @@ impl Default for DetectorModelConfig {
             path: ".facepass/models/fixture/det.onnx".into(),
             sha256: String::new(),
             input_size: 640,
+            fixed_input: false,
             score_threshold: 0.5,
             nms_threshold: 0.4,
         }

@@ -58,6 +58,11 @@ pub enum Mode {
     Selfie,
 }
 
+/// Overlap of the small-face pass's tiles (pixels of the tile): every face
+/// up to this size lies whole inside some tile. The pass is for faces the
+/// 640 pass misses, which are far smaller than this at the tiles' scale.
+pub const TILE_OVERLAP: u32 = 128;
+
 pub struct FaceDetector {
     sessions: Mutex<Vec<Session>>,
     /// Signalled when a session goes back to `sessions`.
@@ -71,13 +76,20 @@ pub fn model_check(config: &DetectorConfig) -> ModelCheck {
     let mut outputs = Vec::new();
     for width in [1, 4, 10] {
         for _ in scrfd::STRIDES {
-            outputs.push(TensorSpec::new(&[None, Some(width)]));
+            // [anchors, k] as buffalo_l exports it, or [1, anchors, k] with
+            // a batch dimension as other SCRFD exports do (insightface takes
+            // both); the values are the same either way.
+            outputs.push(TensorSpec::new(&[None, Some(width)]).with_optional_batch());
         }
     }
+    let side = config
+        .model
+        .fixed_input
+        .then_some(config.model.input_size as i64);
     ModelCheck {
         path: config.model.path.clone().into(),
         sha256: config.model.sha256.clone(),
-        inputs: vec![TensorSpec::new(&[Some(1), Some(3), None, None])],
+        inputs: vec![TensorSpec::new(&[Some(1), Some(3), side, side])],
         outputs,
         hint:
             "run scripts/setup.sh (generates the fixture models), or see README.md to use buffalo_l"
@@ -100,6 +112,7 @@ impl FaceDetector {
             config.model.path = pack.detector_path().display().to_string();
             config.model.sha256 = String::new(); // verified just above
             config.model.input_size = m.detector.input_size;
+            config.model.fixed_input = m.detector.fixed_input;
             config.model.score_threshold = m.detector.score_threshold;
             config.model.nms_threshold = m.detector.nms_threshold;
         }
@@ -227,6 +240,9 @@ impl FaceDetector {
 
     /// insightface's 640x640 pass, plus a finer pass over large photos so
     /// small faces in group shots are not lost; duplicates merge by NMS.
+    /// The finer pass sees the photo with its long side at
+    /// `fine_pass_side`: as one canvas of that size, or, when the model's
+    /// input is fixed, as overlapping tiles of the model's size.
     fn detect_all(&self, image: &RgbImage) -> Result<Vec<Detection>, Error> {
         let size = self.config.model.input_size;
         let mut detections = self.run_model(image, size, size)?;
@@ -234,13 +250,46 @@ impl FaceDetector {
         let long = image.width().max(image.height());
         if fine > 0 && long > fine {
             let scale = fine as f32 / long as f32;
-            let round32 = |v: u32| (((v as f32 * scale).ceil() as u32).div_ceil(32) * 32).max(32);
-            let (cw, ch) = (round32(image.width()), round32(image.height()));
-            detections.extend(self.run_model(image, cw, ch)?);
+            if self.config.model.fixed_input {
+                detections.extend(self.run_tiles(image, scale)?);
+            } else {
+                let round32 =
+                    |v: u32| (((v as f32 * scale).ceil() as u32).div_ceil(32) * 32).max(32);
+                let (cw, ch) = (round32(image.width()), round32(image.height()));
+                detections.extend(self.run_model(image, cw, ch)?);
+            }
             detections.sort_by(|a, b| b.score.total_cmp(&a.score));
             detections = scrfd::nms(detections, self.config.model.nms_threshold);
         }
         Ok(detections)
+    }
+
+    /// The photo resized by `scale`, cut into overlapping tiles of the
+    /// model's fixed input size; detections in original pixels.
+    fn run_tiles(&self, image: &RgbImage, scale: f32) -> Result<Vec<Detection>, Error> {
+        let size = self.config.model.input_size;
+        let (w, h) = (
+            ((image.width() as f32 * scale).round() as u32).max(1),
+            ((image.height() as f32 * scale).round() as u32).max(1),
+        );
+        let scaled = crate::vision::resize_bilinear(image, w, h);
+        let (sx, sy) = (
+            image.width() as f32 / w as f32,
+            image.height() as f32 / h as f32,
+        );
+        let mut found = Vec::new();
+        for (x0, y0) in scrfd::tiles(w, h, size, TILE_OVERLAP) {
+            let prepared = scrfd::prepare_tile(&scaled, x0, y0, size);
+            for mut d in self.infer(&prepared, size, size)? {
+                let back = |[x, y]: [f32; 2]| [(x + x0 as f32) * sx, (y + y0 as f32) * sy];
+                let [x1, y1] = back([d.bbox[0], d.bbox[1]]);
+                let [x2, y2] = back([d.bbox[2], d.bbox[3]]);
+                d.bbox = [x1, y1, x2, y2];
+                d.landmarks = d.landmarks.map(back);
+                found.push(d);
+            }
+        }
+        Ok(found)
     }
 
     /// The main face of a selfie with its verdicts, or none.
@@ -263,9 +312,13 @@ impl FaceDetector {
         };
         let mut issues = self.issues(&main, width, height);
         let area = |d: &Detection| (d.bbox[2] - d.bbox[0]) * (d.bbox[3] - d.bbox[1]);
+        // A face cut by the frame's edge is a bystander, not a second subject:
+        // on real photos a neighbour half in frame is common (a crop of a
+        // group photo, a crowd behind the guest) and the main face, the
+        // large central one, is clearly the guest's.
         let rivals = detections
             .iter()
-            .filter(|d| d.bbox != main.bbox)
+            .filter(|d| d.bbox != main.bbox && !touches_edge(d, width, height))
             .any(|d| area(d) >= self.config.selfie.ambiguity_ratio * area(&main));
         if rivals {
             issues.push(Issue::MultipleFaces);
@@ -322,6 +375,16 @@ impl FaceDetector {
         height: u32,
     ) -> Result<Vec<Detection>, Error> {
         let prepared = scrfd::prepare_canvas(image, width, height);
+        self.infer(&prepared, width, height)
+    }
+
+    /// One inference on a prepared `width` x `height` input.
+    fn infer(
+        &self,
+        prepared: &scrfd::Prepared,
+        width: u32,
+        height: u32,
+    ) -> Result<Vec<Detection>, Error> {
         // Blocking threads only: wait for a session (the permits bound how
         // many images can be waiting, and each holds one session at most).
         let mut session = {
@@ -390,6 +453,12 @@ impl FaceDetector {
     }
 }
 
+/// Whether a face's box reaches (or crosses) the image's border.
+pub fn touches_edge(d: &Detection, width: u32, height: u32) -> bool {
+    let [x1, y1, x2, y2] = d.bbox;
+    x1 <= 1.0 || y1 <= 1.0 || x2 >= width as f32 - 1.0 || y2 >= height as f32 - 1.0
+}
+
 /// Variance of the Laplacian of the crop's grey levels: low means blurry.
 pub fn sharpness(crop: &RgbImage) -> f32 {
     let (w, h) = crop.dimensions();
@@ -436,6 +505,14 @@ mod tests {
             score: 0.9,
             landmarks: [[0.0; 2]; 5],
         }
+    }
+
+    #[test]
+    fn a_face_at_the_border_touches_the_edge() {
+        assert!(touches_edge(&det([0.0, 40.0, 60.0, 100.0]), 200, 200));
+        assert!(touches_edge(&det([150.0, 40.0, 210.0, 100.0]), 200, 200));
+        assert!(touches_edge(&det([50.0, 150.0, 100.0, 199.5]), 200, 200));
+        assert!(!touches_edge(&det([50.0, 50.0, 100.0, 100.0]), 200, 200));
     }
 
     #[test]

@@ -79,6 +79,52 @@ pub fn prepare_canvas(image: &RgbImage, width: u32, height: u32) -> Prepared {
     }
 }
 
+/// Top-left corners of `tile` x `tile` tiles that cover a `width` x
+/// `height` image, neighbours overlapping by at least `overlap` pixels,
+/// spread evenly so the last tile ends at the image's edge.
+pub fn tiles(width: u32, height: u32, tile: u32, overlap: u32) -> Vec<(u32, u32)> {
+    let starts = |len: u32| -> Vec<u32> {
+        if len <= tile {
+            return vec![0];
+        }
+        let step = tile.saturating_sub(overlap).max(1);
+        let n = (len - overlap).div_ceil(step).max(2);
+        let span = len - tile;
+        (0..n)
+            .map(|i| (span as u64 * i as u64 / (n - 1) as u64) as u32)
+            .collect()
+    };
+    let (xs, ys) = (starts(width), starts(height));
+    ys.iter()
+        .flat_map(|&y| xs.iter().map(move |&x| (x, y)))
+        .collect()
+}
+
+/// The `tile` x `tile` region of `image` at (`x0`, `y0`), unscaled,
+/// normalised like [`prepare_canvas`]; what lies beyond the image is the
+/// zero canvas.
+pub fn prepare_tile(image: &RgbImage, x0: u32, y0: u32, tile: u32) -> Prepared {
+    let plane = (tile * tile) as usize;
+    let mut tensor = vec![-127.5f32 / 128.0; plane * 3];
+    let (w, h) = image.dimensions();
+    let raw = image.as_raw();
+    for y in 0..tile.min(h.saturating_sub(y0)) {
+        for x in 0..tile.min(w.saturating_sub(x0)) {
+            let src = (((y0 + y) * w + x0 + x) * 3) as usize;
+            let dst = (y * tile + x) as usize;
+            for c in 0..3 {
+                tensor[c * plane + dst] = (raw[src + c] as f32 - 127.5) / 128.0;
+            }
+        }
+    }
+    Prepared {
+        tensor,
+        width: tile,
+        height: tile,
+        det_scale: 1.0,
+    }
+}
+
 /// The nine outputs of an SCRFD network, by position: scores for strides
 /// 8, 16, 32, then boxes, then keypoints.
 pub struct RawOutputs<'a> {
@@ -220,6 +266,40 @@ mod tests {
             (p.tensor[plane] + 127.5 / 128.0).abs() < 1e-6,
             "green of a red pixel"
         );
+    }
+
+    #[test]
+    fn tiles_cover_the_image_with_overlap() {
+        assert_eq!(tiles(500, 400, 640, 128), vec![(0, 0)]);
+        let t = tiles(1920, 1280, 640, 128);
+        let xs: Vec<u32> = t.iter().filter(|p| p.1 == 0).map(|p| p.0).collect();
+        let ys: Vec<u32> = t.iter().filter(|p| p.0 == 0).map(|p| p.1).collect();
+        assert_eq!(xs, vec![0, 426, 853, 1280]);
+        assert_eq!(ys, vec![0, 320, 640]);
+        assert_eq!(t.len(), 12);
+        // every pair of neighbours overlaps by at least 128, the last tile
+        // ends at the edge
+        for pair in xs.windows(2).chain(ys.windows(2)) {
+            assert!(pair[0] + 640 - pair[1] >= 128);
+        }
+        assert_eq!(xs.last().unwrap() + 640, 1920);
+        assert_eq!(ys.last().unwrap() + 640, 1280);
+        // just over one tile: two tiles, overlapping by most of their width
+        assert_eq!(tiles(700, 10, 640, 128), vec![(0, 0), (60, 0)]);
+    }
+
+    #[test]
+    fn prepare_tile_copies_the_region_unscaled() {
+        let mut image = RgbImage::new(100, 50);
+        image.put_pixel(70, 30, image::Rgb([255, 0, 0]));
+        let p = prepare_tile(&image, 60, 20, 64);
+        assert_eq!((p.width, p.height, p.det_scale), (64, 64, 1.0));
+        // (70, 30) lands at (10, 10) of the tile
+        assert!((p.tensor[10 * 64 + 10] - 127.5 / 128.0).abs() < 1e-6);
+        // column 40 of the tile is x = 100: past the image, the zero canvas
+        assert!((p.tensor[5 * 64 + 40] + 127.5 / 128.0).abs() < 1e-6);
+        // inside the image, a black pixel normalises the same way
+        assert!((p.tensor[5 * 64 + 5] + 127.5 / 128.0).abs() < 1e-6);
     }
 
     #[test]

@@ -40,6 +40,9 @@ pub struct RecogniserModelConfig {
     /// Pixel normalisation: (p - mean) / std.
     pub input_mean: f32,
     pub input_std: f32,
+    /// The model's batch dimension is fixed at this size (0: dynamic);
+    /// each batch is then fed in slices of exactly this many crops.
+    pub fixed_batch: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -65,6 +68,7 @@ impl Default for RecogniserModelConfig {
             dimension: 512,
             input_mean: 127.5,
             input_std: 127.5,
+            fixed_batch: 0,
         }
     }
 }

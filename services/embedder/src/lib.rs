@@ -33,7 +33,11 @@ pub fn start_batcher(
                 config.ort.intra_threads,
                 &config.ort.provider,
             )
-            .map(|session| model::ArcFace { session })
+            .map(|session| model::ArcFace {
+                session,
+                fixed_batch: config.model.fixed_batch,
+                dimension: config.model.dimension,
+            })
         })
         .collect::<Result<Vec<_>, _>>()?;
     tracing::info!(
@@ -72,6 +76,7 @@ pub fn apply_pack(config: &mut EmbedderConfig) -> Result<(), facepass_inference:
     config.model.dimension = m.recogniser.dimension;
     config.model.input_mean = m.recogniser.input_mean;
     config.model.input_std = m.recogniser.input_std;
+    config.model.fixed_batch = m.recogniser.batch;
     config.licence = m.licence_line();
     Ok(())
 }

@@ -29,8 +29,6 @@ pub struct SearchConfig {
     pub max_bulk_photos: usize,
     /// Most faces named in one DeleteFaces call.
     pub max_delete_faces: usize,
-    /// Embedding dimension of the face table.
-    pub dimension: usize,
     pub model: ModelConfig,
     pub store: StoreConfig,
 }
@@ -48,7 +46,13 @@ pub struct ModelConfig {
     /// Without a pack: the tier thresholds (cosine similarity).
     pub match_similarity: f32,
     pub possible_similarity: f32,
+    /// Without a pack: the embeddings' dimension (with one, the pack's).
+    /// The face store keeps each event at its own pack's dimension.
+    pub dimension: usize,
 }
+
+/// The largest embedding dimension: pgvector's HNSW over halfvec.
+pub const MAX_DIMENSION: usize = 4000;
 
 impl Default for ModelConfig {
     fn default() -> Self {
@@ -57,6 +61,7 @@ impl Default for ModelConfig {
             name: String::new(),
             match_similarity: 0.5,
             possible_similarity: 0.4,
+            dimension: 512,
         }
     }
 }
@@ -135,7 +140,6 @@ impl Default for SearchConfig {
             max_faces_per_photo: 512,
             max_bulk_photos: 1_000,
             max_delete_faces: 10_000,
-            dimension: 512,
             model: ModelConfig::default(),
             store: StoreConfig::default(),
         }
@@ -160,8 +164,10 @@ impl Validate for SearchConfig {
         if self.max_bulk_photos == 0 || self.max_delete_faces == 0 {
             problems.push("max_bulk_photos and max_delete_faces must be at least 1".into());
         }
-        if self.dimension != 512 {
-            problems.push("dimension must be 512 (the faces table is halfvec(512))".into());
+        if !(1..=MAX_DIMENSION).contains(&self.model.dimension) {
+            problems.push(format!(
+                "model.dimension must be 1 to {MAX_DIMENSION} (an HNSW index over halfvec takes at most {MAX_DIMENSION})"
+            ));
         }
         let m = &self.model;
         if !(-1.0..=1.0).contains(&m.possible_similarity)

@@ -21,6 +21,9 @@ pub struct PackInfo {
     pub model: String,
     pub match_similarity: f32,
     pub possible_similarity: f32,
+    /// Of the embeddings requests carry (the face store keeps every event
+    /// at its own pack's dimension and refuses to mix them).
+    pub dimension: usize,
 }
 
 impl PackInfo {
@@ -32,24 +35,25 @@ impl PackInfo {
                 model: m.name.clone(),
                 match_similarity: m.match_similarity,
                 possible_similarity: m.possible_similarity,
+                dimension: m.dimension,
             });
         }
         // The manifest alone: the search service never opens model files.
         let manifest = facepass_core::pack::PackManifest::load(std::path::Path::new(&m.pack))
             .map_err(anyhow::Error::msg)?;
-        let manifest = &manifest;
-        if manifest.recogniser.dimension != config.dimension {
+        let dimension = manifest.recogniser.dimension;
+        if !(1..=crate::config::MAX_DIMENSION).contains(&dimension) {
             anyhow::bail!(
-                "model pack {} makes {}-dimensional embeddings; the face store holds {}",
+                "model pack {} makes {dimension}-dimensional embeddings; the face store takes 1 to {}",
                 manifest.name,
-                manifest.recogniser.dimension,
-                config.dimension
+                crate::config::MAX_DIMENSION
             );
         }
         Ok(PackInfo {
             model: manifest.model_id(),
             match_similarity: manifest.thresholds.match_similarity,
             possible_similarity: manifest.thresholds.possible_similarity,
+            dimension,
         })
     }
 }
@@ -84,11 +88,12 @@ impl SearchApi {
     }
 
     fn check_embedding(&self, what: &str, values: &[f32]) -> Result<(), Error> {
-        if values.len() != self.config.dimension {
+        if values.len() != self.pack.dimension {
             return Err(Error::invalid(format!(
-                "{what} has {} dimensions, expected {}",
+                "{what} has {} dimensions, expected {} (model pack {})",
                 values.len(),
-                self.config.dimension
+                self.pack.dimension,
+                self.pack.model
             )));
         }
         if values.iter().any(|v| !v.is_finite()) {

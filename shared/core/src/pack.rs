@@ -31,6 +31,10 @@ pub struct Licence {
     pub commercial_use: bool,
     #[serde(default)]
     pub url: String,
+    /// The licence and notice texts, shown to the operator at set-up and
+    /// kept with the pack.
+    #[serde(default)]
+    pub text: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -40,8 +44,16 @@ pub struct DetectorEntry {
     pub sha256: String,
     pub bytes: u64,
     pub input_size: u32,
+    /// The model's input is fixed at `input_size` x `input_size`: the
+    /// small-face pass then tiles the photo at that size instead of feeding
+    /// the model a larger canvas.
+    #[serde(default)]
+    pub fixed_input: bool,
     pub score_threshold: f32,
     pub nms_threshold: f32,
+    /// Where the file comes from (registry, package and version, path).
+    #[serde(default)]
+    pub source: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -51,8 +63,16 @@ pub struct RecogniserEntry {
     pub sha256: String,
     pub bytes: u64,
     pub dimension: usize,
+    /// Crops are fed as `(rgb - input_mean) / input_std`.
     pub input_mean: f32,
     pub input_std: f32,
+    /// The model's batch dimension is fixed at this size (0: dynamic);
+    /// batches are then fed in slices of exactly this many crops.
+    #[serde(default)]
+    pub batch: usize,
+    /// Where the file comes from (registry, package and version, path).
+    #[serde(default)]
+    pub source: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -60,6 +80,27 @@ pub struct RecogniserEntry {
 pub struct Thresholds {
     pub match_similarity: f32,
     pub possible_similarity: f32,
+    /// How the thresholds were chosen (`facepass calibrate` writes it).
+    #[serde(default)]
+    pub calibration: Option<Calibration>,
+}
+
+/// What `facepass calibrate` measured when it set the thresholds.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Calibration {
+    /// The labelled set (folder name) and when.
+    pub set: String,
+    pub people: usize,
+    pub faces: usize,
+    pub same_pairs: usize,
+    pub different_pairs: usize,
+    /// The false-match rates the two thresholds were chosen for.
+    pub match_false_match_rate: f64,
+    pub possible_false_match_rate: f64,
+    /// Same-person pairs at or above each threshold.
+    pub match_true_match_rate: f64,
+    pub possible_true_match_rate: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

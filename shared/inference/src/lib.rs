@@ -120,13 +120,23 @@ pub fn environment(
 #[derive(Debug, Clone)]
 pub struct TensorSpec {
     pub dims: Vec<Option<i64>>,
+    /// Also accept the same shape with a leading batch dimension of 1
+    /// (`[1, ...dims]`): the values are laid out identically.
+    pub optional_batch: bool,
 }
 
 impl TensorSpec {
     pub fn new(dims: &[Option<i64>]) -> Self {
         TensorSpec {
             dims: dims.to_vec(),
+            optional_batch: false,
         }
+    }
+
+    /// Accepts `[1, ...dims]` as well as `dims`.
+    pub fn with_optional_batch(mut self) -> Self {
+        self.optional_batch = true;
+        self
     }
 }
 
@@ -231,7 +241,11 @@ fn verify_signature(session: &Session, check: &ModelCheck) -> Result<(), String>
             let ValueType::Tensor { shape, .. } = outlet.dtype() else {
                 return Err(format!("{kind} {i} ({}) is not a tensor", outlet.name()));
             };
-            let dims: &[i64] = shape;
+            let mut dims: &[i64] = shape;
+            if spec.optional_batch && dims.len() == spec.dims.len() + 1 && matches!(dims[0], 1 | -1)
+            {
+                dims = &dims[1..];
+            }
             if dims.len() != spec.dims.len() {
                 return Err(format!(
                     "{kind} {i} ({}) has shape {dims:?}, expected {} dimensions",

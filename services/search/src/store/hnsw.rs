@@ -23,13 +23,15 @@ impl FaceStore {
         &self,
         conn: &mut AsyncPgConnection,
         part: &str,
+        dimension: i32,
         queries: &[Vec<f32>],
         max_distance: f64,
     ) -> Result<Vec<Candidate>> {
         let mut merged: HashMap<(Uuid, i32), Candidate> = HashMap::new();
         for (qi, q) in queries.iter().enumerate() {
-            for (photo_id, face_index, bbox, sim) in
-                self.hnsw_within(conn, part, q, max_distance).await?
+            for (photo_id, face_index, bbox, sim) in self
+                .hnsw_within(conn, part, dimension, q, max_distance)
+                .await?
             {
                 merged
                     .entry((photo_id, face_index))
@@ -52,11 +54,14 @@ impl FaceStore {
     /// threshold have shown up, so the threshold, not a top-k, bounds the
     /// answer. Strict order would drop faces the graph reaches late. The
     /// scan gets its own work_mem: pgvector ends an iterative scan quietly
-    /// when it runs out. Returned faces are re-scored in float32.
+    /// when it runs out. Returned faces are re-scored in float32. The
+    /// index is on `embedding_half::halfvec(dimension)` (index_build.rs);
+    /// the scan orders by that same expression.
     async fn hnsw_within(
         &self,
         conn: &mut AsyncPgConnection,
         part: &str,
+        dimension: i32,
         query: &[f32],
         max_distance: f64,
     ) -> Result<Vec<(Uuid, i32, Vec<f32>, f32)>> {
@@ -92,8 +97,9 @@ impl FaceStore {
                 let rows: Vec<Row> = diesel::sql_query(format!(
                     "SELECT photo_id, face_index, bbox, distance, \
                        CASE WHEN distance <= $4 THEN embedding <=> $3 END AS exact FROM ( \
-                       SELECT photo_id, face_index, bbox, embedding_half <=> $1 AS distance, embedding \
-                       FROM faces.{part} ORDER BY embedding_half <=> $1 LIMIT $2) nearest"
+                       SELECT photo_id, face_index, bbox, \
+                         embedding_half::halfvec({dimension}) <=> $1 AS distance, embedding \
+                       FROM faces.{part} ORDER BY embedding_half::halfvec({dimension}) <=> $1 LIMIT $2) nearest"
                 ))
                 .bind::<HalfVec, _>(&half)
                 .bind::<Int8, _>(limit)

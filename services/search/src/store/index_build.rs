@@ -56,9 +56,26 @@ impl FaceStore {
             .execute(&mut conn)
             .await
             .map_err(db_error)?;
+            // An HNSW index needs a fixed dimension; the column has none
+            // (events of different packs differ), so the index is on the
+            // cast to the event's (hnsw.rs orders by the same expression).
+            let dimension = diesel::sql_query(
+                "SELECT dimension::bigint AS n FROM faces.events WHERE event_id = $1",
+            )
+            .bind::<SqlUuid, _>(event_id)
+            .get_result::<Count>(&mut conn)
+            .await
+            .map_err(db_error)?
+            .n;
+            if dimension <= 0 {
+                return Err(facepass_core::Error::internal(format!(
+                    "event {event_id} has faces but no recorded dimension"
+                )));
+            }
             diesel::sql_query(format!(
                 "CREATE INDEX CONCURRENTLY {index} ON faces.{part} \
-                 USING hnsw (embedding_half halfvec_cosine_ops) WITH (m = {}, ef_construction = {})",
+                 USING hnsw ((embedding_half::halfvec({dimension})) halfvec_cosine_ops) \
+                 WITH (m = {}, ef_construction = {})",
                 self.tuning.hnsw_m, self.tuning.hnsw_ef_construction
             ))
             .execute(&mut conn)

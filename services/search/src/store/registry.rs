@@ -5,7 +5,7 @@
 //! request goes through, the photo records' lookups and the statistics.
 
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Int8, Nullable, Text, Uuid as SqlUuid};
+use diesel::sql_types::{BigInt, Int4, Int8, Nullable, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use facepass_core::{Error, ErrorCode, Result};
 use uuid::Uuid;
@@ -30,6 +30,10 @@ pub struct EventInfo {
     /// Bumped by every write; in-memory copies must carry the same.
     #[diesel(sql_type = Int8)]
     pub version: i64,
+    /// Dimension of every embedding of the event (its model pack's); 0
+    /// until its first face.
+    #[diesel(sql_type = Int4)]
+    pub dimension: i32,
 }
 
 /// The partition of an event: `ev_` and the id's 32 hex digits.
@@ -65,6 +69,21 @@ impl EventInfo {
         }
         Ok(())
     }
+
+    /// Vectors compared with the event's faces must have their dimension:
+    /// a request of another pack is refused before any SQL compares them.
+    pub fn check_dimension(&self, what: &str, dimension: usize) -> Result<()> {
+        if self.dimension > 0 && self.dimension as usize != dimension {
+            return Err(Error::new(
+                ErrorCode::ModelMismatch,
+                format!(
+                    "event {} holds {}-dimensional embeddings of model pack {:?}; {what} has {dimension}",
+                    self.event_id, self.dimension, self.model
+                ),
+            ));
+        }
+        Ok(())
+    }
 }
 
 fn model_mismatch(event: &EventInfo, model: &str) -> Error {
@@ -78,7 +97,7 @@ fn model_mismatch(event: &EventInfo, model: &str) -> Error {
 }
 
 pub(super) const EVENT_COLUMNS: &str =
-    "event_id, studio_id, model, partition_name, face_count, ann_index, version";
+    "event_id, studio_id, model, partition_name, face_count, ann_index, version, dimension";
 
 pub(super) async fn load_event(
     conn: &mut AsyncPgConnection,
@@ -96,13 +115,16 @@ pub(super) async fn load_event(
 }
 
 /// The event's registry row, creating the event and its partition when it
-/// is new. Runs inside the caller's transaction; a transaction-scoped
-/// advisory lock makes concurrent first writes of one event safe.
+/// is new, and recording its model pack and embedding dimension with its
+/// first faces (`model` empty and `dimension` 0: a write without faces).
+/// Runs inside the caller's transaction; a transaction-scoped advisory lock
+/// makes concurrent first writes of one event safe.
 pub(super) async fn ensure_event(
     conn: &mut AsyncPgConnection,
     studio_id: Uuid,
     event_id: Uuid,
     model: &str,
+    dimension: usize,
 ) -> std::result::Result<EventInfo, TxError> {
     diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 7331))")
         .bind::<SqlUuid, _>(event_id)
@@ -133,6 +155,20 @@ pub(super) async fn ensure_event(
                 return Err(TxError::App(model_mismatch(&event, model)));
             }
         }
+        if dimension > 0 {
+            if event.dimension == 0 {
+                diesel::sql_query("UPDATE faces.events SET dimension = $2 WHERE event_id = $1")
+                    .bind::<SqlUuid, _>(event_id)
+                    .bind::<Int4, _>(dimension as i32)
+                    .execute(conn)
+                    .await?;
+                event.dimension = dimension as i32;
+            } else {
+                event
+                    .check_dimension("the new faces' embeddings", dimension)
+                    .map_err(TxError::App)?;
+            }
+        }
         return Ok(event);
     }
     let part = partition_name(event_id);
@@ -149,13 +185,14 @@ pub(super) async fn ensure_event(
     .execute(conn)
     .await?;
     let event = diesel::sql_query(format!(
-        "INSERT INTO faces.events (event_id, studio_id, model, partition_name) \
-         VALUES ($1, $2, $3, $4) RETURNING {EVENT_COLUMNS}"
+        "INSERT INTO faces.events (event_id, studio_id, model, partition_name, dimension) \
+         VALUES ($1, $2, $3, $4, $5) RETURNING {EVENT_COLUMNS}"
     ))
     .bind::<SqlUuid, _>(event_id)
     .bind::<SqlUuid, _>(studio_id)
     .bind::<Text, _>(model)
     .bind::<Text, _>(&part)
+    .bind::<Int4, _>(dimension as i32)
     .get_result::<EventInfo>(conn)
     .await?;
     Ok(event)

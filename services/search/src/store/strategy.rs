@@ -67,6 +67,9 @@ impl FaceStore {
         queries: &[Vec<f32>],
         min_similarity: f32,
     ) -> Result<(Strategy, Vec<Candidate>)> {
+        for (i, q) in queries.iter().enumerate() {
+            event.check_dimension(&format!("query {i}"), q.len())?;
+        }
         if self.cache.enabled() && event.face_count >= self.cache.min_faces {
             if let Some(copy) = self.cache.get(event.event_id, event.version) {
                 let found = memory::candidates(copy, queries, min_similarity).await?;
@@ -85,7 +88,7 @@ impl FaceStore {
                 exact::candidates(&mut conn, part, queries, min_similarity, max_distance).await?
             }
             Strategy::Hnsw => {
-                self.hnsw_candidates(&mut conn, part, queries, max_distance)
+                self.hnsw_candidates(&mut conn, part, event.dimension, queries, max_distance)
                     .await?
             }
         };

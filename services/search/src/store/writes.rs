@@ -69,6 +69,22 @@ async fn faces_removed(
     add_faces(conn, event_id, -(photos.len() as i64)).await
 }
 
+/// The one dimension of every embedding of a write (0 when it has no
+/// faces): one model pack made them all.
+fn same_dimension(photos: &[PhotoFaces]) -> Result<usize> {
+    let mut dims = photos
+        .iter()
+        .flat_map(|p| &p.faces)
+        .map(|f| f.embedding.as_slice().len());
+    let first = dims.next().unwrap_or(0);
+    if dims.any(|d| d != first) {
+        return Err(facepass_core::Error::invalid(
+            "the faces of one write carry embeddings of different dimensions",
+        ));
+    }
+    Ok(first)
+}
+
 /// Rows per INSERT statement (11 parameters a row, PostgreSQL allows 65535).
 const INSERT_CHUNK: usize = 2_000;
 
@@ -82,11 +98,12 @@ impl FaceStore {
         model: &str,
         photos: Vec<PhotoFaces>,
     ) -> Result<(usize, usize)> {
+        let dimension = same_dimension(&photos)?;
         let mut conn = self.conn().await?;
         let model = model.to_string();
         let result = conn
             .transaction::<_, TxError, _>(async |conn| {
-                let event = ensure_event(conn, studio_id, event_id, &model).await?;
+                let event = ensure_event(conn, studio_id, event_id, &model, dimension).await?;
                 let part = checked_partition(&event.partition_name).map_err(TxError::App)?;
                 let ids: Vec<Uuid> = photos.iter().map(|p| p.photo_id).collect();
                 let replaced = diesel::sql_query(format!(
@@ -138,7 +155,7 @@ impl FaceStore {
         let reason = reason.to_string();
         let deleted = conn
             .transaction::<_, TxError, _>(async |conn| {
-                let event = ensure_event(conn, studio_id, event_id, "").await?;
+                let event = ensure_event(conn, studio_id, event_id, "", 0).await?;
                 let part = checked_partition(&event.partition_name).map_err(TxError::App)?;
                 let deleted = diesel::sql_query(format!("DELETE FROM faces.{part} WHERE event_id = $2 AND photo_id = $1"))
                     .bind::<SqlUuid, _>(photo_id)
@@ -185,6 +202,9 @@ impl FaceStore {
                     .await?
                     .ok_or_else(|| TxError::App(unknown_event(event_id)))?;
                 event.check_model(&model).map_err(TxError::App)?;
+                event
+                    .check_dimension("the query", query.len())
+                    .map_err(TxError::App)?;
                 let part = checked_partition(&event.partition_name).map_err(TxError::App)?;
                 let forgotten: Vec<Forgotten> = diesel::sql_query(format!(
                     "DELETE FROM faces.{part} \

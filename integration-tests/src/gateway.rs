@@ -1,0 +1,75 @@
+//! A studio's gRPC client of the gateway, for tests: its key on every
+//! call, and waiting for an event's photos to be indexed.
+
+use std::time::{Duration, Instant};
+
+use facepass_proto::v1 as pb;
+use facepass_proto::v1::face_pass_service_client::FacePassServiceClient;
+use tonic::metadata::MetadataValue;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+use tonic::{Request, Status};
+
+/// Attaches the studio's key (if any) to every call.
+pub type AuthInterceptor = Box<dyn FnMut(Request<()>) -> Result<Request<()>, Status> + Send>;
+pub type Client = FacePassServiceClient<InterceptedService<Channel, AuthInterceptor>>;
+
+/// A client of the gateway at `url` that sends `key` as its bearer token.
+pub async fn client(url: &str, key: Option<&str>) -> anyhow::Result<Client> {
+    let channel = Channel::from_shared(url.to_string())?.connect().await?;
+    let header: Option<MetadataValue<_>> = match key {
+        Some(k) => Some(format!("Bearer {k}").parse()?),
+        None => None,
+    };
+    let interceptor: AuthInterceptor = Box::new(move |mut request: Request<()>| {
+        if let Some(h) = &header {
+            request.metadata_mut().insert("authorization", h.clone());
+        }
+        Ok(request)
+    });
+    Ok(
+        FacePassServiceClient::with_interceptor(channel, interceptor)
+            .max_encoding_message_size(64 << 20),
+    )
+}
+
+/// The stable error code of a gRPC error (`x-facepass-error-code`).
+pub fn error_code(status: &Status) -> String {
+    status
+        .metadata()
+        .get(facepass_core::error::ERROR_CODE_METADATA)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// Waits until the event has `expected` photos and none pending.
+pub async fn wait_indexed(
+    client: &mut Client,
+    event_id: &str,
+    expected: u64,
+    timeout: Duration,
+) -> anyhow::Result<pb::Event> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let event = client
+            .get_event(pb::GetEventRequest {
+                event_id: event_id.into(),
+            })
+            .await?
+            .into_inner()
+            .event
+            .ok_or_else(|| anyhow::anyhow!("GetEvent returned no event"))?;
+        if event.photos_total == expected && event.photos_pending == 0 {
+            return Ok(event);
+        }
+        if Instant::now() > deadline {
+            anyhow::bail!(
+                "event {event_id} still has {} of {} photos pending after {timeout:?}",
+                event.photos_pending,
+                event.photos_total
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
