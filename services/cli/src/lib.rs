@@ -88,9 +88,60 @@ pub fn demo_plan() -> Vec<Vec<u8>> {
     plan
 }
 
-/// Creates (or finds) the demo event, uploads its photos once, waits for
-/// indexing and returns the event.
+/// What a demo event holds.
+pub enum DemoPhotos {
+    /// The synthetic wedding of [`demo_plan`].
+    Synthetic,
+    /// Every image file of a folder, by name.
+    Folder(std::path::PathBuf),
+}
+
+/// Creates (or finds) the synthetic demo event, uploads its photos once,
+/// waits for indexing and returns the event.
 pub async fn load_demo(client: &mut Client, timeout: Duration) -> anyhow::Result<pb::Event> {
+    load_event(
+        client,
+        "demo",
+        "Demo wedding (synthetic faces)",
+        DemoPhotos::Synthetic,
+        timeout,
+    )
+    .await
+}
+
+/// The image files of a folder, sorted by name.
+pub fn folder_photos(dir: &std::path::Path) -> anyhow::Result<Vec<std::path::PathBuf>> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.is_file()
+                && p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                    ["jpg", "jpeg", "png", "webp", "heic", "heif", "avif"]
+                        .contains(&e.to_ascii_lowercase().as_str())
+                })
+        })
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        bail!(
+            "{} has no photos (jpg, png, webp, heic, avif)",
+            dir.display()
+        );
+    }
+    Ok(files)
+}
+
+/// Creates (or finds, by `external_id`) an event, uploads its photos once,
+/// waits for indexing and returns the event.
+pub async fn load_event(
+    client: &mut Client,
+    external_id: &str,
+    name: &str,
+    photos: DemoPhotos,
+    timeout: Duration,
+) -> anyhow::Result<pb::Event> {
     let existing = client
         .list_events(pb::ListEventsRequest {
             page_size: 500,
@@ -100,11 +151,11 @@ pub async fn load_demo(client: &mut Client, timeout: Duration) -> anyhow::Result
         .into_inner()
         .events
         .into_iter()
-        .find(|e| e.external_id == "demo");
+        .find(|e| e.external_id == external_id);
     let event = match existing {
         Some(event) => {
             println!(
-                "demo event exists: {} ({} photos)",
+                "event {external_id} exists: {} ({} photos)",
                 event.id, event.photos_total
             );
             event
@@ -112,30 +163,58 @@ pub async fn load_demo(client: &mut Client, timeout: Duration) -> anyhow::Result
         None => {
             let event = client
                 .create_event(pb::CreateEventRequest {
-                    name: "Demo wedding (synthetic faces)".into(),
-                    external_id: "demo".into(),
+                    name: name.into(),
+                    external_id: external_id.into(),
                 })
                 .await?
                 .into_inner()
                 .event
                 .context("no event returned")?;
-            let plan = demo_plan();
-            for (i, ids) in plan.iter().enumerate() {
-                let (w, h) = if i % 3 == 1 {
-                    (1200, 1600)
-                } else {
-                    (1600, 1200)
-                };
-                let scene = facepass_synth::event_photo(9000 + i as u64, w, h, ids, (90, 150));
+            // (file name, bytes, what it shows)
+            let uploads: Vec<(String, Vec<u8>, String)> = match &photos {
+                DemoPhotos::Synthetic => demo_plan()
+                    .iter()
+                    .enumerate()
+                    .map(|(i, ids)| {
+                        let (w, h) = if i % 3 == 1 {
+                            (1200, 1600)
+                        } else {
+                            (1600, 1200)
+                        };
+                        let scene =
+                            facepass_synth::event_photo(9000 + i as u64, w, h, ids, (90, 150));
+                        (
+                            format!("demo-{i}.jpg"),
+                            scene.jpeg(90),
+                            format!("identities {ids:?}"),
+                        )
+                    })
+                    .collect(),
+                DemoPhotos::Folder(dir) => folder_photos(dir)?
+                    .into_iter()
+                    .map(|p| {
+                        let name = p
+                            .file_name()
+                            .unwrap_or_default()
+                            .to_string_lossy()
+                            .to_string();
+                        std::fs::read(&p)
+                            .with_context(|| format!("reading {}", p.display()))
+                            .map(|bytes| (name, bytes, p.display().to_string()))
+                    })
+                    .collect::<anyhow::Result<_>>()?,
+            };
+            let total = uploads.len();
+            for (i, (file_name, bytes, what)) in uploads.into_iter().enumerate() {
                 client
                     .upload_photo(pb::UploadPhotoRequest {
                         event_id: event.id.clone(),
-                        external_id: format!("demo-{i}"),
-                        content: scene.jpeg(90).into(),
-                        file_name: format!("demo-{i}.jpg"),
+                        external_id: format!("{external_id}-{i}"),
+                        content: bytes.into(),
+                        file_name,
                     })
                     .await?;
-                println!("uploaded {}/{} (identities {ids:?})", i + 1, plan.len());
+                println!("uploaded {}/{total} ({what})", i + 1);
             }
             event
         }

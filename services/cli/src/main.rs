@@ -20,7 +20,8 @@ enum Command {
         #[arg(long, default_value_t = 120)]
         timeout_secs: u64,
     },
-    /// Create the demo event from synthetic photos (once) and wait for indexing.
+    /// Create the demo event (once) from synthetic photos or a folder of
+    /// photos, and wait for indexing.
     Demo {
         #[arg(long, default_value = "http://127.0.0.1:50051")]
         gateway: String,
@@ -29,6 +30,15 @@ enum Command {
         key: String,
         #[arg(long, default_value_t = 300)]
         timeout_secs: u64,
+        /// Upload the photos of this folder instead of the synthetic wedding.
+        #[arg(long)]
+        photos: Option<PathBuf>,
+        /// The event's external id (found again on the next run).
+        #[arg(long, default_value = "demo")]
+        external_id: String,
+        /// The event's name when it is created.
+        #[arg(long, default_value = "Demo wedding (synthetic faces)")]
+        name: String,
     },
     /// Model packs: fetch buffalo_l, verify a pack folder, calibrate thresholds.
     Models {
@@ -92,11 +102,24 @@ async fn main() -> std::process::ExitCode {
             gateway,
             key,
             timeout_secs,
+            photos,
+            external_id,
+            name,
         } => {
             async {
                 let mut client = facepass_cli::client(&gateway, &key).await?;
-                let event =
-                    facepass_cli::load_demo(&mut client, Duration::from_secs(timeout_secs)).await?;
+                let photos = match photos {
+                    Some(dir) => facepass_cli::DemoPhotos::Folder(dir),
+                    None => facepass_cli::DemoPhotos::Synthetic,
+                };
+                let event = facepass_cli::load_event(
+                    &mut client,
+                    &external_id,
+                    &name,
+                    photos,
+                    Duration::from_secs(timeout_secs),
+                )
+                .await?;
                 println!("event_id={}", event.id);
                 println!("share_token={}", event.share_token);
                 Ok(())
