@@ -244,6 +244,7 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
                 event_id: event_a.id.clone(),
                 external_id,
                 object_key: key,
+                file_name: format!("{i}.img"),
             })
             .await
             .unwrap()
@@ -298,6 +299,7 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
             event_id: event_a.id.clone(),
             external_id: String::new(),
             object_key: "studios/someone-else/x.jpg".into(),
+            file_name: String::new(),
         })
         .await
         .unwrap_err();
@@ -307,6 +309,7 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
             event_id: event_a.id.clone(),
             external_id: String::new(),
             object_key: format!("studios/{studio_id}/missing.jpg"),
+            file_name: String::new(),
         })
         .await
         .unwrap_err();

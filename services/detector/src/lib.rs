@@ -6,6 +6,7 @@ pub mod config;
 pub mod decode;
 pub mod engine;
 pub mod heif;
+pub mod metadata;
 pub mod scrfd;
 pub mod service;
 pub mod vision;

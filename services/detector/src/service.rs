@@ -117,8 +117,11 @@ impl DetectorService for DetectorApi {
             Some(pb::detect_request::Source::ObjectKey(key)) => self.read_object(&key).await?,
             None => return Err(Error::invalid("image or object_key is required").into()),
         };
+        let facts = crate::metadata::read(&bytes);
         let found = self.detector.detect(bytes, mode).await?;
         let detection = domain::Detection {
+            content_type: facts.content_type,
+            captured_at: facts.captured_at,
             width: found.width,
             height: found.height,
             model: self.model.clone(),

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use facepass_core::{parse_id, text, Error, Result};
+use facepass_core::{parse_id, Error, Result};
 use facepass_proto::v1 as pb;
 use pb::face_pass_service_server::FacePassService;
 use tonic::{Request, Response, Status};
@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::catalog::{
     EventCounts, EventRow, PhotoRow, STATUS_FAILED, STATUS_INDEXED, STATUS_PENDING,
 };
-use crate::domain::{Gateway, PageRequest, Tier};
+use crate::domain::{Gateway, NewRegistration, NewUpload, PageRequest, Tier};
 
 pub struct PublicApi {
     gateway: Arc<Gateway>,
@@ -76,6 +76,11 @@ pub fn photo_to_pb(photo: &PhotoRow) -> pb::Photo {
         created_at: Some(timestamp(photo.created_at)),
         indexed_at: photo.indexed_at.map(timestamp),
         size_bytes: photo.size_bytes.max(0) as u64,
+        file_name: photo.file_name.clone().unwrap_or_default(),
+        content_type: photo.content_type.clone().unwrap_or_default(),
+        width: photo.width.unwrap_or(0).max(0) as u32,
+        height: photo.height.unwrap_or(0).max(0) as u32,
+        captured_at: photo.captured_at.map(timestamp),
     }
 }
 
@@ -87,12 +92,19 @@ impl FacePassService for PublicApi {
     ) -> Result<Response<pb::CreateEventResponse>, Status> {
         let studio = self.studio(&request).await?;
         let pb::CreateEventRequest { name, external_id } = request.into_inner();
-        let event = self
+        let (event, created) = self
             .gateway
             .create_event(studio, &name, &external_id)
             .await?;
+        // A repeated request returns the event as it is now.
+        let (event, counts) = if created {
+            (event, EventCounts::default())
+        } else {
+            self.gateway.event_with_counts(studio, event.id).await?
+        };
         Ok(Response::new(pb::CreateEventResponse {
-            event: Some(event_to_pb(&event, &EventCounts::default())),
+            event: Some(event_to_pb(&event, &counts)),
+            created,
         }))
     }
 
@@ -158,14 +170,17 @@ impl FacePassService for PublicApi {
             file_name,
         } = request.into_inner();
         let event_id = parse_id("event_id", &event_id)?;
-        // Not stored, but still text: a caller learns of a broken client.
-        text::text("file_name", &file_name, text::MAX_KEY_CHARS)?;
-        let photo = self
+        let new = NewUpload {
+            external_id: &external_id,
+            file_name: &file_name,
+        };
+        let (photo, created) = self
             .gateway
-            .upload_photo(studio, event_id, &external_id, content)
+            .upload_photo(studio, event_id, new, content)
             .await?;
         Ok(Response::new(pb::UploadPhotoResponse {
             photo: Some(photo_to_pb(&photo)),
+            created,
         }))
     }
 
@@ -178,15 +193,19 @@ impl FacePassService for PublicApi {
             event_id,
             external_id,
             object_key,
+            file_name,
         } = request.into_inner();
         let event_id = parse_id("event_id", &event_id)?;
         // The key's text, prefix and shape are checked by `register_photo`.
-        let photo = self
-            .gateway
-            .register_photo(studio, event_id, &external_id, &object_key)
-            .await?;
+        let new = NewRegistration {
+            external_id: &external_id,
+            object_key: &object_key,
+            file_name: &file_name,
+        };
+        let (photo, created) = self.gateway.register_photo(studio, event_id, new).await?;
         Ok(Response::new(pb::RegisterPhotoResponse {
             photo: Some(photo_to_pb(&photo)),
+            created,
         }))
     }
 

@@ -43,6 +43,17 @@ pub struct PhotoRow {
     pub failure_reason: Option<String>,
     pub created_at: DateTime<Utc>,
     pub indexed_at: Option<DateTime<Utc>>,
+    /// The caller's file name, when it gave one.
+    pub file_name: Option<String>,
+    /// From the bytes' magic numbers (uploads), or the detector's decode.
+    pub content_type: Option<String>,
+    /// Hex SHA-256 of the uploaded bytes; a repeated upload compares it.
+    pub content_sha256: Option<String>,
+    /// Pixels, EXIF orientation applied: known once the photo is decoded.
+    pub width: Option<i32>,
+    pub height: Option<i32>,
+    /// EXIF DateTimeOriginal, when the photo carries one.
+    pub captured_at: Option<DateTime<Utc>>,
 }
 
 /// An event message waiting in the outbox.
@@ -71,6 +82,30 @@ pub struct EventCounts {
     pub indexed: u64,
     pub failed: u64,
     pub faces: u64,
+}
+
+/// What `photo.indexed` tells about a photo.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Indexed {
+    pub face_count: i32,
+    pub width: Option<i32>,
+    pub height: Option<i32>,
+    pub content_type: Option<String>,
+    pub captured_at: Option<DateTime<Utc>>,
+}
+
+/// A position in a listing: the last row of the previous page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub created_at: DateTime<Utc>,
+    pub id: Uuid,
+}
+
+/// Now, to the microsecond: what PostgreSQL keeps, so that a resource reads
+/// the same when it is created and when it is read back.
+pub fn now() -> DateTime<Utc> {
+    use chrono::SubsecRound;
+    Utc::now().trunc_subsecs(6)
 }
 
 pub const STATUS_PENDING: &str = "pending";
@@ -164,12 +199,16 @@ impl Catalog {
             .map_err(db)
     }
 
+    /// Creates an event; with an `external_id` the studio already used, the
+    /// existing event when it is the same (same name: a retry), else
+    /// ALREADY_EXISTS naming it. Returns (event, whether it was created).
+    /// Concurrent duplicates create one: the unique key decides.
     pub async fn create_event(
         &self,
         studio_id: Uuid,
         name: &str,
         external_id: Option<String>,
-    ) -> Result<EventRow> {
+    ) -> Result<(EventRow, bool)> {
         let mut conn = self.conn().await?;
         let row = EventRow {
             id: Uuid::new_v4(),
@@ -177,26 +216,39 @@ impl Catalog {
             name: name.to_string(),
             external_id,
             share_token: random_token(""),
-            created_at: Utc::now(),
+            created_at: now(),
         };
-        diesel::insert_into(events::table)
+        let inserted = diesel::insert_into(events::table)
             .values(&row)
             .execute(&mut conn)
-            .await
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    Error::new(
+            .await;
+        match inserted {
+            Ok(_) => Ok((row, true)),
+            Err(e) if is_unique_violation(&e) && row.external_id.is_some() => {
+                let external_id = row.external_id.clone().unwrap_or_default();
+                let existing: EventRow = events::table
+                    .filter(events::studio_id.eq(studio_id))
+                    .filter(events::external_id.eq(&external_id))
+                    .select(EventRow::as_select())
+                    .first(&mut conn)
+                    .await
+                    .map_err(db)?;
+                if existing.name == row.name {
+                    Ok((existing, false))
+                } else {
+                    Err(Error::new(
                         ErrorCode::AlreadyExists,
                         format!(
-                            "an event with external_id {:?} already exists",
-                            row.external_id.clone().unwrap_or_default()
+                            "event {} already has external_id {external_id:?} with another name ({:?})",
+                            existing.id, existing.name
                         ),
                     )
-                } else {
-                    db(e)
+                    .with_field("external_id")
+                    .with_info("existing_id", existing.id.to_string()))
                 }
-            })?;
-        Ok(row)
+            }
+            Err(e) => Err(db(e)),
+        }
     }
 
     pub async fn get_event(&self, studio_id: Uuid, event_id: Uuid) -> Result<EventRow> {
@@ -227,18 +279,28 @@ impl Catalog {
             .ok_or_else(|| Error::not_found("no event behind this link"))
     }
 
+    /// Up to `limit` of the studio's events, newest first, after `after`.
     pub async fn list_events(
         &self,
         studio_id: Uuid,
         limit: i64,
-        offset: i64,
+        after: Option<Cursor>,
     ) -> Result<Vec<EventRow>> {
         let mut conn = self.conn().await?;
-        events::table
+        let mut query = events::table
             .filter(events::studio_id.eq(studio_id))
+            .into_boxed();
+        if let Some(Cursor { created_at, id }) = after {
+            // Newest first, ties by id: the rows after (created_at, id).
+            query = query.filter(
+                events::created_at
+                    .lt(created_at)
+                    .or(events::created_at.eq(created_at).and(events::id.gt(id))),
+            );
+        }
+        query
             .order((events::created_at.desc(), events::id))
             .limit(limit)
-            .offset(offset)
             .select(EventRow::as_select())
             .load(&mut conn)
             .await
@@ -275,14 +337,16 @@ impl Catalog {
         Ok(counts)
     }
 
-    /// Stores a new photo and its `photo.uploaded` event atomically.
+    /// Stores a new photo and its `photo.uploaded` event atomically. False
+    /// (and nothing written) when the event already has a photo with the
+    /// row's `external_id`.
     pub async fn insert_photo(
         &self,
         row: &PhotoRow,
         routing_key: &str,
         message_type: &str,
         payload: &[u8],
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let mut conn = self.conn().await?;
         let row = row.clone();
         let (routing_key, message_type, payload) = (
@@ -290,32 +354,45 @@ impl Catalog {
             message_type.to_string(),
             payload.to_vec(),
         );
-        conn.transaction::<_, diesel::result::Error, _>(async |conn| {
-            diesel::insert_into(photos::table)
-                .values(&row)
-                .execute(conn)
-                .await?;
-            diesel::insert_into(outbox::table)
-                .values(NewOutbox {
-                    routing_key: &routing_key,
-                    message_type: &message_type,
-                    payload: &payload,
-                })
-                .execute(conn)
-                .await?;
-            Ok(())
-        })
-        .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                Error::new(
-                    ErrorCode::AlreadyExists,
-                    "a photo with this external_id already exists in the event",
-                )
-            } else {
-                db(e)
-            }
-        })
+        let result = conn
+            .transaction::<_, diesel::result::Error, _>(async |conn| {
+                diesel::insert_into(photos::table)
+                    .values(&row)
+                    .execute(conn)
+                    .await?;
+                diesel::insert_into(outbox::table)
+                    .values(NewOutbox {
+                        routing_key: &routing_key,
+                        message_type: &message_type,
+                        payload: &payload,
+                    })
+                    .execute(conn)
+                    .await?;
+                Ok(())
+            })
+            .await;
+        match result {
+            Ok(()) => Ok(true),
+            Err(e) if is_unique_violation(&e) && row.external_id.is_some() => Ok(false),
+            Err(e) => Err(db(e)),
+        }
+    }
+
+    /// The event's photo with this `external_id`, if any.
+    pub async fn photo_by_external_id(
+        &self,
+        event_id: Uuid,
+        external_id: &str,
+    ) -> Result<Option<PhotoRow>> {
+        let mut conn = self.conn().await?;
+        photos::table
+            .filter(photos::event_id.eq(event_id))
+            .filter(photos::external_id.eq(external_id))
+            .select(PhotoRow::as_select())
+            .first(&mut conn)
+            .await
+            .optional()
+            .map_err(db)
     }
 
     pub async fn get_photo(&self, studio_id: Uuid, photo_id: Uuid) -> Result<PhotoRow> {
@@ -348,12 +425,13 @@ impl Catalog {
         Ok(rows.into_iter().map(|r| (r.id, r)).collect())
     }
 
+    /// Up to `limit` of the event's photos, oldest first, after `after`.
     pub async fn list_photos(
         &self,
         event_id: Uuid,
         status: Option<&str>,
         limit: i64,
-        offset: i64,
+        after: Option<Cursor>,
     ) -> Result<Vec<PhotoRow>> {
         let mut conn = self.conn().await?;
         let mut query = photos::table
@@ -362,10 +440,16 @@ impl Catalog {
         if let Some(status) = status {
             query = query.filter(photos::status.eq(status.to_string()));
         }
+        if let Some(Cursor { created_at, id }) = after {
+            query = query.filter(
+                photos::created_at
+                    .gt(created_at)
+                    .or(photos::created_at.eq(created_at).and(photos::id.gt(id))),
+            );
+        }
         query
             .order((photos::created_at, photos::id))
             .limit(limit)
-            .offset(offset)
             .select(PhotoRow::as_select())
             .load(&mut conn)
             .await
@@ -402,16 +486,21 @@ impl Catalog {
         Ok(n > 0)
     }
 
-    /// Records `photo.indexed`; false when the photo no longer exists.
-    pub async fn mark_indexed(&self, photo_id: Uuid, face_count: i32) -> Result<bool> {
+    /// Records `photo.indexed` with what the detector read; false when the
+    /// photo no longer exists.
+    pub async fn mark_indexed(&self, photo_id: Uuid, indexed: &Indexed) -> Result<bool> {
         let mut conn = self.conn().await?;
         let n = diesel::update(photos::table.filter(photos::id.eq(photo_id)))
             .set((
                 photos::status.eq(STATUS_INDEXED),
-                photos::face_count.eq(face_count),
+                photos::face_count.eq(indexed.face_count),
                 photos::failure_code.eq(None::<String>),
                 photos::failure_reason.eq(None::<String>),
-                photos::indexed_at.eq(Some(Utc::now())),
+                photos::indexed_at.eq(Some(now())),
+                photos::width.eq(indexed.width),
+                photos::height.eq(indexed.height),
+                photos::captured_at.eq(indexed.captured_at),
+                photos::content_type.eq(indexed.content_type.as_deref()),
             ))
             .execute(&mut conn)
             .await

@@ -14,12 +14,15 @@ use facepass_server::auth::AttachToken;
 use object_store::path::Path as ObjectPath;
 use object_store::ObjectStore;
 use prost::Message;
+use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 use uuid::Uuid;
 
-use crate::catalog::{Catalog, EventCounts, EventRow, PhotoRow, STATUS_PENDING};
+use crate::catalog::{
+    Catalog, Cursor, EventCounts, EventRow, PhotoRow, STATUS_INDEXED, STATUS_PENDING,
+};
 use crate::GatewayConfig;
 
 type Authed = InterceptedService<Channel, AttachToken>;
@@ -57,6 +60,9 @@ pub struct PageRequest<'a> {
     pub page_token: &'a str,
 }
 
+/// Items a page holds when the caller does not say.
+pub const DEFAULT_PAGE: u32 = 50;
+
 impl<'a> PageRequest<'a> {
     pub fn new(page_size: u32, page_token: &'a str) -> Self {
         PageRequest {
@@ -65,24 +71,49 @@ impl<'a> PageRequest<'a> {
         }
     }
 
-    /// (limit, offset), with at most `max` items a page.
-    fn limit_offset(&self, max: u32) -> Result<(i64, i64)> {
+    /// (limit, the cursor to continue after), with at most `max` a page.
+    fn limit_after(&self, max: u32) -> Result<(i64, Option<Cursor>)> {
         let limit = match self.page_size {
-            0 => 50,
-            n if n > max => return Err(Error::invalid(format!("page_size is at most {max}"))),
+            0 => DEFAULT_PAGE.min(max),
+            n if n > max => {
+                return Err(Error::invalid_field(
+                    "page_size",
+                    format!("page_size is at most {max}"),
+                ))
+            }
             n => n,
         };
-        let offset = if self.page_token.is_empty() {
-            0
+        let after = if self.page_token.is_empty() {
+            None
         } else {
-            self.page_token
-                .parse::<i64>()
-                .ok()
-                .filter(|o| *o >= 0)
-                .ok_or_else(|| Error::invalid("page_token is not one this API issued"))?
+            Some(decode_cursor(self.page_token).ok_or_else(|| {
+                Error::invalid_field("page_token", "page_token is not one this API issued")
+            })?)
         };
-        Ok((limit as i64, offset))
+        Ok((limit as i64, after))
     }
+}
+
+/// A page token: the last item's (created_at in microseconds, id), 24 bytes
+/// in hex. Keyset pagination: rows inserted or deleted between two pages
+/// neither repeat nor skip the others.
+pub fn encode_cursor(cursor: &Cursor) -> String {
+    let mut bytes = Vec::with_capacity(24);
+    bytes.extend_from_slice(&cursor.created_at.timestamp_micros().to_be_bytes());
+    bytes.extend_from_slice(cursor.id.as_bytes());
+    hex::encode(bytes)
+}
+
+pub fn decode_cursor(token: &str) -> Option<Cursor> {
+    let bytes = hex::decode(token).ok()?;
+    if bytes.len() != 24 {
+        return None;
+    }
+    let micros = i64::from_be_bytes(bytes[..8].try_into().ok()?);
+    Some(Cursor {
+        created_at: chrono::DateTime::from_timestamp_micros(micros)?,
+        id: Uuid::from_slice(&bytes[8..]).ok()?,
+    })
 }
 
 /// One page of a listing and the token of the next ("" on the last).
@@ -93,17 +124,35 @@ pub struct Page<T> {
 }
 
 impl<T> Page<T> {
-    fn of(items: Vec<T>, limit: i64, offset: i64) -> Self {
-        let next_page_token = if items.len() as i64 == limit {
-            (offset + limit).to_string()
-        } else {
-            String::new()
+    /// `items` were fetched with one more than `limit`: that one only says
+    /// whether a next page exists.
+    fn of(mut items: Vec<T>, limit: i64, cursor: impl Fn(&T) -> Cursor) -> Self {
+        let more = items.len() as i64 > limit;
+        items.truncate(limit as usize);
+        let next_page_token = match items.last() {
+            Some(last) if more => encode_cursor(&cursor(last)),
+            _ => String::new(),
         };
         Page {
             items,
             next_page_token,
         }
     }
+}
+
+/// What an upload says about itself besides its bytes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NewUpload<'a> {
+    pub external_id: &'a str,
+    pub file_name: &'a str,
+}
+
+/// A photo registered by its key in the object store.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NewRegistration<'a> {
+    pub external_id: &'a str,
+    pub object_key: &'a str,
+    pub file_name: &'a str,
 }
 
 /// Most events in one page.
@@ -153,12 +202,14 @@ pub struct Gateway {
 }
 
 impl Gateway {
+    /// Creates an event, or returns the one a retry refers to (same
+    /// `external_id`, same name): (event, whether it was created).
     pub async fn create_event(
         &self,
         studio: Uuid,
         name: &str,
         external_id: &str,
-    ) -> Result<EventRow> {
+    ) -> Result<(EventRow, bool)> {
         let name = name.trim();
         text::required_text("name", name, text::MAX_NAME_CHARS)?;
         let external_id = Self::check_external_id(external_id)?;
@@ -181,8 +232,8 @@ impl Gateway {
         studio: Uuid,
         page: PageRequest<'_>,
     ) -> Result<Page<(EventRow, EventCounts)>> {
-        let (limit, offset) = page.limit_offset(MAX_EVENTS_PAGE)?;
-        let events = self.catalog.list_events(studio, limit, offset).await?;
+        let (limit, after) = page.limit_after(MAX_EVENTS_PAGE)?;
+        let events = self.catalog.list_events(studio, limit + 1, after).await?;
         let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
         let counts = self.catalog.event_counts(&ids).await?;
         let items = events
@@ -192,7 +243,10 @@ impl Gateway {
                 (e, c)
             })
             .collect();
-        Ok(Page::of(items, limit, offset))
+        Ok(Page::of(items, limit, |(e, _)| Cursor {
+            created_at: e.created_at,
+            id: e.id,
+        }))
     }
 
     /// A page of an event's photos, optionally only those in `status`.
@@ -203,14 +257,17 @@ impl Gateway {
         status: Option<&str>,
         page: PageRequest<'_>,
     ) -> Result<Page<PhotoRow>> {
-        let (limit, offset) = page.limit_offset(MAX_PHOTOS_PAGE)?;
+        let (limit, after) = page.limit_after(MAX_PHOTOS_PAGE)?;
         // Scopes the listing to the caller's studio.
         let event = self.catalog.get_event(studio, event_id).await?;
         let photos = self
             .catalog
-            .list_photos(event.id, status, limit, offset)
+            .list_photos(event.id, status, limit + 1, after)
             .await?;
-        Ok(Page::of(photos, limit, offset))
+        Ok(Page::of(photos, limit, |p| Cursor {
+            created_at: p.created_at,
+            id: p.id,
+        }))
     }
 
     /// Deletes an event completely: faces, owned objects, rows.
@@ -253,15 +310,25 @@ impl Gateway {
         Ok((!external_id.is_empty()).then(|| external_id.to_string()))
     }
 
-    /// Stores uploaded bytes, then the photo row and its event.
+    /// A file name as the caller gave it (shown back, never a path).
+    fn check_file_name(file_name: &str) -> Result<Option<String>> {
+        text::text("file_name", file_name, text::MAX_KEY_CHARS)?;
+        Ok((!file_name.is_empty()).then(|| file_name.to_string()))
+    }
+
+    /// Stores uploaded bytes, then the photo row and its event. With an
+    /// `external_id` the event already has: the existing photo when the
+    /// bytes are the same (a retry), else ALREADY_EXISTS naming it.
+    /// Returns (photo, whether it was created).
     pub async fn upload_photo(
         &self,
         studio: Uuid,
         event_id: Uuid,
-        external_id: &str,
+        new: NewUpload<'_>,
         content: Bytes,
-    ) -> Result<PhotoRow> {
-        let external_id = Self::check_external_id(external_id)?;
+    ) -> Result<(PhotoRow, bool)> {
+        let external_id = Self::check_external_id(new.external_id)?;
+        let file_name = Self::check_file_name(new.file_name)?;
         if content.is_empty() {
             return Err(Error::invalid_field("content", "content is empty"));
         }
@@ -276,33 +343,92 @@ impl Gateway {
             ));
         }
         let event = self.catalog.get_event(studio, event_id).await?;
+        let sha256 = hex::encode(Sha256::digest(&content));
+        let same = |existing: PhotoRow| -> Result<PhotoRow> {
+            if existing.content_sha256.as_deref() == Some(sha256.as_str()) {
+                Ok(existing)
+            } else {
+                Err(Self::conflict(&existing, "other content"))
+            }
+        };
+        if let Some(external_id) = &external_id {
+            if let Some(existing) = self
+                .catalog
+                .photo_by_external_id(event.id, external_id)
+                .await?
+            {
+                return same(existing).map(|p| (p, false));
+            }
+        }
         let photo_id = Uuid::new_v4();
         let key = format!("studios/{studio}/events/{}/photos/{photo_id}", event.id);
         let path =
             ObjectPath::parse(&key).map_err(|e| Error::internal(format!("object key: {e}")))?;
         let size = content.len() as i64;
+        let content_type = facepass_core::media::image_type(&content).map(str::to_string);
         self.store
             .put(&path, content.into())
             .await
             .map_err(|e| storage_unavailable("put", e))?;
-        let row = self.new_photo_row(photo_id, &event, external_id, key.clone(), true, size);
-        if let Err(e) = self.insert_photo(&row).await {
-            // The row is not there, so the object must not stay either.
-            let _ = self.delete_object(&key).await;
-            return Err(e);
+        let row = PhotoRow {
+            file_name,
+            content_type,
+            content_sha256: Some(sha256.clone()),
+            ..self.new_photo_row(photo_id, &event, external_id, key.clone(), true, size)
+        };
+        match self.insert_photo(&row).await {
+            Ok(Some(())) => Ok((row, true)),
+            Ok(None) => {
+                // A concurrent call with the same external_id won: its
+                // photo is the one; this call's object must not stay.
+                self.delete_object(&key).await?;
+                same(self.existing_photo(&row).await?).map(|p| (p, false))
+            }
+            Err(e) => {
+                // The row is not there, so the object must not stay either.
+                let _ = self.delete_object(&key).await;
+                Err(e)
+            }
         }
-        Ok(row)
+    }
+
+    /// ALREADY_EXISTS: `existing` holds the external_id with other content.
+    fn conflict(existing: &PhotoRow, what: &str) -> Error {
+        Error::new(
+            ErrorCode::AlreadyExists,
+            format!(
+                "photo {} already has external_id {:?} with {what}",
+                existing.id,
+                existing.external_id.as_deref().unwrap_or_default()
+            ),
+        )
+        .with_field("external_id")
+        .with_info("existing_id", existing.id.to_string())
+    }
+
+    /// The photo that holds `row`'s external_id (after losing the race).
+    async fn existing_photo(&self, row: &PhotoRow) -> Result<PhotoRow> {
+        let external_id = row.external_id.as_deref().unwrap_or_default();
+        self.catalog
+            .photo_by_external_id(row.event_id, external_id)
+            .await?
+            .ok_or_else(|| Error::unavailable("the photo was changed concurrently, try again"))
     }
 
     /// Registers an object already in the store under the studio's prefix.
+    /// The studio owns it: FacePass never deletes it, and it must lie
+    /// outside `studios/<id>/events/`, where FacePass keeps what it owns
+    /// (so that deleting one photo never takes another's file). A retry
+    /// (same external_id, same key) returns the existing photo.
     pub async fn register_photo(
         &self,
         studio: Uuid,
         event_id: Uuid,
-        external_id: &str,
-        object_key: &str,
-    ) -> Result<PhotoRow> {
-        let external_id = Self::check_external_id(external_id)?;
+        new: NewRegistration<'_>,
+    ) -> Result<(PhotoRow, bool)> {
+        let external_id = Self::check_external_id(new.external_id)?;
+        let file_name = Self::check_file_name(new.file_name)?;
+        let object_key = new.object_key;
         // Text first: a NUL or a line break never reaches the store's paths.
         text::required_text("object_key", object_key, text::MAX_KEY_CHARS)?;
         let prefix = format!("studios/{studio}/");
@@ -310,15 +436,42 @@ impl Gateway {
             return Err(Error::new(
                 ErrorCode::PermissionDenied,
                 format!("object_key must start with {prefix}"),
+            )
+            .with_field("object_key"));
+        }
+        let owned = format!("{prefix}events/");
+        if object_key.starts_with(&owned) {
+            return Err(Error::invalid_field(
+                "object_key",
+                format!(
+                    "object_key is under {owned}, where FacePass keeps the photos it stores itself; register objects outside it"
+                ),
             ));
         }
         let path = ObjectPath::parse(object_key).map_err(|e| {
             Error::invalid_field("object_key", format!("object_key is not a valid key: {e}"))
         })?;
         let event = self.catalog.get_event(studio, event_id).await?;
+        let same = |existing: PhotoRow| -> Result<PhotoRow> {
+            if !existing.owned_object && existing.object_key == object_key {
+                Ok(existing)
+            } else {
+                Err(Self::conflict(&existing, "another object"))
+            }
+        };
+        if let Some(external_id) = &external_id {
+            if let Some(existing) = self
+                .catalog
+                .photo_by_external_id(event.id, external_id)
+                .await?
+            {
+                return same(existing).map(|p| (p, false));
+            }
+        }
         let meta = self.store.head(&path).await.map_err(|e| match e {
             object_store::Error::NotFound { .. } => {
                 Error::not_found(format!("object {object_key:?} does not exist"))
+                    .with_field("object_key")
             }
             other => storage_unavailable("head", other),
         })?;
@@ -331,16 +484,21 @@ impl Gateway {
                 ),
             ));
         }
-        let row = self.new_photo_row(
-            Uuid::new_v4(),
-            &event,
-            external_id,
-            object_key.to_string(),
-            false,
-            meta.size as i64,
-        );
-        self.insert_photo(&row).await?;
-        Ok(row)
+        let row = PhotoRow {
+            file_name,
+            ..self.new_photo_row(
+                Uuid::new_v4(),
+                &event,
+                external_id,
+                object_key.to_string(),
+                false,
+                meta.size as i64,
+            )
+        };
+        match self.insert_photo(&row).await? {
+            Some(()) => Ok((row, true)),
+            None => same(self.existing_photo(&row).await?).map(|p| (p, false)),
+        }
     }
 
     fn new_photo_row(
@@ -364,12 +522,20 @@ impl Gateway {
             face_count: 0,
             failure_code: None,
             failure_reason: None,
-            created_at: chrono::Utc::now(),
+            created_at: crate::catalog::now(),
             indexed_at: None,
+            file_name: None,
+            content_type: None,
+            content_sha256: None,
+            width: None,
+            height: None,
+            captured_at: None,
         }
     }
 
-    async fn insert_photo(&self, row: &PhotoRow) -> Result<()> {
+    /// Writes the row and its `photo.uploaded` event; `None` when the
+    /// event already has a photo with the row's external_id.
+    async fn insert_photo(&self, row: &PhotoRow) -> Result<Option<()>> {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
@@ -384,7 +550,8 @@ impl Gateway {
             }),
             attempt: 1,
         };
-        self.catalog
+        let inserted = self
+            .catalog
             .insert_photo(
                 row,
                 PhotoUploaded::ROUTING_KEY,
@@ -392,9 +559,12 @@ impl Gateway {
                 &event.encode_to_vec(),
             )
             .await?;
+        if !inserted {
+            return Ok(None);
+        }
         self.outbox_ready.notify_one();
         tracing::info!(photo_id = %row.id, event_id = %row.event_id, bytes = row.size_bytes, "photo accepted");
-        Ok(())
+        Ok(Some(()))
     }
 
     /// Deletes a photo: its faces, its object (when FacePass owns it), its row.
@@ -547,7 +717,9 @@ impl Gateway {
     /// The bytes of a photo of `event` (guest link).
     pub async fn photo_bytes(&self, event: &EventRow, photo_id: Uuid) -> Result<Bytes> {
         let photo = self.catalog.get_photo(event.studio_id, photo_id).await?;
-        if photo.event_id != event.id {
+        // Guests see indexed photos only: never a file that failed (it may
+        // not be an image at all) nor one not yet checked.
+        if photo.event_id != event.id || photo.status != STATUS_INDEXED {
             return Err(Error::not_found(format!("photo {photo_id} not found")));
         }
         let path = ObjectPath::parse(&photo.object_key)

@@ -62,7 +62,11 @@ pub async fn run(
     let pool = facepass_db::pool(&config.database_url, config.pool_size)?;
     let gateway = Arc::new(domain::Gateway {
         catalog: catalog::Catalog::new(pool.clone()),
-        store: Arc::new(LocalFileSystem::new_with_prefix(&config.storage_root)?),
+        // Deleting an object also removes the folders it leaves empty (an
+        // event's folder after DeleteEvent), up to the storage root.
+        store: Arc::new(
+            LocalFileSystem::new_with_prefix(&config.storage_root)?.with_automatic_cleanup(true),
+        ),
         peers: domain::Peers::connect(&config)?,
         config: config.clone(),
         outbox_ready: Arc::new(Notify::new()),

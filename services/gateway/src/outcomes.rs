@@ -19,6 +19,7 @@ use facepass_server::Shutdown;
 use futures::StreamExt;
 use uuid::Uuid;
 
+use crate::catalog::Indexed;
 use crate::domain::Gateway;
 
 pub async fn run(gateway: Arc<Gateway>, shutdown: Shutdown, connected: Arc<AtomicBool>) {
@@ -110,9 +111,20 @@ fn transient(e: Error) -> Option<String> {
 async fn apply_indexed(gateway: &Gateway, event: PhotoIndexed) -> Result<(), Option<String>> {
     let photo_id =
         Uuid::parse_str(&event.photo_id).map_err(|_| Some("bad photo_id".to_string()))?;
+    let indexed = Indexed {
+        face_count: event.face_count as i32,
+        width: (event.width > 0).then_some(event.width as i32),
+        height: (event.height > 0).then_some(event.height as i32),
+        content_type: (!event.content_type.is_empty()).then(|| event.content_type.clone()),
+        // A time the file claims that is out of range is simply not kept.
+        captured_at: event.captured_at.and_then(|t| {
+            chrono::DateTime::from_timestamp(t.seconds, t.nanos.clamp(0, 999_999_999) as u32)
+                .map(|t| chrono::SubsecRound::trunc_subsecs(t, 6))
+        }),
+    };
     let found = gateway
         .catalog
-        .mark_indexed(photo_id, event.face_count as i32)
+        .mark_indexed(photo_id, &indexed)
         .await
         .map_err(transient)?;
     if found {

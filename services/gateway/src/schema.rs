@@ -45,6 +45,12 @@ diesel::table! {
         failure_reason -> Nullable<Text>,
         created_at -> Timestamptz,
         indexed_at -> Nullable<Timestamptz>,
+        file_name -> Nullable<Text>,
+        content_type -> Nullable<Text>,
+        content_sha256 -> Nullable<Text>,
+        width -> Nullable<Int4>,
+        height -> Nullable<Int4>,
+        captured_at -> Nullable<Timestamptz>,
     }
 }
 

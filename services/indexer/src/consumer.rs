@@ -133,6 +133,10 @@ async fn handle(
                 face_count: indexed.face_count,
                 model: indexed.model.to_string(),
                 indexed_at: Some(now()),
+                width: indexed.width,
+                height: indexed.height,
+                content_type: indexed.content_type.unwrap_or_default(),
+                captured_at: indexed.captured_at.map(Into::into),
             })
         }
         Err(e) if e.code.is_permanent() => {

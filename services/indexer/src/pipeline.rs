@@ -26,6 +26,10 @@ pub struct Pipeline {
 pub struct Indexed {
     pub face_count: u32,
     pub model: ModelId,
+    pub width: u32,
+    pub height: u32,
+    pub content_type: Option<String>,
+    pub captured_at: Option<std::time::SystemTime>,
 }
 
 /// One analysed face as the face store's contract carries it.
@@ -85,6 +89,10 @@ impl Pipeline {
         Ok(Indexed {
             face_count,
             model: analyzed.model,
+            width: analyzed.width,
+            height: analyzed.height,
+            content_type: analyzed.content_type,
+            captured_at: analyzed.captured_at,
         })
     }
 }

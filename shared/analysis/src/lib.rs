@@ -72,6 +72,10 @@ pub struct AnalyzedPhoto {
     pub height: u32,
     /// The pack that made the embeddings (also for a photo without faces).
     pub model: ModelId,
+    /// The file's media type, as the detector recognised it.
+    pub content_type: Option<String>,
+    /// EXIF DateTimeOriginal (as UTC), when the file carries one.
+    pub captured_at: Option<std::time::SystemTime>,
 }
 
 /// Where the detector reads the image from.
@@ -250,6 +254,8 @@ impl FaceAnalysis {
             width,
             height,
             model: _,
+            content_type,
+            captured_at,
         } = detection;
         let (geometry, crops): (Vec<_>, Vec<_>) = faces
             .into_iter()
@@ -269,6 +275,8 @@ impl FaceAnalysis {
             width,
             height,
             model: pack.model.clone(),
+            content_type,
+            captured_at,
         })
     }
 

@@ -12,7 +12,7 @@
 //! field violation when the error names a request field, and a
 //! `google.rpc.RetryInfo` for the codes worth retrying (docs/errors.md).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::time::Duration;
 
@@ -226,6 +226,10 @@ pub struct Error {
     /// `photos[3].photo_id`): a `google.rpc.BadRequest` field violation over
     /// gRPC, `field` in the REST error body.
     pub field: Option<String>,
+    /// Facts a client acts on, e.g. `existing_id` of ALREADY_EXISTS: the
+    /// `google.rpc.ErrorInfo` metadata over gRPC, `details` in the REST
+    /// error body.
+    pub info: BTreeMap<String, String>,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -236,7 +240,14 @@ impl Error {
             code,
             message: message.into(),
             field: None,
+            info: BTreeMap::new(),
         }
+    }
+
+    /// The same error with a fact a client acts on (`existing_id`, ...).
+    pub fn with_info(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.info.insert(key.into(), value.into());
+        self
     }
 
     pub fn invalid(message: impl Into<String>) -> Self {
@@ -281,10 +292,13 @@ impl Error {
             .get(ERROR_CODE_METADATA)
             .and_then(|v| v.to_str().ok())
             .and_then(ErrorCode::parse);
-        let from_info = details
+        let ours = details
             .error_info()
-            .filter(|info| info.domain == ERROR_DOMAIN)
-            .and_then(|info| ErrorCode::parse(&info.reason));
+            .filter(|info| info.domain == ERROR_DOMAIN);
+        let from_info = ours.and_then(|info| ErrorCode::parse(&info.reason));
+        let info = ours
+            .map(|i| i.metadata.clone().into_iter().collect())
+            .unwrap_or_default();
         let code = from_header
             .or(from_info)
             .unwrap_or_else(|| ErrorCode::from_grpc_code(status.code()));
@@ -297,6 +311,7 @@ impl Error {
             code,
             message: status.message().to_string(),
             field,
+            info,
         }
     }
 }
@@ -307,12 +322,13 @@ impl From<Error> for tonic::Status {
             code,
             message,
             field,
+            info,
         } = err;
         let mut details = ErrorDetails::new();
         details.set_error_info(
             code.as_str(),
             ERROR_DOMAIN,
-            HashMap::<String, String>::new(),
+            info.into_iter().collect::<HashMap<String, String>>(),
         );
         if let Some(field) = field {
             details.add_bad_request_violation(field, message.clone());
@@ -418,6 +434,24 @@ mod tests {
         assert!(details.retry_info().is_none());
         let back = Error::from_status(&status);
         assert_eq!(back, err);
+    }
+
+    #[test]
+    fn info_travels_as_error_info_metadata() {
+        let err = Error::new(
+            ErrorCode::AlreadyExists,
+            "photo p already has external_id \"x\"",
+        )
+        .with_field("external_id")
+        .with_info("existing_id", "p");
+        let status: tonic::Status = err.clone().into();
+        let details = status.get_error_details();
+        let info = details.error_info().expect("ErrorInfo");
+        assert_eq!(
+            info.metadata.get("existing_id").map(String::as_str),
+            Some("p")
+        );
+        assert_eq!(Error::from_status(&status), err);
     }
 
     #[test]

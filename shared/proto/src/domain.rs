@@ -445,6 +445,10 @@ pub struct Detection {
     pub width: u32,
     pub height: u32,
     pub model: ModelId,
+    /// The file's media type, when it is one FacePass reads.
+    pub content_type: Option<String>,
+    /// EXIF DateTimeOriginal (read as UTC), when the file carries one.
+    pub captured_at: Option<std::time::SystemTime>,
 }
 
 impl TryFrom<det::DetectResponse> for Detection {
@@ -456,8 +460,15 @@ impl TryFrom<det::DetectResponse> for Detection {
             image_width,
             image_height,
             model,
+            content_type,
+            captured_at,
         } = msg;
         Ok(Detection {
+            content_type: (!content_type.is_empty()).then_some(content_type),
+            captured_at: captured_at
+                .map(std::time::SystemTime::try_from)
+                .transpose()
+                .map_err(|_| Error::invalid_field("captured_at", "captured_at is out of range"))?,
             faces: faces
                 .into_iter()
                 .enumerate()
@@ -477,12 +488,16 @@ impl From<Detection> for det::DetectResponse {
             width,
             height,
             model,
+            content_type,
+            captured_at,
         } = d;
         det::DetectResponse {
             faces: faces.into_iter().map(Into::into).collect(),
             image_width: width,
             image_height: height,
             model: model.0,
+            content_type: content_type.unwrap_or_default(),
+            captured_at: captured_at.map(Into::into),
         }
     }
 }
@@ -600,9 +615,19 @@ mod tests {
             image_width: 640,
             image_height: 480,
             model: "fixture@1".into(),
+            content_type: "image/jpeg".into(),
+            captured_at: Some(prost_types::Timestamp {
+                seconds: 1_700_000_000,
+                nanos: 0,
+            }),
         };
         let detection = Detection::try_from(msg.clone()).unwrap();
         assert_eq!(detection.faces[0].issues, vec![QualityIssue::Blurry]);
+        assert_eq!(detection.content_type.as_deref(), Some("image/jpeg"));
+        assert_eq!(
+            detection.captured_at,
+            Some(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000))
+        );
         assert_eq!(det::DetectResponse::from(detection), msg);
 
         let mut bad = msg.clone();

@@ -283,6 +283,73 @@ pub fn corrupt_jpeg(seed: u64) -> Vec<u8> {
     bytes
 }
 
+/// An EXIF block (little-endian TIFF) as cameras write it: IFD0 with
+/// `DateTime` (0x0132) and the Exif IFD pointer, the Exif IFD with
+/// `DateTimeOriginal` (0x9003) and `OffsetTimeOriginal` (0x9011) when given.
+/// Times are EXIF text, `YYYY:MM:DD HH:MM:SS`; offsets `+03:00`.
+pub fn exif_tiff(original: Option<&str>, offset: Option<&str>, modified: &str) -> Vec<u8> {
+    let mut sub: Vec<(u16, &str)> = Vec::new();
+    if let Some(o) = original {
+        sub.push((0x9003u16, o));
+    }
+    if let Some(o) = offset {
+        sub.push((0x9011u16, o));
+    }
+    // Layout: header 8, IFD0 (2 entries) at 8, Exif IFD after it, then strings.
+    let ifd0_len = 2 + 2 * 12 + 4;
+    let sub_at = 8 + ifd0_len;
+    let sub_len = 2 + sub.len() * 12 + 4;
+    let mut strings: Vec<u8> = Vec::new();
+    let strings_at = sub_at + sub_len;
+    let mut place = |s: &str| {
+        let at = strings_at + strings.len();
+        strings.extend_from_slice(s.as_bytes());
+        strings.push(0);
+        (at as u32, s.len() as u32 + 1)
+    };
+    let mut out = b"II\x2a\x00".to_vec();
+    out.extend_from_slice(&8u32.to_le_bytes());
+    let entry = |out: &mut Vec<u8>, tag: u16, kind: u16, count: u32, value: u32| {
+        out.extend_from_slice(&tag.to_le_bytes());
+        out.extend_from_slice(&kind.to_le_bytes());
+        out.extend_from_slice(&count.to_le_bytes());
+        out.extend_from_slice(&value.to_le_bytes());
+    };
+    let (m_at, m_len) = place(modified);
+    out.extend_from_slice(&2u16.to_le_bytes());
+    entry(&mut out, 0x0132, 2, m_len, m_at);
+    entry(&mut out, 0x8769, 4, 1, sub_at as u32);
+    out.extend_from_slice(&0u32.to_le_bytes());
+    let placed: Vec<(u16, u32, u32)> = sub
+        .iter()
+        .map(|(tag, s)| {
+            let (at, len) = place(s);
+            (*tag, at, len)
+        })
+        .collect();
+    out.extend_from_slice(&(placed.len() as u16).to_le_bytes());
+    for (tag, at, len) in placed {
+        entry(&mut out, tag, 2, len, at);
+    }
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&strings);
+    out
+}
+
+/// `jpeg` with an APP1 EXIF segment saying it was taken at `original`
+/// (EXIF text) in the time zone `offset` (`+03:00`), when given.
+pub fn with_capture_time(jpeg: &[u8], original: &str, offset: Option<&str>) -> Vec<u8> {
+    let block = exif_tiff(Some(original), offset, original);
+    let mut app1 = b"Exif\0\0".to_vec();
+    app1.extend_from_slice(&block);
+    let mut out = jpeg[..2].to_vec();
+    out.extend_from_slice(&[0xFF, 0xE1]);
+    out.extend_from_slice(&((app1.len() + 2) as u16).to_be_bytes());
+    out.extend_from_slice(&app1);
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::catalog::{EventCounts, EventRow, PhotoRow};
-use crate::domain::{Gateway, PageRequest, SelfieSearch, Tier};
+use crate::domain::{Gateway, NewUpload, PageRequest, SelfieSearch, Tier};
 
 mod stack;
 #[cfg(test)]
@@ -48,10 +48,14 @@ impl IntoResponse for ApiError {
             code,
             message,
             field,
+            info,
         } = self.0;
         let mut error = json!({"code": code.as_str(), "message": message});
         if let Some(field) = field {
             error["field"] = Value::String(field);
+        }
+        if !info.is_empty() {
+            error["details"] = json!(info);
         }
         (code.http_status(), Json(json!({ "error": error }))).into_response()
     }
@@ -135,6 +139,11 @@ fn photo_json(photo: &PhotoRow) -> Value {
         "size_bytes": photo.size_bytes,
         "created_at": photo.created_at,
         "indexed_at": photo.indexed_at,
+        "file_name": photo.file_name,
+        "content_type": photo.content_type,
+        "width": photo.width,
+        "height": photo.height,
+        "captured_at": photo.captured_at,
     })
 }
 
@@ -218,6 +227,8 @@ async fn guest_photo(
         [
             (header::CONTENT_TYPE, sniff_content_type(&bytes)),
             (header::CACHE_CONTROL, "private, max-age=3600"),
+            // A browser must never guess another type (HTML, script).
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         ],
         bytes,
     )
@@ -239,11 +250,16 @@ async fn create_event(
     let studio = studio(&gw, &headers).await?;
     let new: NewEvent = serde_json::from_slice(&body)
         .map_err(|e| Error::invalid(format!("body must be JSON {{\"name\": ...}}: {e}")))?;
-    let event = gw.create_event(studio, &new.name, &new.external_id).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(event_json(&event, &EventCounts::default())),
-    ))
+    let (event, created) = gw.create_event(studio, &new.name, &new.external_id).await?;
+    if created {
+        return Ok((
+            StatusCode::CREATED,
+            Json(event_json(&event, &EventCounts::default())),
+        ));
+    }
+    // A repeated request: 200 with the event as it is now.
+    let (event, counts) = gw.event_with_counts(studio, event.id).await?;
+    Ok((StatusCode::OK, Json(event_json(&event, &counts))))
 }
 
 #[derive(Deserialize)]
@@ -299,6 +315,8 @@ async fn delete_event(
 struct UploadQuery {
     #[serde(default)]
     external_id: String,
+    #[serde(default)]
+    file_name: String,
 }
 
 /// POST the photo as the raw request body.
@@ -311,10 +329,18 @@ async fn upload_photo(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let studio = studio(&gw, &headers).await?;
     let event_id = parse_id("event_id", &event_id)?;
-    let photo = gw
-        .upload_photo(studio, event_id, &q.external_id, body)
-        .await?;
-    Ok((StatusCode::ACCEPTED, Json(photo_json(&photo))))
+    let new = NewUpload {
+        external_id: &q.external_id,
+        file_name: &q.file_name,
+    };
+    let (photo, created) = gw.upload_photo(studio, event_id, new, body).await?;
+    // 202: accepted for indexing; 200: a repeated upload of the same photo.
+    let status = if created {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(photo_json(&photo))))
 }
 
 async fn list_photos(

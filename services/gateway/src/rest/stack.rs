@@ -51,7 +51,22 @@ pub fn with_limits(routes: Router, limits: &Limits) -> Router {
             limits.max_body_bytes,
             json_errors,
         ))
+        .layer(middleware::map_response(security_headers))
         .layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+/// On every response: no content-type guessing (an uploaded file is never
+/// run as HTML or script) and no referrer to other sites (share links
+/// carry their token in the path).
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers
+        .entry(header::X_CONTENT_TYPE_OPTIONS)
+        .or_insert(header::HeaderValue::from_static("nosniff"));
+    headers
+        .entry(header::REFERRER_POLICY)
+        .or_insert(header::HeaderValue::from_static("same-origin"));
+    response
 }
 
 /// The shared state of [`bounded`]: one semaphore for all routes.
