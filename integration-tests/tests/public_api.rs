@@ -1,0 +1,496 @@
+//! The public API as an integrator meets it (issue 12), on the five real
+//! binaries: idempotent writes (also when duplicates race), photo metadata,
+//! keyset pagination that neither repeats nor skips while rows come and go,
+//! one timestamp per resource, who owns a stored object, what a guest may
+//! download, and no empty folders left behind.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use facepass_integration_tests::gateway::{client, error_code, wait_indexed, Client};
+use facepass_integration_tests::Cluster;
+use facepass_proto::v1 as pb;
+use facepass_synth::{event_photo, with_capture_time};
+use tonic::Code;
+
+fn existing_id(status: &tonic::Status) -> String {
+    let details = tonic_types::StatusExt::get_error_details(status);
+    details
+        .error_info()
+        .and_then(|i| i.metadata.get("existing_id").cloned())
+        .unwrap_or_default()
+}
+
+async fn upload(api: &mut Client, event_id: &str, external_id: &str, bytes: Vec<u8>) -> pb::Photo {
+    api.upload_photo(pb::UploadPhotoRequest {
+        event_id: event_id.into(),
+        external_id: external_id.into(),
+        content: bytes.into(),
+        file_name: format!("{external_id}.jpg"),
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .photo
+    .unwrap()
+}
+
+async fn list_all(api: &mut Client, event_id: &str) -> Vec<pb::Photo> {
+    api.list_photos(pb::ListPhotosRequest {
+        event_id: event_id.into(),
+        page_size: 1000,
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .photos
+}
+
+/// Files under `dir`, recursively.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_public_api_as_an_integrator_meets_it() {
+    let cluster = Cluster::start().await.expect("cluster");
+    let (studio_id, key) = cluster.create_studio("Studio").unwrap();
+    let mut api = client(&cluster.gateway_grpc, Some(&key)).await.unwrap();
+
+    // --- CreateEvent: retries return the event, races create one ---------
+    let first = api
+        .create_event(pb::CreateEventRequest {
+            name: "Wedding".into(),
+            external_id: "px-1".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(first.created);
+    let event = first.event.unwrap();
+    let again = api
+        .create_event(pb::CreateEventRequest {
+            name: "Wedding".into(),
+            external_id: "px-1".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!again.created);
+    let again = again.event.unwrap();
+    assert_eq!(again.id, event.id);
+    // One resource reads the same however it is read: created_at included.
+    assert_eq!(again.created_at, event.created_at);
+    let got = api
+        .get_event(pb::GetEventRequest {
+            event_id: event.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .event
+        .unwrap();
+    assert_eq!(got.created_at, event.created_at);
+    assert_eq!(event.created_at.as_ref().unwrap().nanos % 1000, 0);
+
+    let err = api
+        .create_event(pb::CreateEventRequest {
+            name: "Another name".into(),
+            external_id: "px-1".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::AlreadyExists);
+    assert_eq!(error_code(&err), "ALREADY_EXISTS");
+    assert_eq!(existing_id(&err), event.id, "{err:?}");
+
+    let racing = (0..8).map(|_| {
+        let url = cluster.gateway_grpc.clone();
+        let key = key.clone();
+        tokio::spawn(async move {
+            let mut api = client(&url, Some(&key)).await.unwrap();
+            api.create_event(pb::CreateEventRequest {
+                name: "Raced".into(),
+                external_id: "px-race".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+        })
+    });
+    let raced: Vec<pb::CreateEventResponse> = futures_join(racing).await;
+    let ids: BTreeSet<String> = raced.iter().map(|r| r.event.clone().unwrap().id).collect();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    assert_eq!(raced.iter().filter(|r| r.created).count(), 1);
+
+    // --- UploadPhoto: retries and races, one photo and one object --------
+    let scene = event_photo(7, 1200, 900, &[1], (90, 150));
+    let jpeg = with_capture_time(&scene.jpeg(90), "2026:06:20 15:30:00", Some("+03:00"));
+    let racing = (0..6).map(|_| {
+        let url = cluster.gateway_grpc.clone();
+        let key = key.clone();
+        let event_id = event.id.clone();
+        let jpeg = jpeg.clone();
+        tokio::spawn(async move {
+            let mut api = client(&url, Some(&key)).await.unwrap();
+            api.upload_photo(pb::UploadPhotoRequest {
+                event_id,
+                external_id: "img-1".into(),
+                content: jpeg.into(),
+                file_name: "IMG_0001.JPG".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+        })
+    });
+    let raced: Vec<pb::UploadPhotoResponse> = futures_join(racing).await;
+    let ids: BTreeSet<String> = raced.iter().map(|r| r.photo.clone().unwrap().id).collect();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    assert_eq!(raced.iter().filter(|r| r.created).count(), 1);
+    let photo = raced[0].photo.clone().unwrap();
+    let event_dir = cluster
+        .storage_root
+        .join(format!("studios/{studio_id}/events/{}", event.id));
+    assert_eq!(files_under(&event_dir).len(), 1, "one object for one photo");
+
+    let err = api
+        .upload_photo(pb::UploadPhotoRequest {
+            event_id: event.id.clone(),
+            external_id: "img-1".into(),
+            content: scene.png().into(),
+            file_name: "IMG_0001.PNG".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::AlreadyExists);
+    assert_eq!(existing_id(&err), photo.id);
+    assert_eq!(
+        files_under(&event_dir).len(),
+        1,
+        "a refused upload leaves nothing"
+    );
+
+    // --- RegisterPhoto: who owns an object ------------------------------
+    let err = api
+        .register_photo(pb::RegisterPhotoRequest {
+            event_id: event.id.clone(),
+            external_id: "stolen".into(),
+            object_key: format!(
+                "studios/{studio_id}/events/{}/photos/{}",
+                event.id, photo.id
+            ),
+            file_name: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    let own_key = format!("studios/{studio_id}/pixora/px-2.jpg");
+    let own_path = cluster.storage_root.join(&own_key);
+    std::fs::create_dir_all(own_path.parent().unwrap()).unwrap();
+    std::fs::write(
+        &own_path,
+        event_photo(8, 1000, 800, &[2], (90, 150)).jpeg(90),
+    )
+    .unwrap();
+    let register = |external_id: &str, object_key: &str| pb::RegisterPhotoRequest {
+        event_id: event.id.clone(),
+        external_id: external_id.into(),
+        object_key: object_key.into(),
+        file_name: "px-2.jpg".into(),
+    };
+    let registered = api
+        .register_photo(register("reg-1", &own_key))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(registered.created);
+    let retried = api
+        .register_photo(register("reg-1", &own_key))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!retried.created);
+    assert_eq!(
+        retried.photo.unwrap().id,
+        registered.photo.clone().unwrap().id
+    );
+    let err = api
+        .register_photo(register("reg-1", &format!("studios/{studio_id}/other.jpg")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::AlreadyExists);
+
+    // A file that is not an image: indexed as failed, never served to guests.
+    let not_image = upload(
+        &mut api,
+        &event.id,
+        "notes",
+        b"<html><script>x</script>".to_vec(),
+    )
+    .await;
+    assert_eq!(not_image.content_type, "");
+
+    // --- metadata once indexed ------------------------------------------
+    let indexed = wait_indexed(&mut api, &event.id, 3, Duration::from_secs(240))
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
+    assert_eq!(indexed.photos_failed, 1);
+    let got = api
+        .get_photo(pb::GetPhotoRequest {
+            photo_id: photo.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .photo
+        .unwrap();
+    assert_eq!(
+        got.created_at, photo.created_at,
+        "created_at reads the same"
+    );
+    assert_eq!(got.file_name, "IMG_0001.JPG");
+    assert_eq!(got.content_type, "image/jpeg");
+    assert_eq!((got.width, got.height), (1200, 900));
+    assert_eq!(got.size_bytes, jpeg.len() as u64);
+    // 15:30 at +03:00 is 12:30 UTC.
+    let taken = got.captured_at.expect("captured_at from EXIF");
+    assert_eq!(taken.seconds, 1_781_958_600, "{taken:?}");
+    let reg = api
+        .get_photo(pb::GetPhotoRequest {
+            photo_id: registered.photo.unwrap().id,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .photo
+        .unwrap();
+    assert_eq!(reg.content_type, "image/jpeg", "known once indexed");
+    assert_eq!((reg.width, reg.height), (1000, 800));
+    assert!(reg.captured_at.is_none());
+    let failed = api
+        .list_photos(pb::ListPhotosRequest {
+            event_id: event.id.clone(),
+            status: pb::PhotoStatus::Failed as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .photos;
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].id, not_image.id);
+    assert_eq!(failed[0].failure_code, "IMAGE_UNDECODABLE");
+
+    // --- guests: indexed photos only, never sniffed ---------------------
+    let http = reqwest::Client::new();
+    let base = format!(
+        "{}/api/v1/guest/{}/photos",
+        cluster.gateway_http, event.share_token
+    );
+    let ok = http
+        .get(format!("{base}/{}", photo.id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    assert_eq!(ok.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(ok.headers()["content-type"], "image/jpeg");
+    let refused = http
+        .get(format!("{base}/{}", not_image.id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 404);
+    assert_eq!(refused.headers()["x-content-type-options"], "nosniff");
+
+    // --- keyset pagination while rows come and go ------------------------
+    let listed = wait_for_pages(&mut api, &event.id, &studio_id).await;
+    assert!(listed.repeats.is_empty(), "repeated: {:?}", listed.repeats);
+    assert!(listed.skipped.is_empty(), "skipped: {:?}", listed.skipped);
+    let err = api
+        .list_photos(pb::ListPhotosRequest {
+            event_id: event.id.clone(),
+            page_token: "7".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+
+    // Events list with the same cursor rules (newest first).
+    for i in 0..5 {
+        api.create_event(pb::CreateEventRequest {
+            name: format!("Event {i}"),
+            external_id: String::new(),
+        })
+        .await
+        .unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = api
+            .list_events(pb::ListEventsRequest {
+                page_size: 2,
+                page_token: token,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        seen.extend(page.events.iter().map(|e| e.id.clone()));
+        if seen.len() == 2 {
+            // Created between pages: newer than the cursor, so not in this pass.
+            api.create_event(pb::CreateEventRequest {
+                name: "Late".into(),
+                external_id: String::new(),
+            })
+            .await
+            .unwrap();
+        }
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    let unique: BTreeSet<&String> = seen.iter().collect();
+    assert_eq!(unique.len(), seen.len(), "no event repeats");
+    assert_eq!(seen.len(), 7, "2 + 5 events, the late one after the cursor");
+
+    // --- REST: the same rules, 201 then 200, 409 naming the existing ------
+    let events_url = format!("{}/api/v1/events", cluster.gateway_http);
+    let post =
+        |body: serde_json::Value| http.post(&events_url).bearer_auth(&key).json(&body).send();
+    let created = post(serde_json::json!({"name": "Prom", "external_id": "px-rest"}))
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let created: serde_json::Value = created.json().await.unwrap();
+    let repeated = post(serde_json::json!({"name": "Prom", "external_id": "px-rest"}))
+        .await
+        .unwrap();
+    assert_eq!(repeated.status(), 200);
+    let repeated: serde_json::Value = repeated.json().await.unwrap();
+    assert_eq!(repeated["id"], created["id"]);
+    assert_eq!(repeated["created_at"], created["created_at"]);
+    let conflict = post(serde_json::json!({"name": "Ball", "external_id": "px-rest"}))
+        .await
+        .unwrap();
+    assert_eq!(conflict.status(), 409);
+    let conflict: serde_json::Value = conflict.json().await.unwrap();
+    assert_eq!(conflict["error"]["code"], "ALREADY_EXISTS");
+    assert_eq!(conflict["error"]["details"]["existing_id"], created["id"]);
+
+    // --- DeleteEvent leaves no empty folders -----------------------------
+    api.delete_event(pb::DeleteEventRequest {
+        event_id: event.id.clone(),
+    })
+    .await
+    .unwrap();
+    assert!(
+        !event_dir.exists(),
+        "{} is still there",
+        event_dir.display()
+    );
+    assert!(own_path.exists(), "the studio's own object stays");
+}
+
+/// What a paged walk over an event's photos saw.
+struct Walk {
+    repeats: Vec<String>,
+    skipped: Vec<String>,
+}
+
+/// Uploads 9 more photos, then walks the event's photos 2 at a time while
+/// uploading one and deleting an unseen one between pages.
+async fn wait_for_pages(api: &mut Client, event_id: &str, _studio: &str) -> Walk {
+    for i in 0..9 {
+        let bytes = event_photo(100 + i, 640, 480, &[], (90, 150)).jpeg(80);
+        upload(api, event_id, &format!("page-{i}"), bytes).await;
+    }
+    let before: Vec<String> = list_all(api, event_id)
+        .await
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
+    let mut seen: Vec<String> = Vec::new();
+    let mut deleted: BTreeSet<String> = BTreeSet::new();
+    let mut token = String::new();
+    let mut round = 0;
+    loop {
+        let page = api
+            .list_photos(pb::ListPhotosRequest {
+                event_id: event_id.into(),
+                page_size: 2,
+                page_token: token,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        seen.extend(page.photos.iter().map(|p| p.id.clone()));
+        if round < 3 {
+            // A newer photo (it comes later in this walk) and a deletion
+            // of one the walk has not reached yet.
+            let bytes = event_photo(200 + round, 640, 480, &[], (90, 150)).jpeg(80);
+            upload(api, event_id, &format!("late-{round}"), bytes).await;
+            let victim = before
+                .iter()
+                .rev()
+                .find(|id| !seen.contains(id) && !deleted.contains(*id))
+                .cloned()
+                .unwrap();
+            api.delete_photo(pb::DeletePhotoRequest {
+                photo_id: victim.clone(),
+            })
+            .await
+            .unwrap();
+            deleted.insert(victim);
+        }
+        round += 1;
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    let mut counted = BTreeSet::new();
+    let repeats = seen
+        .iter()
+        .filter(|id| !counted.insert((*id).clone()))
+        .cloned()
+        .collect();
+    let skipped = before
+        .iter()
+        .filter(|id| !deleted.contains(*id) && !seen.contains(id))
+        .cloned()
+        .collect();
+    assert_eq!(
+        seen.len(),
+        before.len() - deleted.len() + 3,
+        "the 3 late photos are seen too"
+    );
+    Walk { repeats, skipped }
+}
+
+async fn futures_join<T: Send + 'static>(
+    handles: impl Iterator<Item = tokio::task::JoinHandle<T>>,
+) -> Vec<T> {
+    let mut out = Vec::new();
+    for h in handles.collect::<Vec<_>>() {
+        out.push(h.await.unwrap());
+    }
+    out
+}
