@@ -10,7 +10,7 @@ use std::time::Duration;
 use facepass_integration_tests::gateway::{client, error_code, wait_indexed, Client};
 use facepass_integration_tests::Cluster;
 use facepass_proto::v1 as pb;
-use facepass_synth::{event_photo, with_capture_time};
+use facepass_synth::{event_photo, selfie, with_capture_time};
 use tonic::Code;
 
 fn existing_id(status: &tonic::Status) -> String {
@@ -493,4 +493,331 @@ async fn futures_join<T: Send + 'static>(
         out.push(h.await.unwrap());
     }
     out
+}
+
+/// The photo ids (by plan index) a search returned.
+fn found(matches: &[pb::PhotoMatch], ids: &[String]) -> BTreeSet<usize> {
+    matches
+        .iter()
+        .map(|m| {
+            let id = &m.photo.as_ref().unwrap().id;
+            ids.iter().position(|x| x == id).expect("a photo of the plan")
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn faces_and_searches_by_selfies_faces_and_people_together() {
+    let cluster = Cluster::start().await.expect("cluster");
+    let (_studio, key) = cluster.create_studio("Studio").unwrap();
+    let (_other, other_key) = cluster.create_studio("Other studio").unwrap();
+    let mut api = client(&cluster.gateway_grpc, Some(&key)).await.unwrap();
+    let mut other = client(&cluster.gateway_grpc, Some(&other_key)).await.unwrap();
+    let event = api
+        .create_event(pb::CreateEventRequest {
+            name: "Faces".into(),
+            external_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .event
+        .unwrap();
+    let plan: [&[u8]; 7] = [&[1], &[1, 2], &[2], &[1, 2, 3], &[3], &[], &[2, 3]];
+    let mut ids = Vec::new();
+    for (i, people) in plan.iter().enumerate() {
+        let scene = event_photo(300 + i as u64, 1500, 1000, people, (110, 150));
+        ids.push(upload(&mut api, &event.id, &format!("p{i}"), scene.jpeg(92)).await.id);
+    }
+    wait_indexed(&mut api, &event.id, plan.len() as u64, Duration::from_secs(240))
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
+    let with = |who: u8| -> BTreeSet<usize> {
+        (0..plan.len()).filter(|i| plan[*i].contains(&who)).collect()
+    };
+    let selfie_of = |who: u8, seed: u64| selfie(seed, who).jpeg(90);
+
+    // --- a photo's faces ---------------------------------------------------
+    let faces = api
+        .list_photo_faces(pb::ListPhotoFacesRequest {
+            photo_id: ids[3].clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .faces;
+    assert_eq!(faces.len(), 3);
+    for (i, f) in faces.iter().enumerate() {
+        assert_eq!(f.id, format!("{}.{i}", ids[3]));
+        assert_eq!(f.photo_id, ids[3]);
+        let face = f.face.as_ref().unwrap();
+        let b = face.r#box.as_ref().unwrap();
+        assert!(b.x2 - b.x1 > 80.0 && b.y2 - b.y1 > 80.0, "{b:?}");
+        assert_eq!(face.landmarks.len(), 5);
+        assert!(face.score > 0.5, "{}", face.score);
+        assert!((0.0..=1.0).contains(&f.quality), "{}", f.quality);
+    }
+    let none = api
+        .list_photo_faces(pb::ListPhotoFacesRequest {
+            photo_id: ids[5].clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .faces;
+    assert!(none.is_empty());
+    // Another studio's photo does not exist for this one.
+    let err = other
+        .list_photo_faces(pb::ListPhotoFacesRequest {
+            photo_id: ids[3].clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+
+    // --- several selfies of one person ------------------------------------
+    let search = |selfies: Vec<Vec<u8>>, together: Vec<pb::Companion>, tiers: pb::Tiers| {
+        let mut selfies = selfies.into_iter();
+        pb::SearchBySelfieRequest {
+            event_id: event.id.clone(),
+            selfie: selfies.next().unwrap().into(),
+            more_selfies: selfies.map(Into::into).collect(),
+            together,
+            tiers: tiers as i32,
+            limit: 0,
+        }
+    };
+    let one = api
+        .search_by_selfie(search(
+            vec![selfie_of(1, 11), selfie_of(1, 12), selfie_of(1, 13)],
+            vec![],
+            pb::Tiers::Unspecified,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(found(&one.matches, &ids), with(1));
+    for m in &one.matches {
+        assert_eq!(m.faces.len(), 1);
+        assert!(m.faces[0].face_id.starts_with(&m.photo.as_ref().unwrap().id));
+    }
+
+    // --- "me and them" ------------------------------------------------------
+    let companion = |who: u8, seed: u64| pb::Companion {
+        selfies: vec![selfie_of(who, seed).into()],
+        face_ids: vec![],
+    };
+    let two = api
+        .search_by_selfie(search(
+            vec![selfie_of(1, 21)],
+            vec![companion(2, 22)],
+            pb::Tiers::MatchOnly,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let both: BTreeSet<usize> = with(1).intersection(&with(2)).copied().collect();
+    assert_eq!(found(&two.matches, &ids), both);
+    for m in &two.matches {
+        assert_eq!(m.tier, pb::MatchTier::Match as i32);
+        assert_eq!(m.faces.len(), 2, "one face per person");
+        assert_ne!(m.faces[0].face_id, m.faces[1].face_id);
+        let weakest = m.faces.iter().map(|f| f.similarity).fold(1.0, f32::min);
+        assert!((m.similarity - weakest).abs() < 1e-5);
+    }
+    let three = api
+        .search_by_selfie(search(
+            vec![selfie_of(1, 31)],
+            vec![companion(2, 32), companion(3, 33)],
+            pb::Tiers::All,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(found(&three.matches, &ids), BTreeSet::from([3]));
+    let err = api
+        .search_by_selfie(search(
+            vec![selfie_of(1, 41)],
+            vec![companion(2, 42), companion(3, 43), companion(1, 44), companion(2, 45)],
+            pb::Tiers::All,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "5 people");
+
+    // --- "more photos of this person" ----------------------------------------
+    let face_of_2 = api
+        .list_photo_faces(pb::ListPhotoFacesRequest {
+            photo_id: ids[2].clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .faces
+        .remove(0)
+        .id;
+    let by_face = api
+        .search_by_face(pb::SearchByFaceRequest {
+            face_id: face_of_2.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(found(&by_face.matches, &ids), with(2));
+    // By a face, together with someone by a face too.
+    let face_of_3 = api
+        .list_photo_faces(pb::ListPhotoFacesRequest {
+            photo_id: ids[4].clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .faces
+        .remove(0)
+        .id;
+    let pair = api
+        .search_by_face(pb::SearchByFaceRequest {
+            face_id: face_of_2.clone(),
+            together: vec![pb::Companion {
+                selfies: vec![],
+                face_ids: vec![face_of_3.clone()],
+            }],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let both: BTreeSet<usize> = with(2).intersection(&with(3)).copied().collect();
+    assert_eq!(found(&pair.matches, &ids), both);
+    for bad in ["nope".to_string(), format!("{}.x", ids[2])] {
+        let err = api
+            .search_by_face(pb::SearchByFaceRequest {
+                face_id: bad,
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument);
+    }
+    let err = other
+        .search_by_face(pb::SearchByFaceRequest {
+            face_id: face_of_2.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound, "another studio's face");
+    let err = api
+        .search_by_face(pb::SearchByFaceRequest {
+            face_id: format!("{}.9", ids[2]),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound, "a face the photo does not have");
+
+    // --- REST: the same searches ------------------------------------------
+    let http = reqwest::Client::new();
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "selfie",
+            reqwest::multipart::Part::bytes(selfie_of(1, 51)).file_name("a.jpg"),
+        )
+        .part(
+            "together.0",
+            reqwest::multipart::Part::bytes(selfie_of(2, 52)).file_name("b.jpg"),
+        );
+    let rest: serde_json::Value = http
+        .post(format!(
+            "{}/api/v1/events/{}/search?tiers=match_only",
+            cluster.gateway_http, event.id
+        ))
+        .bearer_auth(&key)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let rest_found: BTreeSet<usize> = rest["matches"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{rest}"))
+        .iter()
+        .map(|m| ids.iter().position(|x| x == m["photo_id"].as_str().unwrap()).unwrap())
+        .collect();
+    let both: BTreeSet<usize> = with(1).intersection(&with(2)).copied().collect();
+    assert_eq!(rest_found, both);
+    let rest_faces: serde_json::Value = http
+        .get(format!("{}/api/v1/photos/{}/faces", cluster.gateway_http, ids[1]))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rest_faces["faces"].as_array().unwrap().len(), 2);
+
+    // --- deleting one face ---------------------------------------------------
+    // Person 1's face in photo 1 (found by the search above).
+    let target = one
+        .matches
+        .iter()
+        .find(|m| m.photo.as_ref().unwrap().id == ids[1])
+        .unwrap()
+        .faces[0]
+        .face_id
+        .clone();
+    let err = other
+        .delete_face(pb::DeleteFaceRequest {
+            face_id: target.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound, "another studio cannot delete it");
+    let deleted = http
+        .delete(format!("{}/api/v1/faces/{target}", cluster.gateway_http))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 200);
+    let again = api
+        .delete_face(pb::DeleteFaceRequest {
+            face_id: target.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again.faces_deleted, 0, "already gone");
+    let after = api
+        .search_by_selfie(search(vec![selfie_of(1, 61)], vec![], pb::Tiers::All))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut expected = with(1);
+    expected.remove(&1);
+    assert_eq!(found(&after.matches, &ids), expected);
+    let photo = api
+        .get_photo(pb::GetPhotoRequest {
+            photo_id: ids[1].clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .photo
+        .unwrap();
+    assert_eq!(photo.face_count, 1);
+    // Person 2 in that photo is still found.
+    let still = api
+        .search_by_face(pb::SearchByFaceRequest {
+            face_id: face_of_2,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(found(&still.matches, &ids), with(2));
 }

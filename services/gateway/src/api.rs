@@ -12,7 +12,10 @@ use uuid::Uuid;
 use crate::catalog::{
     EventCounts, EventRow, PhotoRow, STATUS_FAILED, STATUS_INDEXED, STATUS_PENDING,
 };
-use crate::domain::{Gateway, NewRegistration, NewUpload, PageRequest, Tier};
+use crate::domain::{Gateway, NewRegistration, NewUpload, PageRequest};
+use crate::faces::{
+    check_limit, check_people, FaceId, Person, PhotoMatch, Tier, Tiers,
+};
 
 pub struct PublicApi {
     gateway: Arc<Gateway>,
@@ -81,6 +84,61 @@ pub fn photo_to_pb(photo: &PhotoRow) -> pb::Photo {
         width: photo.width.unwrap_or(0).max(0) as u32,
         height: photo.height.unwrap_or(0).max(0) as u32,
         captured_at: photo.captured_at.map(timestamp),
+    }
+}
+
+pub fn tiers_from_pb(tiers: i32) -> Result<Tiers> {
+    match pb::Tiers::try_from(tiers) {
+        Ok(pb::Tiers::Unspecified | pb::Tiers::All) => Ok(Tiers::All),
+        Ok(pb::Tiers::MatchOnly) => Ok(Tiers::MatchOnly),
+        Err(_) => Err(Error::invalid_field("tiers", format!("unknown tiers {tiers}"))),
+    }
+}
+
+/// Names person `p` of a query in errors: the searcher, then `together[i]`.
+pub fn person_field(p: usize) -> String {
+    match p {
+        0 => "selfie".to_string(),
+        n => format!("together[{}]", n - 1),
+    }
+}
+
+fn companions(together: Vec<pb::Companion>) -> Result<Vec<Person>> {
+    together
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let pb::Companion { selfies, face_ids } = c;
+            Ok(Person {
+                selfies,
+                faces: face_ids
+                    .iter()
+                    .enumerate()
+                    .map(|(j, id)| FaceId::parse(&format!("together[{i}].face_ids[{j}]"), id))
+                    .collect::<Result<_>>()?,
+            })
+        })
+        .collect()
+}
+
+pub fn match_to_pb(m: &PhotoMatch) -> pb::PhotoMatch {
+    pb::PhotoMatch {
+        photo: Some(photo_to_pb(&m.photo)),
+        similarity: m.similarity,
+        face_box: Some(m.face_box.into()),
+        tier: match m.tier {
+            Tier::Match => pb::MatchTier::Match,
+            Tier::Possible => pb::MatchTier::Possible,
+        } as i32,
+        faces: m
+            .faces
+            .iter()
+            .map(|f| pb::FaceMatch {
+                face_id: f.id.to_string(),
+                face_box: Some(f.face_box.into()),
+                similarity: f.similarity,
+            })
+            .collect(),
     }
 }
 
@@ -276,25 +334,88 @@ impl FacePassService for PublicApi {
             event_id,
             selfie,
             limit,
+            more_selfies,
+            together,
+            tiers,
         } = request.into_inner();
         let event_id = parse_id("event_id", &event_id)?;
+        let tiers = tiers_from_pb(tiers)?;
+        if selfie.is_empty() {
+            return Err(Error::invalid_field("selfie", "selfie is empty").into());
+        }
+        let mut people = vec![Person {
+            selfies: std::iter::once(selfie).chain(more_selfies).collect(),
+            faces: Vec::new(),
+        }];
+        people.extend(companions(together)?);
+        check_people(&people, person_field)?;
+        check_limit(limit)?;
         let event = self.gateway.catalog.get_event(studio, event_id).await?;
-        let result = self.gateway.search_by_selfie(&event, selfie, limit).await?;
+        let result = self.gateway.search(&event, people, limit, tiers).await?;
         Ok(Response::new(pb::SearchBySelfieResponse {
-            selfie_face: Some(result.selfie_face.into()),
-            matches: result
-                .matches
-                .iter()
-                .map(|m| pb::PhotoMatch {
-                    photo: Some(photo_to_pb(&m.photo)),
-                    similarity: m.similarity,
-                    face_box: Some(m.face_box.into()),
-                    tier: match m.tier {
-                        Tier::Match => pb::MatchTier::Match,
-                        Tier::Possible => pb::MatchTier::Possible,
-                    } as i32,
+            selfie_face: result.selfie_face.map(Into::into),
+            matches: result.matches.iter().map(match_to_pb).collect(),
+        }))
+    }
+
+    async fn search_by_face(
+        &self,
+        request: Request<pb::SearchByFaceRequest>,
+    ) -> Result<Response<pb::SearchByFaceResponse>, Status> {
+        let studio = self.studio(&request).await?;
+        let pb::SearchByFaceRequest {
+            face_id,
+            limit,
+            together,
+            tiers,
+        } = request.into_inner();
+        let face = FaceId::parse("face_id", &face_id)?;
+        let tiers = tiers_from_pb(tiers)?;
+        let mut people = vec![Person {
+            selfies: Vec::new(),
+            faces: vec![face],
+        }];
+        people.extend(companions(together)?);
+        check_people(&people, person_field)?;
+        check_limit(limit)?;
+        let event = self.gateway.face_event(studio, face).await?;
+        let result = self.gateway.search(&event, people, limit, tiers).await?;
+        Ok(Response::new(pb::SearchByFaceResponse {
+            matches: result.matches.iter().map(match_to_pb).collect(),
+        }))
+    }
+
+    async fn list_photo_faces(
+        &self,
+        request: Request<pb::ListPhotoFacesRequest>,
+    ) -> Result<Response<pb::ListPhotoFacesResponse>, Status> {
+        let studio = self.studio(&request).await?;
+        let pb::ListPhotoFacesRequest { photo_id } = request.into_inner();
+        let photo_id = parse_id("photo_id", &photo_id)?;
+        let faces = self.gateway.photo_faces(studio, photo_id).await?;
+        Ok(Response::new(pb::ListPhotoFacesResponse {
+            faces: faces
+                .into_iter()
+                .map(|f| pb::IndexedFace {
+                    id: f.id.to_string(),
+                    photo_id: f.id.photo_id.to_string(),
+                    face: Some(f.face.into()),
+                    quality: f.quality,
                 })
                 .collect(),
+        }))
+    }
+
+    async fn delete_face(
+        &self,
+        request: Request<pb::DeleteFaceRequest>,
+    ) -> Result<Response<pb::DeleteFaceResponse>, Status> {
+        let studio = self.studio(&request).await?;
+        let pb::DeleteFaceRequest { face_id } = request.into_inner();
+        let face = FaceId::parse("face_id", &face_id)?;
+        let deleted = self.gateway.delete_face(studio, face).await?;
+        Ok(Response::new(pb::DeleteFaceResponse {
+            faces_deleted: deleted,
         }))
     }
 

@@ -160,29 +160,6 @@ pub const MAX_EVENTS_PAGE: u32 = 500;
 /// Most photos in one page.
 pub const MAX_PHOTOS_PAGE: u32 = 1000;
 
-/// How strongly a photo matches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tier {
-    Match,
-    Possible,
-}
-
-/// A photo found by a selfie search.
-#[derive(Debug, Clone)]
-pub struct PhotoMatch {
-    pub photo: PhotoRow,
-    pub similarity: f32,
-    pub face_box: FaceBox,
-    pub tier: Tier,
-}
-
-/// The result of a selfie search.
-#[derive(Debug, Clone)]
-pub struct SelfieSearch {
-    pub matches: Vec<PhotoMatch>,
-    pub selfie_face: FaceBox,
-}
-
 /// An object-store failure as callers see it: the detail (the store's paths
 /// included) goes to the log, the caller gets a retryable UNAVAILABLE.
 fn storage_unavailable(operation: &'static str, e: object_store::Error) -> Error {
@@ -592,7 +569,7 @@ impl Gateway {
 
     /// The selfie's main face with its embedding, or a clear error. The
     /// bytes live only in this call's memory.
-    async fn selfie_face(&self, selfie: Bytes) -> Result<AnalyzedFace> {
+    pub(crate) async fn selfie_face(&self, selfie: Bytes) -> Result<AnalyzedFace> {
         if selfie.len() > self.config.max_upload_bytes {
             return Err(Error::new(
                 ErrorCode::ImageTooLarge,
@@ -645,73 +622,6 @@ impl Gateway {
         }
         tracing::info!(event_id = %event.id, faces = forgotten.len(), photos = photos.len(), "guest forgotten");
         Ok((forgotten.len() as u64, photos))
-    }
-
-    /// Finds every photo of `event` with the selfie's person. The selfie
-    /// bytes live only in this call's memory.
-    pub async fn search_by_selfie(
-        &self,
-        event: &EventRow,
-        selfie: Bytes,
-        limit: u32,
-    ) -> Result<SelfieSearch> {
-        let limit = match limit {
-            0 => 200,
-            n if n > 1000 => return Err(Error::invalid("limit is at most 1000")),
-            n => n,
-        };
-        let face = self.selfie_face(selfie).await?;
-        let response = self
-            .peers
-            .search
-            .clone()
-            .search_event(srch::SearchEventRequest {
-                studio_id: event.studio_id.to_string(),
-                event_id: event.id.to_string(),
-                model: face.embedding.model.to_string(),
-                people: vec![srch::Person {
-                    selfies: vec![(&face.embedding).into()],
-                }],
-                page_size: limit,
-                page_token: String::new(),
-                matches_only: false,
-            })
-            .await;
-        let hits = match response {
-            Ok(r) => r.into_inner().hits,
-            // The store has no faces of the event yet: nobody is in it.
-            Err(status) if status.code() == tonic::Code::NotFound => Vec::new(),
-            Err(status) => return Err(peer("search")(status)),
-        };
-        let ids: Vec<Uuid> = hits
-            .iter()
-            .filter_map(|h| Uuid::parse_str(&h.photo_id).ok())
-            .collect();
-        let photos = self.catalog.photos_in_event(event.id, &ids).await?;
-        let matches = hits
-            .into_iter()
-            .filter_map(|hit| {
-                let id = Uuid::parse_str(&hit.photo_id).ok()?;
-                // A photo deleted since it was indexed is simply not shown.
-                let photo = photos.get(&id)?.clone();
-                // The store always names the best face's box.
-                let face_box = FaceBox::try_from(hit.r#box?).ok()?;
-                Some(PhotoMatch {
-                    photo,
-                    similarity: hit.similarity,
-                    face_box,
-                    tier: if hit.tier == srch::MatchTier::Match as i32 {
-                        Tier::Match
-                    } else {
-                        Tier::Possible
-                    },
-                })
-            })
-            .collect();
-        Ok(SelfieSearch {
-            matches,
-            selfie_face: face.face.face_box,
-        })
     }
 
     /// The bytes of a photo of `event` (guest link).

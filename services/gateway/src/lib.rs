@@ -9,6 +9,7 @@ pub mod auth;
 pub mod catalog;
 pub mod config;
 pub mod domain;
+pub mod faces;
 pub mod outcomes;
 pub mod relay;
 pub mod rest;

@@ -184,10 +184,17 @@ impl SearchApi {
     }
 
     /// One query per person: the normalised mean of their selfies.
-    fn person_queries(&self, people: Vec<pb::Person>) -> Result<Vec<Vec<f32>>, Error> {
+    /// One query per person: the normalised mean of their selfies and of
+    /// the stored faces they name (read here; embeddings never leave).
+    async fn person_queries(
+        &self,
+        studio_id: Uuid,
+        event_id: Uuid,
+        people: Vec<pb::Person>,
+    ) -> Result<Vec<Vec<f32>>, Error> {
         if people.is_empty() {
             return Err(Error::invalid(
-                "people: at least one person (with a selfie) is required",
+                "people: at least one person (with a selfie or a face) is required",
             ));
         }
         if people.len() > self.config.max_people {
@@ -199,22 +206,35 @@ impl SearchApi {
         }
         let mut queries = Vec::with_capacity(people.len());
         for (p, person) in people.into_iter().enumerate() {
-            if person.selfies.is_empty() {
-                return Err(Error::invalid(format!("people[{p}] has no selfie")));
-            }
-            if person.selfies.len() > self.config.max_selfies_per_person {
+            let pb::Person { selfies, faces } = person;
+            if selfies.is_empty() && faces.is_empty() {
                 return Err(Error::invalid(format!(
-                    "people[{p}]: {} selfies exceed the limit of {} per person",
-                    person.selfies.len(),
+                    "people[{p}] has no selfie and no face"
+                )));
+            }
+            if selfies.len() + faces.len() > self.config.max_selfies_per_person {
+                return Err(Error::invalid(format!(
+                    "people[{p}]: {} selfies and faces exceed the limit of {} per person",
+                    selfies.len() + faces.len(),
                     self.config.max_selfies_per_person
                 )));
             }
-            let mut selfies = Vec::with_capacity(person.selfies.len());
-            for (s, e) in person.selfies.into_iter().enumerate() {
+            let mut vectors = Vec::with_capacity(selfies.len() + faces.len());
+            for (s, e) in selfies.into_iter().enumerate() {
                 self.check_embedding(&format!("people[{p}].selfies[{s}]"), &e.values)?;
-                selfies.push(e.values);
+                vectors.push(e.values);
             }
-            queries.push(rank::combine(&selfies));
+            if !faces.is_empty() {
+                let mut refs = Vec::with_capacity(faces.len());
+                for (i, f) in faces.into_iter().enumerate() {
+                    refs.push((
+                        parse_id(&format!("people[{p}].faces[{i}].photo_id"), &f.photo_id)?,
+                        f.face_index as i32,
+                    ));
+                }
+                vectors.extend(self.store.face_embeddings(studio_id, event_id, &refs).await?);
+            }
+            queries.push(rank::combine(&vectors));
         }
         Ok(queries)
     }
@@ -363,7 +383,7 @@ impl SearchService for SearchApi {
         let studio_id = parse_id("studio_id", &studio_id)?;
         let event_id = parse_id("event_id", &event_id)?;
         self.check_model(&model)?;
-        let queries = self.person_queries(people)?;
+        let queries = self.person_queries(studio_id, event_id, people).await?;
         let page_size = match page_size {
             0 => DEFAULT_PAGE.min(self.config.max_page_size),
             n if n > self.config.max_page_size => {
@@ -457,6 +477,42 @@ impl SearchService for SearchApi {
         Ok(Response::new(pb::DeletePhotoFacesResponse {
             faces_deleted: deleted as u64,
         }))
+    }
+
+    async fn list_photo_faces(
+        &self,
+        request: Request<pb::ListPhotoFacesRequest>,
+    ) -> Result<Response<pb::ListPhotoFacesResponse>, Status> {
+        let pb::ListPhotoFacesRequest {
+            studio_id,
+            event_id,
+            photo_id,
+        } = request.into_inner();
+        let studio_id = parse_id("studio_id", &studio_id)?;
+        let event_id = parse_id("event_id", &event_id)?;
+        let photo_id = parse_id("photo_id", &photo_id)?;
+        let (faces, model) = self
+            .store
+            .photo_faces(studio_id, event_id, photo_id)
+            .await?;
+        let faces = faces
+            .into_iter()
+            .map(|f| {
+                let face = domain::Face {
+                    face_box: FaceBox::from_slice(&f.bbox)?,
+                    landmarks: domain::Landmarks::from_flat(&f.landmarks)?,
+                    score: f.det_score,
+                };
+                Ok(pb::StoredFace {
+                    face_index: f.face_index as u32,
+                    face: Some(face.into()),
+                    quality: f.quality,
+                })
+            })
+            .collect::<Result<Vec<_>, Error>>()
+            // The store writes exactly these shapes; anything else is a bug.
+            .map_err(|e| Error::internal(format!("stored face: {}", e.message)))?;
+        Ok(Response::new(pb::ListPhotoFacesResponse { faces, model }))
     }
 
     async fn delete_faces(

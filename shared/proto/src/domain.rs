@@ -78,6 +78,18 @@ impl Landmarks {
     pub fn flatten(&self) -> Vec<f32> {
         self.0.iter().flat_map(|p| [p.x, p.y]).collect()
     }
+
+    /// From a stored `[x0, y0, ..., x4, y4]`; anything else is an error.
+    pub fn from_flat(values: &[f32]) -> Result<Self> {
+        let array: [f32; 10] = values.try_into().map_err(|_| {
+            Error::invalid(format!("landmarks have 10 values, not {}", values.len()))
+        })?;
+        let mut points = [[0.0; 2]; 5];
+        for (i, p) in points.iter_mut().enumerate() {
+            *p = [array[2 * i], array[2 * i + 1]];
+        }
+        Ok(Self::from_pairs(points))
+    }
 }
 
 /// A detected face: box, landmarks and detection score.

@@ -12,7 +12,7 @@ use std::time::Duration;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
 use facepass_core::{parse_id, Error};
@@ -21,12 +21,15 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::catalog::{EventCounts, EventRow, PhotoRow};
-use crate::domain::{Gateway, NewUpload, PageRequest, SelfieSearch, Tier};
+use crate::domain::{Gateway, NewUpload, PageRequest};
+use crate::faces::Person;
 
+mod faces;
 mod stack;
 #[cfg(test)]
 mod tests;
 
+use faces::{search_json, SearchQuery};
 use stack::{method_not_allowed, unknown_route};
 pub use stack::{with_limits, Limits};
 
@@ -61,7 +64,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-type ApiResult<T> = Result<T, ApiError>;
+pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
 /// 200 `ok` while the gateway serves; 503 with the JSON error body (code
 /// UNAVAILABLE, the reason) while a dependency is down.
@@ -106,6 +109,10 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
             "/api/v1/events/{event_id}/photos",
             post(upload_photo).get(list_photos),
         )
+        .route("/api/v1/events/{event_id}/search", post(faces::search_event))
+        .route("/api/v1/photos/{photo_id}/faces", get(faces::photo_faces))
+        .route("/api/v1/faces/{face_id}", delete(faces::delete_face))
+        .route("/api/v1/faces/{face_id}/search", post(faces::search_by_face))
         // Unknown paths and wrong methods get the JSON error body too.
         // (After every route: the method fallback is set on those present.)
         .fallback(unknown_route)
@@ -127,7 +134,7 @@ fn event_json(event: &EventRow, counts: &EventCounts) -> Value {
     })
 }
 
-fn photo_json(photo: &PhotoRow) -> Value {
+pub(crate) fn photo_json(photo: &PhotoRow) -> Value {
     json!({
         "id": photo.id,
         "event_id": photo.event_id,
@@ -147,7 +154,7 @@ fn photo_json(photo: &PhotoRow) -> Value {
     })
 }
 
-async fn studio(gateway: &Gateway, headers: &HeaderMap) -> ApiResult<Uuid> {
+pub(crate) async fn studio(gateway: &Gateway, headers: &HeaderMap) -> ApiResult<Uuid> {
     let header = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
@@ -169,35 +176,24 @@ async fn guest_event(
     })))
 }
 
-fn search_json(token: &str, result: &SelfieSearch) -> Value {
-    json!({
-        "selfie_face": result.selfie_face.to_array(),
-        "matches": result.matches.iter().map(|m| json!({
-            "photo_id": m.photo.id,
-            "url": format!("/api/v1/guest/{token}/photos/{}", m.photo.id),
-            "similarity": m.similarity,
-            "face_box": m.face_box.to_array(),
-            "tier": match m.tier { Tier::Match => "match", Tier::Possible => "possible" },
-        })).collect::<Vec<_>>(),
-    })
-}
-
-#[derive(Deserialize)]
-struct LimitQuery {
-    #[serde(default)]
-    limit: u32,
-}
-
 /// POST the selfie as the raw request body (any image content type).
 async fn guest_search(
     State(gw): State<Arc<Gateway>>,
     Path(token): Path<String>,
-    Query(q): Query<LimitQuery>,
+    Query(q): Query<SearchQuery>,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
     let event = gw.catalog.event_by_share_token(&token).await?;
-    let result = gw.search_by_selfie(&event, body, q.limit).await?;
-    Ok(Json(search_json(&token, &result)))
+    let tiers = q.tiers()?;
+    if body.is_empty() {
+        return Err(Error::invalid_field("selfie", "selfie is empty").into());
+    }
+    let person = Person {
+        selfies: vec![body],
+        faces: Vec::new(),
+    };
+    let result = gw.search(&event, vec![person], q.limit, tiers).await?;
+    Ok(Json(search_json(&result, Some(&token))))
 }
 
 /// POST the selfie as the raw request body: every face of the event that

@@ -31,6 +31,7 @@ mod exact;
 mod hnsw;
 mod index_build;
 mod memory;
+mod reads;
 mod registry;
 mod strategy;
 mod writes;
@@ -46,6 +47,7 @@ use uuid::Uuid;
 
 use cache::EventCache;
 
+pub use reads::StoredFace;
 pub use registry::EventInfo;
 pub use strategy::Strategy;
 pub use writes::Forgotten;
