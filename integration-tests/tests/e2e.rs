@@ -401,6 +401,9 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
         assert!(!expected.is_empty());
         let result = api
             .search_by_selfie(pb::SearchBySelfieRequest {
+                more_selfies: vec![],
+                together: vec![],
+                tiers: 0,
                 event_id: event_a.id.clone(),
                 selfie: selfie_bytes.into(),
                 limit: 0,
@@ -426,6 +429,9 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
     // Identity 1 in event B finds only B's photos of identity 1.
     let result = api
         .search_by_selfie(pb::SearchBySelfieRequest {
+            more_selfies: vec![],
+            together: vec![],
+            tiers: 0,
             event_id: event_b.id.clone(),
             selfie: selfie(77, 1).png().into(),
             limit: 0,
@@ -442,6 +448,9 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
     // Identity 4 is not in event A at all.
     let result = api
         .search_by_selfie(pb::SearchBySelfieRequest {
+            more_selfies: vec![],
+            together: vec![],
+            tiers: 0,
             event_id: event_a.id.clone(),
             selfie: selfie(78, 4).png().into(),
             limit: 0,
@@ -459,6 +468,9 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
     let no_face = event_photo(79, 640, 480, &[], (90, 90)).png();
     let err = api
         .search_by_selfie(pb::SearchBySelfieRequest {
+            more_selfies: vec![],
+            together: vec![],
+            tiers: 0,
             event_id: event_a.id.clone(),
             selfie: no_face.into(),
             limit: 0,
@@ -469,6 +481,9 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
     assert_eq!(error_code(&err), "NO_FACE");
     let err = api
         .search_by_selfie(pb::SearchBySelfieRequest {
+            more_selfies: vec![],
+            together: vec![],
+            tiers: 0,
             event_id: event_a.id.clone(),
             selfie: b"not an image".to_vec().into(),
             limit: 0,
@@ -479,6 +494,9 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
     assert_eq!(error_code(&err), "IMAGE_UNDECODABLE");
     let err = api
         .search_by_selfie(pb::SearchBySelfieRequest {
+            more_selfies: vec![],
+            together: vec![],
+            tiers: 0,
             event_id: "nope".into(),
             selfie: vec![1u8].into(),
             limit: 0,
@@ -498,6 +516,9 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
     assert_eq!(err.code(), Code::NotFound);
     let err = other
         .search_by_selfie(pb::SearchBySelfieRequest {
+            more_selfies: vec![],
+            together: vec![],
+            tiers: 0,
             event_id: event_a.id.clone(),
             selfie: selfie(1, 1).png().into(),
             limit: 0,
@@ -749,6 +770,9 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
     );
     let after = api
         .search_by_selfie(pb::SearchBySelfieRequest {
+            more_selfies: vec![],
+            together: vec![],
+            tiers: 0,
             event_id: event_a.id.clone(),
             selfie: selfie(3004, 3).jpeg(90).into(),
             limit: 0,
@@ -780,6 +804,9 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
     // Everyone else is still findable.
     let still = api
         .search_by_selfie(pb::SearchBySelfieRequest {
+            more_selfies: vec![],
+            together: vec![],
+            tiers: 0,
             event_id: event_a.id.clone(),
             selfie: selfie(3005, 1).jpeg(90).into(),
             limit: 0,

@@ -89,6 +89,9 @@ async fn a_128_d_pack_indexes_and_searches_at_its_own_dimension() {
 
     let result = api
         .search_by_selfie(pb::SearchBySelfieRequest {
+            more_selfies: vec![],
+            together: vec![],
+            tiers: 0,
             event_id: event.id.clone(),
             selfie: selfie(77, 1).jpeg(92).into(),
             limit: 0,

@@ -501,7 +501,9 @@ fn found(matches: &[pb::PhotoMatch], ids: &[String]) -> BTreeSet<usize> {
         .iter()
         .map(|m| {
             let id = &m.photo.as_ref().unwrap().id;
-            ids.iter().position(|x| x == id).expect("a photo of the plan")
+            ids.iter()
+                .position(|x| x == id)
+                .expect("a photo of the plan")
         })
         .collect()
 }
@@ -512,7 +514,9 @@ async fn faces_and_searches_by_selfies_faces_and_people_together() {
     let (_studio, key) = cluster.create_studio("Studio").unwrap();
     let (_other, other_key) = cluster.create_studio("Other studio").unwrap();
     let mut api = client(&cluster.gateway_grpc, Some(&key)).await.unwrap();
-    let mut other = client(&cluster.gateway_grpc, Some(&other_key)).await.unwrap();
+    let mut other = client(&cluster.gateway_grpc, Some(&other_key))
+        .await
+        .unwrap();
     let event = api
         .create_event(pb::CreateEventRequest {
             name: "Faces".into(),
@@ -527,13 +531,24 @@ async fn faces_and_searches_by_selfies_faces_and_people_together() {
     let mut ids = Vec::new();
     for (i, people) in plan.iter().enumerate() {
         let scene = event_photo(300 + i as u64, 1500, 1000, people, (110, 150));
-        ids.push(upload(&mut api, &event.id, &format!("p{i}"), scene.jpeg(92)).await.id);
+        ids.push(
+            upload(&mut api, &event.id, &format!("p{i}"), scene.jpeg(92))
+                .await
+                .id,
+        );
     }
-    wait_indexed(&mut api, &event.id, plan.len() as u64, Duration::from_secs(240))
-        .await
-        .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
+    wait_indexed(
+        &mut api,
+        &event.id,
+        plan.len() as u64,
+        Duration::from_secs(240),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
     let with = |who: u8| -> BTreeSet<usize> {
-        (0..plan.len()).filter(|i| plan[*i].contains(&who)).collect()
+        (0..plan.len())
+            .filter(|i| plan[*i].contains(&who))
+            .collect()
     };
     let selfie_of = |who: u8, seed: u64| selfie(seed, who).jpeg(90);
 
@@ -599,7 +614,9 @@ async fn faces_and_searches_by_selfies_faces_and_people_together() {
     assert_eq!(found(&one.matches, &ids), with(1));
     for m in &one.matches {
         assert_eq!(m.faces.len(), 1);
-        assert!(m.faces[0].face_id.starts_with(&m.photo.as_ref().unwrap().id));
+        assert!(m.faces[0]
+            .face_id
+            .starts_with(&m.photo.as_ref().unwrap().id));
     }
 
     // --- "me and them" ------------------------------------------------------
@@ -638,7 +655,12 @@ async fn faces_and_searches_by_selfies_faces_and_people_together() {
     let err = api
         .search_by_selfie(search(
             vec![selfie_of(1, 41)],
-            vec![companion(2, 42), companion(3, 43), companion(1, 44), companion(2, 45)],
+            vec![
+                companion(2, 42),
+                companion(3, 43),
+                companion(1, 44),
+                companion(2, 45),
+            ],
             pb::Tiers::All,
         ))
         .await
@@ -745,12 +767,19 @@ async fn faces_and_searches_by_selfies_faces_and_people_together() {
         .as_array()
         .unwrap_or_else(|| panic!("{rest}"))
         .iter()
-        .map(|m| ids.iter().position(|x| x == m["photo_id"].as_str().unwrap()).unwrap())
+        .map(|m| {
+            ids.iter()
+                .position(|x| x == m["photo_id"].as_str().unwrap())
+                .unwrap()
+        })
         .collect();
     let both: BTreeSet<usize> = with(1).intersection(&with(2)).copied().collect();
     assert_eq!(rest_found, both);
     let rest_faces: serde_json::Value = http
-        .get(format!("{}/api/v1/photos/{}/faces", cluster.gateway_http, ids[1]))
+        .get(format!(
+            "{}/api/v1/photos/{}/faces",
+            cluster.gateway_http, ids[1]
+        ))
         .bearer_auth(&key)
         .send()
         .await
@@ -776,7 +805,11 @@ async fn faces_and_searches_by_selfies_faces_and_people_together() {
         })
         .await
         .unwrap_err();
-    assert_eq!(err.code(), Code::NotFound, "another studio cannot delete it");
+    assert_eq!(
+        err.code(),
+        Code::NotFound,
+        "another studio cannot delete it"
+    );
     let deleted = http
         .delete(format!("{}/api/v1/faces/{target}", cluster.gateway_http))
         .bearer_auth(&key)

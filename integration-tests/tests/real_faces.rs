@@ -36,6 +36,9 @@ const SOLVAY: &str = "solvay_conference_1927.jpg";
 
 async fn search(api: &mut Client, event_id: &str, selfie: Vec<u8>) -> pb::SearchBySelfieResponse {
     api.search_by_selfie(pb::SearchBySelfieRequest {
+        more_selfies: vec![],
+        together: vec![],
+        tiers: 0,
         event_id: event_id.into(),
         selfie: selfie.into(),
         limit: 0,
@@ -209,6 +212,9 @@ async fn real_faces_find_their_photos_and_no_one_else() {
         let b = boxes[i];
         let result = api
             .search_by_selfie(pb::SearchBySelfieRequest {
+                more_selfies: vec![],
+                together: vec![],
+                tiers: 0,
                 event_id: event.id.clone(),
                 selfie: selfie.into(),
                 limit: 0,

@@ -204,6 +204,7 @@ async fn search_all(
         people: people
             .iter()
             .map(|selfies| pb::Person {
+                faces: vec![],
                 selfies: selfies
                     .iter()
                     .map(|v| types::Embedding { values: v.clone() })
@@ -673,6 +674,7 @@ async fn writes_are_idempotent_and_deletions_complete() {
             event_id: event.id.to_string(),
             model: search.model.clone(),
             people: vec![pb::Person {
+                faces: vec![],
                 selfies: vec![types::Embedding {
                     values: victim.embedding.clone(),
                 }],
@@ -723,6 +725,7 @@ async fn bad_requests_get_clear_errors_with_stable_codes() {
     load(&mut search, &event, 10).await;
     let q = gen.face_of(&event.centres[0]);
     let person = |v: &Vec<f32>| pb::Person {
+        faces: vec![],
         selfies: vec![types::Embedding { values: v.clone() }],
     };
     let base = pb::SearchEventRequest {
@@ -827,6 +830,7 @@ async fn bad_requests_get_clear_errors_with_stable_codes() {
             "six selfies",
             pb::SearchEventRequest {
                 people: vec![pb::Person {
+                    faces: vec![],
                     selfies: vec![types::Embedding { values: q.clone() }; 6],
                 }],
                 ..base.clone()

@@ -111,6 +111,7 @@ async fn search_event(
             event_id: event.to_string(),
             model: model.into(),
             people: vec![pb::Person {
+                faces: vec![],
                 selfies: vec![types::Embedding {
                     values: query.to_vec(),
                 }],

@@ -211,6 +211,7 @@ fn search_request(studio: Uuid, event: Uuid, q: &[f32]) -> pb::SearchEventReques
         event_id: event.to_string(),
         model: MODEL.into(),
         people: vec![pb::Person {
+            faces: vec![],
             selfies: vec![types::Embedding { values: q.to_vec() }],
         }],
         page_size: 100,

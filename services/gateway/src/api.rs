@@ -13,9 +13,7 @@ use crate::catalog::{
     EventCounts, EventRow, PhotoRow, STATUS_FAILED, STATUS_INDEXED, STATUS_PENDING,
 };
 use crate::domain::{Gateway, NewRegistration, NewUpload, PageRequest};
-use crate::faces::{
-    check_limit, check_people, FaceId, Person, PhotoMatch, Tier, Tiers,
-};
+use crate::faces::{check_limit, check_people, FaceId, Person, PhotoMatch, Tier, Tiers};
 
 pub struct PublicApi {
     gateway: Arc<Gateway>,
@@ -91,7 +89,10 @@ pub fn tiers_from_pb(tiers: i32) -> Result<Tiers> {
     match pb::Tiers::try_from(tiers) {
         Ok(pb::Tiers::Unspecified | pb::Tiers::All) => Ok(Tiers::All),
         Ok(pb::Tiers::MatchOnly) => Ok(Tiers::MatchOnly),
-        Err(_) => Err(Error::invalid_field("tiers", format!("unknown tiers {tiers}"))),
+        Err(_) => Err(Error::invalid_field(
+            "tiers",
+            format!("unknown tiers {tiers}"),
+        )),
     }
 }
 

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use bytes::Bytes;
 use facepass_analysis::{peer, AnalyzedFace, FaceAnalysis};
 use facepass_core::{text, Error, ErrorCode, Result};
-use facepass_proto::domain::FaceBox;
 use facepass_proto::events::v1::PhotoUploaded;
 use facepass_proto::search::v1 as srch;
 use facepass_queue::Event;

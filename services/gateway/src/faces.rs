@@ -220,7 +220,9 @@ impl Gateway {
             Err(status) => return Err(peer("search")(status)),
         };
         if deleted > 0 {
-            self.catalog.subtract_faces(photo.id, deleted as i32).await?;
+            self.catalog
+                .subtract_faces(photo.id, deleted as i32)
+                .await?;
         }
         tracing::info!(photo_id = %photo.id, face_index = id.index, deleted, "face deleted");
         Ok(deleted)
@@ -357,7 +359,6 @@ impl Gateway {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -397,8 +398,8 @@ mod tests {
         assert!(check_people(&[], |_| "selfie".into()).is_err());
         assert!(check_people(&vec![one.clone(); 5], |_| "selfie".into()).is_err());
         let empty = Person::default();
-        let err = check_people(&[one.clone(), empty], |p| format!("together[{}]", p - 1))
-            .unwrap_err();
+        let err =
+            check_people(&[one.clone(), empty], |p| format!("together[{}]", p - 1)).unwrap_err();
         assert_eq!(err.field.as_deref(), Some("together[0]"));
         let crowded = Person {
             selfies: vec![Bytes::from_static(b"x"); 6],

@@ -232,7 +232,11 @@ impl SearchApi {
                         f.face_index as i32,
                     ));
                 }
-                vectors.extend(self.store.face_embeddings(studio_id, event_id, &refs).await?);
+                vectors.extend(
+                    self.store
+                        .face_embeddings(studio_id, event_id, &refs)
+                        .await?,
+                );
             }
             queries.push(rank::combine(&vectors));
         }

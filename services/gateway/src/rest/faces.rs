@@ -178,7 +178,10 @@ async fn read_people(mut multipart: Multipart) -> Result<Vec<Person>, Error> {
             people[slot].faces.push(FaceId::parse(&name, text.trim())?);
         } else {
             if data.is_empty() {
-                return Err(Error::invalid_field(name.as_str(), format!("{name} is empty")));
+                return Err(Error::invalid_field(
+                    name.as_str(),
+                    format!("{name} is empty"),
+                ));
             }
             people[slot].selfies.push(data);
         }

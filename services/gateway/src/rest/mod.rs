@@ -109,10 +109,16 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
             "/api/v1/events/{event_id}/photos",
             post(upload_photo).get(list_photos),
         )
-        .route("/api/v1/events/{event_id}/search", post(faces::search_event))
+        .route(
+            "/api/v1/events/{event_id}/search",
+            post(faces::search_event),
+        )
         .route("/api/v1/photos/{photo_id}/faces", get(faces::photo_faces))
         .route("/api/v1/faces/{face_id}", delete(faces::delete_face))
-        .route("/api/v1/faces/{face_id}/search", post(faces::search_by_face))
+        .route(
+            "/api/v1/faces/{face_id}/search",
+            post(faces::search_by_face),
+        )
         // Unknown paths and wrong methods get the JSON error body too.
         // (After every route: the method fallback is set on those present.)
         .fallback(unknown_route)

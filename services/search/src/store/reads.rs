@@ -78,7 +78,9 @@ impl FaceStore {
         let event = load_event(&mut conn, studio_id, event_id)
             .await
             .map_err(db_error)?
-            .ok_or_else(|| Error::not_found(format!("event {event_id} has no faces in the store")))?;
+            .ok_or_else(|| {
+                Error::not_found(format!("event {event_id} has no faces in the store"))
+            })?;
         let part = checked_partition(&event.partition_name)?;
         let photos: Vec<Uuid> = faces.iter().map(|f| f.0).collect();
         let indexes: Vec<i32> = faces.iter().map(|f| f.1).collect();
@@ -100,7 +102,9 @@ impl FaceStore {
                     .find(|r| r.photo_id == *photo && r.face_index == *index)
                     .map(|r| r.embedding.to_vec())
                     .ok_or_else(|| {
-                        Error::not_found(format!("face {index} of photo {photo} is not in the event"))
+                        Error::not_found(format!(
+                            "face {index} of photo {photo} is not in the event"
+                        ))
                     })
             })
             .collect()
