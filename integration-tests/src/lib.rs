@@ -156,6 +156,20 @@ impl TestDatabase {
             name,
         })
     }
+
+    /// Runs one SQL statement with `psql` and returns its unaligned output.
+    pub fn query_text(&self, sql: &str) -> anyhow::Result<String> {
+        let out = Command::new("psql")
+            .args([&self.url, "-XtAqc", sql])
+            .output()
+            .context("running psql")?;
+        anyhow::ensure!(
+            out.status.success(),
+            "psql: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
 }
 
 impl Drop for TestDatabase {
@@ -265,6 +279,8 @@ pub struct Cluster {
     pub gateway_http: String,
     pub search_grpc: String,
     pub internal_token: String,
+    /// The gateway's operator credential (facepass.admin.v1).
+    pub admin_token: String,
     pub storage_root: PathBuf,
     pub services: Vec<Service>,
     /// gRPC port of each service.
@@ -345,6 +361,7 @@ impl Cluster {
             gateway_http: format!("http://127.0.0.1:{gw_http}"),
             search_grpc: format!("http://127.0.0.1:{srch}"),
             internal_token,
+            admin_token: format!("a{}", uuid::Uuid::new_v4().simple()),
             storage_root,
             services: Vec::new(),
             ports: vec![
@@ -390,6 +407,7 @@ impl Cluster {
             &[
                 ("FACEPASS_GRPC__LISTEN", format!("127.0.0.1:{gw_grpc}")),
                 ("FACEPASS_HTTP_LISTEN", format!("127.0.0.1:{gw_http}")),
+                ("FACEPASS_ADMIN_TOKEN", cluster.admin_token.clone()),
             ],
         )?;
         cluster.spawn(

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 const PROTOS: &[&str] = &[
     "facepass/types/v1/types.proto",
     "facepass/v1/facepass.proto",
+    "facepass/admin/v1/admin.proto",
     "facepass/detector/v1/detector.proto",
     "facepass/embedder/v1/embedder.proto",
     "facepass/search/v1/search.proto",

@@ -2,6 +2,7 @@
 //! demo event (synthetic faces only) through the public gRPC API, and writes
 //! synthetic selfies to try the guest page with.
 
+pub mod admin;
 pub mod calibrate;
 pub mod models;
 pub mod plot;

@@ -45,6 +45,22 @@ enum Command {
         #[command(subcommand)]
         command: ModelsCommand,
     },
+    /// Operator: studios and API keys, over the gateway's admin API.
+    Admin {
+        #[arg(long, default_value = "http://127.0.0.1:50051", global = true)]
+        gateway: String,
+        /// The gateway's admin_token.
+        #[arg(
+            long,
+            env = "FACEPASS_ADMIN_TOKEN",
+            default_value = "",
+            hide_env_values = true,
+            global = true
+        )]
+        admin_token: String,
+        #[command(subcommand)]
+        command: facepass_cli::admin::AdminCommand,
+    },
     /// Write a synthetic selfie of one identity (1..=31) as a JPEG.
     Selfie {
         #[arg(long)]
@@ -126,6 +142,11 @@ async fn main() -> std::process::ExitCode {
             }
             .await
         }
+        Command::Admin {
+            gateway,
+            admin_token,
+            command,
+        } => facepass_cli::admin::run(&gateway, &admin_token, command).await,
         Command::Models { command } => match command {
             ModelsCommand::Calibrate {
                 pack,

@@ -14,6 +14,7 @@ use crate::catalog::{
 };
 use crate::domain::{Gateway, NewRegistration, NewUpload, PageRequest};
 use crate::faces::{check_limit, check_people, FaceId, Person, PhotoMatch, Tier, Tiers};
+use crate::keys::Scope;
 
 pub struct PublicApi {
     gateway: Arc<Gateway>,
@@ -24,16 +25,19 @@ impl PublicApi {
         PublicApi { gateway }
     }
 
-    async fn studio<T>(&self, request: &Request<T>) -> Result<Uuid> {
+    /// The caller's studio, if its key has `scope`.
+    async fn studio<T>(&self, request: &Request<T>, scope: Scope) -> Result<Uuid> {
         let header = request
             .metadata()
             .get("authorization")
             .and_then(|v| v.to_str().ok());
-        crate::auth::studio(&self.gateway.catalog, header).await
+        crate::auth::caller(&self.gateway.catalog, header)
+            .await?
+            .require(scope)
     }
 }
 
-fn timestamp(t: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
+pub fn timestamp(t: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: t.timestamp(),
         nanos: t.timestamp_subsec_nanos() as i32,
@@ -52,6 +56,8 @@ pub fn event_to_pb(event: &EventRow, counts: &EventCounts) -> pb::Event {
         photos_indexed: counts.indexed,
         photos_failed: counts.failed,
         faces_total: counts.faces,
+        share_enabled: event.share_disabled_at.is_none(),
+        share_expires_at: event.share_expires_at.map(timestamp),
     }
 }
 
@@ -149,7 +155,7 @@ impl FacePassService for PublicApi {
         &self,
         request: Request<pb::CreateEventRequest>,
     ) -> Result<Response<pb::CreateEventResponse>, Status> {
-        let studio = self.studio(&request).await?;
+        let studio = self.studio(&request, Scope::Upload).await?;
         let pb::CreateEventRequest { name, external_id } = request.into_inner();
         let (event, created) = self
             .gateway
@@ -171,7 +177,7 @@ impl FacePassService for PublicApi {
         &self,
         request: Request<pb::GetEventRequest>,
     ) -> Result<Response<pb::GetEventResponse>, Status> {
-        let studio = self.studio(&request).await?;
+        let studio = self.studio(&request, Scope::Read).await?;
         let pb::GetEventRequest { event_id } = request.into_inner();
         let event_id = parse_id("event_id", &event_id)?;
         let (event, counts) = self.gateway.event_with_counts(studio, event_id).await?;
@@ -184,7 +190,7 @@ impl FacePassService for PublicApi {
         &self,
         request: Request<pb::ListEventsRequest>,
     ) -> Result<Response<pb::ListEventsResponse>, Status> {
-        let studio = self.studio(&request).await?;
+        let studio = self.studio(&request, Scope::Read).await?;
         let pb::ListEventsRequest {
             page_size,
             page_token,
@@ -207,7 +213,7 @@ impl FacePassService for PublicApi {
         &self,
         request: Request<pb::DeleteEventRequest>,
     ) -> Result<Response<pb::DeleteEventResponse>, Status> {
-        let studio = self.studio(&request).await?;
+        let studio = self.studio(&request, Scope::Upload).await?;
         let pb::DeleteEventRequest { event_id } = request.into_inner();
         let event_id = parse_id("event_id", &event_id)?;
         let (photos, faces) = self.gateway.delete_event(studio, event_id).await?;
@@ -221,7 +227,7 @@ impl FacePassService for PublicApi {
         &self,
         request: Request<pb::UploadPhotoRequest>,
     ) -> Result<Response<pb::UploadPhotoResponse>, Status> {
-        let studio = self.studio(&request).await?;
+        let studio = self.studio(&request, Scope::Upload).await?;
         let pb::UploadPhotoRequest {
             event_id,
             external_id,
@@ -247,7 +253,7 @@ impl FacePassService for PublicApi {
         &self,
         request: Request<pb::RegisterPhotoRequest>,
     ) -> Result<Response<pb::RegisterPhotoResponse>, Status> {
-        let studio = self.studio(&request).await?;
+        let studio = self.studio(&request, Scope::Upload).await?;
         let pb::RegisterPhotoRequest {
             event_id,
             external_id,
@@ -272,7 +278,7 @@ impl FacePassService for PublicApi {
         &self,
         request: Request<pb::GetPhotoRequest>,
     ) -> Result<Response<pb::GetPhotoResponse>, Status> {
-        let studio = self.studio(&request).await?;
+        let studio = self.studio(&request, Scope::Read).await?;
         let photo_id = parse_id("photo_id", &request.into_inner().photo_id)?;
         let photo = self.gateway.catalog.get_photo(studio, photo_id).await?;
         Ok(Response::new(pb::GetPhotoResponse {
@@ -284,7 +290,7 @@ impl FacePassService for PublicApi {
         &self,
         request: Request<pb::ListPhotosRequest>,
     ) -> Result<Response<pb::ListPhotosResponse>, Status> {
-        let studio = self.studio(&request).await?;
+        let studio = self.studio(&request, Scope::Read).await?;
         let pb::ListPhotosRequest {
             event_id,
             status,
@@ -318,7 +324,7 @@ impl FacePassService for PublicApi {
         &self,
         request: Request<pb::DeletePhotoRequest>,
     ) -> Result<Response<pb::DeletePhotoResponse>, Status> {
-        let studio = self.studio(&request).await?;
+        let studio = self.studio(&request, Scope::Upload).await?;
         let photo_id = parse_id("photo_id", &request.into_inner().photo_id)?;
         let faces = self.gateway.delete_photo(studio, photo_id).await?;
         Ok(Response::new(pb::DeletePhotoResponse {
@@ -330,7 +336,7 @@ impl FacePassService for PublicApi {
         &self,
         request: Request<pb::SearchBySelfieRequest>,
     ) -> Result<Response<pb::SearchBySelfieResponse>, Status> {
-        let studio = self.studio(&request).await?;
+        let studio = self.studio(&request, Scope::Search).await?;
         let pb::SearchBySelfieRequest {
             event_id,
             selfie,
@@ -363,7 +369,7 @@ impl FacePassService for PublicApi {
         &self,
         request: Request<pb::SearchByFaceRequest>,
     ) -> Result<Response<pb::SearchByFaceResponse>, Status> {
-        let studio = self.studio(&request).await?;
+        let studio = self.studio(&request, Scope::Search).await?;
         let pb::SearchByFaceRequest {
             face_id,
             limit,
@@ -390,7 +396,7 @@ impl FacePassService for PublicApi {
         &self,
         request: Request<pb::ListPhotoFacesRequest>,
     ) -> Result<Response<pb::ListPhotoFacesResponse>, Status> {
-        let studio = self.studio(&request).await?;
+        let studio = self.studio(&request, Scope::Read).await?;
         let pb::ListPhotoFacesRequest { photo_id } = request.into_inner();
         let photo_id = parse_id("photo_id", &photo_id)?;
         let faces = self.gateway.photo_faces(studio, photo_id).await?;
@@ -411,7 +417,7 @@ impl FacePassService for PublicApi {
         &self,
         request: Request<pb::DeleteFaceRequest>,
     ) -> Result<Response<pb::DeleteFaceResponse>, Status> {
-        let studio = self.studio(&request).await?;
+        let studio = self.studio(&request, Scope::Upload).await?;
         let pb::DeleteFaceRequest { face_id } = request.into_inner();
         let face = FaceId::parse("face_id", &face_id)?;
         let deleted = self.gateway.delete_face(studio, face).await?;
@@ -420,11 +426,58 @@ impl FacePassService for PublicApi {
         }))
     }
 
+    async fn rotate_share_link(
+        &self,
+        request: Request<pb::RotateShareLinkRequest>,
+    ) -> Result<Response<pb::RotateShareLinkResponse>, Status> {
+        let studio = self.studio(&request, Scope::Admin).await?;
+        let pb::RotateShareLinkRequest { event_id } = request.into_inner();
+        let event_id = parse_id("event_id", &event_id)?;
+        let event = self
+            .gateway
+            .catalog
+            .rotate_share_token(studio, event_id)
+            .await?;
+        let (event, counts) = self.gateway.event_with_counts(studio, event.id).await?;
+        tracing::info!(%event_id, "share link rotated");
+        Ok(Response::new(pb::RotateShareLinkResponse {
+            event: Some(event_to_pb(&event, &counts)),
+        }))
+    }
+
+    async fn update_share_link(
+        &self,
+        request: Request<pb::UpdateShareLinkRequest>,
+    ) -> Result<Response<pb::UpdateShareLinkResponse>, Status> {
+        let studio = self.studio(&request, Scope::Admin).await?;
+        let pb::UpdateShareLinkRequest {
+            event_id,
+            enabled,
+            expires_at,
+        } = request.into_inner();
+        let event_id = parse_id("event_id", &event_id)?;
+        let expires_at = expires_at
+            .map(|t| {
+                chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32)
+                    .ok_or_else(|| Error::invalid_field("expires_at", "expires_at is out of range"))
+            })
+            .transpose()?;
+        self.gateway
+            .catalog
+            .update_share_link(studio, event_id, enabled, expires_at)
+            .await?;
+        let (event, counts) = self.gateway.event_with_counts(studio, event_id).await?;
+        tracing::info!(%event_id, enabled, expires = ?expires_at, "share link updated");
+        Ok(Response::new(pb::UpdateShareLinkResponse {
+            event: Some(event_to_pb(&event, &counts)),
+        }))
+    }
+
     async fn forget_guest(
         &self,
         request: Request<pb::ForgetGuestRequest>,
     ) -> Result<Response<pb::ForgetGuestResponse>, Status> {
-        let studio = self.studio(&request).await?;
+        let studio = self.studio(&request, Scope::Search).await?;
         let pb::ForgetGuestRequest { event_id, selfie } = request.into_inner();
         let event_id = parse_id("event_id", &event_id)?;
         let event = self.gateway.catalog.get_event(studio, event_id).await?;

@@ -3,10 +3,9 @@
 //! unknown key is UNAUTHENTICATED, and everything after is scoped to the
 //! key's studio.
 
-use facepass_core::{Error, ErrorCode, Result};
-use uuid::Uuid;
-
 use crate::catalog::Catalog;
+use crate::keys::Caller;
+use facepass_core::{Error, ErrorCode, Result};
 
 /// The key from an `authorization` header value.
 pub fn bearer(value: Option<&str>) -> Result<&str> {
@@ -28,13 +27,33 @@ pub fn bearer(value: Option<&str>) -> Result<&str> {
         })
 }
 
-/// The studio behind an API key.
-pub async fn studio(catalog: &Catalog, header: Option<&str>) -> Result<Uuid> {
+/// The studio behind an API key, and what the key may do.
+pub async fn caller(catalog: &Catalog, header: Option<&str>) -> Result<Caller> {
     let key = bearer(header)?;
-    catalog
-        .studio_for_key(key)
-        .await?
-        .ok_or_else(|| Error::new(ErrorCode::Unauthenticated, "unknown or revoked api key"))
+    catalog.authenticate(key).await
+}
+
+/// The operator credential of the admin API: `Bearer <admin_token>`,
+/// compared in constant time. With no token configured the admin API is off.
+pub fn operator(configured: &str, header: Option<&str>) -> Result<()> {
+    if configured.is_empty() {
+        return Err(Error::new(
+            ErrorCode::PermissionDenied,
+            "the admin API is off: set the gateway's admin_token",
+        ));
+    }
+    let given = bearer(header)?;
+    let same = given.len() == configured.len()
+        && given
+            .bytes()
+            .zip(configured.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
+    if same {
+        Ok(())
+    } else {
+        Err(Error::new(ErrorCode::Unauthenticated, "wrong admin token"))
+    }
 }
 
 #[cfg(test)]
@@ -52,6 +71,24 @@ mod tests {
         assert_eq!(
             bearer(Some("Bearer ")).unwrap_err().code,
             ErrorCode::Unauthenticated
+        );
+    }
+
+    #[test]
+    fn operator_token() {
+        assert!(operator("s3cret", Some("Bearer s3cret")).is_ok());
+        assert_eq!(
+            operator("s3cret", Some("Bearer s3cre")).unwrap_err().code,
+            ErrorCode::Unauthenticated
+        );
+        assert_eq!(
+            operator("s3cret", None).unwrap_err().code,
+            ErrorCode::Unauthenticated
+        );
+        // Off without a configured token, whatever is sent.
+        assert_eq!(
+            operator("", Some("Bearer ")).unwrap_err().code,
+            ErrorCode::PermissionDenied
         );
     }
 }

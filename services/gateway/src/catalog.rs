@@ -14,7 +14,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::schema::{api_keys, events, outbox, photos, studios};
+use crate::schema::{events, outbox, photos, studios};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = events)]
@@ -25,6 +25,8 @@ pub struct EventRow {
     pub external_id: Option<String>,
     pub share_token: String,
     pub created_at: DateTime<Utc>,
+    pub share_expires_at: Option<DateTime<Utc>>,
+    pub share_disabled_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -112,7 +114,7 @@ pub const STATUS_PENDING: &str = "pending";
 pub const STATUS_INDEXED: &str = "indexed";
 pub const STATUS_FAILED: &str = "failed";
 
-fn db(e: diesel::result::Error) -> Error {
+pub(crate) fn db(e: diesel::result::Error) -> Error {
     Error::internal(format!("catalog: {e}"))
 }
 
@@ -149,54 +151,12 @@ impl Catalog {
         &self.pool
     }
 
-    async fn conn(&self) -> Result<PooledConnection<AsyncPgConnection>> {
+    pub(crate) async fn conn(&self) -> Result<PooledConnection<AsyncPgConnection>> {
         self.pool.get().await.map_err(|e| {
             // The pool's error may name the database host: logs only.
             tracing::warn!(error = %e, "catalog database unavailable");
             Error::unavailable("the catalog database is unavailable, try again")
         })
-    }
-
-    /// Creates a studio with one API key; returns (studio id, the key). The
-    /// key is shown this once: only its hash is stored.
-    pub async fn create_studio(&self, name: &str) -> Result<(Uuid, String)> {
-        let mut conn = self.conn().await?;
-        let studio_id = Uuid::new_v4();
-        let key = random_token("fp_");
-        let hash = hash_key(&key);
-        let name = name.to_string();
-        conn.transaction::<_, diesel::result::Error, _>(async |conn| {
-            diesel::insert_into(studios::table)
-                .values((studios::id.eq(studio_id), studios::name.eq(&name)))
-                .execute(conn)
-                .await?;
-            diesel::insert_into(api_keys::table)
-                .values((
-                    api_keys::id.eq(Uuid::new_v4()),
-                    api_keys::studio_id.eq(studio_id),
-                    api_keys::key_hash.eq(&hash),
-                    api_keys::label.eq("initial"),
-                ))
-                .execute(conn)
-                .await?;
-            Ok(())
-        })
-        .await
-        .map_err(db)?;
-        Ok((studio_id, key))
-    }
-
-    /// The studio a (non-revoked) API key belongs to.
-    pub async fn studio_for_key(&self, key: &str) -> Result<Option<Uuid>> {
-        let mut conn = self.conn().await?;
-        api_keys::table
-            .filter(api_keys::key_hash.eq(hash_key(key)))
-            .filter(api_keys::revoked_at.is_null())
-            .select(api_keys::studio_id)
-            .first::<Uuid>(&mut conn)
-            .await
-            .optional()
-            .map_err(db)
     }
 
     /// Creates an event; with an `external_id` the studio already used, the
@@ -217,6 +177,8 @@ impl Catalog {
             external_id,
             share_token: random_token(""),
             created_at: now(),
+            share_expires_at: None,
+            share_disabled_at: None,
         };
         let inserted = diesel::insert_into(events::table)
             .values(&row)
@@ -266,17 +228,79 @@ impl Catalog {
 
     /// The event behind a share link. The token comes from anyone with a
     /// browser, so it is checked as a token before it reaches a query.
+    /// Turned off (by the studio, or with the studio) is LINK_DISABLED,
+    /// past its expiry LINK_EXPIRED.
     pub async fn event_by_share_token(&self, token: &str) -> Result<EventRow> {
         facepass_core::text::token("token", token, facepass_core::text::MAX_TOKEN_CHARS)?;
         let mut conn = self.conn().await?;
-        events::table
+        let (event, studio_disabled) = events::table
+            .inner_join(studios::table)
             .filter(events::share_token.eq(token))
-            .select(EventRow::as_select())
-            .first(&mut conn)
+            .select((EventRow::as_select(), studios::disabled_at))
+            .first::<(EventRow, Option<DateTime<Utc>>)>(&mut conn)
             .await
             .optional()
             .map_err(db)?
-            .ok_or_else(|| Error::not_found("no event behind this link"))
+            .ok_or_else(|| Error::not_found("no event behind this link"))?;
+        if event.share_disabled_at.is_some() || studio_disabled.is_some() {
+            return Err(Error::new(
+                ErrorCode::LinkDisabled,
+                "the studio has turned this link off",
+            ));
+        }
+        if event.share_expires_at.is_some_and(|at| at <= Utc::now()) {
+            return Err(Error::new(ErrorCode::LinkExpired, "this link has expired"));
+        }
+        Ok(event)
+    }
+
+    /// A new share token for the event: the old link stops working.
+    pub async fn rotate_share_token(&self, studio_id: Uuid, event_id: Uuid) -> Result<EventRow> {
+        let mut conn = self.conn().await?;
+        diesel::update(
+            events::table
+                .filter(events::id.eq(event_id))
+                .filter(events::studio_id.eq(studio_id)),
+        )
+        .set(events::share_token.eq(random_token("")))
+        .returning(EventRow::as_returning())
+        .get_result(&mut conn)
+        .await
+        .optional()
+        .map_err(db)?
+        .ok_or_else(|| Error::not_found(format!("event {event_id} not found")))
+    }
+
+    /// Turns the share link on or off and sets its expiry (None: never).
+    pub async fn update_share_link(
+        &self,
+        studio_id: Uuid,
+        event_id: Uuid,
+        enabled: bool,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Result<EventRow> {
+        let mut conn = self.conn().await?;
+        // Keeps the first time it was turned off.
+        let disabled = if enabled {
+            diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>>("NULL")
+        } else {
+            diesel::dsl::sql("COALESCE(share_disabled_at, now())")
+        };
+        diesel::update(
+            events::table
+                .filter(events::id.eq(event_id))
+                .filter(events::studio_id.eq(studio_id)),
+        )
+        .set((
+            events::share_expires_at.eq(expires_at),
+            events::share_disabled_at.eq(disabled),
+        ))
+        .returning(EventRow::as_returning())
+        .get_result(&mut conn)
+        .await
+        .optional()
+        .map_err(db)?
+        .ok_or_else(|| Error::not_found(format!("event {event_id} not found")))
     }
 
     /// Up to `limit` of the studio's events, newest first, after `after`.

@@ -32,6 +32,10 @@ pub struct GatewayConfig {
     pub max_upload_bytes: usize,
     /// How often the outbox relay looks for unsent events.
     pub outbox_poll_ms: u64,
+    /// The operator credential of facepass.admin.v1 (studios, API keys);
+    /// empty turns the admin API off. Set it from a secret
+    /// (`FACEPASS_ADMIN_TOKEN`), never in a committed file.
+    pub admin_token: String,
 }
 
 impl Default for GatewayConfig {
@@ -51,6 +55,7 @@ impl Default for GatewayConfig {
             search: PeerConfig::new("http://127.0.0.1:50054", 30_000),
             max_upload_bytes: 50 * 1024 * 1024,
             outbox_poll_ms: 500,
+            admin_token: String::new(),
         }
     }
 }
@@ -78,6 +83,11 @@ impl Validate for GatewayConfig {
         if self.max_upload_bytes == 0 || self.max_upload_bytes > self.grpc.max_message_bytes {
             problems.push(
                 "max_upload_bytes must be positive and at most grpc.max_message_bytes".into(),
+            );
+        }
+        if !self.admin_token.is_empty() && self.admin_token.len() < 16 {
+            problems.push(
+                "admin_token must be at least 16 characters (or empty: admin API off)".into(),
             );
         }
         if self.outbox_poll_ms == 0 {

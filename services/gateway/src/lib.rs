@@ -4,12 +4,14 @@
 //! `photo.uploaded` events in one transaction, relays the outbox to
 //! RabbitMQ, and applies `photo.indexed` / `photo.failed` to the catalog.
 
+pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod catalog;
 pub mod config;
 pub mod domain;
 pub mod faces;
+pub mod keys;
 pub mod outcomes;
 pub mod relay;
 pub mod rest;
@@ -36,14 +38,17 @@ pub async fn migrate(config: &GatewayConfig) -> anyhow::Result<Vec<String>> {
     facepass_db::migrate(&config.database_url, MIGRATIONS).await
 }
 
-/// Creates a studio and prints nothing: returns (studio id, API key).
+/// Creates a studio and prints nothing: returns (studio id, API key). The
+/// bootstrap path (straight to the database, no admin token needed); the
+/// admin API (`facepass admin studio create`) does the same over gRPC.
 pub async fn create_studio(
     config: &GatewayConfig,
     name: &str,
 ) -> anyhow::Result<(uuid::Uuid, String)> {
     migrate(config).await?;
     let catalog = catalog::Catalog::new(facepass_db::pool(&config.database_url, 1)?);
-    Ok(catalog.create_studio(name).await?)
+    let (studio, _key, secret) = catalog.create_studio(name).await?;
+    Ok((studio.id, secret))
 }
 
 /// Serves gRPC and HTTP and runs the relay and the outcome consumer until
@@ -118,12 +123,15 @@ pub async fn run(
             .await
     });
 
+    let admin = facepass_proto::admin::v1::admin_service_server::AdminServiceServer::new(
+        admin::AdminApi::new(gateway.clone()),
+    );
     let svc = FacePassServiceServer::new(api::PublicApi::new(gateway))
         .max_decoding_message_size(config.grpc.max_message_bytes);
     server
         .serve(
             SERVICE_NAME,
-            tonic::service::Routes::new(svc),
+            tonic::service::Routes::new(svc).add_service(admin),
             health_service,
             shutdown,
         )

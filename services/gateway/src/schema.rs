@@ -5,6 +5,7 @@ diesel::table! {
         id -> Uuid,
         name -> Text,
         created_at -> Timestamptz,
+        disabled_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -16,6 +17,9 @@ diesel::table! {
         label -> Text,
         created_at -> Timestamptz,
         revoked_at -> Nullable<Timestamptz>,
+        prefix -> Text,
+        scopes -> Array<Text>,
+        last_used_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -27,6 +31,8 @@ diesel::table! {
         external_id -> Nullable<Text>,
         share_token -> Text,
         created_at -> Timestamptz,
+        share_expires_at -> Nullable<Timestamptz>,
+        share_disabled_at -> Nullable<Timestamptz>,
     }
 }
 

@@ -34,7 +34,9 @@ pub const fn classify(code: ErrorCode) -> Failure {
         | ErrorCode::NoFace
         | ErrorCode::SelfieUnusable
         | ErrorCode::PermissionDenied
-        | ErrorCode::AlreadyExists => Failure::Caller,
+        | ErrorCode::AlreadyExists
+        | ErrorCode::LinkExpired
+        | ErrorCode::LinkDisabled => Failure::Caller,
         ErrorCode::ModelMismatch => Failure::Permanent,
         ErrorCode::Unavailable
         | ErrorCode::Overloaded

@@ -48,6 +48,10 @@ pub enum ErrorCode {
     SelfieUnusable,
     /// The stored faces were made by another model pack.
     ModelMismatch,
+    /// A share link past the expiry the studio set.
+    LinkExpired,
+    /// A share link the studio turned off (or of a disabled studio).
+    LinkDisabled,
     /// The service sheds load; retry later.
     Overloaded,
     /// A dependency (database, broker, another service) is down.
@@ -60,7 +64,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for documentation and exhaustive tests.
-    pub const ALL: [ErrorCode; 14] = [
+    pub const ALL: [ErrorCode; 16] = [
         ErrorCode::InvalidArgument,
         ErrorCode::Unauthenticated,
         ErrorCode::PermissionDenied,
@@ -71,6 +75,8 @@ impl ErrorCode {
         ErrorCode::NoFace,
         ErrorCode::SelfieUnusable,
         ErrorCode::ModelMismatch,
+        ErrorCode::LinkExpired,
+        ErrorCode::LinkDisabled,
         ErrorCode::Overloaded,
         ErrorCode::Unavailable,
         ErrorCode::Timeout,
@@ -90,6 +96,8 @@ impl ErrorCode {
             ErrorCode::NoFace => "NO_FACE",
             ErrorCode::SelfieUnusable => "SELFIE_UNUSABLE",
             ErrorCode::ModelMismatch => "MODEL_MISMATCH",
+            ErrorCode::LinkExpired => "LINK_EXPIRED",
+            ErrorCode::LinkDisabled => "LINK_DISABLED",
             ErrorCode::Overloaded => "OVERLOADED",
             ErrorCode::Unavailable => "UNAVAILABLE",
             ErrorCode::Timeout => "TIMEOUT",
@@ -115,6 +123,8 @@ impl ErrorCode {
             ErrorCode::NoFace => tonic::Code::FailedPrecondition,
             ErrorCode::SelfieUnusable => tonic::Code::FailedPrecondition,
             ErrorCode::ModelMismatch => tonic::Code::FailedPrecondition,
+            ErrorCode::LinkExpired => tonic::Code::FailedPrecondition,
+            ErrorCode::LinkDisabled => tonic::Code::FailedPrecondition,
             ErrorCode::Overloaded => tonic::Code::ResourceExhausted,
             ErrorCode::Unavailable => tonic::Code::Unavailable,
             ErrorCode::Timeout => tonic::Code::DeadlineExceeded,
@@ -135,6 +145,8 @@ impl ErrorCode {
             ErrorCode::NoFace => http::StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::SelfieUnusable => http::StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::ModelMismatch => http::StatusCode::CONFLICT,
+            ErrorCode::LinkExpired => http::StatusCode::GONE,
+            ErrorCode::LinkDisabled => http::StatusCode::GONE,
             ErrorCode::Overloaded => http::StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::Unavailable => http::StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Timeout => http::StatusCode::GATEWAY_TIMEOUT,
@@ -154,7 +166,9 @@ impl ErrorCode {
             | ErrorCode::ImageUndecodable
             | ErrorCode::NoFace
             | ErrorCode::SelfieUnusable
-            | ErrorCode::ModelMismatch => true,
+            | ErrorCode::ModelMismatch
+            | ErrorCode::LinkExpired
+            | ErrorCode::LinkDisabled => true,
             ErrorCode::Unauthenticated
             | ErrorCode::Overloaded
             | ErrorCode::Unavailable
@@ -181,6 +195,8 @@ impl ErrorCode {
             | ErrorCode::NoFace
             | ErrorCode::SelfieUnusable
             | ErrorCode::ModelMismatch
+            | ErrorCode::LinkExpired
+            | ErrorCode::LinkDisabled
             | ErrorCode::Internal => None,
         }
     }

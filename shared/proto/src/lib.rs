@@ -20,6 +20,13 @@ pub mod v1 {
     tonic::include_proto!("facepass.v1");
 }
 
+/// Operator API (studios and keys): `facepass.admin.v1`.
+pub mod admin {
+    pub mod v1 {
+        tonic::include_proto!("facepass.admin.v1");
+    }
+}
+
 /// Internal detector contract: `facepass.detector.v1`.
 pub mod detector {
     pub mod v1 {

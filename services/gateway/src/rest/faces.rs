@@ -17,6 +17,7 @@ use super::{photo_json, studio, ApiResult};
 use crate::api::person_field;
 use crate::domain::Gateway;
 use crate::faces::{check_limit, check_people, FaceId, Person, Search, Tier, Tiers, MAX_PEOPLE};
+use crate::keys::Scope;
 
 /// `?limit=&tiers=` of a search.
 #[derive(Deserialize)]
@@ -75,7 +76,7 @@ pub async fn photo_faces(
     headers: HeaderMap,
     Path(photo_id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let studio = studio(&gw, &headers).await?;
+    let studio = studio(&gw, &headers, Scope::Read).await?;
     let photo_id = parse_id("photo_id", &photo_id)?;
     let faces = gw.photo_faces(studio, photo_id).await?;
     Ok(Json(json!({
@@ -96,7 +97,7 @@ pub async fn delete_face(
     headers: HeaderMap,
     Path(face_id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let studio = studio(&gw, &headers).await?;
+    let studio = studio(&gw, &headers, Scope::Upload).await?;
     let face = FaceId::parse("face_id", &face_id)?;
     let deleted = gw.delete_face(studio, face).await?;
     Ok(Json(json!({"faces_deleted": deleted})))
@@ -110,7 +111,7 @@ pub async fn search_by_face(
     Path(face_id): Path<String>,
     Query(q): Query<SearchQuery>,
 ) -> ApiResult<Json<Value>> {
-    let studio = studio(&gw, &headers).await?;
+    let studio = studio(&gw, &headers, Scope::Search).await?;
     let face = FaceId::parse("face_id", &face_id)?;
     let tiers = q.tiers()?;
     check_limit(q.limit)?;
@@ -135,7 +136,7 @@ pub async fn search_event(
     Query(q): Query<SearchQuery>,
     multipart: Multipart,
 ) -> ApiResult<Json<Value>> {
-    let studio = studio(&gw, &headers).await?;
+    let studio = studio(&gw, &headers, Scope::Search).await?;
     let event_id = parse_id("event_id", &event_id)?;
     let tiers = q.tiers()?;
     check_limit(q.limit)?;

@@ -23,6 +23,7 @@ use uuid::Uuid;
 use crate::catalog::{EventCounts, EventRow, PhotoRow};
 use crate::domain::{Gateway, NewUpload, PageRequest};
 use crate::faces::Person;
+use crate::keys::Scope;
 
 mod faces;
 mod stack;
@@ -135,6 +136,8 @@ fn event_json(event: &EventRow, counts: &EventCounts) -> Value {
         "share_token": event.share_token,
         "guest_url": format!("/e/{}", event.share_token),
         "created_at": event.created_at,
+        "share_enabled": event.share_disabled_at.is_none(),
+        "share_expires_at": event.share_expires_at,
         "photos": {"total": counts.total, "pending": counts.pending, "indexed": counts.indexed, "failed": counts.failed},
         "faces": counts.faces,
     })
@@ -160,11 +163,18 @@ pub(crate) fn photo_json(photo: &PhotoRow) -> Value {
     })
 }
 
-pub(crate) async fn studio(gateway: &Gateway, headers: &HeaderMap) -> ApiResult<Uuid> {
+/// The caller's studio, if its key has `scope`.
+pub(crate) async fn studio(
+    gateway: &Gateway,
+    headers: &HeaderMap,
+    scope: Scope,
+) -> ApiResult<Uuid> {
     let header = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    Ok(crate::auth::studio(&gateway.catalog, header).await?)
+    Ok(crate::auth::caller(&gateway.catalog, header)
+        .await?
+        .require(scope)?)
 }
 
 async fn guest_event(
@@ -249,7 +259,7 @@ async fn create_event(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let studio = studio(&gw, &headers).await?;
+    let studio = studio(&gw, &headers, Scope::Upload).await?;
     let new: NewEvent = serde_json::from_slice(&body)
         .map_err(|e| Error::invalid(format!("body must be JSON {{\"name\": ...}}: {e}")))?;
     let (event, created) = gw.create_event(studio, &new.name, &new.external_id).await?;
@@ -279,7 +289,7 @@ async fn list_events(
     headers: HeaderMap,
     Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<Value>> {
-    let studio = studio(&gw, &headers).await?;
+    let studio = studio(&gw, &headers, Scope::Read).await?;
     let events = gw
         .list_events(studio, PageRequest::new(q.page_size, &q.page_token))
         .await?;
@@ -294,7 +304,7 @@ async fn get_event(
     headers: HeaderMap,
     Path(event_id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let studio = studio(&gw, &headers).await?;
+    let studio = studio(&gw, &headers, Scope::Read).await?;
     let event_id = parse_id("event_id", &event_id)?;
     let (event, counts) = gw.event_with_counts(studio, event_id).await?;
     Ok(Json(event_json(&event, &counts)))
@@ -305,7 +315,7 @@ async fn delete_event(
     headers: HeaderMap,
     Path(event_id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let studio = studio(&gw, &headers).await?;
+    let studio = studio(&gw, &headers, Scope::Upload).await?;
     let event_id = parse_id("event_id", &event_id)?;
     let (photos, faces) = gw.delete_event(studio, event_id).await?;
     Ok(Json(
@@ -329,7 +339,7 @@ async fn upload_photo(
     Query(q): Query<UploadQuery>,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let studio = studio(&gw, &headers).await?;
+    let studio = studio(&gw, &headers, Scope::Upload).await?;
     let event_id = parse_id("event_id", &event_id)?;
     let new = NewUpload {
         external_id: &q.external_id,
@@ -351,7 +361,7 @@ async fn list_photos(
     Path(event_id): Path<String>,
     Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<Value>> {
-    let studio = studio(&gw, &headers).await?;
+    let studio = studio(&gw, &headers, Scope::Read).await?;
     let event_id = parse_id("event_id", &event_id)?;
     let status = match q.status.as_str() {
         "" => None,

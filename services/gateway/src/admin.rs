@@ -1,0 +1,268 @@
+//! `facepass.admin.v1.AdminService`: studios and API keys for the operator,
+//! behind the operator credential (`admin_token`). Served on the gateway's
+//! gRPC port beside the public API.
+
+use std::sync::Arc;
+
+use facepass_core::{parse_id, Error, Result};
+use facepass_proto::admin::v1 as pb;
+use pb::admin_service_server::AdminService;
+use tonic::{Request, Response, Status};
+
+use crate::api::timestamp;
+use crate::domain::Gateway;
+use crate::keys::{KeyRow, Scope, StudioRow};
+
+pub struct AdminApi {
+    gateway: Arc<Gateway>,
+}
+
+impl AdminApi {
+    pub fn new(gateway: Arc<Gateway>) -> Self {
+        AdminApi { gateway }
+    }
+
+    fn operator<T>(&self, request: &Request<T>) -> Result<()> {
+        let header = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok());
+        crate::auth::operator(&self.gateway.config.admin_token, header)
+    }
+}
+
+fn scope_to_pb(scope: Scope) -> pb::Scope {
+    match scope {
+        Scope::Read => pb::Scope::Read,
+        Scope::Upload => pb::Scope::Upload,
+        Scope::Search => pb::Scope::Search,
+        Scope::Admin => pb::Scope::Admin,
+    }
+}
+
+fn scopes_from_pb(scopes: &[i32]) -> Result<Vec<Scope>> {
+    scopes
+        .iter()
+        .enumerate()
+        .map(|(i, s)| match pb::Scope::try_from(*s) {
+            Ok(pb::Scope::Read) => Ok(Scope::Read),
+            Ok(pb::Scope::Upload) => Ok(Scope::Upload),
+            Ok(pb::Scope::Search) => Ok(Scope::Search),
+            Ok(pb::Scope::Admin) => Ok(Scope::Admin),
+            Ok(pb::Scope::Unspecified) | Err(_) => Err(Error::invalid_field(
+                format!("scopes[{i}]"),
+                format!("unknown scope {s}"),
+            )),
+        })
+        .collect()
+}
+
+pub fn key_to_pb(key: &KeyRow) -> pb::ApiKey {
+    pb::ApiKey {
+        id: key.id.to_string(),
+        studio_id: key.studio_id.to_string(),
+        label: key.label.clone(),
+        prefix: key.prefix.clone(),
+        scopes: key
+            .scopes()
+            .into_iter()
+            .map(|s| scope_to_pb(s) as i32)
+            .collect(),
+        created_at: Some(timestamp(key.created_at)),
+        last_used_at: key.last_used_at.map(timestamp),
+        revoked_at: key.revoked_at.map(timestamp),
+    }
+}
+
+fn studio_to_pb(studio: &StudioRow, active_keys: i64) -> pb::Studio {
+    pb::Studio {
+        id: studio.id.to_string(),
+        name: studio.name.clone(),
+        created_at: Some(timestamp(studio.created_at)),
+        disabled_at: studio.disabled_at.map(timestamp),
+        active_keys: active_keys.max(0) as u32,
+    }
+}
+
+/// Most studios in one page.
+const MAX_STUDIOS_PAGE: u32 = 500;
+
+#[tonic::async_trait]
+impl AdminService for AdminApi {
+    async fn create_studio(
+        &self,
+        request: Request<pb::CreateStudioRequest>,
+    ) -> Result<Response<pb::CreateStudioResponse>, Status> {
+        self.operator(&request)?;
+        let pb::CreateStudioRequest { name } = request.into_inner();
+        let (studio, key, secret) = self.gateway.catalog.create_studio(&name).await?;
+        tracing::info!(studio_id = %studio.id, "studio created");
+        Ok(Response::new(pb::CreateStudioResponse {
+            studio: Some(studio_to_pb(&studio, 1)),
+            key: Some(key_to_pb(&key)),
+            secret,
+        }))
+    }
+
+    async fn list_studios(
+        &self,
+        request: Request<pb::ListStudiosRequest>,
+    ) -> Result<Response<pb::ListStudiosResponse>, Status> {
+        self.operator(&request)?;
+        let pb::ListStudiosRequest {
+            page_size,
+            page_token,
+        } = request.into_inner();
+        let limit = match page_size {
+            0 => 100,
+            n if n > MAX_STUDIOS_PAGE => {
+                return Err(Error::invalid_field(
+                    "page_size",
+                    format!("page_size is at most {MAX_STUDIOS_PAGE}"),
+                )
+                .into())
+            }
+            n => n,
+        } as i64;
+        let after = if page_token.is_empty() {
+            None
+        } else {
+            let c = crate::domain::decode_cursor(&page_token).ok_or_else(|| {
+                Error::invalid_field("page_token", "page_token is not one this API issued")
+            })?;
+            Some((c.created_at, c.id))
+        };
+        let mut rows = self.gateway.catalog.list_studios(limit + 1, after).await?;
+        let more = rows.len() as i64 > limit;
+        rows.truncate(limit as usize);
+        let next_page_token = match rows.last() {
+            Some((s, _)) if more => crate::domain::encode_cursor(&crate::catalog::Cursor {
+                created_at: s.created_at,
+                id: s.id,
+            }),
+            _ => String::new(),
+        };
+        Ok(Response::new(pb::ListStudiosResponse {
+            studios: rows.iter().map(|(s, n)| studio_to_pb(s, *n)).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn disable_studio(
+        &self,
+        request: Request<pb::DisableStudioRequest>,
+    ) -> Result<Response<pb::DisableStudioResponse>, Status> {
+        self.operator(&request)?;
+        let studio_id = parse_id("studio_id", &request.into_inner().studio_id)?;
+        let studio = self
+            .gateway
+            .catalog
+            .set_studio_disabled(studio_id, true)
+            .await?;
+        tracing::warn!(%studio_id, "studio disabled");
+        Ok(Response::new(pb::DisableStudioResponse {
+            studio: Some(studio_to_pb(&studio, 0)),
+        }))
+    }
+
+    async fn enable_studio(
+        &self,
+        request: Request<pb::EnableStudioRequest>,
+    ) -> Result<Response<pb::EnableStudioResponse>, Status> {
+        self.operator(&request)?;
+        let studio_id = parse_id("studio_id", &request.into_inner().studio_id)?;
+        let studio = self
+            .gateway
+            .catalog
+            .set_studio_disabled(studio_id, false)
+            .await?;
+        let keys = self.gateway.catalog.list_keys(studio_id, false).await?;
+        tracing::info!(%studio_id, "studio enabled");
+        Ok(Response::new(pb::EnableStudioResponse {
+            studio: Some(studio_to_pb(&studio, keys.len() as i64)),
+        }))
+    }
+
+    async fn create_api_key(
+        &self,
+        request: Request<pb::CreateApiKeyRequest>,
+    ) -> Result<Response<pb::CreateApiKeyResponse>, Status> {
+        self.operator(&request)?;
+        let pb::CreateApiKeyRequest {
+            studio_id,
+            label,
+            scopes,
+        } = request.into_inner();
+        let studio_id = parse_id("studio_id", &studio_id)?;
+        let scopes = scopes_from_pb(&scopes)?;
+        let (key, secret) = self
+            .gateway
+            .catalog
+            .create_key(studio_id, &label, &scopes)
+            .await?;
+        tracing::info!(%studio_id, key_id = %key.id, prefix = %key.prefix, "api key created");
+        Ok(Response::new(pb::CreateApiKeyResponse {
+            key: Some(key_to_pb(&key)),
+            secret,
+        }))
+    }
+
+    async fn list_api_keys(
+        &self,
+        request: Request<pb::ListApiKeysRequest>,
+    ) -> Result<Response<pb::ListApiKeysResponse>, Status> {
+        self.operator(&request)?;
+        let pb::ListApiKeysRequest {
+            studio_id,
+            include_revoked,
+        } = request.into_inner();
+        let studio_id = parse_id("studio_id", &studio_id)?;
+        let keys = self
+            .gateway
+            .catalog
+            .list_keys(studio_id, include_revoked)
+            .await?;
+        Ok(Response::new(pb::ListApiKeysResponse {
+            keys: keys.iter().map(key_to_pb).collect(),
+        }))
+    }
+
+    async fn revoke_api_key(
+        &self,
+        request: Request<pb::RevokeApiKeyRequest>,
+    ) -> Result<Response<pb::RevokeApiKeyResponse>, Status> {
+        self.operator(&request)?;
+        let key_id = parse_id("key_id", &request.into_inner().key_id)?;
+        let key = self
+            .gateway
+            .catalog
+            .revoke_key(key_id, crate::catalog::now())
+            .await?;
+        tracing::warn!(%key_id, prefix = %key.prefix, "api key revoked");
+        Ok(Response::new(pb::RevokeApiKeyResponse {
+            key: Some(key_to_pb(&key)),
+        }))
+    }
+
+    async fn rotate_api_key(
+        &self,
+        request: Request<pb::RotateApiKeyRequest>,
+    ) -> Result<Response<pb::RotateApiKeyResponse>, Status> {
+        self.operator(&request)?;
+        let pb::RotateApiKeyRequest {
+            key_id,
+            grace_seconds,
+        } = request.into_inner();
+        let key_id = parse_id("key_id", &key_id)?;
+        let (key, secret) = self
+            .gateway
+            .catalog
+            .rotate_key(key_id, grace_seconds)
+            .await?;
+        tracing::info!(old = %key_id, new = %key.id, grace_seconds, "api key rotated");
+        Ok(Response::new(pb::RotateApiKeyResponse {
+            key: Some(key_to_pb(&key)),
+            secret,
+        }))
+    }
+}
