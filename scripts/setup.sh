@@ -78,7 +78,7 @@ FacePass is running (synthetic faces and generated models; see README to switch 
   Guest page:   http://127.0.0.1:8080/e/$token
                 (choose .facepass/demo/selfie-1.jpg ... selfie-4.jpg as the "selfie")
   From a shell: curl -s --data-binary @.facepass/demo/selfie-1.jpg \\
-                  http://127.0.0.1:8080/api/v1/guest/$token/search
+                  "http://127.0.0.1:8080/api/v1/guest/$token/search?consent=2026-12-01"
   REST API:     curl -s -H "authorization: Bearer $key" http://127.0.0.1:8080/api/v1/events
   gRPC API:     127.0.0.1:50051 (facepass.v1.FacePassService, reflection on; api key above)
   Logs:         .facepass/logs/    Stop: bash scripts/stop.sh
@@ -89,7 +89,7 @@ NOT for commercial use; licences in .facepass/models/real/LICENCES.txt):
                 (choose .facepass/demo/selfie-obama.jpg, a photo of Barack Obama that is
                  not in the event: the page shows his four photos and no one else's)
   From a shell: curl -s --data-binary @.facepass/demo/selfie-obama.jpg \\
-                  http://127.0.0.1:8081/api/v1/guest/$token_real/search
+                  "http://127.0.0.1:8081/api/v1/guest/$token_real/search?consent=2026-12-01"
   Photos:       public domain (White House photographs; the 1927 Solvay conference),
                 see .facepass/photos/real/SOURCES.txt; logs in .facepass/logs/real/
 MSG

@@ -408,6 +408,8 @@ impl Cluster {
                 ("FACEPASS_GRPC__LISTEN", format!("127.0.0.1:{gw_grpc}")),
                 ("FACEPASS_HTTP_LISTEN", format!("127.0.0.1:{gw_http}")),
                 ("FACEPASS_ADMIN_TOKEN", cluster.admin_token.clone()),
+                // Expired events are purged within a second in tests.
+                ("FACEPASS_RETENTION_POLL_MS", "300".into()),
             ],
         )?;
         cluster.spawn(

@@ -118,6 +118,7 @@ async fn studios_keys_and_share_links() {
         .unwrap();
     let event = full
         .create_event(pb::CreateEventRequest {
+            retain_until: None,
             name: "Gala".into(),
             external_id: String::new(),
         })
@@ -135,6 +136,7 @@ async fn studios_keys_and_share_links() {
         .unwrap();
     let err = reader
         .create_event(pb::CreateEventRequest {
+            retain_until: None,
             name: "Nope".into(),
             external_id: String::new(),
         })

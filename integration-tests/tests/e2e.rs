@@ -163,6 +163,7 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
 
     let event_a = api
         .create_event(pb::CreateEventRequest {
+            retain_until: None,
             name: "Wedding A".into(),
             external_id: "pixora-1".into(),
         })
@@ -173,6 +174,7 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
         .unwrap();
     let event_b = api
         .create_event(pb::CreateEventRequest {
+            retain_until: None,
             name: "School day B".into(),
             external_id: "pixora-2".into(),
         })
@@ -183,6 +185,7 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
         .unwrap();
     let dup = api
         .create_event(pb::CreateEventRequest {
+            retain_until: None,
             name: "again".into(),
             external_id: "pixora-1".into(),
         })
@@ -191,6 +194,7 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
     assert_eq!(dup.code(), Code::AlreadyExists);
     let bad = api
         .create_event(pb::CreateEventRequest {
+            retain_until: None,
             name: "   ".into(),
             external_id: String::new(),
         })
@@ -401,6 +405,10 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
         assert!(!expected.is_empty());
         let result = api
             .search_by_selfie(pb::SearchBySelfieRequest {
+                consent: Some(pb::Consent {
+                    given: true,
+                    policy_version: "test-policy".into(),
+                }),
                 more_selfies: vec![],
                 together: vec![],
                 tiers: 0,
@@ -429,6 +437,10 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
     // Identity 1 in event B finds only B's photos of identity 1.
     let result = api
         .search_by_selfie(pb::SearchBySelfieRequest {
+            consent: Some(pb::Consent {
+                given: true,
+                policy_version: "test-policy".into(),
+            }),
             more_selfies: vec![],
             together: vec![],
             tiers: 0,
@@ -448,6 +460,10 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
     // Identity 4 is not in event A at all.
     let result = api
         .search_by_selfie(pb::SearchBySelfieRequest {
+            consent: Some(pb::Consent {
+                given: true,
+                policy_version: "test-policy".into(),
+            }),
             more_selfies: vec![],
             together: vec![],
             tiers: 0,
@@ -468,6 +484,10 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
     let no_face = event_photo(79, 640, 480, &[], (90, 90)).png();
     let err = api
         .search_by_selfie(pb::SearchBySelfieRequest {
+            consent: Some(pb::Consent {
+                given: true,
+                policy_version: "test-policy".into(),
+            }),
             more_selfies: vec![],
             together: vec![],
             tiers: 0,
@@ -481,6 +501,10 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
     assert_eq!(error_code(&err), "NO_FACE");
     let err = api
         .search_by_selfie(pb::SearchBySelfieRequest {
+            consent: Some(pb::Consent {
+                given: true,
+                policy_version: "test-policy".into(),
+            }),
             more_selfies: vec![],
             together: vec![],
             tiers: 0,
@@ -494,6 +518,10 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
     assert_eq!(error_code(&err), "IMAGE_UNDECODABLE");
     let err = api
         .search_by_selfie(pb::SearchBySelfieRequest {
+            consent: Some(pb::Consent {
+                given: true,
+                policy_version: "test-policy".into(),
+            }),
             more_selfies: vec![],
             together: vec![],
             tiers: 0,
@@ -516,6 +544,10 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
     assert_eq!(err.code(), Code::NotFound);
     let err = other
         .search_by_selfie(pb::SearchBySelfieRequest {
+            consent: Some(pb::Consent {
+                given: true,
+                policy_version: "test-policy".into(),
+            }),
             more_selfies: vec![],
             together: vec![],
             tiers: 0,
@@ -622,7 +654,7 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
     // --- guest REST: the share link finds the same photos ---------------------
     let http = reqwest::Client::new();
     let url = format!(
-        "{}/api/v1/guest/{}/search",
+        "{}/api/v1/guest/{}/search?consent=test-policy",
         cluster.gateway_http, event_a.share_token
     );
     let response = http
@@ -770,6 +802,10 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
     );
     let after = api
         .search_by_selfie(pb::SearchBySelfieRequest {
+            consent: Some(pb::Consent {
+                given: true,
+                policy_version: "test-policy".into(),
+            }),
             more_selfies: vec![],
             together: vec![],
             tiers: 0,
@@ -804,6 +840,10 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
     // Everyone else is still findable.
     let still = api
         .search_by_selfie(pb::SearchBySelfieRequest {
+            consent: Some(pb::Consent {
+                given: true,
+                policy_version: "test-policy".into(),
+            }),
             more_selfies: vec![],
             together: vec![],
             tiers: 0,

@@ -55,6 +55,7 @@ async fn errors_keep_their_contract_over_grpc_and_rest() {
     // A NUL in a name used to reach PostgreSQL and come back as INTERNAL.
     let err = api
         .create_event(pb::CreateEventRequest {
+            retain_until: None,
             name: "a\0b".into(),
             external_id: String::new(),
         })
@@ -78,6 +79,7 @@ async fn errors_keep_their_contract_over_grpc_and_rest() {
     assert!(russian.len() > 200);
     let event = api
         .create_event(pb::CreateEventRequest {
+            retain_until: None,
             name: russian.clone(),
             external_id: "выпуск-2025".into(),
         })
@@ -89,6 +91,7 @@ async fn errors_keep_their_contract_over_grpc_and_rest() {
     assert_eq!(event.name, russian.trim());
     let err = api
         .create_event(pb::CreateEventRequest {
+            retain_until: None,
             name: "ж".repeat(201),
             external_id: String::new(),
         })

@@ -48,6 +48,7 @@ async fn photos_survive_a_detector_outage() {
     });
     let event = api
         .create_event(pb::CreateEventRequest {
+            retain_until: None,
             name: "Outage".into(),
             external_id: String::new(),
         })

@@ -37,6 +37,7 @@ async fn a_128_d_pack_indexes_and_searches_at_its_own_dimension() {
     let mut api = client(&cluster.gateway_grpc, Some(&key)).await.unwrap();
     let event = api
         .create_event(pb::CreateEventRequest {
+            retain_until: None,
             name: "128-d".into(),
             external_id: String::new(),
         })
@@ -89,6 +90,10 @@ async fn a_128_d_pack_indexes_and_searches_at_its_own_dimension() {
 
     let result = api
         .search_by_selfie(pb::SearchBySelfieRequest {
+            consent: Some(pb::Consent {
+                given: true,
+                policy_version: "test-policy".into(),
+            }),
             more_selfies: vec![],
             together: vec![],
             tiers: 0,

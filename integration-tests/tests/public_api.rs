@@ -73,6 +73,7 @@ async fn the_public_api_as_an_integrator_meets_it() {
     // --- CreateEvent: retries return the event, races create one ---------
     let first = api
         .create_event(pb::CreateEventRequest {
+            retain_until: None,
             name: "Wedding".into(),
             external_id: "px-1".into(),
         })
@@ -83,6 +84,7 @@ async fn the_public_api_as_an_integrator_meets_it() {
     let event = first.event.unwrap();
     let again = api
         .create_event(pb::CreateEventRequest {
+            retain_until: None,
             name: "Wedding".into(),
             external_id: "px-1".into(),
         })
@@ -108,6 +110,7 @@ async fn the_public_api_as_an_integrator_meets_it() {
 
     let err = api
         .create_event(pb::CreateEventRequest {
+            retain_until: None,
             name: "Another name".into(),
             external_id: "px-1".into(),
         })
@@ -123,6 +126,7 @@ async fn the_public_api_as_an_integrator_meets_it() {
         tokio::spawn(async move {
             let mut api = client(&url, Some(&key)).await.unwrap();
             api.create_event(pb::CreateEventRequest {
+                retain_until: None,
                 name: "Raced".into(),
                 external_id: "px-race".into(),
             })
@@ -334,6 +338,7 @@ async fn the_public_api_as_an_integrator_meets_it() {
     // Events list with the same cursor rules (newest first).
     for i in 0..5 {
         api.create_event(pb::CreateEventRequest {
+            retain_until: None,
             name: format!("Event {i}"),
             external_id: String::new(),
         })
@@ -355,6 +360,7 @@ async fn the_public_api_as_an_integrator_meets_it() {
         if seen.len() == 2 {
             // Created between pages: newer than the cursor, so not in this pass.
             api.create_event(pb::CreateEventRequest {
+                retain_until: None,
                 name: "Late".into(),
                 external_id: String::new(),
             })
@@ -519,6 +525,7 @@ async fn faces_and_searches_by_selfies_faces_and_people_together() {
         .unwrap();
     let event = api
         .create_event(pb::CreateEventRequest {
+            retain_until: None,
             name: "Faces".into(),
             external_id: String::new(),
         })
@@ -594,6 +601,10 @@ async fn faces_and_searches_by_selfies_faces_and_people_together() {
     let search = |selfies: Vec<Vec<u8>>, together: Vec<pb::Companion>, tiers: pb::Tiers| {
         let mut selfies = selfies.into_iter();
         pb::SearchBySelfieRequest {
+            consent: Some(pb::Consent {
+                given: true,
+                policy_version: "test-policy".into(),
+            }),
             event_id: event.id.clone(),
             selfie: selfies.next().unwrap().into(),
             more_selfies: selfies.map(Into::into).collect(),
@@ -752,7 +763,7 @@ async fn faces_and_searches_by_selfies_faces_and_people_together() {
         );
     let rest: serde_json::Value = http
         .post(format!(
-            "{}/api/v1/events/{}/search?tiers=match_only",
+            "{}/api/v1/events/{}/search?tiers=match_only&consent=test-policy",
             cluster.gateway_http, event.id
         ))
         .bearer_auth(&key)

@@ -36,6 +36,10 @@ const SOLVAY: &str = "solvay_conference_1927.jpg";
 
 async fn search(api: &mut Client, event_id: &str, selfie: Vec<u8>) -> pb::SearchBySelfieResponse {
     api.search_by_selfie(pb::SearchBySelfieRequest {
+        consent: Some(pb::Consent {
+            given: true,
+            policy_version: "test-policy".into(),
+        }),
         more_selfies: vec![],
         together: vec![],
         tiers: 0,
@@ -110,6 +114,7 @@ async fn real_faces_find_their_photos_and_no_one_else() {
     let mut api = client(&cluster.gateway_grpc, Some(&key)).await.unwrap();
     let event = api
         .create_event(pb::CreateEventRequest {
+            retain_until: None,
             name: "Real faces".into(),
             external_id: String::new(),
         })
@@ -212,6 +217,10 @@ async fn real_faces_find_their_photos_and_no_one_else() {
         let b = boxes[i];
         let result = api
             .search_by_selfie(pb::SearchBySelfieRequest {
+                consent: Some(pb::Consent {
+                    given: true,
+                    policy_version: "test-policy".into(),
+                }),
                 more_selfies: vec![],
                 together: vec![],
                 tiers: 0,

@@ -392,6 +392,7 @@ async fn searches_equal_brute_force_in_postgres_and_in_memory() {
                 values: forget_query.clone(),
             }),
             min_similarity: 0.0, // the pack's match threshold
+            suppress: false,
         })
         .await
         .unwrap()

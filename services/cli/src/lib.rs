@@ -164,6 +164,7 @@ pub async fn load_event(
         None => {
             let event = client
                 .create_event(pb::CreateEventRequest {
+                    retain_until: None,
                     name: name.into(),
                     external_id: external_id.into(),
                 })

@@ -14,7 +14,8 @@ use crate::catalog::{
 };
 use crate::domain::{Gateway, NewRegistration, NewUpload, PageRequest};
 use crate::faces::{check_limit, check_people, FaceId, Person, PhotoMatch, Tier, Tiers};
-use crate::keys::Scope;
+use crate::keys::{Caller, Scope};
+use crate::privacy::{Channel, Consent};
 
 pub struct PublicApi {
     gateway: Arc<Gateway>,
@@ -27,13 +28,18 @@ impl PublicApi {
 
     /// The caller's studio, if its key has `scope`.
     async fn studio<T>(&self, request: &Request<T>, scope: Scope) -> Result<Uuid> {
+        self.caller(request, scope).await.map(|c| c.studio)
+    }
+
+    /// The caller (studio, key), if its key has `scope`.
+    async fn caller<T>(&self, request: &Request<T>, scope: Scope) -> Result<Caller> {
         let header = request
             .metadata()
             .get("authorization")
             .and_then(|v| v.to_str().ok());
-        crate::auth::caller(&self.gateway.catalog, header)
-            .await?
-            .require(scope)
+        let caller = crate::auth::caller(&self.gateway.catalog, header).await?;
+        caller.require(scope)?;
+        Ok(caller)
     }
 }
 
@@ -58,6 +64,7 @@ pub fn event_to_pb(event: &EventRow, counts: &EventCounts) -> pb::Event {
         faces_total: counts.faces,
         share_enabled: event.share_disabled_at.is_none(),
         share_expires_at: event.share_expires_at.map(timestamp),
+        retain_until: event.retain_until.map(timestamp),
     }
 }
 
@@ -89,6 +96,16 @@ pub fn photo_to_pb(photo: &PhotoRow) -> pb::Photo {
         height: photo.height.unwrap_or(0).max(0) as u32,
         captured_at: photo.captured_at.map(timestamp),
     }
+}
+
+/// A request's timestamp, or INVALID_ARGUMENT naming `field`.
+pub fn from_timestamp(
+    field: &str,
+    t: prost_types::Timestamp,
+) -> Result<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::from_timestamp(t.seconds, t.nanos.clamp(0, 999_999_999) as u32)
+        .map(|t| chrono::SubsecRound::trunc_subsecs(t, 6))
+        .ok_or_else(|| Error::invalid_field(field, format!("{field} is out of range")))
 }
 
 pub fn tiers_from_pb(tiers: i32) -> Result<Tiers> {
@@ -156,10 +173,17 @@ impl FacePassService for PublicApi {
         request: Request<pb::CreateEventRequest>,
     ) -> Result<Response<pb::CreateEventResponse>, Status> {
         let studio = self.studio(&request, Scope::Upload).await?;
-        let pb::CreateEventRequest { name, external_id } = request.into_inner();
+        let pb::CreateEventRequest {
+            name,
+            external_id,
+            retain_until,
+        } = request.into_inner();
+        let retain_until = retain_until
+            .map(|t| from_timestamp("retain_until", t))
+            .transpose()?;
         let (event, created) = self
             .gateway
-            .create_event(studio, &name, &external_id)
+            .create_event(studio, &name, &external_id, retain_until)
             .await?;
         // A repeated request returns the event as it is now.
         let (event, counts) = if created {
@@ -213,10 +237,14 @@ impl FacePassService for PublicApi {
         &self,
         request: Request<pb::DeleteEventRequest>,
     ) -> Result<Response<pb::DeleteEventResponse>, Status> {
-        let studio = self.studio(&request, Scope::Upload).await?;
+        let caller = self.caller(&request, Scope::Upload).await?;
+        let studio = caller.studio;
         let pb::DeleteEventRequest { event_id } = request.into_inner();
         let event_id = parse_id("event_id", &event_id)?;
-        let (photos, faces) = self.gateway.delete_event(studio, event_id).await?;
+        let (photos, faces) = self
+            .gateway
+            .delete_event(studio, event_id, &caller.actor())
+            .await?;
         Ok(Response::new(pb::DeleteEventResponse {
             photos_deleted: photos,
             faces_deleted: faces,
@@ -324,9 +352,13 @@ impl FacePassService for PublicApi {
         &self,
         request: Request<pb::DeletePhotoRequest>,
     ) -> Result<Response<pb::DeletePhotoResponse>, Status> {
-        let studio = self.studio(&request, Scope::Upload).await?;
+        let caller = self.caller(&request, Scope::Upload).await?;
+        let studio = caller.studio;
         let photo_id = parse_id("photo_id", &request.into_inner().photo_id)?;
-        let faces = self.gateway.delete_photo(studio, photo_id).await?;
+        let faces = self
+            .gateway
+            .delete_photo(studio, photo_id, &caller.actor())
+            .await?;
         Ok(Response::new(pb::DeletePhotoResponse {
             faces_deleted: faces,
         }))
@@ -344,9 +376,21 @@ impl FacePassService for PublicApi {
             more_selfies,
             together,
             tiers,
+            consent,
         } = request.into_inner();
         let event_id = parse_id("event_id", &event_id)?;
         let tiers = tiers_from_pb(tiers)?;
+        let consent = consent.map_or(
+            Consent {
+                given: false,
+                policy_version: String::new(),
+            },
+            |c| Consent {
+                given: c.given,
+                policy_version: c.policy_version,
+            },
+        );
+        let policy_version = consent.check()?.to_string();
         if selfie.is_empty() {
             return Err(Error::invalid_field("selfie", "selfie is empty").into());
         }
@@ -358,6 +402,10 @@ impl FacePassService for PublicApi {
         check_people(&people, person_field)?;
         check_limit(limit)?;
         let event = self.gateway.catalog.get_event(studio, event_id).await?;
+        self.gateway
+            .catalog
+            .record_consent(&event, &policy_version, Channel::Api)
+            .await?;
         let result = self.gateway.search(&event, people, limit, tiers).await?;
         Ok(Response::new(pb::SearchBySelfieResponse {
             selfie_face: result.selfie_face.map(Into::into),
@@ -417,10 +465,14 @@ impl FacePassService for PublicApi {
         &self,
         request: Request<pb::DeleteFaceRequest>,
     ) -> Result<Response<pb::DeleteFaceResponse>, Status> {
-        let studio = self.studio(&request, Scope::Upload).await?;
+        let caller = self.caller(&request, Scope::Upload).await?;
+        let studio = caller.studio;
         let pb::DeleteFaceRequest { face_id } = request.into_inner();
         let face = FaceId::parse("face_id", &face_id)?;
-        let deleted = self.gateway.delete_face(studio, face).await?;
+        let deleted = self
+            .gateway
+            .delete_face(studio, face, &caller.actor())
+            .await?;
         Ok(Response::new(pb::DeleteFaceResponse {
             faces_deleted: deleted,
         }))
@@ -457,10 +509,7 @@ impl FacePassService for PublicApi {
         } = request.into_inner();
         let event_id = parse_id("event_id", &event_id)?;
         let expires_at = expires_at
-            .map(|t| {
-                chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32)
-                    .ok_or_else(|| Error::invalid_field("expires_at", "expires_at is out of range"))
-            })
+            .map(|t| from_timestamp("expires_at", t))
             .transpose()?;
         self.gateway
             .catalog
@@ -473,15 +522,107 @@ impl FacePassService for PublicApi {
         }))
     }
 
+    async fn set_event_retention(
+        &self,
+        request: Request<pb::SetEventRetentionRequest>,
+    ) -> Result<Response<pb::SetEventRetentionResponse>, Status> {
+        let studio = self.studio(&request, Scope::Upload).await?;
+        let pb::SetEventRetentionRequest {
+            event_id,
+            retain_until,
+        } = request.into_inner();
+        let event_id = parse_id("event_id", &event_id)?;
+        let retain_until = retain_until
+            .map(|t| from_timestamp("retain_until", t))
+            .transpose()?;
+        self.gateway
+            .catalog
+            .set_retention(studio, event_id, retain_until)
+            .await?;
+        let (event, counts) = self.gateway.event_with_counts(studio, event_id).await?;
+        tracing::info!(%event_id, retain_until = ?retain_until, "event retention set");
+        Ok(Response::new(pb::SetEventRetentionResponse {
+            event: Some(event_to_pb(&event, &counts)),
+        }))
+    }
+
+    async fn list_audit_log(
+        &self,
+        request: Request<pb::ListAuditLogRequest>,
+    ) -> Result<Response<pb::ListAuditLogResponse>, Status> {
+        let studio = self.studio(&request, Scope::Read).await?;
+        let pb::ListAuditLogRequest {
+            page_size,
+            page_token,
+        } = request.into_inner();
+        let limit = match page_size {
+            0 => 100,
+            n if n > 500 => {
+                return Err(Error::invalid_field("page_size", "page_size is at most 500").into())
+            }
+            n => n as i64,
+        };
+        let before = if page_token.is_empty() {
+            None
+        } else {
+            Some(
+                page_token
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|b| *b > 0)
+                    .ok_or_else(|| {
+                        Error::invalid_field("page_token", "page_token is not one this API issued")
+                    })?,
+            )
+        };
+        let mut rows = self
+            .gateway
+            .catalog
+            .list_audit(studio, limit + 1, before)
+            .await?;
+        let more = rows.len() as i64 > limit;
+        rows.truncate(limit as usize);
+        let next_page_token = match rows.last() {
+            Some(last) if more => last.id.to_string(),
+            _ => String::new(),
+        };
+        Ok(Response::new(pb::ListAuditLogResponse {
+            entries: rows
+                .iter()
+                .map(|r| pb::AuditEntry {
+                    at: Some(timestamp(r.at)),
+                    actor: r.actor.clone(),
+                    action: r.action.clone(),
+                    event_id: r.event_id.map(|e| e.to_string()).unwrap_or_default(),
+                    photo_id: r.photo_id.map(|p| p.to_string()).unwrap_or_default(),
+                    counts: r
+                        .counts
+                        .as_object()
+                        .map(|o| {
+                            o.iter()
+                                .filter_map(|(k, v)| Some((k.clone(), v.as_u64()?)))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                })
+                .collect(),
+            next_page_token,
+        }))
+    }
+
     async fn forget_guest(
         &self,
         request: Request<pb::ForgetGuestRequest>,
     ) -> Result<Response<pb::ForgetGuestResponse>, Status> {
-        let studio = self.studio(&request, Scope::Search).await?;
+        let caller = self.caller(&request, Scope::Search).await?;
+        let studio = caller.studio;
         let pb::ForgetGuestRequest { event_id, selfie } = request.into_inner();
         let event_id = parse_id("event_id", &event_id)?;
         let event = self.gateway.catalog.get_event(studio, event_id).await?;
-        let (faces, photos) = self.gateway.forget_guest(&event, selfie).await?;
+        let (faces, photos) = self
+            .gateway
+            .forget_guest(&event, selfie, &caller.actor())
+            .await?;
         Ok(Response::new(pb::ForgetGuestResponse {
             faces_deleted: faces,
             photo_ids: photos.iter().map(Uuid::to_string).collect(),

@@ -27,6 +27,7 @@ pub struct EventRow {
     pub created_at: DateTime<Utc>,
     pub share_expires_at: Option<DateTime<Utc>>,
     pub share_disabled_at: Option<DateTime<Utc>>,
+    pub retain_until: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -168,6 +169,7 @@ impl Catalog {
         studio_id: Uuid,
         name: &str,
         external_id: Option<String>,
+        retain_until: Option<DateTime<Utc>>,
     ) -> Result<(EventRow, bool)> {
         let mut conn = self.conn().await?;
         let row = EventRow {
@@ -179,6 +181,7 @@ impl Catalog {
             created_at: now(),
             share_expires_at: None,
             share_disabled_at: None,
+            retain_until,
         };
         let inserted = diesel::insert_into(events::table)
             .values(&row)

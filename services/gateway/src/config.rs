@@ -36,6 +36,11 @@ pub struct GatewayConfig {
     /// empty turns the admin API off. Set it from a secret
     /// (`FACEPASS_ADMIN_TOKEN`), never in a committed file.
     pub admin_token: String,
+    /// How often expired events (retain_until) are looked for and purged.
+    pub retention_poll_ms: u64,
+    /// The version of the privacy policy guests agree to before a search;
+    /// the guest page shows it and sends it back with the consent.
+    pub privacy_policy_version: String,
 }
 
 impl Default for GatewayConfig {
@@ -56,6 +61,8 @@ impl Default for GatewayConfig {
             max_upload_bytes: 50 * 1024 * 1024,
             outbox_poll_ms: 500,
             admin_token: String::new(),
+            retention_poll_ms: 60_000,
+            privacy_policy_version: "2026-12-01".into(),
         }
     }
 }
@@ -89,6 +96,12 @@ impl Validate for GatewayConfig {
             problems.push(
                 "admin_token must be at least 16 characters (or empty: admin API off)".into(),
             );
+        }
+        if self.retention_poll_ms == 0 {
+            problems.push("retention_poll_ms must be positive".into());
+        }
+        if self.privacy_policy_version.trim().is_empty() || self.privacy_policy_version.len() > 64 {
+            problems.push("privacy_policy_version must be 1 to 64 characters".into());
         }
         if self.outbox_poll_ms == 0 {
             problems.push("outbox_poll_ms must be positive".into());

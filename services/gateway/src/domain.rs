@@ -22,6 +22,7 @@ use uuid::Uuid;
 use crate::catalog::{
     Catalog, Cursor, EventCounts, EventRow, PhotoRow, STATUS_INDEXED, STATUS_PENDING,
 };
+use crate::privacy::Audit;
 use crate::GatewayConfig;
 
 type Authed = InterceptedService<Channel, AttachToken>;
@@ -185,11 +186,14 @@ impl Gateway {
         studio: Uuid,
         name: &str,
         external_id: &str,
+        retain_until: Option<chrono::DateTime<chrono::Utc>>,
     ) -> Result<(EventRow, bool)> {
         let name = name.trim();
         text::required_text("name", name, text::MAX_NAME_CHARS)?;
         let external_id = Self::check_external_id(external_id)?;
-        self.catalog.create_event(studio, name, external_id).await
+        self.catalog
+            .create_event(studio, name, external_id, retain_until)
+            .await
     }
 
     pub async fn event_with_counts(
@@ -248,7 +252,13 @@ impl Gateway {
 
     /// Deletes an event completely: faces, owned objects, rows.
     /// Returns (photos deleted, faces deleted).
-    pub async fn delete_event(&self, studio: Uuid, event_id: Uuid) -> Result<(u64, u64)> {
+    /// `actor` goes into the audit entry (`key:<prefix>`, `retention`).
+    pub async fn delete_event(
+        &self,
+        studio: Uuid,
+        event_id: Uuid,
+        actor: &str,
+    ) -> Result<(u64, u64)> {
         let event = self.catalog.get_event(studio, event_id).await?;
         let photos = self.catalog.event_photos(event.id).await?;
         let faces = self
@@ -263,11 +273,31 @@ impl Gateway {
             .map_err(peer("search"))?
             .into_inner()
             .faces_deleted;
+        let mut objects = 0;
         for photo in photos.iter().filter(|p| p.owned_object) {
             self.delete_object(&photo.object_key).await?;
+            objects += 1;
         }
         self.catalog.delete_event_row(event.id).await?;
         tracing::info!(%event_id, photos = photos.len(), faces, "event deleted");
+        self.catalog
+            .audit(Audit {
+                studio,
+                actor,
+                action: if actor == "retention" {
+                    "event.purged"
+                } else {
+                    "event.deleted"
+                },
+                event_id: Some(event.id),
+                photo_id: None,
+                counts: &[
+                    ("photos", photos.len() as u64),
+                    ("faces", faces),
+                    ("objects", objects),
+                ],
+            })
+            .await?;
         Ok((photos.len() as u64, faces))
     }
 
@@ -544,7 +574,7 @@ impl Gateway {
     }
 
     /// Deletes a photo: its faces, its object (when FacePass owns it), its row.
-    pub async fn delete_photo(&self, studio: Uuid, photo_id: Uuid) -> Result<u64> {
+    pub async fn delete_photo(&self, studio: Uuid, photo_id: Uuid, actor: &str) -> Result<u64> {
         let photo = self.catalog.get_photo(studio, photo_id).await?;
         let faces = self
             .peers
@@ -563,6 +593,20 @@ impl Gateway {
             self.delete_object(&photo.object_key).await?;
         }
         self.catalog.delete_photo_row(photo.id).await?;
+        self.catalog
+            .audit(Audit {
+                studio,
+                actor,
+                action: "photo.deleted",
+                event_id: Some(photo.event_id),
+                photo_id: Some(photo.id),
+                counts: &[
+                    ("photos", 1),
+                    ("faces", faces),
+                    ("objects", photo.owned_object as u64),
+                ],
+            })
+            .await?;
         Ok(faces)
     }
 
@@ -585,7 +629,12 @@ impl Gateway {
     /// "Forget me": deletes every face of `event` that matches the selfie's
     /// person (at the match threshold) and returns the photos they were in.
     /// Returns (faces deleted, photos they were in).
-    pub async fn forget_guest(&self, event: &EventRow, selfie: Bytes) -> Result<(u64, Vec<Uuid>)> {
+    pub async fn forget_guest(
+        &self,
+        event: &EventRow,
+        selfie: Bytes,
+        actor: &str,
+    ) -> Result<(u64, Vec<Uuid>)> {
         let face = self.selfie_face(selfie).await?;
         let forgotten = self
             .peers
@@ -598,6 +647,8 @@ impl Gateway {
                 embedding: Some((&face.embedding).into()),
                 // The model pack's match threshold.
                 min_similarity: 0.0,
+                // Photos indexed later are covered too.
+                suppress: true,
             })
             .await;
         let forgotten = match forgotten {
@@ -620,6 +671,19 @@ impl Gateway {
             self.catalog.subtract_faces(*photo, n as i32).await?;
         }
         tracing::info!(event_id = %event.id, faces = forgotten.len(), photos = photos.len(), "guest forgotten");
+        self.catalog
+            .audit(Audit {
+                studio: event.studio_id,
+                actor,
+                action: "guest.forgotten",
+                event_id: Some(event.id),
+                photo_id: None,
+                counts: &[
+                    ("faces", forgotten.len() as u64),
+                    ("photos", photos.len() as u64),
+                ],
+            })
+            .await?;
         Ok((forgotten.len() as u64, photos))
     }
 

@@ -198,7 +198,7 @@ impl Gateway {
 
     /// Deletes one face of one of the studio's photos; returns 1, or 0 when
     /// it was already gone.
-    pub async fn delete_face(&self, studio: Uuid, id: FaceId) -> Result<u64> {
+    pub async fn delete_face(&self, studio: Uuid, id: FaceId, actor: &str) -> Result<u64> {
         let photo = self.catalog.get_photo(studio, id.photo_id).await?;
         let deleted = self
             .peers
@@ -225,6 +225,16 @@ impl Gateway {
                 .await?;
         }
         tracing::info!(photo_id = %photo.id, face_index = id.index, deleted, "face deleted");
+        self.catalog
+            .audit(crate::privacy::Audit {
+                studio,
+                actor,
+                action: "face.deleted",
+                event_id: Some(photo.event_id),
+                photo_id: Some(photo.id),
+                counts: &[("faces", deleted)],
+            })
+            .await?;
         Ok(deleted)
     }
 

@@ -93,10 +93,21 @@ impl KeyRow {
 pub struct Caller {
     pub studio: Uuid,
     pub key_id: Uuid,
+    /// The key's visible prefix ("" for keys made before prefixes).
+    pub prefix: String,
     pub scopes: Vec<Scope>,
 }
 
 impl Caller {
+    /// Who the audit log names: `key:<prefix>` (or the key's id).
+    pub fn actor(&self) -> String {
+        if self.prefix.is_empty() {
+            format!("key:{}", self.key_id)
+        } else {
+            format!("key:{}", self.prefix)
+        }
+    }
+
     /// PERMISSION_DENIED unless the key has `scope`.
     pub fn require(&self, scope: Scope) -> Result<Uuid> {
         if self.scopes.contains(&scope) {
@@ -382,6 +393,7 @@ impl Catalog {
         Ok(Caller {
             studio: key.studio_id,
             key_id: key.id,
+            prefix: key.prefix.clone(),
             scopes: key.scopes(),
         })
     }
@@ -420,8 +432,10 @@ mod tests {
         let caller = Caller {
             studio: Uuid::nil(),
             key_id: Uuid::nil(),
+            prefix: "fp_1a2b3c4d".into(),
             scopes: vec![Scope::Read],
         };
+        assert_eq!(caller.actor(), "key:fp_1a2b3c4d");
         assert!(caller.require(Scope::Read).is_ok());
         let err = caller.require(Scope::Upload).unwrap_err();
         assert_eq!(err.code, ErrorCode::PermissionDenied);

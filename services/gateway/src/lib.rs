@@ -13,6 +13,7 @@ pub mod domain;
 pub mod faces;
 pub mod keys;
 pub mod outcomes;
+pub mod privacy;
 pub mod relay;
 pub mod rest;
 pub mod schema;
@@ -85,6 +86,11 @@ pub async fn run(
         gateway.clone(),
         shutdown.clone(),
         relay_up.clone(),
+    ));
+    tokio::spawn(privacy::run_retention(
+        gateway.clone(),
+        Duration::from_millis(config.retention_poll_ms),
+        shutdown.clone(),
     ));
     let outcomes = tokio::spawn(outcomes::run(
         gateway.clone(),

@@ -33,6 +33,7 @@ diesel::table! {
         created_at -> Timestamptz,
         share_expires_at -> Nullable<Timestamptz>,
         share_disabled_at -> Nullable<Timestamptz>,
+        retain_until -> Nullable<Timestamptz>,
     }
 }
 
@@ -71,7 +72,33 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    catalog.consents (id) {
+        id -> Int8,
+        studio_id -> Uuid,
+        event_id -> Uuid,
+        policy_version -> Text,
+        channel -> Text,
+        given_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    catalog.audit_log (id) {
+        id -> Int8,
+        studio_id -> Uuid,
+        at -> Timestamptz,
+        actor -> Text,
+        action -> Text,
+        event_id -> Nullable<Uuid>,
+        photo_id -> Nullable<Uuid>,
+        counts -> Jsonb,
+    }
+}
+
 diesel::joinable!(api_keys -> studios (studio_id));
 diesel::joinable!(events -> studios (studio_id));
 diesel::joinable!(photos -> events (event_id));
-diesel::allow_tables_to_appear_in_same_query!(studios, api_keys, events, photos, outbox);
+diesel::allow_tables_to_appear_in_same_query!(
+    studios, api_keys, events, photos, outbox, consents, audit_log
+);

@@ -74,8 +74,8 @@ impl Pipeline {
             .enumerate()
             .map(|(i, face)| stored_face(i, face))
             .collect();
-        let face_count = faces.len() as u32;
-        self.search
+        let stored = self
+            .search
             .clone()
             .upsert_photo_faces(srch::UpsertPhotoFacesRequest {
                 studio_id: target.event.studio.to_string(),
@@ -85,9 +85,11 @@ impl Pipeline {
                 faces,
             })
             .await
-            .map_err(peer("search"))?;
+            .map_err(peer("search"))?
+            .into_inner();
         Ok(Indexed {
-            face_count,
+            // What the store kept: a forgotten guest's faces are not stored.
+            face_count: stored.faces_stored,
             model: analyzed.model,
             width: analyzed.width,
             height: analyzed.height,

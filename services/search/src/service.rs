@@ -581,6 +581,7 @@ impl SearchService for SearchApi {
             model,
             embedding,
             min_similarity,
+            suppress,
         } = request.into_inner();
         let studio_id = parse_id("studio_id", &studio_id)?;
         let event_id = parse_id("event_id", &event_id)?;
@@ -601,9 +602,16 @@ impl SearchService for SearchApi {
         }
         let forgotten = self
             .store
-            .forget(studio_id, event_id, &model, &embedding, min_similarity)
+            .forget(
+                studio_id,
+                event_id,
+                &model,
+                &embedding,
+                min_similarity,
+                suppress,
+            )
             .await?;
-        tracing::info!(%event_id, faces = forgotten.len(), "faces forgotten on request");
+        tracing::info!(%event_id, faces = forgotten.len(), suppress, "faces forgotten on request");
         Ok(Response::new(pb::ForgetFacesResponse {
             faces: forgotten
                 .into_iter()

@@ -36,7 +36,8 @@ pub const fn classify(code: ErrorCode) -> Failure {
         | ErrorCode::PermissionDenied
         | ErrorCode::AlreadyExists
         | ErrorCode::LinkExpired
-        | ErrorCode::LinkDisabled => Failure::Caller,
+        | ErrorCode::LinkDisabled
+        | ErrorCode::ConsentRequired => Failure::Caller,
         ErrorCode::ModelMismatch => Failure::Permanent,
         ErrorCode::Unavailable
         | ErrorCode::Overloaded

@@ -52,6 +52,8 @@ pub enum ErrorCode {
     LinkExpired,
     /// A share link the studio turned off (or of a disabled studio).
     LinkDisabled,
+    /// A guest search without the guest's consent to the privacy policy.
+    ConsentRequired,
     /// The service sheds load; retry later.
     Overloaded,
     /// A dependency (database, broker, another service) is down.
@@ -64,7 +66,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for documentation and exhaustive tests.
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 17] = [
         ErrorCode::InvalidArgument,
         ErrorCode::Unauthenticated,
         ErrorCode::PermissionDenied,
@@ -77,6 +79,7 @@ impl ErrorCode {
         ErrorCode::ModelMismatch,
         ErrorCode::LinkExpired,
         ErrorCode::LinkDisabled,
+        ErrorCode::ConsentRequired,
         ErrorCode::Overloaded,
         ErrorCode::Unavailable,
         ErrorCode::Timeout,
@@ -98,6 +101,7 @@ impl ErrorCode {
             ErrorCode::ModelMismatch => "MODEL_MISMATCH",
             ErrorCode::LinkExpired => "LINK_EXPIRED",
             ErrorCode::LinkDisabled => "LINK_DISABLED",
+            ErrorCode::ConsentRequired => "CONSENT_REQUIRED",
             ErrorCode::Overloaded => "OVERLOADED",
             ErrorCode::Unavailable => "UNAVAILABLE",
             ErrorCode::Timeout => "TIMEOUT",
@@ -125,6 +129,7 @@ impl ErrorCode {
             ErrorCode::ModelMismatch => tonic::Code::FailedPrecondition,
             ErrorCode::LinkExpired => tonic::Code::FailedPrecondition,
             ErrorCode::LinkDisabled => tonic::Code::FailedPrecondition,
+            ErrorCode::ConsentRequired => tonic::Code::FailedPrecondition,
             ErrorCode::Overloaded => tonic::Code::ResourceExhausted,
             ErrorCode::Unavailable => tonic::Code::Unavailable,
             ErrorCode::Timeout => tonic::Code::DeadlineExceeded,
@@ -147,6 +152,7 @@ impl ErrorCode {
             ErrorCode::ModelMismatch => http::StatusCode::CONFLICT,
             ErrorCode::LinkExpired => http::StatusCode::GONE,
             ErrorCode::LinkDisabled => http::StatusCode::GONE,
+            ErrorCode::ConsentRequired => http::StatusCode::PRECONDITION_REQUIRED,
             ErrorCode::Overloaded => http::StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::Unavailable => http::StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Timeout => http::StatusCode::GATEWAY_TIMEOUT,
@@ -168,7 +174,8 @@ impl ErrorCode {
             | ErrorCode::SelfieUnusable
             | ErrorCode::ModelMismatch
             | ErrorCode::LinkExpired
-            | ErrorCode::LinkDisabled => true,
+            | ErrorCode::LinkDisabled
+            | ErrorCode::ConsentRequired => true,
             ErrorCode::Unauthenticated
             | ErrorCode::Overloaded
             | ErrorCode::Unavailable
@@ -197,6 +204,7 @@ impl ErrorCode {
             | ErrorCode::ModelMismatch
             | ErrorCode::LinkExpired
             | ErrorCode::LinkDisabled
+            | ErrorCode::ConsentRequired
             | ErrorCode::Internal => None,
         }
     }

@@ -13,22 +13,36 @@ use facepass_core::{parse_id, Error};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{photo_json, studio, ApiResult};
+use super::{caller, photo_json, studio, ApiResult};
 use crate::api::person_field;
 use crate::domain::Gateway;
 use crate::faces::{check_limit, check_people, FaceId, Person, Search, Tier, Tiers, MAX_PEOPLE};
 use crate::keys::Scope;
+use crate::privacy::{Channel, Consent};
 
-/// `?limit=&tiers=` of a search.
+/// `?limit=&tiers=&consent=` of a search. `consent` is the version of the
+/// privacy policy the guest agreed to (selfie searches need it).
 #[derive(Deserialize)]
 pub struct SearchQuery {
     #[serde(default)]
     pub limit: u32,
     #[serde(default)]
     pub tiers: String,
+    #[serde(default)]
+    pub consent: String,
 }
 
 impl SearchQuery {
+    /// The policy version consented to, or CONSENT_REQUIRED.
+    pub fn consent(&self) -> Result<String, Error> {
+        Consent {
+            given: !self.consent.trim().is_empty(),
+            policy_version: self.consent.clone(),
+        }
+        .check()
+        .map(str::to_string)
+    }
+
     pub fn tiers(&self) -> Result<Tiers, Error> {
         match self.tiers.as_str() {
             "" | "all" => Ok(Tiers::All),
@@ -97,9 +111,9 @@ pub async fn delete_face(
     headers: HeaderMap,
     Path(face_id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let studio = studio(&gw, &headers, Scope::Upload).await?;
+    let caller = caller(&gw, &headers, Scope::Upload).await?;
     let face = FaceId::parse("face_id", &face_id)?;
-    let deleted = gw.delete_face(studio, face).await?;
+    let deleted = gw.delete_face(caller.studio, face, &caller.actor()).await?;
     Ok(Json(json!({"faces_deleted": deleted})))
 }
 
@@ -139,10 +153,14 @@ pub async fn search_event(
     let studio = studio(&gw, &headers, Scope::Search).await?;
     let event_id = parse_id("event_id", &event_id)?;
     let tiers = q.tiers()?;
+    let policy_version = q.consent()?;
     check_limit(q.limit)?;
     let people = read_people(multipart).await?;
     check_people(&people, person_field)?;
     let event = gw.catalog.get_event(studio, event_id).await?;
+    gw.catalog
+        .record_consent(&event, &policy_version, Channel::Api)
+        .await?;
     let result = gw.search(&event, people, q.limit, tiers).await?;
     Ok(Json(search_json(&result, None)))
 }

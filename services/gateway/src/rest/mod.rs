@@ -24,6 +24,7 @@ use crate::catalog::{EventCounts, EventRow, PhotoRow};
 use crate::domain::{Gateway, NewUpload, PageRequest};
 use crate::faces::Person;
 use crate::keys::Scope;
+use crate::privacy::Channel;
 
 mod faces;
 mod stack;
@@ -138,6 +139,7 @@ fn event_json(event: &EventRow, counts: &EventCounts) -> Value {
         "created_at": event.created_at,
         "share_enabled": event.share_disabled_at.is_none(),
         "share_expires_at": event.share_expires_at,
+        "retain_until": event.retain_until,
         "photos": {"total": counts.total, "pending": counts.pending, "indexed": counts.indexed, "failed": counts.failed},
         "faces": counts.faces,
     })
@@ -169,12 +171,21 @@ pub(crate) async fn studio(
     headers: &HeaderMap,
     scope: Scope,
 ) -> ApiResult<Uuid> {
+    Ok(caller(gateway, headers, scope).await?.studio)
+}
+
+/// The caller (studio and key), if its key has `scope`.
+pub(crate) async fn caller(
+    gateway: &Gateway,
+    headers: &HeaderMap,
+    scope: Scope,
+) -> ApiResult<crate::keys::Caller> {
     let header = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    Ok(crate::auth::caller(&gateway.catalog, header)
-        .await?
-        .require(scope)?)
+    let caller = crate::auth::caller(&gateway.catalog, header).await?;
+    caller.require(scope)?;
+    Ok(caller)
 }
 
 async fn guest_event(
@@ -189,6 +200,8 @@ async fn guest_event(
         "photos": c.total,
         "indexed": c.indexed,
         "pending": c.pending,
+        // The guest agrees to this version before a search (`?consent=`).
+        "policy_version": gw.config.privacy_policy_version,
     })))
 }
 
@@ -201,9 +214,13 @@ async fn guest_search(
 ) -> ApiResult<Json<Value>> {
     let event = gw.catalog.event_by_share_token(&token).await?;
     let tiers = q.tiers()?;
+    let policy_version = q.consent()?;
     if body.is_empty() {
         return Err(Error::invalid_field("selfie", "selfie is empty").into());
     }
+    gw.catalog
+        .record_consent(&event, &policy_version, Channel::GuestLink)
+        .await?;
     let person = Person {
         selfies: vec![body],
         faces: Vec::new(),
@@ -220,7 +237,7 @@ async fn guest_forget(
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
     let event = gw.catalog.event_by_share_token(&token).await?;
-    let (faces, photos) = gw.forget_guest(&event, body).await?;
+    let (faces, photos) = gw.forget_guest(&event, body, "guest").await?;
     Ok(Json(json!({"faces_deleted": faces, "photo_ids": photos})))
 }
 
@@ -252,6 +269,9 @@ struct NewEvent {
     name: String,
     #[serde(default)]
     external_id: String,
+    /// RFC 3339; purge the event after it.
+    #[serde(default)]
+    retain_until: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 async fn create_event(
@@ -262,7 +282,9 @@ async fn create_event(
     let studio = studio(&gw, &headers, Scope::Upload).await?;
     let new: NewEvent = serde_json::from_slice(&body)
         .map_err(|e| Error::invalid(format!("body must be JSON {{\"name\": ...}}: {e}")))?;
-    let (event, created) = gw.create_event(studio, &new.name, &new.external_id).await?;
+    let (event, created) = gw
+        .create_event(studio, &new.name, &new.external_id, new.retain_until)
+        .await?;
     if created {
         return Ok((
             StatusCode::CREATED,
@@ -315,9 +337,11 @@ async fn delete_event(
     headers: HeaderMap,
     Path(event_id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let studio = studio(&gw, &headers, Scope::Upload).await?;
+    let caller = caller(&gw, &headers, Scope::Upload).await?;
     let event_id = parse_id("event_id", &event_id)?;
-    let (photos, faces) = gw.delete_event(studio, event_id).await?;
+    let (photos, faces) = gw
+        .delete_event(caller.studio, event_id, &caller.actor())
+        .await?;
     Ok(Json(
         json!({"photos_deleted": photos, "faces_deleted": faces}),
     ))

@@ -229,11 +229,17 @@ impl FaceStore {
         Ok(row.map(|r| r.event_id))
     }
 
-    /// Deletes an event completely: its partition is detached and dropped
-    /// (no dead tuples, no vacuum wait) and its records removed. Safe to
-    /// repeat after a crash half-way.
+    /// Deletes an event completely: its "forget me" suppression entries,
+    /// its partition (detached and dropped: no dead tuples, no vacuum wait)
+    /// and its records. Safe to repeat after a crash half-way.
     pub async fn delete_event(&self, studio_id: Uuid, event_id: Uuid) -> Result<usize> {
         let mut conn = self.conn().await?;
+        diesel::sql_query("DELETE FROM faces.suppressions WHERE event_id = $1 AND studio_id = $2")
+            .bind::<SqlUuid, _>(event_id)
+            .bind::<SqlUuid, _>(studio_id)
+            .execute(&mut conn)
+            .await
+            .map_err(db_error)?;
         let Some(event) = load_event(&mut conn, studio_id, event_id)
             .await
             .map_err(db_error)?

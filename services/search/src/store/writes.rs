@@ -33,6 +33,41 @@ struct PhotoId {
     photo_id: Uuid,
 }
 
+#[derive(QueryableByName)]
+struct Suppression {
+    #[diesel(sql_type = Vec32)]
+    embedding: Vector,
+    #[diesel(sql_type = Float4)]
+    min_similarity: f32,
+}
+
+/// The event's "forget me" entries made with `model`.
+async fn load_suppressions(
+    conn: &mut AsyncPgConnection,
+    studio_id: Uuid,
+    event_id: Uuid,
+    model: &str,
+) -> std::result::Result<Vec<Suppression>, diesel::result::Error> {
+    diesel::sql_query(
+        "SELECT embedding, min_similarity FROM faces.suppressions \
+         WHERE event_id = $1 AND studio_id = $2 AND model = $3",
+    )
+    .bind::<SqlUuid, _>(event_id)
+    .bind::<SqlUuid, _>(studio_id)
+    .bind::<Text, _>(model)
+    .load(conn)
+    .await
+}
+
+/// Whether a face (L2-normalised) is a forgotten guest's.
+fn suppressed(suppressions: &[Suppression], embedding: &[f32]) -> bool {
+    suppressions.iter().any(|s| {
+        let e = s.embedding.as_slice();
+        e.len() == embedding.len()
+            && e.iter().zip(embedding).map(|(a, b)| a * b).sum::<f32>() >= s.min_similarity
+    })
+}
+
 /// Every write ends here: adjusts the face count and bumps the version,
 /// which retires in-memory copies of the event.
 async fn add_faces(
@@ -105,6 +140,14 @@ impl FaceStore {
             .transaction::<_, TxError, _>(async |conn| {
                 let event = ensure_event(conn, studio_id, event_id, &model, dimension).await?;
                 let part = checked_partition(&event.partition_name).map_err(TxError::App)?;
+                let suppressions = load_suppressions(conn, studio_id, event_id, &model).await?;
+                let photos: Vec<PhotoFaces> = photos
+                    .into_iter()
+                    .map(|mut p| {
+                        p.faces.retain(|f| !suppressed(&suppressions, f.embedding.as_slice()));
+                        p
+                    })
+                    .collect();
                 let ids: Vec<Uuid> = photos.iter().map(|p| p.photo_id).collect();
                 let replaced = diesel::sql_query(format!(
                     // event_id (constant in the partition) lets the
@@ -191,6 +234,7 @@ impl FaceStore {
         model: &str,
         query: &[f32],
         min_similarity: f32,
+        suppress: bool,
     ) -> Result<Vec<Forgotten>> {
         let mut conn = self.conn().await?;
         let model = model.to_string();
@@ -198,9 +242,27 @@ impl FaceStore {
         let full = Vector::from(query.to_vec());
         let forgotten = conn
             .transaction::<_, TxError, _>(async |conn| {
-                let event = load_event(conn, studio_id, event_id)
-                    .await?
-                    .ok_or_else(|| TxError::App(unknown_event(event_id)))?;
+                if suppress {
+                    // Kept even before the event has faces: photos indexed
+                    // later are checked against it.
+                    diesel::sql_query(
+                        "INSERT INTO faces.suppressions (studio_id, event_id, model, embedding, min_similarity) \
+                         VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind::<SqlUuid, _>(studio_id)
+                    .bind::<SqlUuid, _>(event_id)
+                    .bind::<Text, _>(&model)
+                    .bind::<Vec32, _>(&full)
+                    .bind::<Float4, _>(min_similarity)
+                    .execute(conn)
+                    .await?;
+                }
+                let Some(event) = load_event(conn, studio_id, event_id).await? else {
+                    if suppress {
+                        return Ok(Vec::new());
+                    }
+                    return Err(TxError::App(unknown_event(event_id)));
+                };
                 event.check_model(&model).map_err(TxError::App)?;
                 event
                     .check_dimension("the query", query.len())
