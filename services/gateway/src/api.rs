@@ -6,6 +6,7 @@ use std::sync::Arc;
 use facepass_core::{parse_id, Error, Result};
 use facepass_proto::v1 as pb;
 use pb::face_pass_service_server::FacePassService;
+use futures::StreamExt;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
@@ -16,6 +17,7 @@ use crate::domain::{Gateway, NewRegistration, NewUpload, PageRequest};
 use crate::faces::{check_limit, check_people, FaceId, Person, PhotoMatch, Tier, Tiers};
 use crate::keys::{Caller, Scope};
 use crate::privacy::{Channel, Consent};
+use crate::watch::Update;
 
 pub struct PublicApi {
     gateway: Arc<Gateway>,
@@ -166,8 +168,50 @@ pub fn match_to_pb(m: &PhotoMatch) -> pb::PhotoMatch {
     }
 }
 
+fn progress_to_pb(counts: &EventCounts, completed: bool) -> pb::IndexingProgress {
+    pb::IndexingProgress {
+        photos_total: counts.total,
+        photos_pending: counts.pending,
+        photos_indexed: counts.indexed,
+        photos_failed: counts.failed,
+        faces_total: counts.faces,
+        completed,
+    }
+}
+
+type WatchStream =
+    std::pin::Pin<Box<dyn futures::Stream<Item = Result<pb::WatchEventResponse, Status>> + Send>>;
+
 #[tonic::async_trait]
 impl FacePassService for PublicApi {
+    type WatchEventStream = WatchStream;
+
+    async fn watch_event(
+        &self,
+        request: Request<pb::WatchEventRequest>,
+    ) -> Result<Response<WatchStream>, Status> {
+        let studio = self.studio(&request, Scope::Read).await?;
+        let event_id = parse_id("event_id", &request.into_inner().event_id)?;
+        // Unknown events fail the call itself, not the first message.
+        self.gateway.catalog.get_event(studio, event_id).await?;
+        let updates = crate::watch::watch(self.gateway.clone(), studio, event_id).map(|u| {
+            u.map(|u| pb::WatchEventResponse {
+                update: Some(match u {
+                    Update::Progress { counts, completed } => {
+                        pb::watch_event_response::Update::Progress(progress_to_pb(
+                            &counts, completed,
+                        ))
+                    }
+                    Update::Photo(photo) => {
+                        pb::watch_event_response::Update::Photo(photo_to_pb(&photo))
+                    }
+                }),
+            })
+            .map_err(Status::from)
+        });
+        Ok(Response::new(Box::pin(updates)))
+    }
+
     async fn create_event(
         &self,
         request: Request<pb::CreateEventRequest>,
@@ -299,6 +343,100 @@ impl FacePassService for PublicApi {
         Ok(Response::new(pb::RegisterPhotoResponse {
             photo: Some(photo_to_pb(&photo)),
             created,
+        }))
+    }
+
+    async fn upload_photo_stream(
+        &self,
+        request: Request<tonic::Streaming<pb::UploadPhotoStreamRequest>>,
+    ) -> Result<Response<pb::UploadPhotoStreamResponse>, Status> {
+        let studio = self.studio(&request, Scope::Upload).await?;
+        let mut stream = request.into_inner();
+        let header = match stream.message().await? {
+            Some(pb::UploadPhotoStreamRequest {
+                part: Some(pb::upload_photo_stream_request::Part::Header(h)),
+            }) => h,
+            _ => {
+                return Err(Error::invalid_field(
+                    "header",
+                    "the first message of UploadPhotoStream must be the header",
+                )
+                .into())
+            }
+        };
+        let pb::UploadPhotoHeader {
+            event_id,
+            external_id,
+            file_name,
+        } = header;
+        let event_id = parse_id("event_id", &event_id)?;
+        let chunks = stream.map(|m| match m {
+            Ok(pb::UploadPhotoStreamRequest {
+                part: Some(pb::upload_photo_stream_request::Part::Chunk(chunk)),
+            }) => Ok(chunk),
+            Ok(_) => Err(Error::invalid_field(
+                "chunk",
+                "after the header, every message of UploadPhotoStream must be a chunk",
+            )),
+            // The client went away or broke the stream: nothing is kept.
+            Err(status) => Err(Error::invalid(format!(
+                "the upload stream broke: {}",
+                status.message()
+            ))),
+        });
+        let new = NewUpload {
+            external_id: &external_id,
+            file_name: &file_name,
+        };
+        let (photo, created) = self
+            .gateway
+            .upload_stream(studio, event_id, new, chunks)
+            .await?;
+        Ok(Response::new(pb::UploadPhotoStreamResponse {
+            photo: Some(photo_to_pb(&photo)),
+            created,
+        }))
+    }
+
+    async fn register_photos(
+        &self,
+        request: Request<pb::RegisterPhotosRequest>,
+    ) -> Result<Response<pb::RegisterPhotosResponse>, Status> {
+        let studio = self.studio(&request, Scope::Upload).await?;
+        let pb::RegisterPhotosRequest { event_id, items } = request.into_inner();
+        let event_id = parse_id("event_id", &event_id)?;
+        let items: Vec<NewRegistration<'_>> = items
+            .iter()
+            .map(|i| NewRegistration {
+                external_id: &i.external_id,
+                object_key: &i.object_key,
+                file_name: &i.file_name,
+            })
+            .collect();
+        let results = self
+            .gateway
+            .register_many(studio, event_id, &items)
+            .await?;
+        Ok(Response::new(pb::RegisterPhotosResponse {
+            results: results
+                .into_iter()
+                .map(|r| match r {
+                    Ok((photo, created)) => pb::RegisterPhotosResult {
+                        result: Some(pb::register_photos_result::Result::Photo(photo_to_pb(
+                            &photo,
+                        ))),
+                        created,
+                    },
+                    Err(e) => pb::RegisterPhotosResult {
+                        result: Some(pb::register_photos_result::Result::Error(pb::ItemError {
+                            code: e.code.as_str().to_string(),
+                            message: e.message,
+                            field: e.field.unwrap_or_default(),
+                        })),
+                        created: false,
+                    },
+                })
+                .collect(),
         }))
     }
 

@@ -57,6 +57,8 @@ pub struct PhotoRow {
     pub height: Option<i32>,
     /// EXIF DateTimeOriginal, when the photo carries one.
     pub captured_at: Option<DateTime<Utc>>,
+    /// When the status last changed (WatchEvent's order).
+    pub updated_at: DateTime<Utc>,
 }
 
 /// An event message waiting in the outbox.
@@ -483,6 +485,31 @@ impl Catalog {
             .map_err(db)
     }
 
+    /// Up to `limit` photos of the event whose status changed after
+    /// `after` (updated_at, id), in that order; pending ones left out.
+    pub async fn photo_outcomes(
+        &self,
+        event_id: Uuid,
+        after: Cursor,
+        limit: i64,
+    ) -> Result<Vec<PhotoRow>> {
+        let mut conn = self.conn().await?;
+        photos::table
+            .filter(photos::event_id.eq(event_id))
+            .filter(photos::status.ne(STATUS_PENDING))
+            .filter(
+                photos::updated_at.gt(after.created_at).or(photos::updated_at
+                    .eq(after.created_at)
+                    .and(photos::id.gt(after.id))),
+            )
+            .order((photos::updated_at, photos::id))
+            .limit(limit)
+            .select(PhotoRow::as_select())
+            .load(&mut conn)
+            .await
+            .map_err(db)
+    }
+
     /// Every photo of an event (for deletion).
     pub async fn event_photos(&self, event_id: Uuid) -> Result<Vec<PhotoRow>> {
         let mut conn = self.conn().await?;
@@ -524,6 +551,7 @@ impl Catalog {
                 photos::failure_code.eq(None::<String>),
                 photos::failure_reason.eq(None::<String>),
                 photos::indexed_at.eq(Some(now())),
+                photos::updated_at.eq(now()),
                 photos::width.eq(indexed.width),
                 photos::height.eq(indexed.height),
                 photos::captured_at.eq(indexed.captured_at),
@@ -561,6 +589,7 @@ impl Catalog {
                 photos::face_count.eq(0),
                 photos::failure_code.eq(Some(code)),
                 photos::failure_reason.eq(Some(reason)),
+                photos::updated_at.eq(now()),
             ))
             .execute(&mut conn)
             .await

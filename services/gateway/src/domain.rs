@@ -13,7 +13,6 @@ use facepass_server::auth::AttachToken;
 use object_store::path::Path as ObjectPath;
 use object_store::ObjectStore;
 use prost::Message;
-use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
@@ -162,7 +161,7 @@ pub const MAX_PHOTOS_PAGE: u32 = 1000;
 
 /// An object-store failure as callers see it: the detail (the store's paths
 /// included) goes to the log, the caller gets a retryable UNAVAILABLE.
-fn storage_unavailable(operation: &'static str, e: object_store::Error) -> Error {
+pub(crate) fn storage_unavailable(operation: &'static str, e: object_store::Error) -> Error {
     tracing::warn!(operation, error = %e, "object store failed");
     Error::unavailable("photo storage is unavailable, try again")
 }
@@ -301,7 +300,7 @@ impl Gateway {
         Ok((photos.len() as u64, faces))
     }
 
-    async fn delete_object(&self, key: &str) -> Result<()> {
+    pub(crate) async fn delete_object(&self, key: &str) -> Result<()> {
         let path =
             ObjectPath::parse(key).map_err(|e| Error::internal(format!("bad stored key: {e}")))?;
         match self.store.delete(&path).await {
@@ -311,21 +310,19 @@ impl Gateway {
     }
 
     /// Counts characters, not bytes; refuses NUL and other control characters.
-    fn check_external_id(external_id: &str) -> Result<Option<String>> {
+    pub(crate) fn check_external_id(external_id: &str) -> Result<Option<String>> {
         text::text("external_id", external_id, text::MAX_EXTERNAL_ID_CHARS)?;
         Ok((!external_id.is_empty()).then(|| external_id.to_string()))
     }
 
     /// A file name as the caller gave it (shown back, never a path).
-    fn check_file_name(file_name: &str) -> Result<Option<String>> {
+    pub(crate) fn check_file_name(file_name: &str) -> Result<Option<String>> {
         text::text("file_name", file_name, text::MAX_KEY_CHARS)?;
         Ok((!file_name.is_empty()).then(|| file_name.to_string()))
     }
 
-    /// Stores uploaded bytes, then the photo row and its event. With an
-    /// `external_id` the event already has: the existing photo when the
-    /// bytes are the same (a retry), else ALREADY_EXISTS naming it.
-    /// Returns (photo, whether it was created).
+    /// Stores uploaded bytes, then the photo row and its event (one chunk
+    /// of [`Gateway::upload_stream`]: the same checks and idempotency).
     pub async fn upload_photo(
         &self,
         studio: Uuid,
@@ -333,8 +330,6 @@ impl Gateway {
         new: NewUpload<'_>,
         content: Bytes,
     ) -> Result<(PhotoRow, bool)> {
-        let external_id = Self::check_external_id(new.external_id)?;
-        let file_name = Self::check_file_name(new.file_name)?;
         if content.is_empty() {
             return Err(Error::invalid_field("content", "content is empty"));
         }
@@ -348,58 +343,12 @@ impl Gateway {
                 ),
             ));
         }
-        let event = self.catalog.get_event(studio, event_id).await?;
-        let sha256 = hex::encode(Sha256::digest(&content));
-        let same = |existing: PhotoRow| -> Result<PhotoRow> {
-            if existing.content_sha256.as_deref() == Some(sha256.as_str()) {
-                Ok(existing)
-            } else {
-                Err(Self::conflict(&existing, "other content"))
-            }
-        };
-        if let Some(external_id) = &external_id {
-            if let Some(existing) = self
-                .catalog
-                .photo_by_external_id(event.id, external_id)
-                .await?
-            {
-                return same(existing).map(|p| (p, false));
-            }
-        }
-        let photo_id = Uuid::new_v4();
-        let key = format!("studios/{studio}/events/{}/photos/{photo_id}", event.id);
-        let path =
-            ObjectPath::parse(&key).map_err(|e| Error::internal(format!("object key: {e}")))?;
-        let size = content.len() as i64;
-        let content_type = facepass_core::media::image_type(&content).map(str::to_string);
-        self.store
-            .put(&path, content.into())
+        self.upload_stream(studio, event_id, new, futures::stream::iter([Ok(content)]))
             .await
-            .map_err(|e| storage_unavailable("put", e))?;
-        let row = PhotoRow {
-            file_name,
-            content_type,
-            content_sha256: Some(sha256.clone()),
-            ..self.new_photo_row(photo_id, &event, external_id, key.clone(), true, size)
-        };
-        match self.insert_photo(&row).await {
-            Ok(Some(())) => Ok((row, true)),
-            Ok(None) => {
-                // A concurrent call with the same external_id won: its
-                // photo is the one; this call's object must not stay.
-                self.delete_object(&key).await?;
-                same(self.existing_photo(&row).await?).map(|p| (p, false))
-            }
-            Err(e) => {
-                // The row is not there, so the object must not stay either.
-                let _ = self.delete_object(&key).await;
-                Err(e)
-            }
-        }
     }
 
     /// ALREADY_EXISTS: `existing` holds the external_id with other content.
-    fn conflict(existing: &PhotoRow, what: &str) -> Error {
+    pub(crate) fn conflict(existing: &PhotoRow, what: &str) -> Error {
         Error::new(
             ErrorCode::AlreadyExists,
             format!(
@@ -413,7 +362,7 @@ impl Gateway {
     }
 
     /// The photo that holds `row`'s external_id (after losing the race).
-    async fn existing_photo(&self, row: &PhotoRow) -> Result<PhotoRow> {
+    pub(crate) async fn existing_photo(&self, row: &PhotoRow) -> Result<PhotoRow> {
         let external_id = row.external_id.as_deref().unwrap_or_default();
         self.catalog
             .photo_by_external_id(row.event_id, external_id)
@@ -507,7 +456,7 @@ impl Gateway {
         }
     }
 
-    fn new_photo_row(
+    pub(crate) fn new_photo_row(
         &self,
         id: Uuid,
         event: &EventRow,
@@ -536,12 +485,13 @@ impl Gateway {
             width: None,
             height: None,
             captured_at: None,
+            updated_at: crate::catalog::now(),
         }
     }
 
     /// Writes the row and its `photo.uploaded` event; `None` when the
     /// event already has a photo with the row's external_id.
-    async fn insert_photo(&self, row: &PhotoRow) -> Result<Option<()>> {
+    pub(crate) async fn insert_photo(&self, row: &PhotoRow) -> Result<Option<()>> {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();

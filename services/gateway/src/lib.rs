@@ -17,6 +17,8 @@ pub mod privacy;
 pub mod relay;
 pub mod rest;
 pub mod schema;
+pub mod uploads;
+pub mod watch;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

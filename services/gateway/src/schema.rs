@@ -58,6 +58,7 @@ diesel::table! {
         width -> Nullable<Int4>,
         height -> Nullable<Int4>,
         captured_at -> Nullable<Timestamptz>,
+        updated_at -> Timestamptz,
     }
 }
 

@@ -16,12 +16,13 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
 use facepass_core::{parse_id, Error};
+use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::catalog::{EventCounts, EventRow, PhotoRow};
-use crate::domain::{Gateway, NewUpload, PageRequest};
+use crate::domain::{Gateway, NewRegistration, NewUpload, PageRequest};
 use crate::faces::Person;
 use crate::keys::Scope;
 use crate::privacy::Channel;
@@ -361,15 +362,35 @@ async fn upload_photo(
     headers: HeaderMap,
     Path(event_id): Path<String>,
     Query(q): Query<UploadQuery>,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let studio = studio(&gw, &headers, Scope::Upload).await?;
     let event_id = parse_id("event_id", &event_id)?;
+    // A declared size over the limit is refused before a byte is read.
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > gw.config.max_upload_bytes as u64) {
+        return Err(Error::new(
+            facepass_core::ErrorCode::ImageTooLarge,
+            format!(
+                "photo is {} bytes, the limit is {}",
+                declared.unwrap_or_default(),
+                gw.config.max_upload_bytes
+            ),
+        )
+        .into());
+    }
     let new = NewUpload {
         external_id: &q.external_id,
         file_name: &q.file_name,
     };
-    let (photo, created) = gw.upload_photo(studio, event_id, new, body).await?;
+    // Streamed to the object store as it arrives (uploads.rs).
+    let chunks = body.into_data_stream().map(|chunk| {
+        chunk.map_err(|e| Error::invalid(format!("the upload body broke: {e}")))
+    });
+    let (photo, created) = gw.upload_stream(studio, event_id, new, chunks).await?;
     // 202: accepted for indexing; 200: a repeated upload of the same photo.
     let status = if created {
         StatusCode::ACCEPTED
@@ -377,6 +398,98 @@ async fn upload_photo(
         StatusCode::OK
     };
     Ok((status, Json(photo_json(&photo))))
+}
+
+/// `GET /api/v1/events/{id}/watch`: Server-Sent Events, `progress` (the
+/// counts and `completed`) and `photo` (a photo just indexed or failed),
+/// the same as gRPC WatchEvent; an `error` event when the event is deleted.
+async fn watch_event(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    Path(event_id): Path<String>,
+) -> ApiResult<Response> {
+    use axum::response::sse::{Event as Sse, KeepAlive};
+    let studio = studio(&gw, &headers, Scope::Read).await?;
+    let event_id = parse_id("event_id", &event_id)?;
+    gw.catalog.get_event(studio, event_id).await?;
+    let events = crate::watch::watch(gw.clone(), studio, event_id).map(|u| {
+        let event = match u {
+            Ok(crate::watch::Update::Progress { counts, completed }) => Sse::default()
+                .event("progress")
+                .json_data(json!({
+                    "photos": {"total": counts.total, "pending": counts.pending,
+                        "indexed": counts.indexed, "failed": counts.failed},
+                    "faces": counts.faces,
+                    "completed": completed,
+                })),
+            Ok(crate::watch::Update::Photo(photo)) => {
+                Sse::default().event("photo").json_data(photo_json(&photo))
+            }
+            Err(e) => Sse::default().event("error").json_data(
+                json!({"error": {"code": e.code.as_str(), "message": e.message}}),
+            ),
+        };
+        Ok::<_, std::convert::Infallible>(event.unwrap_or_else(|_| Sse::default()))
+    });
+    // The deadline middleware would cut a long watch: the stream lives on
+    // its own; keep-alives keep proxies from closing it.
+    Ok(axum::response::sse::Sse::new(events)
+        .keep_alive(KeepAlive::default())
+        .into_response())
+}
+
+#[derive(Deserialize)]
+struct RegisterItem {
+    object_key: String,
+    #[serde(default)]
+    external_id: String,
+    #[serde(default)]
+    file_name: String,
+}
+
+#[derive(Deserialize)]
+struct RegisterBody {
+    items: Vec<RegisterItem>,
+}
+
+/// `POST /api/v1/events/{id}/photos/register` with `{"items": [{"object_key",
+/// "external_id"?, "file_name"?}, ...]}` (1 to 1,000): one result per item,
+/// `{"photo": ..., "created": bool}` or `{"error": {...}}`.
+async fn register_photos(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    Path(event_id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let studio = studio(&gw, &headers, Scope::Upload).await?;
+    let event_id = parse_id("event_id", &event_id)?;
+    let body: RegisterBody = serde_json::from_slice(&body).map_err(|e| {
+        Error::invalid(format!(
+            "body must be JSON {{\"items\": [{{\"object_key\": ...}}]}}: {e}"
+        ))
+    })?;
+    let items: Vec<NewRegistration<'_>> = body
+        .items
+        .iter()
+        .map(|i| NewRegistration {
+            external_id: &i.external_id,
+            object_key: &i.object_key,
+            file_name: &i.file_name,
+        })
+        .collect();
+    let results = gw.register_many(studio, event_id, &items).await?;
+    Ok(Json(json!({
+        "results": results.into_iter().map(|r| match r {
+            Ok((photo, created)) => json!({"photo": photo_json(&photo), "created": created}),
+            Err(e) => {
+                let mut error = json!({"code": e.code.as_str(), "message": e.message});
+                if let Some(field) = e.field {
+                    error["field"] = json!(field);
+                }
+                json!({"error": error})
+            }
+        }).collect::<Vec<_>>(),
+    })))
 }
 
 async fn list_photos(
