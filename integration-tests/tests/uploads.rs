@@ -144,7 +144,10 @@ async fn bulk_registration_and_streamed_uploads() {
     assert_eq!(rest["size_bytes"], jpeg.len());
 
     // Nothing below needs indexing: the indexer rests, the queue keeps the work.
-    cluster.service("indexer").stop(Duration::from_secs(10)).unwrap();
+    cluster
+        .service("indexer")
+        .stop(Duration::from_secs(10))
+        .unwrap();
 
     // --- RegisterPhotos: 1,000 items, one result each ---------------------------
     let small = event_photo(901, 320, 240, &[], (90, 150)).jpeg(80);
@@ -203,12 +206,15 @@ async fn bulk_registration_and_streamed_uploads() {
                 assert_eq!(e.code, "NOT_FOUND")
             }
             (8, Some(pb::register_photos_result::Result::Error(e))) => {
-                assert_eq!((e.code.as_str(), e.field.as_str()), ("INVALID_ARGUMENT", "object_key"))
+                assert_eq!(
+                    (e.code.as_str(), e.field.as_str()),
+                    ("INVALID_ARGUMENT", "object_key")
+                )
             }
             (9, Some(pb::register_photos_result::Result::Error(e))) => {
                 assert_eq!(e.code, "PERMISSION_DENIED")
             }
-            (_, Some(pb::register_photos_result::Result::Photo(p))) if i > 9 || i < 7 => {
+            (_, Some(pb::register_photos_result::Result::Photo(p))) if !(7..=9).contains(&i) => {
                 assert_eq!(p.external_id, format!("b{i}"));
                 assert!(r.created);
             }
@@ -300,14 +306,21 @@ async fn watch_event_streams_progress_and_each_outcome() {
     // REST: the same as Server-Sent Events.
     let http = reqwest::Client::new();
     let sse = http
-        .get(format!("{}/api/v1/events/{}/watch", cluster.gateway_http, event.id))
+        .get(format!(
+            "{}/api/v1/events/{}/watch",
+            cluster.gateway_http, event.id
+        ))
         .bearer_auth(&key)
         .send()
         .await
         .unwrap();
     assert_eq!(sse.status(), 200);
     assert_eq!(sse.headers()["content-type"], "text/event-stream");
-    let first = watch.message().await.unwrap().unwrap();
+    let first = watch
+        .message()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}\n{}", cluster.logs()))
+        .unwrap();
     match first.update {
         Some(pb::watch_event_response::Update::Progress(p)) => {
             assert_eq!(p.photos_total, 0);
@@ -348,12 +361,18 @@ async fn watch_event_streams_progress_and_each_outcome() {
             .unwrap();
         match next.update {
             Some(pb::watch_event_response::Update::Photo(p)) => {
-                assert!(outcomes.insert(p.id.clone(), p).is_none(), "an outcome twice");
+                assert!(
+                    outcomes.insert(p.id.clone(), p).is_none(),
+                    "an outcome twice"
+                );
             }
             Some(pb::watch_event_response::Update::Progress(p)) => {
                 assert_eq!(p.photos_indexed + p.photos_failed, outcomes.len() as u64);
                 if p.completed && p.photos_total == 3 {
-                    assert_eq!((p.photos_indexed, p.photos_failed, p.faces_total), (2, 1, 3));
+                    assert_eq!(
+                        (p.photos_indexed, p.photos_failed, p.faces_total),
+                        (2, 1, 3)
+                    );
                     break;
                 }
             }

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use facepass_core::{parse_id, Error, Result};
 use facepass_proto::v1 as pb;
-use pb::face_pass_service_server::FacePassService;
 use futures::StreamExt;
+use pb::face_pass_service_server::FacePassService;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
@@ -413,10 +413,7 @@ impl FacePassService for PublicApi {
                 file_name: &i.file_name,
             })
             .collect();
-        let results = self
-            .gateway
-            .register_many(studio, event_id, &items)
-            .await?;
+        let results = self.gateway.register_many(studio, event_id, &items).await?;
         Ok(Response::new(pb::RegisterPhotosResponse {
             results: results
                 .into_iter()

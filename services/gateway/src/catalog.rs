@@ -498,9 +498,11 @@ impl Catalog {
             .filter(photos::event_id.eq(event_id))
             .filter(photos::status.ne(STATUS_PENDING))
             .filter(
-                photos::updated_at.gt(after.created_at).or(photos::updated_at
-                    .eq(after.created_at)
-                    .and(photos::id.gt(after.id))),
+                photos::updated_at
+                    .gt(after.created_at)
+                    .or(photos::updated_at
+                        .eq(after.created_at)
+                        .and(photos::id.gt(after.id))),
             )
             .order((photos::updated_at, photos::id))
             .limit(limit)

@@ -149,3 +149,32 @@ pub async fn run(
     outcomes.await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    /// The gateway and the search service share one database, and diesel
+    /// keeps one table of applied versions per database: a catalog and a
+    /// faces migration with the same version would make the second one look
+    /// applied and never run. Versions are the digits of the folder name.
+    #[test]
+    fn migration_versions_are_unique_across_services() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations");
+        let mut seen = std::collections::BTreeMap::new();
+        for set in ["catalog", "faces"] {
+            for entry in std::fs::read_dir(root.join(set)).unwrap() {
+                let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+                let version: String = name
+                    .split('_')
+                    .next()
+                    .unwrap()
+                    .chars()
+                    .filter(char::is_ascii_digit)
+                    .collect();
+                if let Some(other) = seen.insert(version.clone(), format!("{set}/{name}")) {
+                    panic!("version {version} is used by {other} and {set}/{name}");
+                }
+            }
+        }
+        assert!(seen.len() >= 9);
+    }
+}

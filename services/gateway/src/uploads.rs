@@ -225,13 +225,16 @@ impl Gateway {
         if items.is_empty() || items.len() > MAX_BULK {
             return Err(Error::invalid_field(
                 "items",
-                format!("a call registers 1 to {MAX_BULK} photos, not {}", items.len()),
+                format!(
+                    "a call registers 1 to {MAX_BULK} photos, not {}",
+                    items.len()
+                ),
             ));
         }
         // The event once, before any item: a wrong event fails the call.
         self.catalog.get_event(studio, event_id).await?;
-        Ok(futures::stream::iter(items.iter().copied())
-            .map(|item| self.register_photo(studio, event_id, item))
+        Ok(futures::stream::iter(0..items.len())
+            .map(|i| self.register_photo(studio, event_id, items[i]))
             .buffered(BULK_CONCURRENCY)
             .collect()
             .await)
@@ -250,7 +253,10 @@ mod tests {
         let s = m.done().unwrap();
         assert_eq!(s.size, 8);
         assert_eq!(s.content_type.as_deref(), Some("image/jpeg"));
-        assert_eq!(s.sha256, hex::encode(Sha256::digest(b"\xFF\xD8\xFF\xE0abcd")));
+        assert_eq!(
+            s.sha256,
+            hex::encode(Sha256::digest(b"\xFF\xD8\xFF\xE0abcd"))
+        );
         let mut m = Meter::new(10);
         m.take(b"0123456789").unwrap();
         assert_eq!(m.take(b"x").unwrap_err().code, ErrorCode::ImageTooLarge);

@@ -24,7 +24,10 @@ const OUTCOMES_PER_POLL: i64 = 200;
 #[derive(Debug, Clone)]
 pub enum Update {
     /// The event's counts; `completed` once nothing is pending.
-    Progress { counts: EventCounts, completed: bool },
+    Progress {
+        counts: EventCounts,
+        completed: bool,
+    },
     /// A photo was indexed or failed.
     Photo(Box<PhotoRow>),
 }

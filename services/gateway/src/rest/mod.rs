@@ -116,6 +116,11 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
             "/api/v1/events/{event_id}/search",
             post(faces::search_event),
         )
+        .route(
+            "/api/v1/events/{event_id}/photos/register",
+            post(register_photos),
+        )
+        .route("/api/v1/events/{event_id}/watch", get(watch_event))
         .route("/api/v1/photos/{photo_id}/faces", get(faces::photo_faces))
         .route("/api/v1/faces/{face_id}", delete(faces::delete_face))
         .route(
@@ -387,9 +392,9 @@ async fn upload_photo(
         file_name: &q.file_name,
     };
     // Streamed to the object store as it arrives (uploads.rs).
-    let chunks = body.into_data_stream().map(|chunk| {
-        chunk.map_err(|e| Error::invalid(format!("the upload body broke: {e}")))
-    });
+    let chunks = body
+        .into_data_stream()
+        .map(|chunk| chunk.map_err(|e| Error::invalid(format!("the upload body broke: {e}"))));
     let (photo, created) = gw.upload_stream(studio, event_id, new, chunks).await?;
     // 202: accepted for indexing; 200: a repeated upload of the same photo.
     let status = if created {
@@ -414,20 +419,20 @@ async fn watch_event(
     gw.catalog.get_event(studio, event_id).await?;
     let events = crate::watch::watch(gw.clone(), studio, event_id).map(|u| {
         let event = match u {
-            Ok(crate::watch::Update::Progress { counts, completed }) => Sse::default()
-                .event("progress")
-                .json_data(json!({
+            Ok(crate::watch::Update::Progress { counts, completed }) => {
+                Sse::default().event("progress").json_data(json!({
                     "photos": {"total": counts.total, "pending": counts.pending,
                         "indexed": counts.indexed, "failed": counts.failed},
                     "faces": counts.faces,
                     "completed": completed,
-                })),
+                }))
+            }
             Ok(crate::watch::Update::Photo(photo)) => {
                 Sse::default().event("photo").json_data(photo_json(&photo))
             }
-            Err(e) => Sse::default().event("error").json_data(
-                json!({"error": {"code": e.code.as_str(), "message": e.message}}),
-            ),
+            Err(e) => Sse::default()
+                .event("error")
+                .json_data(json!({"error": {"code": e.code.as_str(), "message": e.message}})),
         };
         Ok::<_, std::convert::Infallible>(event.unwrap_or_else(|_| Sse::default()))
     });
