@@ -410,6 +410,10 @@ impl Cluster {
                 ("FACEPASS_ADMIN_TOKEN", cluster.admin_token.clone()),
                 // Expired events are purged within a second in tests.
                 ("FACEPASS_RETENTION_POLL_MS", "300".into()),
+                // Webhooks to the tests' own plain-HTTP receivers, retried fast.
+                ("FACEPASS_WEBHOOK_ALLOW_HTTP", "true".into()),
+                ("FACEPASS_WEBHOOK_RETRY_BASE_MS", "300".into()),
+                ("FACEPASS_WEBHOOK_POLL_MS", "100".into()),
             ],
         )?;
         cluster.spawn(

@@ -168,6 +168,31 @@ pub fn match_to_pb(m: &PhotoMatch) -> pb::PhotoMatch {
     }
 }
 
+fn webhook_to_pb(hook: &crate::webhooks::WebhookRow) -> pb::Webhook {
+    pb::Webhook {
+        id: hook.id.to_string(),
+        url: hook.url.clone(),
+        events: hook.events.clone(),
+        created_at: Some(timestamp(hook.created_at)),
+    }
+}
+
+fn delivery_to_pb(d: &crate::webhooks::DeliveryRow) -> pb::WebhookDelivery {
+    pb::WebhookDelivery {
+        id: d.id.to_string(),
+        webhook_id: d.webhook_id.to_string(),
+        event_type: d.event_type.clone(),
+        body: d.body.clone(),
+        state: d.state.clone(),
+        attempts: d.attempts.max(0) as u32,
+        last_status: d.last_status.unwrap_or(0).max(0) as u32,
+        last_error: d.last_error.clone().unwrap_or_default(),
+        created_at: Some(timestamp(d.created_at)),
+        next_attempt_at: (d.state == "pending").then(|| timestamp(d.next_attempt_at)),
+        delivered_at: d.delivered_at.map(timestamp),
+    }
+}
+
 fn progress_to_pb(counts: &EventCounts, completed: bool) -> pb::IndexingProgress {
     pb::IndexingProgress {
         photos_total: counts.total,
@@ -395,6 +420,78 @@ impl FacePassService for PublicApi {
         Ok(Response::new(pb::UploadPhotoStreamResponse {
             photo: Some(photo_to_pb(&photo)),
             created,
+        }))
+    }
+
+    async fn create_webhook(
+        &self,
+        request: Request<pb::CreateWebhookRequest>,
+    ) -> Result<Response<pb::CreateWebhookResponse>, Status> {
+        let studio = self.studio(&request, Scope::Admin).await?;
+        let pb::CreateWebhookRequest { url, events } = request.into_inner();
+        let hook = self
+            .gateway
+            .catalog
+            .create_webhook(studio, &url, &events, self.gateway.config.webhook_allow_http)
+            .await?;
+        tracing::info!(webhook = %hook.id, "webhook created");
+        Ok(Response::new(pb::CreateWebhookResponse {
+            webhook: Some(webhook_to_pb(&hook)),
+            secret: hook.secret,
+        }))
+    }
+
+    async fn list_webhooks(
+        &self,
+        request: Request<pb::ListWebhooksRequest>,
+    ) -> Result<Response<pb::ListWebhooksResponse>, Status> {
+        let studio = self.studio(&request, Scope::Admin).await?;
+        let hooks = self.gateway.catalog.list_webhooks(studio).await?;
+        Ok(Response::new(pb::ListWebhooksResponse {
+            webhooks: hooks.iter().map(webhook_to_pb).collect(),
+        }))
+    }
+
+    async fn delete_webhook(
+        &self,
+        request: Request<pb::DeleteWebhookRequest>,
+    ) -> Result<Response<pb::DeleteWebhookResponse>, Status> {
+        let studio = self.studio(&request, Scope::Admin).await?;
+        let id = parse_id("webhook_id", &request.into_inner().webhook_id)?;
+        self.gateway.catalog.delete_webhook(studio, id).await?;
+        Ok(Response::new(pb::DeleteWebhookResponse {}))
+    }
+
+    async fn list_webhook_deliveries(
+        &self,
+        request: Request<pb::ListWebhookDeliveriesRequest>,
+    ) -> Result<Response<pb::ListWebhookDeliveriesResponse>, Status> {
+        let studio = self.studio(&request, Scope::Admin).await?;
+        let pb::ListWebhookDeliveriesRequest { webhook_id, limit } = request.into_inner();
+        let id = parse_id("webhook_id", &webhook_id)?;
+        let limit = match limit {
+            0 => 100,
+            n if n > 500 => {
+                return Err(Error::invalid_field("limit", "limit is at most 500").into())
+            }
+            n => n as i64,
+        };
+        let rows = self.gateway.catalog.list_deliveries(studio, id, limit).await?;
+        Ok(Response::new(pb::ListWebhookDeliveriesResponse {
+            deliveries: rows.iter().map(delivery_to_pb).collect(),
+        }))
+    }
+
+    async fn replay_webhook_delivery(
+        &self,
+        request: Request<pb::ReplayWebhookDeliveryRequest>,
+    ) -> Result<Response<pb::ReplayWebhookDeliveryResponse>, Status> {
+        let studio = self.studio(&request, Scope::Admin).await?;
+        let id = parse_id("delivery_id", &request.into_inner().delivery_id)?;
+        let row = self.gateway.catalog.replay_delivery(studio, id).await?;
+        tracing::info!(delivery = %row.id, replayed = %id, "webhook delivery replayed");
+        Ok(Response::new(pb::ReplayWebhookDeliveryResponse {
+            delivery: Some(delivery_to_pb(&row)),
         }))
     }
 

@@ -41,6 +41,16 @@ pub struct GatewayConfig {
     /// The version of the privacy policy guests agree to before a search;
     /// the guest page shows it and sends it back with the consent.
     pub privacy_policy_version: String,
+    /// Webhooks: the first retry's wait (then doubling, at most an hour).
+    pub webhook_retry_base_ms: u64,
+    /// Webhooks: a delivery is retried until this long after it was made.
+    pub webhook_max_age_hours: u64,
+    /// Webhooks: how long one attempt may take.
+    pub webhook_timeout_ms: u64,
+    /// Webhooks: how often due deliveries are looked for.
+    pub webhook_poll_ms: u64,
+    /// Webhooks may be plain http:// (development and tests only).
+    pub webhook_allow_http: bool,
 }
 
 impl Default for GatewayConfig {
@@ -63,6 +73,11 @@ impl Default for GatewayConfig {
             admin_token: String::new(),
             retention_poll_ms: 60_000,
             privacy_policy_version: "2026-12-01".into(),
+            webhook_retry_base_ms: 30_000,
+            webhook_max_age_hours: 25,
+            webhook_timeout_ms: 10_000,
+            webhook_poll_ms: 1_000,
+            webhook_allow_http: false,
         }
     }
 }
@@ -96,6 +111,12 @@ impl Validate for GatewayConfig {
             problems.push(
                 "admin_token must be at least 16 characters (or empty: admin API off)".into(),
             );
+        }
+        if self.webhook_retry_base_ms == 0 || self.webhook_poll_ms == 0 || self.webhook_timeout_ms == 0 {
+            problems.push("webhook_retry_base_ms, webhook_poll_ms and webhook_timeout_ms must be positive".into());
+        }
+        if self.webhook_max_age_hours < 24 {
+            problems.push("webhook_max_age_hours must be at least 24".into());
         }
         if self.retention_poll_ms == 0 {
             problems.push("retention_poll_ms must be positive".into());

@@ -19,6 +19,7 @@ pub mod rest;
 pub mod schema;
 pub mod uploads;
 pub mod watch;
+pub mod webhooks;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -89,6 +90,7 @@ pub async fn run(
         shutdown.clone(),
         relay_up.clone(),
     ));
+    tokio::spawn(webhooks::run(gateway.clone(), shutdown.clone()));
     tokio::spawn(privacy::run_retention(
         gateway.clone(),
         Duration::from_millis(config.retention_poll_ms),

@@ -103,6 +103,21 @@ async fn handle(gateway: &Gateway, delivery: Delivery) {
     }
 }
 
+/// Queues the studio's webhooks for the photo's outcome (idempotent: a
+/// redelivered outcome queues nothing new).
+async fn notify(gateway: &Gateway, studio: &str, photo_id: Uuid) -> Result<(), Option<String>> {
+    let studio = Uuid::parse_str(studio).map_err(|_| Some("bad studio_id".to_string()))?;
+    let photo = match gateway.catalog.get_photo(studio, photo_id).await {
+        Ok(photo) => photo,
+        // Deleted just now: nothing to tell.
+        Err(e) if e.code == facepass_core::ErrorCode::NotFound => return Ok(()),
+        Err(e) => return Err(transient(e)),
+    };
+    crate::webhooks::photo_outcome(gateway, &photo)
+        .await
+        .map_err(transient)
+}
+
 fn transient(e: Error) -> Option<String> {
     tracing::warn!(code = %e.code, error = %e.message, "applying an outcome failed; will retry");
     None
@@ -129,6 +144,7 @@ async fn apply_indexed(gateway: &Gateway, event: PhotoIndexed) -> Result<(), Opt
         .map_err(transient)?;
     if found {
         tracing::info!(%photo_id, faces = event.face_count, "photo indexed");
+        notify(gateway, &event.studio_id, photo_id).await?;
     } else {
         // Deleted while it was being indexed: its faces must not outlive it.
         tracing::info!(%photo_id, "indexed photo no longer exists; removing its faces");
@@ -160,6 +176,9 @@ async fn apply_failed(gateway: &Gateway, event: PhotoFailed) -> Result<(), Optio
         .await
         .map_err(transient)?;
     tracing::info!(%photo_id, found, code = %event.error_code, reason = %event.reason, "photo failed");
+    if found {
+        notify(gateway, &event.studio_id, photo_id).await?;
+    }
     // A failed photo has no faces: the store removes any an earlier attempt
     // stored (a re-index that failed) and counts the photo as failed; a
     // photo deleted meanwhile leaves no record at all.

@@ -97,9 +97,47 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    catalog.webhooks (id) {
+        id -> Uuid,
+        studio_id -> Uuid,
+        url -> Text,
+        secret -> Text,
+        events -> Array<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    catalog.webhook_deliveries (id) {
+        id -> Uuid,
+        webhook_id -> Uuid,
+        studio_id -> Uuid,
+        event_type -> Text,
+        body -> Text,
+        dedupe_key -> Text,
+        state -> Text,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        last_status -> Nullable<Int4>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamptz,
+        delivered_at -> Nullable<Timestamptz>,
+    }
+}
+
 diesel::joinable!(api_keys -> studios (studio_id));
+diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
 diesel::joinable!(events -> studios (studio_id));
 diesel::joinable!(photos -> events (event_id));
 diesel::allow_tables_to_appear_in_same_query!(
-    studios, api_keys, events, photos, outbox, consents, audit_log
+    studios,
+    api_keys,
+    events,
+    photos,
+    outbox,
+    consents,
+    audit_log,
+    webhooks,
+    webhook_deliveries
 );

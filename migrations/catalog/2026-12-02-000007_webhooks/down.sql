@@ -1,0 +1,2 @@
+DROP TABLE catalog.webhook_deliveries;
+DROP TABLE catalog.webhooks;
