@@ -97,7 +97,9 @@ async fn webhooks_are_signed_retried_logged_and_replayed() {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     let cluster = Cluster::start().await.expect("cluster");
@@ -154,9 +156,9 @@ async fn webhooks_are_signed_retried_logged_and_replayed() {
     let deadline = Instant::now() + Duration::from_secs(60);
     let done = |log: &[Received]| {
         log.iter().filter(|r| r.event == "photo.failed").count() >= 3
-            && log.iter().any(|r| {
-                r.event == "event.indexing_completed" && r.body.contains("\"total\":2")
-            })
+            && log
+                .iter()
+                .any(|r| r.event == "event.indexing_completed" && r.body.contains("\"total\":2"))
             && log.iter().any(|r| r.event == "photo.indexed")
     };
     while !done(&received.lock().unwrap()) {
@@ -170,7 +172,10 @@ async fn webhooks_are_signed_retried_logged_and_replayed() {
     }
     let log = received.lock().unwrap().clone();
     for r in &log {
-        assert!(verify(&secret, &r.signature, &r.body), "bad signature: {r:?}");
+        assert!(
+            verify(&secret, &r.signature, &r.body),
+            "bad signature: {r:?}"
+        );
         assert!(!verify("whsec_wrong", &r.signature, &r.body));
         let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
         assert_eq!(body["type"], r.event);
@@ -180,7 +185,10 @@ async fn webhooks_are_signed_retried_logged_and_replayed() {
     let body: serde_json::Value = serde_json::from_str(&indexed[0].body).unwrap();
     assert_eq!(body["data"]["face_count"], 2);
     let failed: Vec<&Received> = log.iter().filter(|r| r.event == "photo.failed").collect();
-    assert!(failed.iter().all(|r| r.delivery == failed[0].delivery), "one delivery, retried");
+    assert!(
+        failed.iter().all(|r| r.delivery == failed[0].delivery),
+        "one delivery, retried"
+    );
     let body: serde_json::Value = serde_json::from_str(&failed[0].body).unwrap();
     assert_eq!(body["data"]["failure_code"], "IMAGE_UNDECODABLE");
     let waits: Vec<f64> = failed
@@ -205,7 +213,10 @@ async fn webhooks_are_signed_retried_logged_and_replayed() {
         .iter()
         .find(|d| d.event_type == "photo.failed")
         .unwrap();
-    assert_eq!((f.state.as_str(), f.attempts, f.last_status), ("delivered", 3, 200));
+    assert_eq!(
+        (f.state.as_str(), f.attempts, f.last_status),
+        ("delivered", 3, 200)
+    );
     let i = deliveries
         .iter()
         .find(|d| d.event_type == "photo.indexed")
@@ -241,7 +252,9 @@ async fn webhooks_are_signed_retried_logged_and_replayed() {
     }
     // Another studio sees neither the webhook nor its deliveries.
     let (_other, other_key) = cluster.create_studio("Other").unwrap();
-    let mut other = client(&cluster.gateway_grpc, Some(&other_key)).await.unwrap();
+    let mut other = client(&cluster.gateway_grpc, Some(&other_key))
+        .await
+        .unwrap();
     let err = other
         .list_webhook_deliveries(pb::ListWebhookDeliveriesRequest {
             webhook_id: hook.id.clone(),

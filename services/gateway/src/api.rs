@@ -432,7 +432,12 @@ impl FacePassService for PublicApi {
         let hook = self
             .gateway
             .catalog
-            .create_webhook(studio, &url, &events, self.gateway.config.webhook_allow_http)
+            .create_webhook(
+                studio,
+                &url,
+                &events,
+                self.gateway.config.webhook_allow_http,
+            )
             .await?;
         tracing::info!(webhook = %hook.id, "webhook created");
         Ok(Response::new(pb::CreateWebhookResponse {
@@ -476,7 +481,11 @@ impl FacePassService for PublicApi {
             }
             n => n as i64,
         };
-        let rows = self.gateway.catalog.list_deliveries(studio, id, limit).await?;
+        let rows = self
+            .gateway
+            .catalog
+            .list_deliveries(studio, id, limit)
+            .await?;
         Ok(Response::new(pb::ListWebhookDeliveriesResponse {
             deliveries: rows.iter().map(delivery_to_pb).collect(),
         }))

@@ -112,8 +112,14 @@ impl Validate for GatewayConfig {
                 "admin_token must be at least 16 characters (or empty: admin API off)".into(),
             );
         }
-        if self.webhook_retry_base_ms == 0 || self.webhook_poll_ms == 0 || self.webhook_timeout_ms == 0 {
-            problems.push("webhook_retry_base_ms, webhook_poll_ms and webhook_timeout_ms must be positive".into());
+        if self.webhook_retry_base_ms == 0
+            || self.webhook_poll_ms == 0
+            || self.webhook_timeout_ms == 0
+        {
+            problems.push(
+                "webhook_retry_base_ms, webhook_poll_ms and webhook_timeout_ms must be positive"
+                    .into(),
+            );
         }
         if self.webhook_max_age_hours < 24 {
             problems.push("webhook_max_age_hours must be at least 24".into());

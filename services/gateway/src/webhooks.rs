@@ -336,24 +336,36 @@ impl Catalog {
     async fn claim_due(&self) -> Result<Vec<(DeliveryRow, WebhookRow)>> {
         let mut conn = self.conn().await?;
         conn.transaction::<_, diesel::result::Error, _>(async |conn| {
-            let due: Vec<(DeliveryRow, WebhookRow)> = wd::table
-                .inner_join(webhooks::table)
+            // Only the delivery rows are locked: other workers skip them,
+            // not the other deliveries of the same endpoint.
+            let due: Vec<DeliveryRow> = wd::table
                 .filter(wd::state.eq("pending"))
                 .filter(wd::next_attempt_at.le(Utc::now()))
                 .order(wd::next_attempt_at)
                 .limit(CLAIM)
                 .for_update()
-                .of(wd::table)
                 .skip_locked()
-                .select((DeliveryRow::as_select(), WebhookRow::as_select()))
+                .select(DeliveryRow::as_select())
                 .load(conn)
                 .await?;
-            let ids: Vec<Uuid> = due.iter().map(|(d, _)| d.id).collect();
+            let ids: Vec<Uuid> = due.iter().map(|d| d.id).collect();
             diesel::update(wd::table.filter(wd::id.eq_any(&ids)))
                 .set(wd::next_attempt_at.eq(Utc::now() + LEASE))
                 .execute(conn)
                 .await?;
-            Ok(due)
+            let hook_ids: Vec<Uuid> = due.iter().map(|d| d.webhook_id).collect();
+            let hooks: Vec<WebhookRow> = webhooks::table
+                .filter(webhooks::id.eq_any(&hook_ids))
+                .select(WebhookRow::as_select())
+                .load(conn)
+                .await?;
+            Ok(due
+                .into_iter()
+                .filter_map(|d| {
+                    let hook = hooks.iter().find(|h| h.id == d.webhook_id)?.clone();
+                    Some((d, hook))
+                })
+                .collect())
         })
         .await
         .map_err(db)
@@ -493,7 +505,10 @@ async fn deliver_due(gateway: &Gateway, client: &reqwest::Client) -> Result<usiz
         let answer = client
             .post(&hook.url)
             .header("content-type", "application/json")
-            .header("facepass-signature", signature(&hook.secret, t, &delivery.body))
+            .header(
+                "facepass-signature",
+                signature(&hook.secret, t, &delivery.body),
+            )
             .header("facepass-event", &delivery.event_type)
             .header("facepass-delivery", delivery.id.to_string())
             .body(delivery.body.clone())
