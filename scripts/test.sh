@@ -41,6 +41,8 @@ bash tools/parity/run.sh .facepass/models/proxy
 
 say "parity with insightface 0.7.3 on the real model pack and real photos"
 python -m unittest tools/models/test_real_pack.py 2>&1 | tail -3
+say "the Python client's unit tests (clients/python)"
+python -m unittest clients/python/test_client.py 2>&1 | tail -3
 python tools/fixtures/make_models.py .facepass/models/fixture128 --dimension 128 >/dev/null
 bash tools/parity/run.sh --real
 

