@@ -12,7 +12,7 @@ use std::time::Duration;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use bytes::Bytes;
 use facepass_core::{parse_id, Error};
@@ -29,6 +29,7 @@ use crate::privacy::Channel;
 
 mod faces;
 mod stack;
+mod studio;
 #[cfg(test)]
 mod tests;
 
@@ -121,6 +122,43 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
             post(register_photos),
         )
         .route("/api/v1/events/{event_id}/watch", get(watch_event))
+        .route(
+            "/api/v1/photos/{photo_id}",
+            get(studio::get_photo).delete(studio::delete_photo),
+        )
+        .route(
+            "/api/v1/events/{event_id}/forget",
+            post(studio::forget_guest),
+        )
+        .route(
+            "/api/v1/events/{event_id}/share-link",
+            put(studio::update_share_link),
+        )
+        .route(
+            "/api/v1/events/{event_id}/share-link/rotate",
+            post(studio::rotate_share_link),
+        )
+        .route(
+            "/api/v1/events/{event_id}/retention",
+            put(studio::set_retention),
+        )
+        .route("/api/v1/audit", get(studio::audit_log))
+        .route(
+            "/api/v1/webhooks",
+            post(studio::create_webhook).get(studio::list_webhooks),
+        )
+        .route(
+            "/api/v1/webhooks/{webhook_id}",
+            delete(studio::delete_webhook),
+        )
+        .route(
+            "/api/v1/webhooks/{webhook_id}/deliveries",
+            get(studio::list_deliveries),
+        )
+        .route(
+            "/api/v1/deliveries/{delivery_id}/replay",
+            post(studio::replay_delivery),
+        )
         .route("/api/v1/photos/{photo_id}/faces", get(faces::photo_faces))
         .route("/api/v1/faces/{face_id}", delete(faces::delete_face))
         .route(
@@ -135,7 +173,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
     with_limits(routes, &limits)
 }
 
-fn event_json(event: &EventRow, counts: &EventCounts) -> Value {
+pub(crate) fn event_json(event: &EventRow, counts: &EventCounts) -> Value {
     json!({
         "id": event.id,
         "name": event.name,
