@@ -73,3 +73,51 @@ pub async fn wait_indexed(
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
+
+/// Creates an event without an external id.
+pub async fn create_event(api: &mut Client, name: &str) -> pb::Event {
+    api.create_event(pb::CreateEventRequest {
+        name: name.into(),
+        external_id: String::new(),
+        retain_until: None,
+    })
+    .await
+    .expect("CreateEvent")
+    .into_inner()
+    .event
+    .expect("an event")
+}
+
+/// Uploads `bytes` as `<external_id>.jpg` with that external id.
+pub async fn upload(
+    api: &mut Client,
+    event_id: &str,
+    external_id: &str,
+    bytes: Vec<u8>,
+) -> pb::Photo {
+    api.upload_photo(pb::UploadPhotoRequest {
+        event_id: event_id.into(),
+        external_id: external_id.into(),
+        content: bytes.into(),
+        file_name: format!("{external_id}.jpg"),
+    })
+    .await
+    .expect("UploadPhoto")
+    .into_inner()
+    .photo
+    .expect("a photo")
+}
+
+/// Every file under `dir`, recursively (none when it does not exist).
+pub fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}

@@ -9,53 +9,14 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use facepass_analysis::FaceAnalysis;
-use facepass_integration_tests::gateway::{client, error_code, wait_indexed, Client};
+use facepass_integration_tests::gateway::{
+    client, create_event, error_code, files_under, upload, wait_indexed,
+};
 use facepass_integration_tests::Cluster;
 use facepass_proto::v1 as pb;
 use facepass_synth::{event_photo, selfie};
 use tonic::transport::Channel;
 use tonic::Code;
-
-async fn upload(api: &mut Client, event_id: &str, external_id: &str, bytes: Vec<u8>) -> pb::Photo {
-    api.upload_photo(pb::UploadPhotoRequest {
-        event_id: event_id.into(),
-        external_id: external_id.into(),
-        content: bytes.into(),
-        file_name: String::new(),
-    })
-    .await
-    .unwrap()
-    .into_inner()
-    .photo
-    .unwrap()
-}
-
-async fn event(api: &mut Client, name: &str) -> pb::Event {
-    api.create_event(pb::CreateEventRequest {
-        name: name.into(),
-        external_id: String::new(),
-        retain_until: None,
-    })
-    .await
-    .unwrap()
-    .into_inner()
-    .event
-    .unwrap()
-}
-
-/// Every file under `dir`, recursively.
-fn files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(files(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
-}
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
@@ -118,7 +79,7 @@ async fn consent_forget_me_audit_and_retention() {
     let mut api = client(&cluster.gateway_grpc, Some(&key)).await.unwrap();
     let http = reqwest::Client::new();
 
-    let wedding = event(&mut api, "Wedding").await;
+    let wedding = create_event(&mut api, "Wedding").await;
     let plan: [&[u8]; 4] = [&[1], &[1, 2], &[2], &[2, 3]];
     for (i, who) in plan.iter().enumerate() {
         let scene = event_photo(700 + i as u64, 1500, 1000, who, (110, 150));
@@ -307,7 +268,7 @@ async fn consent_forget_me_audit_and_retention() {
     assert!(rest.next_page_token.is_empty());
 
     // --- retention: purged automatically, with a receipt -----------------------
-    let short = event(&mut api, "Short-lived").await;
+    let short = create_event(&mut api, "Short-lived").await;
     upload(
         &mut api,
         &short.id,
@@ -395,7 +356,7 @@ fn assert_no_selfie_kept(
     embeddings: &[Vec<f32>],
     allowed: Option<usize>,
 ) {
-    for path in files(&cluster.storage_root) {
+    for path in files_under(&cluster.storage_root) {
         let bytes = std::fs::read(&path).unwrap();
         for (i, selfie) in selfies.iter().enumerate() {
             let window = &selfie[selfie.len() / 2..selfie.len() / 2 + 64];
@@ -471,7 +432,7 @@ async fn a_selfie_is_never_stored() {
         64 << 20,
     );
     let read = |name: &str| std::fs::read(photos.join(name)).unwrap();
-    let party = event(&mut api, "Party").await;
+    let party = create_event(&mut api, "Party").await;
     let names = [
         "obama.jpg",
         "obama3.jpg",

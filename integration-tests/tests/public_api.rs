@@ -7,7 +7,9 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use facepass_integration_tests::gateway::{client, error_code, wait_indexed, Client};
+use facepass_integration_tests::gateway::{
+    client, error_code, files_under, upload, wait_indexed, Client,
+};
 use facepass_integration_tests::Cluster;
 use facepass_proto::v1 as pb;
 use facepass_synth::{event_photo, selfie, with_capture_time};
@@ -21,20 +23,6 @@ fn existing_id(status: &tonic::Status) -> String {
         .unwrap_or_default()
 }
 
-async fn upload(api: &mut Client, event_id: &str, external_id: &str, bytes: Vec<u8>) -> pb::Photo {
-    api.upload_photo(pb::UploadPhotoRequest {
-        event_id: event_id.into(),
-        external_id: external_id.into(),
-        content: bytes.into(),
-        file_name: format!("{external_id}.jpg"),
-    })
-    .await
-    .unwrap()
-    .into_inner()
-    .photo
-    .unwrap()
-}
-
 async fn list_all(api: &mut Client, event_id: &str) -> Vec<pb::Photo> {
     api.list_photos(pb::ListPhotosRequest {
         event_id: event_id.into(),
@@ -45,23 +33,6 @@ async fn list_all(api: &mut Client, event_id: &str) -> Vec<pb::Photo> {
     .unwrap()
     .into_inner()
     .photos
-}
-
-/// Files under `dir`, recursively.
-fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(files_under(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -723,6 +694,25 @@ async fn faces_and_searches_by_selfies_faces_and_people_together() {
         .into_inner();
     let both: BTreeSet<usize> = with(2).intersection(&with(3)).copied().collect();
     assert_eq!(found(&pair.matches, &ids), both);
+    // A companion given by selfie brings a guest's biometric data: consent
+    // is required there too, whatever the route.
+    let by_selfie = |consent: Option<pb::Consent>| pb::SearchByFaceRequest {
+        face_id: face_of_2.clone(),
+        together: vec![companion(3, 36)],
+        consent,
+        ..Default::default()
+    };
+    let err = api.search_by_face(by_selfie(None)).await.unwrap_err();
+    assert_eq!(error_code(&err), "CONSENT_REQUIRED");
+    let with_consent = api
+        .search_by_face(by_selfie(Some(pb::Consent {
+            given: true,
+            policy_version: "test-policy".into(),
+        })))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(found(&with_consent.matches, &ids), both);
     for bad in ["nope".to_string(), format!("{}.x", ids[2])] {
         let err = api
             .search_by_face(pb::SearchByFaceRequest {

@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use facepass_integration_tests::gateway::{client, wait_indexed, Client};
+use facepass_integration_tests::gateway::{client, create_event, wait_indexed};
 use facepass_integration_tests::Cluster;
 use facepass_proto::v1 as pb;
 use facepass_synth::event_photo;
@@ -57,25 +57,12 @@ fn stream_request(
     futures::stream::iter(std::iter::once(header).chain(chunks))
 }
 
-async fn new_event(api: &mut Client, name: &str) -> pb::Event {
-    api.create_event(pb::CreateEventRequest {
-        name: name.into(),
-        external_id: String::new(),
-        retain_until: None,
-    })
-    .await
-    .unwrap()
-    .into_inner()
-    .event
-    .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bulk_registration_and_streamed_uploads() {
     let mut cluster = Cluster::start().await.expect("cluster");
     let (studio_id, key) = cluster.create_studio("Studio").unwrap();
     let mut api = client(&cluster.gateway_grpc, Some(&key)).await.unwrap();
-    let event = new_event(&mut api, "Big day").await;
+    let event = create_event(&mut api, "Big day").await;
 
     // --- a streamed photo is indexed like any other ------------------------
     let jpeg = Bytes::from(event_photo(900, 1600, 1200, &[1, 2], (110, 150)).jpeg(92));
@@ -294,7 +281,7 @@ async fn watch_event_streams_progress_and_each_outcome() {
     let cluster = Cluster::start().await.expect("cluster");
     let (_studio, key) = cluster.create_studio("Studio").unwrap();
     let mut api = client(&cluster.gateway_grpc, Some(&key)).await.unwrap();
-    let event = new_event(&mut api, "Watched").await;
+    let event = create_event(&mut api, "Watched").await;
 
     let mut watch = api
         .watch_event(pb::WatchEventRequest {

@@ -10,7 +10,8 @@ use pb::admin_service_server::AdminService;
 use tonic::{Request, Response, Status};
 
 use crate::api::timestamp;
-use crate::domain::Gateway;
+use crate::catalog::Cursor;
+use crate::domain::{decode_cursor, encode_cursor, Gateway, Page, PageRequest};
 use crate::keys::{KeyRow, Scope, StudioRow};
 
 pub struct AdminApi {
@@ -113,38 +114,23 @@ impl AdminService for AdminApi {
             page_size,
             page_token,
         } = request.into_inner();
-        let limit = match page_size {
-            0 => 100,
-            n if n > MAX_STUDIOS_PAGE => {
-                return Err(Error::invalid_field(
-                    "page_size",
-                    format!("page_size is at most {MAX_STUDIOS_PAGE}"),
-                )
-                .into())
-            }
-            n => n,
-        } as i64;
-        let after = if page_token.is_empty() {
-            None
-        } else {
-            let c = crate::domain::decode_cursor(&page_token).ok_or_else(|| {
-                Error::invalid_field("page_token", "page_token is not one this API issued")
-            })?;
-            Some((c.created_at, c.id))
-        };
-        let mut rows = self.gateway.catalog.list_studios(limit + 1, after).await?;
-        let more = rows.len() as i64 > limit;
-        rows.truncate(limit as usize);
-        let next_page_token = match rows.last() {
-            Some((s, _)) if more => crate::domain::encode_cursor(&crate::catalog::Cursor {
+        let page = PageRequest::new(page_size, &page_token);
+        let limit = page.limit(100, MAX_STUDIOS_PAGE)?;
+        let after = page.after(decode_cursor)?.map(|c| (c.created_at, c.id));
+        let rows = self.gateway.catalog.list_studios(limit + 1, after).await?;
+        let page = Page::of(rows, limit, |(s, _)| {
+            encode_cursor(&Cursor {
                 created_at: s.created_at,
                 id: s.id,
-            }),
-            _ => String::new(),
-        };
+            })
+        });
         Ok(Response::new(pb::ListStudiosResponse {
-            studios: rows.iter().map(|(s, n)| studio_to_pb(s, *n)).collect(),
-            next_page_token,
+            studios: page
+                .items
+                .iter()
+                .map(|(s, n)| studio_to_pb(s, *n))
+                .collect(),
+            next_page_token: page.next_page_token,
         }))
     }
 

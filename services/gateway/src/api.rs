@@ -110,6 +110,17 @@ pub fn from_timestamp(
         .ok_or_else(|| Error::invalid_field(field, format!("{field} is out of range")))
 }
 
+fn consent_from_pb(consent: Option<pb::Consent>) -> Consent {
+    let pb::Consent {
+        given,
+        policy_version,
+    } = consent.unwrap_or_default();
+    Consent {
+        given,
+        policy_version,
+    }
+}
+
 pub fn tiers_from_pb(tiers: i32) -> Result<Tiers> {
     match pb::Tiers::try_from(tiers) {
         Ok(pb::Tiers::Unspecified | pb::Tiers::All) => Ok(Tiers::All),
@@ -621,17 +632,8 @@ impl FacePassService for PublicApi {
         } = request.into_inner();
         let event_id = parse_id("event_id", &event_id)?;
         let tiers = tiers_from_pb(tiers)?;
-        let consent = consent.map_or(
-            Consent {
-                given: false,
-                policy_version: String::new(),
-            },
-            |c| Consent {
-                given: c.given,
-                policy_version: c.policy_version,
-            },
-        );
-        let policy_version = consent.check()?.to_string();
+        let consent = consent_from_pb(consent);
+        let policy_version = consent.version()?;
         if selfie.is_empty() {
             return Err(Error::invalid_field("selfie", "selfie is empty").into());
         }
@@ -643,11 +645,11 @@ impl FacePassService for PublicApi {
         check_people(&people, person_field)?;
         check_limit(limit)?;
         let event = self.gateway.catalog.get_event(studio, event_id).await?;
-        self.gateway
-            .catalog
-            .record_consent(&event, &policy_version, Channel::Api)
+        let consent = policy_version.map(|v| (v, Channel::Api));
+        let result = self
+            .gateway
+            .search(&event, people, limit, tiers, consent)
             .await?;
-        let result = self.gateway.search(&event, people, limit, tiers).await?;
         Ok(Response::new(pb::SearchBySelfieResponse {
             selfie_face: result.selfie_face.map(Into::into),
             matches: result.matches.iter().map(match_to_pb).collect(),
@@ -664,9 +666,12 @@ impl FacePassService for PublicApi {
             limit,
             together,
             tiers,
+            consent,
         } = request.into_inner();
         let face = FaceId::parse("face_id", &face_id)?;
         let tiers = tiers_from_pb(tiers)?;
+        let consent = consent_from_pb(consent);
+        let policy_version = consent.version()?;
         let mut people = vec![Person {
             selfies: Vec::new(),
             faces: vec![face],
@@ -675,7 +680,11 @@ impl FacePassService for PublicApi {
         check_people(&people, person_field)?;
         check_limit(limit)?;
         let event = self.gateway.face_event(studio, face).await?;
-        let result = self.gateway.search(&event, people, limit, tiers).await?;
+        let consent = policy_version.map(|v| (v, Channel::Api));
+        let result = self
+            .gateway
+            .search(&event, people, limit, tiers, consent)
+            .await?;
         Ok(Response::new(pb::SearchByFaceResponse {
             matches: result.matches.iter().map(match_to_pb).collect(),
         }))
@@ -796,39 +805,13 @@ impl FacePassService for PublicApi {
             page_size,
             page_token,
         } = request.into_inner();
-        let limit = match page_size {
-            0 => 100,
-            n if n > 500 => {
-                return Err(Error::invalid_field("page_size", "page_size is at most 500").into())
-            }
-            n => n as i64,
-        };
-        let before = if page_token.is_empty() {
-            None
-        } else {
-            Some(
-                page_token
-                    .parse::<i64>()
-                    .ok()
-                    .filter(|b| *b > 0)
-                    .ok_or_else(|| {
-                        Error::invalid_field("page_token", "page_token is not one this API issued")
-                    })?,
-            )
-        };
-        let mut rows = self
+        let page = self
             .gateway
-            .catalog
-            .list_audit(studio, limit + 1, before)
+            .audit_page(studio, PageRequest::new(page_size, &page_token))
             .await?;
-        let more = rows.len() as i64 > limit;
-        rows.truncate(limit as usize);
-        let next_page_token = match rows.last() {
-            Some(last) if more => last.id.to_string(),
-            _ => String::new(),
-        };
         Ok(Response::new(pb::ListAuditLogResponse {
-            entries: rows
+            entries: page
+                .items
                 .iter()
                 .map(|r| pb::AuditEntry {
                     at: Some(timestamp(r.at)),
@@ -847,7 +830,7 @@ impl FacePassService for PublicApi {
                         .unwrap_or_default(),
                 })
                 .collect(),
-            next_page_token,
+            next_page_token: page.next_page_token,
         }))
     }
 

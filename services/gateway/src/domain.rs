@@ -70,26 +70,31 @@ impl<'a> PageRequest<'a> {
         }
     }
 
-    /// (limit, the cursor to continue after), with at most `max` a page.
+    /// The page size asked for: `default` when zero, at most `max`.
+    pub fn limit(&self, default: u32, max: u32) -> Result<i64> {
+        match self.page_size {
+            0 => Ok(default.min(max) as i64),
+            n if n > max => Err(Error::invalid_field(
+                "page_size",
+                format!("page_size is at most {max}"),
+            )),
+            n => Ok(n as i64),
+        }
+    }
+
+    /// The token decoded by `decode`; None on the first page.
+    pub fn after<C>(&self, decode: impl Fn(&str) -> Option<C>) -> Result<Option<C>> {
+        if self.page_token.is_empty() {
+            return Ok(None);
+        }
+        decode(self.page_token).map(Some).ok_or_else(|| {
+            Error::invalid_field("page_token", "page_token is not one this API issued")
+        })
+    }
+
+    /// (limit, the keyset cursor to continue after), with at most `max` a page.
     fn limit_after(&self, max: u32) -> Result<(i64, Option<Cursor>)> {
-        let limit = match self.page_size {
-            0 => DEFAULT_PAGE.min(max),
-            n if n > max => {
-                return Err(Error::invalid_field(
-                    "page_size",
-                    format!("page_size is at most {max}"),
-                ))
-            }
-            n => n,
-        };
-        let after = if self.page_token.is_empty() {
-            None
-        } else {
-            Some(decode_cursor(self.page_token).ok_or_else(|| {
-                Error::invalid_field("page_token", "page_token is not one this API issued")
-            })?)
-        };
-        Ok((limit as i64, after))
+        Ok((self.limit(DEFAULT_PAGE, max)?, self.after(decode_cursor)?))
     }
 }
 
@@ -124,12 +129,13 @@ pub struct Page<T> {
 
 impl<T> Page<T> {
     /// `items` were fetched with one more than `limit`: that one only says
-    /// whether a next page exists.
-    fn of(mut items: Vec<T>, limit: i64, cursor: impl Fn(&T) -> Cursor) -> Self {
+    /// whether a next page exists; `token` makes the next page's token from
+    /// the last item.
+    pub fn of(mut items: Vec<T>, limit: i64, token: impl Fn(&T) -> String) -> Self {
         let more = items.len() as i64 > limit;
         items.truncate(limit as usize);
         let next_page_token = match items.last() {
-            Some(last) if more => encode_cursor(&cursor(last)),
+            Some(last) if more => token(last),
             _ => String::new(),
         };
         Page {
@@ -222,9 +228,11 @@ impl Gateway {
                 (e, c)
             })
             .collect();
-        Ok(Page::of(items, limit, |(e, _)| Cursor {
-            created_at: e.created_at,
-            id: e.id,
+        Ok(Page::of(items, limit, |(e, _)| {
+            encode_cursor(&Cursor {
+                created_at: e.created_at,
+                id: e.id,
+            })
         }))
     }
 
@@ -243,9 +251,11 @@ impl Gateway {
             .catalog
             .list_photos(event.id, status, limit + 1, after)
             .await?;
-        Ok(Page::of(photos, limit, |p| Cursor {
-            created_at: p.created_at,
-            id: p.id,
+        Ok(Page::of(photos, limit, |p| {
+            encode_cursor(&Cursor {
+                created_at: p.created_at,
+                id: p.id,
+            })
         }))
     }
 

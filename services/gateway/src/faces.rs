@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::catalog::{EventRow, PhotoRow};
 use crate::domain::Gateway;
+use crate::privacy::{consent_required, Channel};
 
 /// Most selfies and faces naming one person (the face store's limit).
 pub const MAX_PER_PERSON: usize = 5;
@@ -262,15 +263,23 @@ impl Gateway {
 
     /// Photos of `event` in which every one of `people` appears. Selfies
     /// are analysed (in memory, concurrently) and only their embeddings go
-    /// on; faces are named by id and must be the event's.
+    /// on; faces are named by id and must be the event's. A query with any
+    /// selfie needs the guest's `consent` (policy version, channel), which
+    /// is recorded before the selfie is looked at; without it the search is
+    /// CONSENT_REQUIRED, whichever route it came by.
     pub async fn search(
         &self,
         event: &EventRow,
         people: Vec<Person>,
         limit: u32,
         tiers: Tiers,
+        consent: Option<(&str, Channel)>,
     ) -> Result<Search> {
         let limit = check_limit(limit)?;
+        if people.iter().any(|p| !p.selfies.is_empty()) {
+            let (version, channel) = consent.ok_or_else(consent_required)?;
+            self.catalog.record_consent(event, version, channel).await?;
+        }
         let mut query = Vec::with_capacity(people.len());
         let mut selfie_face = None;
         let mut model = None;

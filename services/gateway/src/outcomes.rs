@@ -132,10 +132,9 @@ async fn apply_indexed(gateway: &Gateway, event: PhotoIndexed) -> Result<(), Opt
         height: (event.height > 0).then_some(event.height as i32),
         content_type: (!event.content_type.is_empty()).then(|| event.content_type.clone()),
         // A time the file claims that is out of range is simply not kept.
-        captured_at: event.captured_at.and_then(|t| {
-            chrono::DateTime::from_timestamp(t.seconds, t.nanos.clamp(0, 999_999_999) as u32)
-                .map(|t| chrono::SubsecRound::trunc_subsecs(t, 6))
-        }),
+        captured_at: event
+            .captured_at
+            .and_then(|t| crate::api::from_timestamp("captured_at", t).ok()),
     };
     let found = gateway
         .catalog

@@ -48,19 +48,30 @@ pub struct Consent {
     pub policy_version: String,
 }
 
+/// CONSENT_REQUIRED: a search with a selfie but without the guest's consent.
+pub fn consent_required() -> Error {
+    Error::new(
+        ErrorCode::ConsentRequired,
+        "the guest's consent is required: a selfie is biometric data; send consent with the policy version the guest agreed to",
+    )
+    .with_field("consent")
+}
+
 impl Consent {
-    /// CONSENT_REQUIRED unless given for a policy version.
-    pub fn check(&self) -> Result<&str> {
+    /// The policy version consented to, None when consent was not given;
+    /// INVALID_ARGUMENT for a version that is not short text.
+    pub fn version(&self) -> Result<Option<&str>> {
         let version = self.policy_version.trim();
         if !self.given || version.is_empty() {
-            return Err(Error::new(
-                ErrorCode::ConsentRequired,
-                "the guest's consent is required: a selfie is biometric data; send consent with the policy version the guest agreed to",
-            )
-            .with_field("consent"));
+            return Ok(None);
         }
         facepass_core::text::text("consent.policy_version", version, MAX_POLICY_CHARS)?;
-        Ok(version)
+        Ok(Some(version))
+    }
+
+    /// CONSENT_REQUIRED unless given for a policy version.
+    pub fn check(&self) -> Result<&str> {
+        self.version()?.ok_or_else(consent_required)
     }
 }
 
@@ -201,6 +212,25 @@ impl Catalog {
             .load(&mut conn)
             .await
             .map_err(db)
+    }
+}
+
+/// Most audit entries in one page, and the default.
+pub const MAX_AUDIT_PAGE: u32 = 500;
+pub const DEFAULT_AUDIT_PAGE: u32 = 100;
+
+impl Gateway {
+    /// A page of the studio's audit log, newest first (gRPC and REST).
+    pub async fn audit_page(
+        &self,
+        studio: Uuid,
+        page: crate::domain::PageRequest<'_>,
+    ) -> Result<crate::domain::Page<AuditRow>> {
+        let limit = page.limit(DEFAULT_AUDIT_PAGE, MAX_AUDIT_PAGE)?;
+        // The token is the last entry's id: the next page holds older ones.
+        let before = page.after(|t| t.parse::<i64>().ok().filter(|id| *id > 0))?;
+        let rows = self.catalog.list_audit(studio, limit + 1, before).await?;
+        Ok(crate::domain::Page::of(rows, limit, |r| r.id.to_string()))
     }
 }
 

@@ -18,7 +18,7 @@ use crate::api::person_field;
 use crate::domain::Gateway;
 use crate::faces::{check_limit, check_people, FaceId, Person, Search, Tier, Tiers, MAX_PEOPLE};
 use crate::keys::Scope;
-use crate::privacy::{Channel, Consent};
+use crate::privacy::{Channel, MAX_POLICY_CHARS};
 
 /// `?limit=&tiers=&consent=` of a search. `consent` is the version of the
 /// privacy policy the guest agreed to (selfie searches need it).
@@ -33,14 +33,13 @@ pub struct SearchQuery {
 }
 
 impl SearchQuery {
-    /// The policy version consented to, or CONSENT_REQUIRED.
-    pub fn consent(&self) -> Result<String, Error> {
-        Consent {
-            given: !self.consent.trim().is_empty(),
-            policy_version: self.consent.clone(),
+    /// The policy version consented to (`?consent=`), None without it.
+    pub fn consent(&self) -> Result<Option<&str>, Error> {
+        if self.consent.trim().is_empty() {
+            return Ok(None);
         }
-        .check()
-        .map(str::to_string)
+        facepass_core::text::text("consent", self.consent.trim(), MAX_POLICY_CHARS)?;
+        Ok(Some(self.consent.trim()))
     }
 
     pub fn tiers(&self) -> Result<Tiers, Error> {
@@ -134,7 +133,7 @@ pub async fn search_by_face(
         selfies: Vec::new(),
         faces: vec![face],
     }];
-    let result = gw.search(&event, people, q.limit, tiers).await?;
+    let result = gw.search(&event, people, q.limit, tiers, None).await?;
     Ok(Json(search_json(&result, None)))
 }
 
@@ -158,10 +157,8 @@ pub async fn search_event(
     let people = read_people(multipart).await?;
     check_people(&people, person_field)?;
     let event = gw.catalog.get_event(studio, event_id).await?;
-    gw.catalog
-        .record_consent(&event, &policy_version, Channel::Api)
-        .await?;
-    let result = gw.search(&event, people, q.limit, tiers).await?;
+    let consent = policy_version.map(|v| (v, Channel::Api));
+    let result = gw.search(&event, people, q.limit, tiers, consent).await?;
     Ok(Json(search_json(&result, None)))
 }
 

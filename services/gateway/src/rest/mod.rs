@@ -49,22 +49,29 @@ impl From<Error> for ApiError {
     }
 }
 
+/// The `error` object of every REST error body (and of a bulk call's
+/// failed items): `code`, `message`, and `field` / `details` when present.
+pub(crate) fn error_json(err: Error) -> Value {
+    let Error {
+        code,
+        message,
+        field,
+        info,
+    } = err;
+    let mut error = json!({"code": code.as_str(), "message": message});
+    if let Some(field) = field {
+        error["field"] = Value::String(field);
+    }
+    if !info.is_empty() {
+        error["details"] = json!(info);
+    }
+    error
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let Error {
-            code,
-            message,
-            field,
-            info,
-        } = self.0;
-        let mut error = json!({"code": code.as_str(), "message": message});
-        if let Some(field) = field {
-            error["field"] = Value::String(field);
-        }
-        if !info.is_empty() {
-            error["details"] = json!(info);
-        }
-        (code.http_status(), Json(json!({ "error": error }))).into_response()
+        let status = self.0.code.http_status();
+        (status, Json(json!({ "error": error_json(self.0) }))).into_response()
     }
 }
 
@@ -262,14 +269,14 @@ async fn guest_search(
     if body.is_empty() {
         return Err(Error::invalid_field("selfie", "selfie is empty").into());
     }
-    gw.catalog
-        .record_consent(&event, &policy_version, Channel::GuestLink)
-        .await?;
     let person = Person {
         selfies: vec![body],
         faces: Vec::new(),
     };
-    let result = gw.search(&event, vec![person], q.limit, tiers).await?;
+    let consent = policy_version.map(|v| (v, Channel::GuestLink));
+    let result = gw
+        .search(&event, vec![person], q.limit, tiers, consent)
+        .await?;
     Ok(Json(search_json(&result, Some(&token))))
 }
 
@@ -524,13 +531,7 @@ async fn register_photos(
     Ok(Json(json!({
         "results": results.into_iter().map(|r| match r {
             Ok((photo, created)) => json!({"photo": photo_json(&photo), "created": created}),
-            Err(e) => {
-                let mut error = json!({"code": e.code.as_str(), "message": e.message});
-                if let Some(field) = e.field {
-                    error["field"] = json!(field);
-                }
-                json!({"error": error})
-            }
+            Err(e) => json!({"error": error_json(e)}),
         }).collect::<Vec<_>>(),
     })))
 }

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{caller, event_json, photo_json, studio, ApiResult};
-use crate::domain::Gateway;
+use crate::domain::{Gateway, PageRequest};
 use crate::keys::Scope;
 
 fn body<T: serde::de::DeserializeOwned>(bytes: &Bytes, shape: &str) -> Result<T, Error> {
@@ -146,39 +146,15 @@ pub async fn audit_log(
     Query(q): Query<AuditQuery>,
 ) -> ApiResult<Json<Value>> {
     let studio = studio(&gw, &headers, Scope::Read).await?;
-    let limit = match q.page_size {
-        0 => 100,
-        n if n > 500 => {
-            return Err(Error::invalid_field("page_size", "page_size is at most 500").into())
-        }
-        n => n as i64,
-    };
-    let before = if q.page_token.is_empty() {
-        None
-    } else {
-        Some(
-            q.page_token
-                .parse::<i64>()
-                .ok()
-                .filter(|b| *b > 0)
-                .ok_or_else(|| {
-                    Error::invalid_field("page_token", "page_token is not one this API issued")
-                })?,
-        )
-    };
-    let mut rows = gw.catalog.list_audit(studio, limit + 1, before).await?;
-    let more = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
-    let next = match rows.last() {
-        Some(last) if more => last.id.to_string(),
-        _ => String::new(),
-    };
+    let page = gw
+        .audit_page(studio, PageRequest::new(q.page_size, &q.page_token))
+        .await?;
     Ok(Json(json!({
-        "entries": rows.iter().map(|r| json!({
+        "entries": page.items.iter().map(|r| json!({
             "at": r.at, "actor": r.actor, "action": r.action,
             "event_id": r.event_id, "photo_id": r.photo_id, "counts": r.counts,
         })).collect::<Vec<_>>(),
-        "next_page_token": next,
+        "next_page_token": page.next_page_token,
     })))
 }
 
