@@ -186,13 +186,59 @@ impl Drop for TestDatabase {
     }
 }
 
-/// A free TCP port on loopback.
+/// A free TCP port on loopback for a service a test starts.
+///
+/// Asking the kernel (`bind :0`) and letting go is racy: the port comes from
+/// the ephemeral range, where the kernel also picks the local ports of
+/// outgoing connections and of other test processes, so by the time the
+/// service binds it the port may be someone else's (CI once saw a test's
+/// "gateway" answer UNIMPLEMENTED: another service had its port). Ports come
+/// instead from [`PORT_RANGE`], below the ephemeral range, handed out in turn
+/// by a counter shared by every test process through a locked file, and only
+/// after a bind shows that nothing holds them.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    use std::io::{Read, Seek, Write};
+    let path = std::env::temp_dir().join("facepass-test-ports");
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .expect("the port counter file");
+    file.lock().expect("lock the port counter");
+    let mut text = String::new();
+    file.read_to_string(&mut text).ok();
+    let span = PORT_RANGE.end - PORT_RANGE.start;
+    let mut next = text
+        .trim()
+        .parse::<u16>()
+        .ok()
+        .filter(|p| PORT_RANGE.contains(p))
+        .unwrap_or(PORT_RANGE.start + (std::process::id() % u32::from(span)) as u16);
+    let mut port = None;
+    for _ in 0..span {
+        let candidate = next;
+        next = if next + 1 >= PORT_RANGE.end {
+            PORT_RANGE.start
+        } else {
+            next + 1
+        };
+        if std::net::TcpListener::bind(("127.0.0.1", candidate)).is_ok() {
+            port = Some(candidate);
+            break;
+        }
+    }
+    file.set_len(0).ok();
+    file.rewind().ok();
+    write!(file, "{next}").ok();
+    file.unlock().ok();
+    port.expect("a free port below the ephemeral range")
 }
+
+/// Where [`free_port`] hands out ports: below Linux's ephemeral range
+/// (32768–60999), so the kernel never gives them to a connection.
+pub const PORT_RANGE: std::ops::Range<u16> = 20_000..32_000;
 
 /// One running service process; SIGTERM on drop.
 pub struct Service {
@@ -440,6 +486,17 @@ impl Cluster {
                     .map(|s| s.log_tail())
                     .unwrap_or_default();
                 bail!("{name} never became SERVING: {e}\n--- {name} log ---\n{tail}");
+            }
+        }
+        // SERVING must come from our processes, not from whatever else
+        // answers on their ports: each one is still running.
+        for service in &mut cluster.services {
+            if let Ok(Some(status)) = service.child.try_wait() {
+                bail!(
+                    "{} exited ({status}) while the cluster started\n--- log ---\n{}",
+                    service.name,
+                    service.log_tail()
+                );
             }
         }
         Ok(cluster)

@@ -11,24 +11,31 @@ use axum::Json;
 use bytes::Bytes;
 use facepass_core::{parse_id, Error};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use utoipa::IntoParams;
 
-use super::{caller, photo_json, studio, ApiResult};
+use super::model::{Deleted, ErrorBody, PhotoFace, PhotoFaces, SearchForm, SearchResult};
+use super::{caller, studio, ApiResult};
 use crate::api::person_field;
 use crate::domain::Gateway;
-use crate::faces::{check_limit, check_people, FaceId, Person, Search, Tier, Tiers, MAX_PEOPLE};
+use crate::faces::{check_limit, check_people, FaceId, Person, Tiers, MAX_PEOPLE};
 use crate::keys::Scope;
 use crate::privacy::{Channel, MAX_POLICY_CHARS};
 
-/// `?limit=&tiers=&consent=` of a search. `consent` is the version of the
-/// privacy policy the guest agreed to (selfie searches need it).
-#[derive(Deserialize)]
+/// `?limit=&tiers=&consent=` of a search.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SearchQuery {
+    /// At most this many photos (1 to 1000; 0 or absent: 200).
     #[serde(default)]
+    #[param(maximum = 1000)]
     pub limit: u32,
+    /// `all` (matches and possible matches, the default) or `match_only`.
     #[serde(default)]
+    #[param(value_type = Option<super::model::TiersName>)]
     pub tiers: String,
+    /// The version of the privacy policy the guest agreed to; selfie searches need it.
     #[serde(default)]
+    #[param(max_length = 64)]
     pub consent: String,
 }
 
@@ -54,76 +61,79 @@ impl SearchQuery {
     }
 }
 
-/// A search result as JSON. A guest (`guest_token`) gets each photo's
-/// download URL and nothing of the studio's records; the studio gets the
-/// photo records.
-pub fn search_json(result: &Search, guest_token: Option<&str>) -> Value {
-    json!({
-        "selfie_face": result.selfie_face.map(|b| b.to_array()),
-        "matches": result.matches.iter().map(|m| {
-            let mut out = json!({
-                "photo_id": m.photo.id,
-                "similarity": m.similarity,
-                "face_box": m.face_box.to_array(),
-                "tier": match m.tier { Tier::Match => "match", Tier::Possible => "possible" },
-                "faces": m.faces.iter().map(|f| json!({
-                    "face_id": f.id.to_string(),
-                    "face_box": f.face_box.to_array(),
-                    "similarity": f.similarity,
-                })).collect::<Vec<_>>(),
-            });
-            match guest_token {
-                Some(token) => {
-                    out["url"] = json!(format!("/api/v1/guest/{token}/photos/{}", m.photo.id));
-                }
-                None => out["photo"] = photo_json(&m.photo),
-            }
-            out
-        }).collect::<Vec<_>>(),
-    })
-}
-
-/// `GET /api/v1/photos/{photo_id}/faces`
+#[utoipa::path(
+    get,
+    path = "/api/v1/photos/{photo_id}/faces",
+    tag = "faces",
+    operation_id = "photo_faces",
+    summary = "The faces indexed in a photo",
+    params(("photo_id" = Uuid, Path)),
+    responses(
+        (status = 200, description = "The faces, in the detector's order", body = PhotoFaces),
+        (status = 404, description = "NOT_FOUND", body = ErrorBody),
+    ),
+    security(("api_key" = ["read"])),
+)]
 pub async fn photo_faces(
     State(gw): State<Arc<Gateway>>,
     headers: HeaderMap,
     Path(photo_id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<PhotoFaces>> {
     let studio = studio(&gw, &headers, Scope::Read).await?;
     let photo_id = parse_id("photo_id", &photo_id)?;
     let faces = gw.photo_faces(studio, photo_id).await?;
-    Ok(Json(json!({
-        "faces": faces.iter().map(|f| json!({
-            "id": f.id.to_string(),
-            "photo_id": f.id.photo_id,
-            "box": f.face.face_box.to_array(),
-            "landmarks": f.face.landmarks.0.iter().map(|p| [p.x, p.y]).collect::<Vec<_>>(),
-            "score": f.face.score,
-            "quality": f.quality,
-        })).collect::<Vec<_>>(),
-    })))
+    Ok(Json(PhotoFaces {
+        faces: faces.iter().map(PhotoFace::from).collect(),
+    }))
 }
 
-/// `DELETE /api/v1/faces/{face_id}`
+#[utoipa::path(
+    delete,
+    path = "/api/v1/faces/{face_id}",
+    tag = "faces",
+    operation_id = "delete_face",
+    summary = "Delete one face (it stays suppressed if the photo is indexed again)",
+    params(("face_id" = String, Path, description = "`<photo id>.<index>`", pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\.[0-9]{1,4}$")),
+    responses(
+        (status = 200, description = "What was deleted", body = Deleted),
+        (status = 404, description = "NOT_FOUND", body = ErrorBody),
+    ),
+    security(("api_key" = ["upload"])),
+)]
 pub async fn delete_face(
     State(gw): State<Arc<Gateway>>,
     headers: HeaderMap,
     Path(face_id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Deleted>> {
     let caller = caller(&gw, &headers, Scope::Upload).await?;
     let face = FaceId::parse("face_id", &face_id)?;
-    let deleted = gw.delete_face(caller.studio, face, &caller.actor()).await?;
-    Ok(Json(json!({"faces_deleted": deleted})))
+    let faces_deleted = gw.delete_face(caller.studio, face, &caller.actor()).await?;
+    Ok(Json(Deleted {
+        photos_deleted: None,
+        faces_deleted,
+    }))
 }
 
-/// `POST /api/v1/faces/{face_id}/search?limit=&tiers=`: photos of the face's
-/// event with its person.
+/// Photos of the face's event with its person.
+#[utoipa::path(
+    post,
+    path = "/api/v1/faces/{face_id}/search",
+    tag = "faces",
+    operation_id = "search_by_face",
+    summary = "More photos of this person: search by an indexed face",
+    params(("face_id" = String, Path, description = "`<photo id>.<index>`", pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\.[0-9]{1,4}$"), SearchQuery),
+    responses(
+        (status = 200, description = "Photos of the person, best first", body = SearchResult),
+        (status = 404, description = "NOT_FOUND", body = ErrorBody),
+    ),
+    security(("api_key" = ["search"])),
+)]
 pub async fn search_by_face(
     State(gw): State<Arc<Gateway>>,
     headers: HeaderMap,
     Path(face_id): Path<String>,
     Query(q): Query<SearchQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SearchResult>> {
     let studio = studio(&gw, &headers, Scope::Search).await?;
     let face = FaceId::parse("face_id", &face_id)?;
     let tiers = q.tiers()?;
@@ -134,21 +144,39 @@ pub async fn search_by_face(
         faces: vec![face],
     }];
     let result = gw.search(&event, people, q.limit, tiers, None).await?;
-    Ok(Json(search_json(&result, None)))
+    Ok(Json(SearchResult::new(&result, None)))
 }
 
-/// `POST /api/v1/events/{event_id}/search?limit=&tiers=`, a
-/// `multipart/form-data` body: `selfie` parts (1 to 5 selfies of the person
-/// looked for), and for "together" queries `together.N` parts (selfies of
-/// companion N, 0 to 2) and `together.N.face_id` text parts (their indexed
-/// faces).
+/// A `multipart/form-data` body: `selfie` parts (1 to 5 selfies of the
+/// person looked for), and for "together" queries `together.N` parts
+/// (selfies of companion N, 0 to 2) and `together.N.face_id` text parts
+/// (their indexed faces).
+#[utoipa::path(
+    post,
+    path = "/api/v1/events/{event_id}/search",
+    tag = "faces",
+    operation_id = "search_event",
+    summary = "Search an event by selfies, alone or together with companions",
+    description = "`selfie` parts: 1 to 5 selfies of the person looked for. \"Together\": \
+        `together.N` parts (selfies of companion N, N = 0, 1 or 2) and `together.N.face_id` \
+        text parts (a companion's indexed face); a photo matches when every person is in it.",
+    params(("event_id" = Uuid, Path), SearchQuery),
+    request_body(content = inline(SearchForm), content_type = "multipart/form-data"),
+    responses(
+        (status = 200, description = "The photos, best first", body = SearchResult),
+        (status = 404, description = "NOT_FOUND", body = ErrorBody),
+        (status = 422, description = "IMAGE_UNDECODABLE, NO_FACE or SELFIE_UNUSABLE", body = ErrorBody),
+        (status = 428, description = "CONSENT_REQUIRED: pass `consent`", body = ErrorBody),
+    ),
+    security(("api_key" = ["search"])),
+)]
 pub async fn search_event(
     State(gw): State<Arc<Gateway>>,
     headers: HeaderMap,
     Path(event_id): Path<String>,
     Query(q): Query<SearchQuery>,
     multipart: Multipart,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SearchResult>> {
     let studio = studio(&gw, &headers, Scope::Search).await?;
     let event_id = parse_id("event_id", &event_id)?;
     let tiers = q.tiers()?;
@@ -159,7 +187,7 @@ pub async fn search_event(
     let event = gw.catalog.get_event(studio, event_id).await?;
     let consent = policy_version.map(|v| (v, Channel::Api));
     let result = gw.search(&event, people, q.limit, tiers, consent).await?;
-    Ok(Json(search_json(&result, None)))
+    Ok(Json(SearchResult::new(&result, None)))
 }
 
 /// The people of a multipart search body, the searcher first.

@@ -12,28 +12,36 @@ use std::time::Duration;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{delete, get, post, put};
+use axum::routing::get;
 use axum::{Json, Router};
 use bytes::Bytes;
 use facepass_core::{parse_id, Error};
 use futures::StreamExt;
-use serde::Deserialize;
-use serde_json::{json, Value};
+#[cfg(test)]
+use serde_json::Value;
+use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use crate::catalog::{EventCounts, EventRow, PhotoRow};
+use crate::catalog::EventCounts;
 use crate::domain::{Gateway, NewRegistration, NewUpload, PageRequest};
 use crate::faces::Person;
 use crate::keys::Scope;
 use crate::privacy::Channel;
 
 mod faces;
+pub mod model;
+pub mod openapi;
 mod stack;
 mod studio;
 #[cfg(test)]
 mod tests;
 
-use faces::{search_json, SearchQuery};
+use faces::SearchQuery;
+use model::{
+    Deleted, ErrorBody, ErrorObject, Event, EventPage, EventPageQuery, Forgotten, GuestEvent,
+    ImageBytes, NewEvent, Photo, PhotoPage, PhotoPageQuery, Progress, RegisterBody, RegisterResult,
+    RegisterResults, SearchResult, UploadQuery,
+};
 use stack::{method_not_allowed, unknown_route};
 pub use stack::{with_limits, Limits};
 
@@ -49,29 +57,13 @@ impl From<Error> for ApiError {
     }
 }
 
-/// The `error` object of every REST error body (and of a bulk call's
-/// failed items): `code`, `message`, and `field` / `details` when present.
-pub(crate) fn error_json(err: Error) -> Value {
-    let Error {
-        code,
-        message,
-        field,
-        info,
-    } = err;
-    let mut error = json!({"code": code.as_str(), "message": message});
-    if let Some(field) = field {
-        error["field"] = Value::String(field);
-    }
-    if !info.is_empty() {
-        error["details"] = json!(info);
-    }
-    error
-}
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.0.code.http_status();
-        (status, Json(json!({ "error": error_json(self.0) }))).into_response()
+        let body = ErrorBody {
+            error: ErrorObject::from(self.0),
+        };
+        (status, Json(body)).into_response()
     }
 }
 
@@ -99,6 +91,34 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         timeout: Duration::from_millis(gateway.config.grpc.request_timeout_ms),
         concurrency: gateway.config.grpc.concurrency_limit,
     };
+    // Each route's OpenAPI operation comes from its handler's
+    // #[utoipa::path]; `routes!` registers both, so the document lists
+    // exactly the routes served.
+    let (api, paths) = OpenApiRouter::new()
+        .routes(routes!(guest_event))
+        .routes(routes!(guest_search))
+        .routes(routes!(guest_forget))
+        .routes(routes!(guest_photo))
+        .routes(routes!(create_event, list_events))
+        .routes(routes!(get_event, delete_event))
+        .routes(routes!(upload_photo, list_photos))
+        .routes(routes!(faces::search_event))
+        .routes(routes!(register_photos))
+        .routes(routes!(watch_event))
+        .routes(routes!(studio::get_photo, studio::delete_photo))
+        .routes(routes!(studio::forget_guest))
+        .routes(routes!(studio::update_share_link))
+        .routes(routes!(studio::rotate_share_link))
+        .routes(routes!(studio::set_retention))
+        .routes(routes!(studio::audit_log))
+        .routes(routes!(studio::create_webhook, studio::list_webhooks))
+        .routes(routes!(studio::delete_webhook))
+        .routes(routes!(studio::list_deliveries))
+        .routes(routes!(studio::replay_delivery))
+        .routes(routes!(faces::photo_faces))
+        .routes(routes!(faces::delete_face))
+        .routes(routes!(faces::search_by_face))
+        .split_for_parts();
     let routes = Router::new()
         .route("/", get(|| async { Html(INDEX_PAGE) }))
         .route("/e/{token}", get(|| async { Html(GUEST_PAGE) }))
@@ -107,113 +127,15 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/livez", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .route("/api/v1/guest/{token}", get(guest_event))
-        .route("/api/v1/guest/{token}/search", post(guest_search))
-        .route("/api/v1/guest/{token}/forget", post(guest_forget))
-        .route("/api/v1/guest/{token}/photos/{photo_id}", get(guest_photo))
-        .route("/api/v1/events", post(create_event).get(list_events))
-        .route(
-            "/api/v1/events/{event_id}",
-            get(get_event).delete(delete_event),
-        )
-        .route(
-            "/api/v1/events/{event_id}/photos",
-            post(upload_photo).get(list_photos),
-        )
-        .route(
-            "/api/v1/events/{event_id}/search",
-            post(faces::search_event),
-        )
-        .route(
-            "/api/v1/events/{event_id}/photos/register",
-            post(register_photos),
-        )
-        .route("/api/v1/events/{event_id}/watch", get(watch_event))
-        .route(
-            "/api/v1/photos/{photo_id}",
-            get(studio::get_photo).delete(studio::delete_photo),
-        )
-        .route(
-            "/api/v1/events/{event_id}/forget",
-            post(studio::forget_guest),
-        )
-        .route(
-            "/api/v1/events/{event_id}/share-link",
-            put(studio::update_share_link),
-        )
-        .route(
-            "/api/v1/events/{event_id}/share-link/rotate",
-            post(studio::rotate_share_link),
-        )
-        .route(
-            "/api/v1/events/{event_id}/retention",
-            put(studio::set_retention),
-        )
-        .route("/api/v1/audit", get(studio::audit_log))
-        .route(
-            "/api/v1/webhooks",
-            post(studio::create_webhook).get(studio::list_webhooks),
-        )
-        .route(
-            "/api/v1/webhooks/{webhook_id}",
-            delete(studio::delete_webhook),
-        )
-        .route(
-            "/api/v1/webhooks/{webhook_id}/deliveries",
-            get(studio::list_deliveries),
-        )
-        .route(
-            "/api/v1/deliveries/{delivery_id}/replay",
-            post(studio::replay_delivery),
-        )
-        .route("/api/v1/photos/{photo_id}/faces", get(faces::photo_faces))
-        .route("/api/v1/faces/{face_id}", delete(faces::delete_face))
-        .route(
-            "/api/v1/faces/{face_id}/search",
-            post(faces::search_by_face),
-        )
+        .merge(api)
+        // GET /api/v1/openapi.json and the browsable /api/v1/docs.
+        .merge(openapi::docs(openapi::document(paths)))
         // Unknown paths and wrong methods get the JSON error body too.
         // (After every route: the method fallback is set on those present.)
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(gateway);
     with_limits(routes, &limits)
-}
-
-pub(crate) fn event_json(event: &EventRow, counts: &EventCounts) -> Value {
-    json!({
-        "id": event.id,
-        "name": event.name,
-        "external_id": event.external_id,
-        "share_token": event.share_token,
-        "guest_url": format!("/e/{}", event.share_token),
-        "created_at": event.created_at,
-        "share_enabled": event.share_disabled_at.is_none(),
-        "share_expires_at": event.share_expires_at,
-        "retain_until": event.retain_until,
-        "photos": {"total": counts.total, "pending": counts.pending, "indexed": counts.indexed, "failed": counts.failed},
-        "faces": counts.faces,
-    })
-}
-
-pub(crate) fn photo_json(photo: &PhotoRow) -> Value {
-    json!({
-        "id": photo.id,
-        "event_id": photo.event_id,
-        "external_id": photo.external_id,
-        "status": photo.status,
-        "face_count": photo.face_count,
-        "failure_code": photo.failure_code,
-        "failure_reason": photo.failure_reason,
-        "size_bytes": photo.size_bytes,
-        "created_at": photo.created_at,
-        "indexed_at": photo.indexed_at,
-        "file_name": photo.file_name,
-        "content_type": photo.content_type,
-        "width": photo.width,
-        "height": photo.height,
-        "captured_at": photo.captured_at,
-    })
 }
 
 /// The caller's studio, if its key has `scope`.
@@ -239,30 +161,61 @@ pub(crate) async fn caller(
     Ok(caller)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/guest/{token}",
+    tag = "guest",
+    operation_id = "guest_event",
+    summary = "What a guest sees of the event",
+    params(("token" = String, Path, description = "The event's share token (from its guest link)", pattern = r"^[!-~]{1,256}$")),
+    responses(
+        (status = 200, description = "The event", body = GuestEvent),
+        (status = 404, description = "NOT_FOUND: no such link", body = ErrorBody),
+        (status = 410, description = "LINK_EXPIRED or LINK_DISABLED", body = ErrorBody),
+    ),
+)]
 async fn guest_event(
     State(gw): State<Arc<Gateway>>,
     Path(token): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<GuestEvent>> {
     let event = gw.catalog.event_by_share_token(&token).await?;
     let counts = gw.catalog.event_counts(&[event.id]).await?;
     let c = counts.get(&event.id).copied().unwrap_or_default();
-    Ok(Json(json!({
-        "name": event.name,
-        "photos": c.total,
-        "indexed": c.indexed,
-        "pending": c.pending,
-        // The guest agrees to this version before a search (`?consent=`).
-        "policy_version": gw.config.privacy_policy_version,
-    })))
+    Ok(Json(GuestEvent {
+        name: event.name,
+        photos: c.total,
+        indexed: c.indexed,
+        pending: c.pending,
+        policy_version: gw.config.privacy_policy_version.clone(),
+    }))
 }
 
 /// POST the selfie as the raw request body (any image content type).
+#[utoipa::path(
+    post,
+    path = "/api/v1/guest/{token}/search",
+    tag = "guest",
+    operation_id = "guest_search",
+    summary = "Find the guest's photos by a selfie",
+    description = "The selfie is the raw body (JPEG, PNG, WebP, HEIC or AVIF); it is never \
+        stored. `consent` must name the event's privacy policy version.",
+    params(("token" = String, Path, description = "The event's share token (from its guest link)", pattern = r"^[!-~]{1,256}$"), SearchQuery),
+    request_body(description = "The selfie", content((ImageBytes = "image/*"))),
+    responses(
+        (status = 200, description = "The photos the guest is in, best first", body = SearchResult),
+        (status = 404, description = "NOT_FOUND: no such link", body = ErrorBody),
+        (status = 410, description = "LINK_EXPIRED or LINK_DISABLED", body = ErrorBody),
+        (status = 413, description = "IMAGE_TOO_LARGE", body = ErrorBody),
+        (status = 422, description = "IMAGE_UNDECODABLE, NO_FACE or SELFIE_UNUSABLE", body = ErrorBody),
+        (status = 428, description = "CONSENT_REQUIRED: pass `consent`", body = ErrorBody),
+    ),
+)]
 async fn guest_search(
     State(gw): State<Arc<Gateway>>,
     Path(token): Path<String>,
     Query(q): Query<SearchQuery>,
     body: Bytes,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SearchResult>> {
     let event = gw.catalog.event_by_share_token(&token).await?;
     let tiers = q.tiers()?;
     let policy_version = q.consent()?;
@@ -277,25 +230,56 @@ async fn guest_search(
     let result = gw
         .search(&event, vec![person], q.limit, tiers, consent)
         .await?;
-    Ok(Json(search_json(&result, Some(&token))))
+    Ok(Json(SearchResult::new(&result, Some(&token))))
 }
 
 /// POST the selfie as the raw request body: every face of the event that
 /// matches is deleted; the answer is the receipt.
+#[utoipa::path(
+    post,
+    path = "/api/v1/guest/{token}/forget",
+    tag = "guest",
+    operation_id = "guest_forget",
+    summary = "Forget me: delete the guest's faces from the event",
+    params(("token" = String, Path, description = "The event's share token (from its guest link)", pattern = r"^[!-~]{1,256}$")),
+    request_body(description = "A selfie of the guest", content((ImageBytes = "image/*"))),
+    responses(
+        (status = 200, description = "The receipt", body = Forgotten),
+        (status = 404, description = "NOT_FOUND: no such link", body = ErrorBody),
+        (status = 410, description = "LINK_EXPIRED or LINK_DISABLED", body = ErrorBody),
+        (status = 422, description = "IMAGE_UNDECODABLE, NO_FACE or SELFIE_UNUSABLE", body = ErrorBody),
+    ),
+)]
 async fn guest_forget(
     State(gw): State<Arc<Gateway>>,
     Path(token): Path<String>,
     body: Bytes,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Forgotten>> {
     let event = gw.catalog.event_by_share_token(&token).await?;
-    let (faces, photos) = gw.forget_guest(&event, body, "guest").await?;
-    Ok(Json(json!({"faces_deleted": faces, "photo_ids": photos})))
+    let (faces_deleted, photo_ids) = gw.forget_guest(&event, body, "guest").await?;
+    Ok(Json(Forgotten {
+        faces_deleted,
+        photo_ids,
+    }))
 }
 
 fn sniff_content_type(bytes: &[u8]) -> &'static str {
     facepass_core::media::image_type(bytes).unwrap_or("application/octet-stream")
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/guest/{token}/photos/{photo_id}",
+    tag = "guest",
+    operation_id = "guest_photo",
+    summary = "Download a photo of the event (indexed photos only)",
+    params(("token" = String, Path, description = "The event's share token (from its guest link)", pattern = r"^[!-~]{1,256}$"), ("photo_id" = Uuid, Path)),
+    responses(
+        (status = 200, description = "The photo as uploaded", content((ImageBytes = "image/*"), (ImageBytes = "application/octet-stream"))),
+        (status = 404, description = "NOT_FOUND", body = ErrorBody),
+        (status = 410, description = "LINK_EXPIRED or LINK_DISABLED", body = ErrorBody),
+    ),
+)]
 async fn guest_photo(
     State(gw): State<Arc<Gateway>>,
     Path((token, photo_id)): Path<(String, String)>,
@@ -315,105 +299,155 @@ async fn guest_photo(
         .into_response())
 }
 
-#[derive(Deserialize)]
-struct NewEvent {
-    name: String,
-    #[serde(default)]
-    external_id: String,
-    /// RFC 3339; purge the event after it.
-    #[serde(default)]
-    retain_until: Option<chrono::DateTime<chrono::Utc>>,
+/// A JSON body, or INVALID_ARGUMENT naming the shape expected.
+pub(crate) fn json_body<T: serde::de::DeserializeOwned>(
+    bytes: &Bytes,
+    shape: &str,
+) -> Result<T, Error> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| Error::invalid(format!("body must be JSON {shape}: {e}")))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/events",
+    tag = "events",
+    operation_id = "create_event",
+    summary = "Create an event (idempotent on external_id)",
+    request_body = NewEvent,
+    responses(
+        (status = 201, description = "Created", body = Event),
+        (status = 200, description = "A repeated request: the event as it is now", body = Event),
+    ),
+    security(("api_key" = ["upload"])),
+)]
 async fn create_event(
     State(gw): State<Arc<Gateway>>,
     headers: HeaderMap,
     body: Bytes,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Event>)> {
     let studio = studio(&gw, &headers, Scope::Upload).await?;
-    let new: NewEvent = serde_json::from_slice(&body)
-        .map_err(|e| Error::invalid(format!("body must be JSON {{\"name\": ...}}: {e}")))?;
+    let new: NewEvent = json_body(&body, "{\"name\": ...}")?;
     let (event, created) = gw
         .create_event(studio, &new.name, &new.external_id, new.retain_until)
         .await?;
     if created {
         return Ok((
             StatusCode::CREATED,
-            Json(event_json(&event, &EventCounts::default())),
+            Json(Event::new(&event, &EventCounts::default())),
         ));
     }
     // A repeated request: 200 with the event as it is now.
     let (event, counts) = gw.event_with_counts(studio, event.id).await?;
-    Ok((StatusCode::OK, Json(event_json(&event, &counts))))
+    Ok((StatusCode::OK, Json(Event::new(&event, &counts))))
 }
 
-#[derive(Deserialize)]
-struct PageQuery {
-    #[serde(default)]
-    page_size: u32,
-    #[serde(default)]
-    page_token: String,
-    #[serde(default)]
-    status: String,
-}
-
+#[utoipa::path(
+    get,
+    path = "/api/v1/events",
+    tag = "events",
+    operation_id = "list_events",
+    summary = "The studio's events, newest first",
+    params(EventPageQuery),
+    responses((status = 200, description = "A page of events", body = EventPage)),
+    security(("api_key" = ["read"])),
+)]
 async fn list_events(
     State(gw): State<Arc<Gateway>>,
     headers: HeaderMap,
-    Query(q): Query<PageQuery>,
-) -> ApiResult<Json<Value>> {
+    Query(q): Query<EventPageQuery>,
+) -> ApiResult<Json<EventPage>> {
     let studio = studio(&gw, &headers, Scope::Read).await?;
     let events = gw
         .list_events(studio, PageRequest::new(q.page_size, &q.page_token))
         .await?;
-    Ok(Json(json!({
-        "events": events.items.iter().map(|(e, c)| event_json(e, c)).collect::<Vec<_>>(),
-        "next_page_token": events.next_page_token,
-    })))
+    Ok(Json(EventPage {
+        events: events.items.iter().map(|(e, c)| Event::new(e, c)).collect(),
+        next_page_token: events.next_page_token,
+    }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/events/{event_id}",
+    tag = "events",
+    operation_id = "get_event",
+    summary = "An event with its counts",
+    params(("event_id" = Uuid, Path)),
+    responses(
+        (status = 200, description = "The event", body = Event),
+        (status = 404, description = "NOT_FOUND", body = ErrorBody),
+    ),
+    security(("api_key" = ["read"])),
+)]
 async fn get_event(
     State(gw): State<Arc<Gateway>>,
     headers: HeaderMap,
     Path(event_id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Event>> {
     let studio = studio(&gw, &headers, Scope::Read).await?;
     let event_id = parse_id("event_id", &event_id)?;
     let (event, counts) = gw.event_with_counts(studio, event_id).await?;
-    Ok(Json(event_json(&event, &counts)))
+    Ok(Json(Event::new(&event, &counts)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/events/{event_id}",
+    tag = "events",
+    operation_id = "delete_event",
+    summary = "Delete an event: its photos, faces and objects",
+    params(("event_id" = Uuid, Path)),
+    responses(
+        (status = 200, description = "What was deleted", body = Deleted),
+        (status = 404, description = "NOT_FOUND", body = ErrorBody),
+    ),
+    security(("api_key" = ["upload"])),
+)]
 async fn delete_event(
     State(gw): State<Arc<Gateway>>,
     headers: HeaderMap,
     Path(event_id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Deleted>> {
     let caller = caller(&gw, &headers, Scope::Upload).await?;
     let event_id = parse_id("event_id", &event_id)?;
     let (photos, faces) = gw
         .delete_event(caller.studio, event_id, &caller.actor())
         .await?;
-    Ok(Json(
-        json!({"photos_deleted": photos, "faces_deleted": faces}),
-    ))
-}
-
-#[derive(Deserialize)]
-struct UploadQuery {
-    #[serde(default)]
-    external_id: String,
-    #[serde(default)]
-    file_name: String,
+    Ok(Json(Deleted {
+        photos_deleted: Some(photos),
+        faces_deleted: faces,
+    }))
 }
 
 /// POST the photo as the raw request body.
+#[utoipa::path(
+    post,
+    path = "/api/v1/events/{event_id}/photos",
+    tag = "photos",
+    operation_id = "upload_photo",
+    summary = "Upload a photo for indexing (idempotent on external_id)",
+    description = "The photo is the raw body, streamed to storage as it arrives; a \
+        declared Content-Length over the limit is refused before a byte is read.",
+    params(("event_id" = Uuid, Path), UploadQuery),
+    request_body(description = "The photo", content((ImageBytes = "image/*"))),
+    responses(
+        (status = 202, description = "Accepted for indexing", body = Photo),
+        (status = 200, description = "A repeated upload of the same photo", body = Photo),
+        (status = 404, description = "NOT_FOUND", body = ErrorBody),
+        (status = 409, description = "ALREADY_EXISTS: external_id names another photo", body = ErrorBody),
+        (status = 413, description = "IMAGE_TOO_LARGE", body = ErrorBody),
+        (status = 422, description = "IMAGE_UNDECODABLE: not an image", body = ErrorBody),
+    ),
+    security(("api_key" = ["upload"])),
+)]
 async fn upload_photo(
     State(gw): State<Arc<Gateway>>,
     headers: HeaderMap,
     Path(event_id): Path<String>,
     Query(q): Query<UploadQuery>,
     body: axum::body::Body,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Photo>)> {
     let studio = studio(&gw, &headers, Scope::Upload).await?;
     let event_id = parse_id("event_id", &event_id)?;
     // A declared size over the limit is refused before a byte is read.
@@ -447,12 +481,29 @@ async fn upload_photo(
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(photo_json(&photo))))
+    Ok((status, Json(Photo::from(&photo))))
 }
 
 /// `GET /api/v1/events/{id}/watch`: Server-Sent Events, `progress` (the
 /// counts and `completed`) and `photo` (a photo just indexed or failed),
 /// the same as gRPC WatchEvent; an `error` event when the event is deleted.
+#[utoipa::path(
+    get,
+    path = "/api/v1/events/{event_id}/watch",
+    tag = "photos",
+    operation_id = "watch_event",
+    summary = "Follow indexing as Server-Sent Events",
+    description = "`progress` events carry a `Progress` (sent first and on every \
+        change), `photo` events a `Photo` just indexed or failed, and an `error` event \
+        an `ErrorBody` when the event is deleted. The stream stays open; keep-alive \
+        comments keep proxies from closing it.",
+    params(("event_id" = Uuid, Path)),
+    responses(
+        (status = 200, description = "The stream", content_type = "text/event-stream", body = String),
+        (status = 404, description = "NOT_FOUND", body = ErrorBody),
+    ),
+    security(("api_key" = ["read"])),
+)]
 async fn watch_event(
     State(gw): State<Arc<Gateway>>,
     headers: HeaderMap,
@@ -465,19 +516,18 @@ async fn watch_event(
     let events = crate::watch::watch(gw.clone(), studio, event_id).map(|u| {
         let event = match u {
             Ok(crate::watch::Update::Progress { counts, completed }) => {
-                Sse::default().event("progress").json_data(json!({
-                    "photos": {"total": counts.total, "pending": counts.pending,
-                        "indexed": counts.indexed, "failed": counts.failed},
-                    "faces": counts.faces,
-                    "completed": completed,
-                }))
+                Sse::default().event("progress").json_data(Progress {
+                    photos: (&counts).into(),
+                    faces: counts.faces,
+                    completed,
+                })
             }
-            Ok(crate::watch::Update::Photo(photo)) => {
-                Sse::default().event("photo").json_data(photo_json(&photo))
-            }
-            Err(e) => Sse::default()
-                .event("error")
-                .json_data(json!({"error": {"code": e.code.as_str(), "message": e.message}})),
+            Ok(crate::watch::Update::Photo(photo)) => Sse::default()
+                .event("photo")
+                .json_data(Photo::from(photo.as_ref())),
+            Err(e) => Sse::default().event("error").json_data(ErrorBody {
+                error: ErrorObject::from(e),
+            }),
         };
         Ok::<_, std::convert::Infallible>(event.unwrap_or_else(|_| Sse::default()))
     });
@@ -488,36 +538,32 @@ async fn watch_event(
         .into_response())
 }
 
-#[derive(Deserialize)]
-struct RegisterItem {
-    object_key: String,
-    #[serde(default)]
-    external_id: String,
-    #[serde(default)]
-    file_name: String,
-}
-
-#[derive(Deserialize)]
-struct RegisterBody {
-    items: Vec<RegisterItem>,
-}
-
 /// `POST /api/v1/events/{id}/photos/register` with `{"items": [{"object_key",
 /// "external_id"?, "file_name"?}, ...]}` (1 to 1,000): one result per item,
 /// `{"photo": ..., "created": bool}` or `{"error": {...}}`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/events/{event_id}/photos/register",
+    tag = "photos",
+    operation_id = "register_photos",
+    summary = "Register up to 1,000 photos already in the object store",
+    params(("event_id" = Uuid, Path)),
+    request_body = RegisterBody,
+    responses(
+        (status = 200, description = "One result per item, in order", body = RegisterResults),
+        (status = 404, description = "NOT_FOUND", body = ErrorBody),
+    ),
+    security(("api_key" = ["upload"])),
+)]
 async fn register_photos(
     State(gw): State<Arc<Gateway>>,
     headers: HeaderMap,
     Path(event_id): Path<String>,
     body: Bytes,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<RegisterResults>> {
     let studio = studio(&gw, &headers, Scope::Upload).await?;
     let event_id = parse_id("event_id", &event_id)?;
-    let body: RegisterBody = serde_json::from_slice(&body).map_err(|e| {
-        Error::invalid(format!(
-            "body must be JSON {{\"items\": [{{\"object_key\": ...}}]}}: {e}"
-        ))
-    })?;
+    let body: RegisterBody = json_body(&body, "{\"items\": [{\"object_key\": ...}]}")?;
     let items: Vec<NewRegistration<'_>> = body
         .items
         .iter()
@@ -528,20 +574,39 @@ async fn register_photos(
         })
         .collect();
     let results = gw.register_many(studio, event_id, &items).await?;
-    Ok(Json(json!({
-        "results": results.into_iter().map(|r| match r {
-            Ok((photo, created)) => json!({"photo": photo_json(&photo), "created": created}),
-            Err(e) => json!({"error": error_json(e)}),
-        }).collect::<Vec<_>>(),
-    })))
+    Ok(Json(RegisterResults {
+        results: results
+            .into_iter()
+            .map(|r| match r {
+                Ok((photo, created)) => RegisterResult::Registered {
+                    photo: Photo::from(&photo),
+                    created,
+                },
+                Err(e) => RegisterResult::Refused { error: e.into() },
+            })
+            .collect(),
+    }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/events/{event_id}/photos",
+    tag = "photos",
+    operation_id = "list_photos",
+    summary = "The event's photos, oldest first",
+    params(("event_id" = Uuid, Path), PhotoPageQuery),
+    responses(
+        (status = 200, description = "A page of photos", body = PhotoPage),
+        (status = 404, description = "NOT_FOUND", body = ErrorBody),
+    ),
+    security(("api_key" = ["read"])),
+)]
 async fn list_photos(
     State(gw): State<Arc<Gateway>>,
     headers: HeaderMap,
     Path(event_id): Path<String>,
-    Query(q): Query<PageQuery>,
-) -> ApiResult<Json<Value>> {
+    Query(q): Query<PhotoPageQuery>,
+) -> ApiResult<Json<PhotoPage>> {
     let studio = studio(&gw, &headers, Scope::Read).await?;
     let event_id = parse_id("event_id", &event_id)?;
     let status = match q.status.as_str() {
@@ -557,8 +622,8 @@ async fn list_photos(
             PageRequest::new(q.page_size, &q.page_token),
         )
         .await?;
-    Ok(Json(json!({
-        "photos": photos.items.iter().map(photo_json).collect::<Vec<_>>(),
-        "next_page_token": photos.next_page_token,
-    })))
+    Ok(Json(PhotoPage {
+        photos: photos.items.iter().map(Photo::from).collect(),
+        next_page_token: photos.next_page_token,
+    }))
 }

@@ -8,198 +8,290 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use bytes::Bytes;
-use chrono::{DateTime, Utc};
-use facepass_core::{parse_id, Error};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use facepass_core::parse_id;
+use uuid::Uuid;
 
-use super::{caller, event_json, photo_json, studio, ApiResult};
+use super::model::{
+    AuditEntry, AuditPage, AuditQuery, CreatedWebhook, Deleted, Deliveries, Delivery, ErrorBody,
+    Event, Forgotten, ImageBytes, NewWebhook, Photo, Retention, ShareLink, Webhook, Webhooks,
+};
+use super::{caller, json_body, studio, ApiResult};
 use crate::domain::{Gateway, PageRequest};
 use crate::keys::Scope;
 
-fn body<T: serde::de::DeserializeOwned>(bytes: &Bytes, shape: &str) -> Result<T, Error> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| Error::invalid(format!("body must be JSON {shape}: {e}")))
-}
-
-async fn event_now(
-    gw: &Gateway,
-    studio: uuid::Uuid,
-    event_id: uuid::Uuid,
-) -> ApiResult<Json<Value>> {
+async fn event_now(gw: &Gateway, studio: Uuid, event_id: Uuid) -> ApiResult<Json<Event>> {
     let (event, counts) = gw.event_with_counts(studio, event_id).await?;
-    Ok(Json(event_json(&event, &counts)))
+    Ok(Json(Event::new(&event, &counts)))
 }
 
-/// `GET /api/v1/photos/{photo_id}`
+#[utoipa::path(
+    get,
+    path = "/api/v1/photos/{photo_id}",
+    tag = "photos",
+    operation_id = "get_photo",
+    summary = "A photo's record",
+    params(("photo_id" = Uuid, Path)),
+    responses(
+        (status = 200, description = "The photo", body = Photo),
+        (status = 404, description = "NOT_FOUND", body = ErrorBody),
+    ),
+    security(("api_key" = ["read"])),
+)]
 pub async fn get_photo(
     State(gw): State<Arc<Gateway>>,
     headers: HeaderMap,
     Path(photo_id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Photo>> {
     let studio = studio(&gw, &headers, Scope::Read).await?;
     let photo_id = parse_id("photo_id", &photo_id)?;
-    Ok(Json(photo_json(
+    Ok(Json(Photo::from(
         &gw.catalog.get_photo(studio, photo_id).await?,
     )))
 }
 
-/// `DELETE /api/v1/photos/{photo_id}`
+#[utoipa::path(
+    delete,
+    path = "/api/v1/photos/{photo_id}",
+    tag = "photos",
+    operation_id = "delete_photo",
+    summary = "Delete a photo, its faces and its object",
+    params(("photo_id" = Uuid, Path)),
+    responses(
+        (status = 200, description = "What was deleted", body = Deleted),
+        (status = 404, description = "NOT_FOUND", body = ErrorBody),
+    ),
+    security(("api_key" = ["upload"])),
+)]
 pub async fn delete_photo(
     State(gw): State<Arc<Gateway>>,
     headers: HeaderMap,
     Path(photo_id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Deleted>> {
     let caller = caller(&gw, &headers, Scope::Upload).await?;
     let photo_id = parse_id("photo_id", &photo_id)?;
     let faces = gw
         .delete_photo(caller.studio, photo_id, &caller.actor())
         .await?;
-    Ok(Json(json!({"faces_deleted": faces})))
+    Ok(Json(Deleted {
+        photos_deleted: None,
+        faces_deleted: faces,
+    }))
 }
 
-/// `POST /api/v1/events/{event_id}/forget`: the selfie as the raw body; the
-/// studio's "forget me" for a guest (ForgetGuest).
+/// The selfie as the raw body; the studio's "forget me" for a guest.
+#[utoipa::path(
+    post,
+    path = "/api/v1/events/{event_id}/forget",
+    tag = "privacy",
+    operation_id = "forget_guest",
+    summary = "Forget a guest: delete every face of the event that matches the selfie",
+    description = "The faces stay suppressed: a photo indexed again never brings them back.",
+    params(("event_id" = Uuid, Path)),
+    request_body(description = "A selfie of the guest", content((ImageBytes = "image/*"))),
+    responses(
+        (status = 200, description = "The receipt", body = Forgotten),
+        (status = 404, description = "NOT_FOUND", body = ErrorBody),
+        (status = 422, description = "IMAGE_UNDECODABLE, NO_FACE or SELFIE_UNUSABLE", body = ErrorBody),
+    ),
+    security(("api_key" = ["search"])),
+)]
 pub async fn forget_guest(
     State(gw): State<Arc<Gateway>>,
     headers: HeaderMap,
     Path(event_id): Path<String>,
     selfie: Bytes,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Forgotten>> {
     let caller = caller(&gw, &headers, Scope::Search).await?;
     let event_id = parse_id("event_id", &event_id)?;
     let event = gw.catalog.get_event(caller.studio, event_id).await?;
-    let (faces, photos) = gw.forget_guest(&event, selfie, &caller.actor()).await?;
-    Ok(Json(json!({"faces_deleted": faces, "photo_ids": photos})))
+    let (faces_deleted, photo_ids) = gw.forget_guest(&event, selfie, &caller.actor()).await?;
+    Ok(Json(Forgotten {
+        faces_deleted,
+        photo_ids,
+    }))
 }
 
-/// `POST /api/v1/events/{event_id}/share-link/rotate`
+#[utoipa::path(
+    post,
+    path = "/api/v1/events/{event_id}/share-link/rotate",
+    tag = "privacy",
+    operation_id = "rotate_share_link",
+    summary = "A new share token: the old link stops working at once",
+    params(("event_id" = Uuid, Path)),
+    responses(
+        (status = 200, description = "The event with its new link", body = Event),
+        (status = 404, description = "NOT_FOUND", body = ErrorBody),
+    ),
+    security(("api_key" = ["admin"])),
+)]
 pub async fn rotate_share_link(
     State(gw): State<Arc<Gateway>>,
     headers: HeaderMap,
     Path(event_id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Event>> {
     let studio = studio(&gw, &headers, Scope::Admin).await?;
     let event_id = parse_id("event_id", &event_id)?;
     gw.catalog.rotate_share_token(studio, event_id).await?;
     event_now(&gw, studio, event_id).await
 }
 
-#[derive(Deserialize)]
-struct ShareLink {
-    enabled: bool,
-    #[serde(default)]
-    expires_at: Option<DateTime<Utc>>,
-}
-
-/// `PUT /api/v1/events/{event_id}/share-link` with `{"enabled": bool,
-/// "expires_at": RFC 3339 or null}`
+#[utoipa::path(
+    put,
+    path = "/api/v1/events/{event_id}/share-link",
+    tag = "privacy",
+    operation_id = "update_share_link",
+    summary = "Turn the share link on or off, or let it expire",
+    params(("event_id" = Uuid, Path)),
+    request_body = ShareLink,
+    responses(
+        (status = 200, description = "The event", body = Event),
+        (status = 404, description = "NOT_FOUND", body = ErrorBody),
+    ),
+    security(("api_key" = ["admin"])),
+)]
 pub async fn update_share_link(
     State(gw): State<Arc<Gateway>>,
     headers: HeaderMap,
     Path(event_id): Path<String>,
     bytes: Bytes,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Event>> {
     let studio = studio(&gw, &headers, Scope::Admin).await?;
     let event_id = parse_id("event_id", &event_id)?;
-    let link: ShareLink = body(&bytes, "{\"enabled\": bool, \"expires_at\": ...}")?;
+    let link: ShareLink = json_body(&bytes, "{\"enabled\": bool, \"expires_at\": ...}")?;
     gw.catalog
         .update_share_link(studio, event_id, link.enabled, link.expires_at)
         .await?;
     event_now(&gw, studio, event_id).await
 }
 
-#[derive(Deserialize)]
-struct Retention {
-    #[serde(default)]
-    retain_until: Option<DateTime<Utc>>,
-}
-
-/// `PUT /api/v1/events/{event_id}/retention` with `{"retain_until": RFC 3339 or null}`
+#[utoipa::path(
+    put,
+    path = "/api/v1/events/{event_id}/retention",
+    tag = "privacy",
+    operation_id = "set_retention",
+    summary = "When the event is purged (null: kept)",
+    params(("event_id" = Uuid, Path)),
+    request_body = Retention,
+    responses(
+        (status = 200, description = "The event", body = Event),
+        (status = 404, description = "NOT_FOUND", body = ErrorBody),
+    ),
+    security(("api_key" = ["upload"])),
+)]
 pub async fn set_retention(
     State(gw): State<Arc<Gateway>>,
     headers: HeaderMap,
     Path(event_id): Path<String>,
     bytes: Bytes,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Event>> {
     let studio = studio(&gw, &headers, Scope::Upload).await?;
     let event_id = parse_id("event_id", &event_id)?;
-    let r: Retention = body(&bytes, "{\"retain_until\": ...}")?;
+    let r: Retention = json_body(&bytes, "{\"retain_until\": ...}")?;
     gw.catalog
         .set_retention(studio, event_id, r.retain_until)
         .await?;
     event_now(&gw, studio, event_id).await
 }
 
-#[derive(Deserialize)]
-pub struct AuditQuery {
-    #[serde(default)]
-    page_size: u32,
-    #[serde(default)]
-    page_token: String,
-}
-
-/// `GET /api/v1/audit?page_size=&page_token=`: newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit",
+    tag = "privacy",
+    operation_id = "audit_log",
+    summary = "The studio's audit log, newest first",
+    params(AuditQuery),
+    responses((status = 200, description = "A page of entries", body = AuditPage)),
+    security(("api_key" = ["read"])),
+)]
 pub async fn audit_log(
     State(gw): State<Arc<Gateway>>,
     headers: HeaderMap,
     Query(q): Query<AuditQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AuditPage>> {
     let studio = studio(&gw, &headers, Scope::Read).await?;
     let page = gw
         .audit_page(studio, PageRequest::new(q.page_size, &q.page_token))
         .await?;
-    Ok(Json(json!({
-        "entries": page.items.iter().map(|r| json!({
-            "at": r.at, "actor": r.actor, "action": r.action,
-            "event_id": r.event_id, "photo_id": r.photo_id, "counts": r.counts,
-        })).collect::<Vec<_>>(),
-        "next_page_token": page.next_page_token,
-    })))
+    Ok(Json(AuditPage {
+        entries: page
+            .items
+            .iter()
+            .map(|r| AuditEntry {
+                at: r.at,
+                actor: r.actor.clone(),
+                action: r.action.clone(),
+                event_id: r.event_id,
+                photo_id: r.photo_id,
+                counts: r.counts.clone(),
+            })
+            .collect(),
+        next_page_token: page.next_page_token,
+    }))
 }
 
-#[derive(Deserialize)]
-struct NewWebhook {
-    url: String,
-    #[serde(default)]
-    events: Vec<String>,
-}
-
-fn webhook_json(hook: &crate::webhooks::WebhookRow) -> Value {
-    json!({"id": hook.id, "url": hook.url, "events": hook.events, "created_at": hook.created_at})
-}
-
-/// `POST /api/v1/webhooks` with `{"url", "events"?}` → 201 with the secret (once).
+#[utoipa::path(
+    post,
+    path = "/api/v1/webhooks",
+    tag = "webhooks",
+    operation_id = "create_webhook",
+    summary = "Add an endpoint; the answer holds its signing secret, shown this once",
+    request_body = NewWebhook,
+    responses((status = 201, description = "Created", body = CreatedWebhook)),
+    security(("api_key" = ["admin"])),
+)]
 pub async fn create_webhook(
     State(gw): State<Arc<Gateway>>,
     headers: HeaderMap,
     bytes: Bytes,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<CreatedWebhook>)> {
     let studio = studio(&gw, &headers, Scope::Admin).await?;
-    let new: NewWebhook = body(&bytes, "{\"url\": ..., \"events\": [...]}")?;
+    let new: NewWebhook = json_body(&bytes, "{\"url\": ..., \"events\": [...]}")?;
     let hook = gw
         .catalog
         .create_webhook(studio, &new.url, &new.events, gw.config.webhook_allow_http)
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({"webhook": webhook_json(&hook), "secret": hook.secret})),
+        Json(CreatedWebhook {
+            webhook: Webhook::from(&hook),
+            secret: hook.secret,
+        }),
     ))
 }
 
-/// `GET /api/v1/webhooks`
+#[utoipa::path(
+    get,
+    path = "/api/v1/webhooks",
+    tag = "webhooks",
+    operation_id = "list_webhooks",
+    summary = "The studio's endpoints",
+    responses((status = 200, description = "The endpoints", body = Webhooks)),
+    security(("api_key" = ["admin"])),
+)]
 pub async fn list_webhooks(
     State(gw): State<Arc<Gateway>>,
     headers: HeaderMap,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Webhooks>> {
     let studio = studio(&gw, &headers, Scope::Admin).await?;
     let hooks = gw.catalog.list_webhooks(studio).await?;
-    Ok(Json(
-        json!({"webhooks": hooks.iter().map(webhook_json).collect::<Vec<_>>()}),
-    ))
+    Ok(Json(Webhooks {
+        webhooks: hooks.iter().map(Webhook::from).collect(),
+    }))
 }
 
-/// `DELETE /api/v1/webhooks/{webhook_id}`
+#[utoipa::path(
+    delete,
+    path = "/api/v1/webhooks/{webhook_id}",
+    tag = "webhooks",
+    operation_id = "delete_webhook",
+    summary = "Remove an endpoint and its pending deliveries",
+    params(("webhook_id" = Uuid, Path)),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "NOT_FOUND", body = ErrorBody),
+    ),
+    security(("api_key" = ["admin"])),
+)]
 pub async fn delete_webhook(
     State(gw): State<Arc<Gateway>>,
     headers: HeaderMap,
@@ -211,38 +303,52 @@ pub async fn delete_webhook(
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn delivery_json(d: &crate::webhooks::DeliveryRow) -> Value {
-    json!({
-        "id": d.id, "webhook_id": d.webhook_id, "event_type": d.event_type, "body": d.body,
-        "state": d.state, "attempts": d.attempts, "last_status": d.last_status,
-        "last_error": d.last_error, "created_at": d.created_at,
-        "next_attempt_at": (d.state == "pending").then_some(d.next_attempt_at),
-        "delivered_at": d.delivered_at,
-    })
-}
-
-/// `GET /api/v1/webhooks/{webhook_id}/deliveries`: the newest 100.
+#[utoipa::path(
+    get,
+    path = "/api/v1/webhooks/{webhook_id}/deliveries",
+    tag = "webhooks",
+    operation_id = "list_deliveries",
+    summary = "The endpoint's newest 100 deliveries",
+    params(("webhook_id" = Uuid, Path)),
+    responses(
+        (status = 200, description = "Deliveries, newest first", body = Deliveries),
+        (status = 404, description = "NOT_FOUND", body = ErrorBody),
+    ),
+    security(("api_key" = ["admin"])),
+)]
 pub async fn list_deliveries(
     State(gw): State<Arc<Gateway>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Deliveries>> {
     let studio = studio(&gw, &headers, Scope::Admin).await?;
     let id = parse_id("webhook_id", &id)?;
     let rows = gw.catalog.list_deliveries(studio, id, 100).await?;
-    Ok(Json(
-        json!({"deliveries": rows.iter().map(delivery_json).collect::<Vec<_>>()}),
-    ))
+    Ok(Json(Deliveries {
+        deliveries: rows.iter().map(Delivery::from).collect(),
+    }))
 }
 
-/// `POST /api/v1/deliveries/{delivery_id}/replay`
+#[utoipa::path(
+    post,
+    path = "/api/v1/deliveries/{delivery_id}/replay",
+    tag = "webhooks",
+    operation_id = "replay_delivery",
+    summary = "Send a delivery again, now",
+    params(("delivery_id" = Uuid, Path)),
+    responses(
+        (status = 202, description = "Queued", body = Delivery),
+        (status = 404, description = "NOT_FOUND", body = ErrorBody),
+    ),
+    security(("api_key" = ["admin"])),
+)]
 pub async fn replay_delivery(
     State(gw): State<Arc<Gateway>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Delivery>)> {
     let studio = studio(&gw, &headers, Scope::Admin).await?;
     let id = parse_id("delivery_id", &id)?;
     let row = gw.catalog.replay_delivery(studio, id).await?;
-    Ok((StatusCode::ACCEPTED, Json(delivery_json(&row))))
+    Ok((StatusCode::ACCEPTED, Json(Delivery::from(&row))))
 }

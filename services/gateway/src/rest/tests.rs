@@ -11,6 +11,7 @@ use super::*;
 use crate::catalog::Catalog;
 use crate::domain::Peers;
 use crate::GatewayConfig;
+use serde_json::json;
 
 fn gateway(max_upload_bytes: usize) -> Arc<Gateway> {
     let config = GatewayConfig {
@@ -193,4 +194,132 @@ async fn error_body_names_the_field() {
         json,
         json!({"error": {"code": "INVALID_ARGUMENT", "message": "name is required", "field": "name"}})
     );
+}
+
+/// The document is served, is OpenAPI 3.1, and describes each route the
+/// router serves with its security and error responses.
+#[tokio::test]
+async fn the_openapi_document_describes_the_routes() {
+    let app = router(gateway(1 << 20));
+    let (status, _, doc) = send(app.clone(), "GET", "/api/v1/openapi.json", Body::empty()).await;
+    assert_eq!(status, StatusCode::OK);
+    if let Ok(path) = std::env::var("FACEPASS_DUMP_OPENAPI") {
+        std::fs::write(path, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    }
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert_eq!(doc["info"]["version"], env!("CARGO_PKG_VERSION"));
+    let paths = doc["paths"].as_object().unwrap();
+    let mut operations = 0;
+    for (path, item) in paths {
+        for (method, op) in item.as_object().unwrap() {
+            if !["get", "post", "put", "delete", "patch"].contains(&method.as_str()) {
+                continue;
+            }
+            operations += 1;
+            let id = op["operationId"].as_str().unwrap_or_default();
+            assert!(!id.is_empty(), "{method} {path} has no operationId");
+            let responses = op["responses"].as_object().unwrap();
+            for status in ["400", "503", "default"] {
+                assert!(responses.contains_key(status), "{id}: no {status} response");
+            }
+            let guest = path.starts_with("/api/v1/guest/");
+            // Studio operations take the API key with a scope; guest ones none.
+            let scopes = &op["security"][0]["api_key"];
+            assert_eq!(
+                scopes.is_array(),
+                !guest,
+                "{id}: security {:?}",
+                op["security"]
+            );
+            if !guest {
+                assert!(responses.contains_key("401"), "{id}: no 401 response");
+                assert!(responses.contains_key("403"), "{id}: no 403 response");
+            }
+            // The route is served: a request reaches a handler, not the
+            // 404/405 fallback (no key: 401, or the guest link's lookup).
+            let uri = path
+                .replace("{event_id}", "00000000-0000-4000-8000-000000000000")
+                .replace("{photo_id}", "00000000-0000-4000-8000-000000000000")
+                .replace("{webhook_id}", "00000000-0000-4000-8000-000000000000")
+                .replace("{delivery_id}", "00000000-0000-4000-8000-000000000000")
+                .replace("{face_id}", "00000000-0000-4000-8000-000000000000.0")
+                .replace("{token}", "some-token");
+            let request = Request::builder()
+                .method(method.to_uppercase().as_str())
+                .uri(&uri)
+                .body(Body::empty())
+                .unwrap();
+            let response = app.clone().oneshot(request).await.unwrap();
+            assert!(
+                ![StatusCode::NOT_FOUND, StatusCode::METHOD_NOT_ALLOWED]
+                    .contains(&response.status()),
+                "{method} {uri}: {}",
+                response.status()
+            );
+        }
+    }
+    assert!(operations >= 27, "only {operations} operations");
+    // Every reference resolves.
+    fn refs<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(target)) = map.get("$ref") {
+                    out.push(target);
+                }
+                map.values().for_each(|v| refs(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    let mut targets = Vec::new();
+    refs(&doc, &mut targets);
+    assert!(targets.len() > 50, "{} references", targets.len());
+    for target in targets {
+        let pointer = target.strip_prefix('#').expect("a local reference");
+        assert!(doc.pointer(pointer).is_some(), "{target} does not resolve");
+    }
+    let codes = &doc["components"]["schemas"]["ErrorObject"]["properties"]["code"];
+    let names: Vec<_> = facepass_core::ErrorCode::ALL
+        .iter()
+        .map(|c| c.as_str())
+        .collect();
+    let listed = doc["components"]["schemas"]["ErrorCodeName"]["enum"].clone();
+    assert!(codes.to_string().contains("ErrorCodeName"), "{codes}");
+    assert_eq!(listed, serde_json::json!(names));
+    assert_eq!(
+        doc["components"]["securitySchemes"]["api_key"]["scheme"],
+        "bearer"
+    );
+}
+
+/// The browsable page is served from the binary and forbids the browser to
+/// load anything from elsewhere.
+#[tokio::test]
+async fn the_docs_page_loads_nothing_from_outside() {
+    let app = router(gateway(1 << 20));
+    for uri in ["/api/v1/docs/", "/api/v1/docs/swagger-initializer.js"] {
+        let request = Request::builder().uri(uri).body(Body::empty()).unwrap();
+        let response = app.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{uri}");
+        assert_eq!(
+            response.headers()[header::CONTENT_SECURITY_POLICY],
+            super::openapi::DOCS_CSP
+        );
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let text = String::from_utf8_lossy(&body);
+        for tag in ["src=\"http", "href=\"http", "src=\"//", "href=\"//"] {
+            assert!(!text.contains(tag), "{uri} refers outside: {tag}");
+        }
+        if uri.ends_with(".js") {
+            assert!(text.contains("/api/v1/openapi.json"), "{text}");
+            assert!(
+                text.contains("\"validatorUrl\": \"none\"")
+                    || text.contains("\"validatorUrl\":\"none\""),
+                "{text}"
+            );
+        }
+    }
 }

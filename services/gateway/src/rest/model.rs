@@ -1,0 +1,635 @@
+//! The REST API's JSON: what each route takes and answers, as Rust types.
+//! The same types serialise the answers and describe them in the OpenAPI
+//! document (`openapi.rs`), so the document cannot drift from the wire.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use facepass_core::Error;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::catalog::{EventCounts, EventRow, PhotoRow};
+use crate::faces::{IndexedFace, Search as SearchRun, Tier};
+
+/// Every error: `{"error": {...}}` with the HTTP status of its code.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorObject,
+}
+
+/// What went wrong, in a form a program can act on (docs/errors.md).
+#[derive(Serialize, ToSchema)]
+pub struct ErrorObject {
+    /// The stable code; the HTTP status follows from it.
+    #[schema(value_type = ErrorCodeName)]
+    pub code: String,
+    /// For people; may change between versions.
+    pub message: String,
+    /// The request field at fault, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Machine-readable context, e.g. `existing_id` of ALREADY_EXISTS.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub details: BTreeMap<String, String>,
+}
+
+impl From<Error> for ErrorObject {
+    fn from(err: Error) -> Self {
+        let Error {
+            code,
+            message,
+            field,
+            info,
+        } = err;
+        ErrorObject {
+            code: code.as_str().to_string(),
+            message,
+            field,
+            details: info,
+        }
+    }
+}
+
+/// The error codes, read from `ErrorCode::ALL`.
+pub struct ErrorCodeName;
+
+impl utoipa::PartialSchema for ErrorCodeName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(
+                facepass_core::ErrorCode::ALL
+                    .iter()
+                    .map(|c| c.as_str())
+                    .collect::<Vec<_>>(),
+            ))
+            .description(Some("A stable error code (docs/errors.md)."))
+            .into()
+    }
+}
+
+impl ToSchema for ErrorCodeName {}
+
+/// An image as the raw request body: JPEG, PNG, WebP, HEIC or AVIF.
+pub struct ImageBytes;
+
+impl utoipa::PartialSchema for ImageBytes {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .format(Some(utoipa::openapi::schema::SchemaFormat::KnownFormat(
+                utoipa::openapi::schema::KnownFormat::Binary,
+            )))
+            .description(Some("The image's bytes"))
+            .into()
+    }
+}
+
+impl ToSchema for ImageBytes {}
+
+/// A photo's indexing state.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PhotoStatus {
+    Pending,
+    Indexed,
+    Failed,
+}
+
+/// Photos of an event by state.
+#[derive(Serialize, ToSchema)]
+pub struct PhotoCounts {
+    pub total: u64,
+    pub pending: u64,
+    pub indexed: u64,
+    pub failed: u64,
+}
+
+impl From<&EventCounts> for PhotoCounts {
+    fn from(c: &EventCounts) -> Self {
+        PhotoCounts {
+            total: c.total,
+            pending: c.pending,
+            indexed: c.indexed,
+            failed: c.failed,
+        }
+    }
+}
+
+/// An event of the studio.
+#[derive(Serialize, ToSchema)]
+pub struct Event {
+    pub id: Uuid,
+    pub name: String,
+    /// The caller's own id (CreateEvent is idempotent on it).
+    pub external_id: Option<String>,
+    /// The guest link's token; `guest_url` is the page.
+    pub share_token: String,
+    pub guest_url: String,
+    pub created_at: DateTime<Utc>,
+    pub share_enabled: bool,
+    pub share_expires_at: Option<DateTime<Utc>>,
+    /// The event and everything in it is purged after this.
+    pub retain_until: Option<DateTime<Utc>>,
+    pub photos: PhotoCounts,
+    /// Faces indexed in the event.
+    pub faces: u64,
+}
+
+impl Event {
+    pub fn new(event: &EventRow, counts: &EventCounts) -> Self {
+        Event {
+            id: event.id,
+            name: event.name.clone(),
+            external_id: event.external_id.clone(),
+            share_token: event.share_token.clone(),
+            guest_url: format!("/e/{}", event.share_token),
+            created_at: event.created_at,
+            share_enabled: event.share_disabled_at.is_none(),
+            share_expires_at: event.share_expires_at,
+            retain_until: event.retain_until,
+            photos: counts.into(),
+            faces: counts.faces,
+        }
+    }
+}
+
+/// A photo of an event.
+#[derive(Serialize, ToSchema)]
+pub struct Photo {
+    pub id: Uuid,
+    pub event_id: Uuid,
+    pub external_id: Option<String>,
+    #[schema(value_type = PhotoStatus)]
+    pub status: String,
+    pub face_count: i32,
+    /// Why indexing failed: a stable code and a message.
+    pub failure_code: Option<String>,
+    pub failure_reason: Option<String>,
+    pub size_bytes: i64,
+    pub created_at: DateTime<Utc>,
+    pub indexed_at: Option<DateTime<Utc>>,
+    pub file_name: Option<String>,
+    pub content_type: Option<String>,
+    /// Pixels, EXIF orientation applied; known once decoded.
+    pub width: Option<i32>,
+    pub height: Option<i32>,
+    /// From EXIF, when the camera recorded it.
+    pub captured_at: Option<DateTime<Utc>>,
+}
+
+impl From<&PhotoRow> for Photo {
+    fn from(p: &PhotoRow) -> Self {
+        Photo {
+            id: p.id,
+            event_id: p.event_id,
+            external_id: p.external_id.clone(),
+            status: p.status.clone(),
+            face_count: p.face_count,
+            failure_code: p.failure_code.clone(),
+            failure_reason: p.failure_reason.clone(),
+            size_bytes: p.size_bytes,
+            created_at: p.created_at,
+            indexed_at: p.indexed_at,
+            file_name: p.file_name.clone(),
+            content_type: p.content_type.clone(),
+            width: p.width,
+            height: p.height,
+            captured_at: p.captured_at,
+        }
+    }
+}
+
+/// A page of events, newest first.
+#[derive(Serialize, ToSchema)]
+pub struct EventPage {
+    pub events: Vec<Event>,
+    /// Pass as `page_token` for the next page; empty on the last.
+    pub next_page_token: String,
+}
+
+/// A page of photos, oldest first.
+#[derive(Serialize, ToSchema)]
+pub struct PhotoPage {
+    pub photos: Vec<Photo>,
+    pub next_page_token: String,
+}
+
+/// `POST /api/v1/events`.
+#[derive(Deserialize, ToSchema)]
+pub struct NewEvent {
+    #[schema(min_length = 1, max_length = 200, example = "Выпускной 11 «А»")]
+    pub name: String,
+    /// Your id for the event: a repeated request with it returns the same event.
+    #[serde(default)]
+    pub external_id: String,
+    /// Purge the event after this moment.
+    #[serde(default)]
+    pub retain_until: Option<DateTime<Utc>>,
+}
+
+/// `?page_size=&page_token=` of the events.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventPageQuery {
+    /// 1 to 500; 0 or absent: 50.
+    #[serde(default)]
+    #[param(maximum = 500)]
+    pub page_size: u32,
+    /// From the previous page's `next_page_token`.
+    #[serde(default)]
+    #[param(pattern = r"^[!-~]{0,256}$")]
+    pub page_token: String,
+}
+
+/// `?page_size=&page_token=&status=` of an event's photos.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PhotoPageQuery {
+    /// 1 to 1000; 0 or absent: 50.
+    #[serde(default)]
+    #[param(maximum = 1000)]
+    pub page_size: u32,
+    /// From the previous page's `next_page_token`.
+    #[serde(default)]
+    #[param(pattern = r"^[!-~]{0,256}$")]
+    pub page_token: String,
+    /// Only the photos in this state.
+    #[serde(default)]
+    #[param(value_type = Option<PhotoStatus>)]
+    pub status: String,
+}
+
+/// `?page_size=&page_token=` of the audit log.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// 1 to 500; 0 or absent: 100.
+    #[serde(default)]
+    #[param(maximum = 500)]
+    pub page_size: u32,
+    #[serde(default)]
+    #[param(pattern = r"^[!-~]{0,256}$")]
+    pub page_token: String,
+}
+
+/// `?external_id=&file_name=` of an upload.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UploadQuery {
+    /// Your id for the photo: a repeated upload with it returns the same photo.
+    #[serde(default)]
+    pub external_id: String,
+    #[serde(default)]
+    pub file_name: String,
+}
+
+/// Counts of what a deletion removed.
+#[derive(Serialize, ToSchema)]
+pub struct Deleted {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub photos_deleted: Option<u64>,
+    pub faces_deleted: u64,
+}
+
+/// The receipt of a "forget me".
+#[derive(Serialize, ToSchema)]
+pub struct Forgotten {
+    pub faces_deleted: u64,
+    /// The photos the guest's faces were removed from.
+    pub photo_ids: Vec<Uuid>,
+}
+
+/// What a guest sees of an event.
+#[derive(Serialize, ToSchema)]
+pub struct GuestEvent {
+    pub name: String,
+    pub photos: u64,
+    pub indexed: u64,
+    pub pending: u64,
+    /// The privacy policy version the guest agrees to (`?consent=`).
+    pub policy_version: String,
+}
+
+/// `POST .../photos/register`: photos already in the object store.
+#[derive(Deserialize, ToSchema)]
+pub struct RegisterBody {
+    /// 1 to 1,000 photos.
+    pub items: Vec<RegisterItem>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct RegisterItem {
+    /// The photo's key in the object store (outside `studios/`).
+    pub object_key: String,
+    #[serde(default)]
+    pub external_id: String,
+    #[serde(default)]
+    pub file_name: String,
+}
+
+/// One result per item, in order.
+#[derive(Serialize, ToSchema)]
+pub struct RegisterResults {
+    pub results: Vec<RegisterResult>,
+}
+
+/// A registered photo (`created` false for a repeat), or why not.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum RegisterResult {
+    Registered { photo: Photo, created: bool },
+    Refused { error: ErrorObject },
+}
+
+/// `progress` of the watch stream (Server-Sent Events).
+#[derive(Serialize, ToSchema)]
+pub struct Progress {
+    pub photos: PhotoCounts,
+    pub faces: u64,
+    /// No photo is pending.
+    pub completed: bool,
+}
+
+/// Which tiers a search returns: matches and possible matches, or matches only.
+#[derive(ToSchema)]
+#[allow(dead_code)] // describes `?tiers=`; faces::SearchQuery::tiers parses it
+#[schema(rename_all = "snake_case")]
+pub enum TiersName {
+    All,
+    MatchOnly,
+}
+
+/// How strongly a photo matches.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TierName {
+    Match,
+    Possible,
+}
+
+impl From<Tier> for TierName {
+    fn from(t: Tier) -> Self {
+        match t {
+            Tier::Match => TierName::Match,
+            Tier::Possible => TierName::Possible,
+        }
+    }
+}
+
+/// One person's face in a matched photo.
+#[derive(Serialize, ToSchema)]
+pub struct MatchFace {
+    /// `<photo id>.<index>`.
+    pub face_id: String,
+    /// `[x1, y1, x2, y2]` in the photo's pixels.
+    #[schema(min_items = 4, max_items = 4)]
+    pub face_box: Vec<f32>,
+    pub similarity: f32,
+}
+
+/// A photo found by a search.
+#[derive(Serialize, ToSchema)]
+pub struct Match {
+    pub photo_id: Uuid,
+    pub similarity: f32,
+    #[schema(min_items = 4, max_items = 4)]
+    pub face_box: Vec<f32>,
+    pub tier: TierName,
+    /// One per person looked for, in the order asked.
+    pub faces: Vec<MatchFace>,
+    /// Guests: where to download the photo.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Studios: the photo's record.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub photo: Option<Photo>,
+}
+
+/// The photos a search found, best first.
+#[derive(Serialize, ToSchema)]
+pub struct SearchResult {
+    /// The first selfie's face, `[x1, y1, x2, y2]`.
+    #[schema(min_items = 4, max_items = 4)]
+    pub selfie_face: Option<Vec<f32>>,
+    pub matches: Vec<Match>,
+}
+
+impl SearchResult {
+    /// A guest (`guest_token`) gets each photo's download URL and nothing
+    /// of the studio's records; the studio gets the photo records.
+    pub fn new(result: &SearchRun, guest_token: Option<&str>) -> Self {
+        SearchResult {
+            selfie_face: result.selfie_face.map(|b| b.to_array().to_vec()),
+            matches: result
+                .matches
+                .iter()
+                .map(|m| Match {
+                    photo_id: m.photo.id,
+                    similarity: m.similarity,
+                    face_box: m.face_box.to_array().to_vec(),
+                    tier: m.tier.into(),
+                    faces: m
+                        .faces
+                        .iter()
+                        .map(|f| MatchFace {
+                            face_id: f.id.to_string(),
+                            face_box: f.face_box.to_array().to_vec(),
+                            similarity: f.similarity,
+                        })
+                        .collect(),
+                    url: guest_token
+                        .map(|token| format!("/api/v1/guest/{token}/photos/{}", m.photo.id)),
+                    photo: guest_token.is_none().then(|| Photo::from(&m.photo)),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The multipart body of a studio's selfie search (`together.1` and
+/// `together.2` take the same parts as `together.0`).
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)] // describes the form; rest::faces::read_people parses it
+pub struct SearchForm {
+    /// 1 to 5 selfies of the person looked for.
+    #[schema(value_type = Vec<String>, format = Binary, min_items = 1, max_items = 5)]
+    pub selfie: Vec<Vec<u8>>,
+    /// "Together": selfies of a first companion.
+    #[serde(rename = "together.0")]
+    #[schema(value_type = Option<Vec<String>>, format = Binary)]
+    pub together_0: Option<Vec<Vec<u8>>>,
+    /// "Together": an indexed face of a first companion, `<photo id>.<index>`.
+    #[serde(rename = "together.0.face_id")]
+    #[schema(
+        pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\.[0-9]{1,4}$"
+    )]
+    pub together_0_face_id: Option<String>,
+}
+
+/// An indexed face of a photo.
+#[derive(Serialize, ToSchema)]
+pub struct PhotoFace {
+    /// `<photo id>.<index>`.
+    pub id: String,
+    pub photo_id: Uuid,
+    /// `[x1, y1, x2, y2]` in the photo's pixels.
+    #[serde(rename = "box")]
+    #[schema(min_items = 4, max_items = 4)]
+    pub face_box: Vec<f32>,
+    /// Eyes, nose, mouth corners: five `[x, y]`.
+    pub landmarks: Vec<Vec<f32>>,
+    /// The detector's confidence.
+    pub score: f32,
+    pub quality: f32,
+}
+
+impl From<&IndexedFace> for PhotoFace {
+    fn from(f: &IndexedFace) -> Self {
+        PhotoFace {
+            id: f.id.to_string(),
+            photo_id: f.id.photo_id,
+            face_box: f.face.face_box.to_array().to_vec(),
+            landmarks: f.face.landmarks.0.iter().map(|p| vec![p.x, p.y]).collect(),
+            score: f.face.score,
+            quality: f.quality,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PhotoFaces {
+    pub faces: Vec<PhotoFace>,
+}
+
+/// `PUT .../share-link`.
+#[derive(Deserialize, ToSchema)]
+pub struct ShareLink {
+    pub enabled: bool,
+    /// The link stops working after this; null: never.
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// `PUT .../retention`.
+#[derive(Deserialize, ToSchema)]
+pub struct Retention {
+    /// Purge the event after this; null: keep it.
+    #[serde(default)]
+    pub retain_until: Option<DateTime<Utc>>,
+}
+
+/// An entry of the studio's audit log.
+#[derive(Serialize, ToSchema)]
+pub struct AuditEntry {
+    pub at: DateTime<Utc>,
+    /// `key:<prefix>`, `guest`, `operator` or `retention`.
+    pub actor: String,
+    pub action: String,
+    pub event_id: Option<Uuid>,
+    pub photo_id: Option<Uuid>,
+    /// What the action touched, e.g. `{"faces": 3}`.
+    #[schema(value_type = Object)]
+    pub counts: serde_json::Value,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AuditPage {
+    pub entries: Vec<AuditEntry>,
+    pub next_page_token: String,
+}
+
+/// `POST /api/v1/webhooks`.
+#[derive(Deserialize, ToSchema)]
+pub struct NewWebhook {
+    /// HTTPS.
+    pub url: String,
+    /// `photo.indexed`, `photo.failed`, `event.indexing_completed`; empty: all.
+    #[serde(default)]
+    pub events: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Webhook {
+    pub id: Uuid,
+    pub url: String,
+    pub events: Vec<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&crate::webhooks::WebhookRow> for Webhook {
+    fn from(h: &crate::webhooks::WebhookRow) -> Self {
+        Webhook {
+            id: h.id,
+            url: h.url.clone(),
+            events: h.events.clone(),
+            created_at: h.created_at,
+        }
+    }
+}
+
+/// A new webhook and its signing secret, shown this once.
+#[derive(Serialize, ToSchema)]
+pub struct CreatedWebhook {
+    pub webhook: Webhook,
+    pub secret: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Webhooks {
+    pub webhooks: Vec<Webhook>,
+}
+
+/// A delivery's state.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    Pending,
+    Delivered,
+    Failed,
+}
+
+/// One fact sent (or being sent) to a webhook.
+#[derive(Serialize, ToSchema)]
+pub struct Delivery {
+    pub id: Uuid,
+    pub webhook_id: Uuid,
+    pub event_type: String,
+    /// The JSON body as signed and sent.
+    pub body: String,
+    #[schema(value_type = DeliveryState)]
+    pub state: String,
+    pub attempts: i32,
+    /// The receiver's last HTTP status.
+    pub last_status: Option<i32>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    /// While pending.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+impl From<&crate::webhooks::DeliveryRow> for Delivery {
+    fn from(d: &crate::webhooks::DeliveryRow) -> Self {
+        Delivery {
+            id: d.id,
+            webhook_id: d.webhook_id,
+            event_type: d.event_type.clone(),
+            body: d.body.clone(),
+            state: d.state.clone(),
+            attempts: d.attempts,
+            last_status: d.last_status,
+            last_error: d.last_error.clone(),
+            created_at: d.created_at,
+            next_attempt_at: (d.state == "pending").then_some(d.next_attempt_at),
+            delivered_at: d.delivered_at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Deliveries {
+    pub deliveries: Vec<Delivery>,
+}
