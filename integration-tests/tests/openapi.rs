@@ -177,6 +177,33 @@ async fn the_rest_api_keeps_its_openapi_contract() {
         .to_string();
     assert!(csp.starts_with("default-src 'self'"), "{csp}");
     assert!(page.text().await.unwrap().contains("swagger-ui"));
+    // In a real browser it renders every operation and asks no other host
+    // for anything (integration-tests/browser/api_docs.mjs).
+    let shot = screenshots().join("api-docs.png");
+    let out = Command::new("node")
+        .arg(repo_root().join("integration-tests/browser/api_docs.mjs"))
+        .arg(&cluster.gateway_http)
+        .arg(&shot)
+        .output()
+        .expect("node (scripts/lib/deps.sh installs it)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: Value = serde_json::from_str(text.lines().last().unwrap_or("")).unwrap();
+    println!(
+        "API reference in Chromium: {seen} (screenshot {})",
+        shot.display()
+    );
+    assert_eq!(
+        seen["operations"].as_u64(),
+        Some(operations as u64),
+        "{seen}"
+    );
+    assert_eq!(seen["outside"], json!([]), "{seen}");
+    assert_eq!(seen["errors"], json!([]), "{seen}");
 
     // --- schemathesis against the live gateway --------------------------------
     let junit = work.path().join("junit.xml");
@@ -273,6 +300,16 @@ async fn the_rest_api_keeps_its_openapi_contract() {
         consents > 0,
         "no generated guest search reached the seeded event"
     );
+}
+
+/// Where the browser checks leave their screenshots (FACEPASS_SCREENSHOTS,
+/// or target/screenshots).
+fn screenshots() -> std::path::PathBuf {
+    let dir = std::env::var_os("FACEPASS_SCREENSHOTS")
+        .map(Into::into)
+        .unwrap_or_else(|| repo_root().join("target/screenshots"));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 fn tempfile_dir() -> facepass_integration_tests::tempfile_dir::Dir {

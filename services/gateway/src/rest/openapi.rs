@@ -51,7 +51,7 @@ const AUTH_ERRORS: [(&str, &str); 2] = [
             `{\"error\": {\"code\", \"message\", \"field\"?, \"details\"?}}` with the \
             HTTP status of its code (docs/errors.md). The gRPC API (facepass.v1) \
             offers the same operations.",
-        license(name = "Proprietary"),
+        license(name = "MIT", identifier = "MIT"),
     ),
     tags(
         (name = "events", description = "A studio's events"),

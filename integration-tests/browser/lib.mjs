@@ -1,0 +1,36 @@
+// Shared by the browser checks: headless Debian Chromium driven by playwright-core
+// (scripts/lib/deps.sh, step `browser`). Never downloads a browser.
+import { createRequire } from "node:module";
+import path from "node:path";
+
+const require = createRequire(import.meta.url);
+const tools = path.resolve(
+  path.dirname(new URL(import.meta.url).pathname),
+  "../../.facepass/tools/node_modules",
+);
+const { chromium } = require(path.join(tools, "playwright-core"));
+
+export async function launch() {
+  return chromium.launch({
+    executablePath: process.env.FACEPASS_CHROMIUM || "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+  });
+}
+
+// Records every request a page makes that does not go to `origin`, and what it
+// logs as errors.
+export function watch(page, origin) {
+  const seen = { outside: [], errors: [], requests: 0 };
+  page.on("request", (request) => {
+    seen.requests += 1;
+    const url = request.url();
+    if (!url.startsWith(origin) && !url.startsWith("data:") && !url.startsWith("blob:")) {
+      seen.outside.push(url);
+    }
+  });
+  page.on("console", (message) => {
+    if (message.type() === "error") seen.errors.push(message.text());
+  });
+  page.on("pageerror", (error) => seen.errors.push(String(error)));
+  return seen;
+}
