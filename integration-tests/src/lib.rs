@@ -588,6 +588,28 @@ impl Cluster {
         ))
     }
 
+    /// A service's peak and current resident memory (VmHWM, VmRSS) in MiB.
+    pub fn memory_mib(&self, name: &str) -> (f64, f64) {
+        let pid = self
+            .services
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("no service {name}"))
+            .child
+            .id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let field = |label: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(label))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+                .unwrap()
+                / 1024.0
+        };
+        (field("VmHWM:"), field("VmRSS:"))
+    }
+
     /// The gRPC URL of a service.
     pub fn url(&self, name: &str) -> String {
         let (_, port) = self

@@ -17,18 +17,7 @@ const MB: usize = 1 << 20;
 
 /// The gateway's peak and current resident memory (VmHWM, VmRSS) in MiB.
 fn memory(cluster: &mut Cluster) -> (f64, f64) {
-    let pid = cluster.service("gateway").child.id();
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .unwrap()
-            / 1024.0
-    };
-    (field("VmHWM:"), field("VmRSS:"))
+    cluster.memory_mib("gateway")
 }
 
 fn stream_request(

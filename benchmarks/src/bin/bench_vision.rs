@@ -355,7 +355,7 @@ async fn main() -> anyhow::Result<()> {
                 let start = Instant::now();
                 for photo in &set {
                     let source = facepass_analysis::ImageSource::Bytes(photo.bytes.clone());
-                    found += analysis.analyze_photo(source).await?.faces.len();
+                    found += analysis.analyze_photo(source, &[]).await?.faces.len();
                 }
                 runs.push(start.elapsed());
             }

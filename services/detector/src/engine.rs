@@ -48,6 +48,8 @@ pub struct Faces {
     /// Scale the detection passes saw the photo at (1 = decoded in full,
     /// 1/2, 1/4 or 1/8 = decoded at reduced scale).
     pub decode_scale: f32,
+    /// The previews asked for, in order (`crate::preview`).
+    pub previews: Vec<crate::preview::Encoded>,
 }
 
 /// Which faces the caller wants.
@@ -150,24 +152,42 @@ impl FaceDetector {
     /// Decodes and detects on a blocking thread; at most `workers +
     /// decode_ahead` at once.
     pub async fn detect(self: &Arc<Self>, bytes: bytes::Bytes, mode: Mode) -> Result<Faces, Error> {
+        self.detect_with_previews(bytes, mode, Vec::new()).await
+    }
+
+    /// [`detect`](Self::detect), and JPEG previews of the photo scaled to
+    /// fit each of `preview_sides`, rendered from the image already decoded.
+    pub async fn detect_with_previews(
+        self: &Arc<Self>,
+        bytes: bytes::Bytes,
+        mode: Mode,
+        preview_sides: Vec<u32>,
+    ) -> Result<Faces, Error> {
         let _permit = self
             .permits
             .acquire()
             .await
             .map_err(|_| Error::unavailable("detector is shutting down"))?;
         let this = Arc::clone(self);
-        tokio::task::spawn_blocking(move || this.detect_blocking(&bytes, mode))
+        tokio::task::spawn_blocking(move || this.detect_blocking(&bytes, mode, &preview_sides))
             .await
             .map_err(|e| Error::internal(format!("detection task failed: {e}")))?
     }
 
-    fn detect_blocking(&self, bytes: &[u8], mode: Mode) -> Result<Faces, Error> {
+    fn detect_blocking(&self, bytes: &[u8], mode: Mode, previews: &[u32]) -> Result<Faces, Error> {
         if mode == Mode::All && self.config.reduced_decode {
-            // The passes never look at more than this many pixels.
-            let needed = self.config.fine_pass_side.max(self.config.model.input_size);
+            // The passes never look at more than this many pixels, nor the
+            // largest preview.
+            let needed = self
+                .config
+                .fine_pass_side
+                .max(self.config.model.input_size)
+                .max(previews.iter().copied().max().unwrap_or(0));
             if let Some(reduced) = crate::decode::decode_reduced(bytes, &self.config.limits, needed)
             {
-                return self.detect_reduced(bytes, reduced);
+                let mut faces = self.detect_reduced(bytes, &reduced)?;
+                faces.previews = crate::preview::render(&reduced.image, previews)?;
+                return Ok(faces);
             }
         }
         let image = decode_rgb(bytes, &self.config.limits)?;
@@ -193,6 +213,7 @@ impl FaceDetector {
             height,
             faces,
             decode_scale: 1.0,
+            previews: crate::preview::render(&image, previews)?,
         })
     }
 
@@ -204,7 +225,7 @@ impl FaceDetector {
     fn detect_reduced(
         &self,
         bytes: &[u8],
-        reduced: crate::decode::Reduced,
+        reduced: &crate::decode::Reduced,
     ) -> Result<Faces, Error> {
         let (width, height) = reduced.full;
         let up = 1.0 / reduced.scale;
@@ -235,6 +256,7 @@ impl FaceDetector {
             height,
             faces,
             decode_scale: reduced.scale,
+            previews: Vec::new(),
         })
     }
 

@@ -7,6 +7,7 @@ pub mod decode;
 pub mod engine;
 pub mod heif;
 pub mod metadata;
+pub mod preview;
 pub mod scrfd;
 pub mod service;
 pub mod vision;

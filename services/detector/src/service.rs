@@ -70,6 +70,66 @@ impl DetectorApi {
     }
 }
 
+impl DetectorApi {
+    /// Writes each rendered preview to its key; previews are only ever
+    /// under `studios/` (FacePass's own part of the store).
+    async fn write_previews(
+        &self,
+        specs: &[pb::PreviewSpec],
+        rendered: Vec<crate::preview::Encoded>,
+    ) -> Result<Vec<domain::Preview>, Error> {
+        let mut written = Vec::with_capacity(rendered.len());
+        for (spec, preview) in specs.iter().zip(rendered) {
+            let path = object_store::path::Path::parse(&spec.object_key)
+                .map_err(|e| Error::internal(format!("preview key: {e}")))?;
+            let size_bytes = preview.jpeg.len() as u64;
+            self.store
+                .put(&path, preview.jpeg.into())
+                .await
+                .map_err(|e| {
+                    tracing::warn!(error = %e, "writing a preview failed");
+                    Error::unavailable("photo storage is unavailable, try again")
+                })?;
+            written.push(domain::Preview {
+                object_key: spec.object_key.clone(),
+                width: preview.width,
+                height: preview.height,
+                size_bytes,
+            });
+        }
+        Ok(written)
+    }
+}
+
+/// The preview specs of a request, checked.
+fn preview_sides(specs: &[pb::PreviewSpec], mode: Mode) -> Result<Vec<u32>, Error> {
+    if !specs.is_empty() && mode != Mode::All {
+        return Err(Error::invalid_field(
+            "previews",
+            "previews are made of event photos only, never of a selfie",
+        ));
+    }
+    for (i, spec) in specs.iter().enumerate() {
+        let field = format!("previews[{i}].object_key");
+        facepass_core::text::required_text(
+            &field,
+            &spec.object_key,
+            facepass_core::text::MAX_KEY_CHARS,
+        )?;
+        if !spec.object_key.starts_with("studios/")
+            || object_store::path::Path::parse(&spec.object_key).is_err()
+        {
+            return Err(Error::invalid_field(
+                field,
+                "a preview's key is a valid key under studios/",
+            ));
+        }
+    }
+    let sides: Vec<u32> = specs.iter().map(|s| s.max_side).collect();
+    crate::preview::check(&sides)?;
+    Ok(sides)
+}
+
 fn issue_to_domain(issue: Issue) -> QualityIssue {
     match issue {
         Issue::TooSmall => QualityIssue::TooSmall,
@@ -106,20 +166,32 @@ impl DetectorService for DetectorApi {
         &self,
         request: Request<pb::DetectRequest>,
     ) -> Result<Response<pb::DetectResponse>, Status> {
-        let pb::DetectRequest { source, mode } = request.into_inner();
+        let pb::DetectRequest {
+            source,
+            mode,
+            previews,
+        } = request.into_inner();
         let mode = match pb::DetectMode::try_from(mode) {
             Ok(pb::DetectMode::All) | Ok(pb::DetectMode::Unspecified) => Mode::All,
             Ok(pb::DetectMode::Selfie) => Mode::Selfie,
             Err(_) => return Err(Error::invalid(format!("unknown mode {mode}")).into()),
         };
+        let sides = preview_sides(&previews, mode)?;
         let bytes = match source {
             Some(pb::detect_request::Source::Image(bytes)) => bytes,
             Some(pb::detect_request::Source::ObjectKey(key)) => self.read_object(&key).await?,
             None => return Err(Error::invalid("image or object_key is required").into()),
         };
         let facts = crate::metadata::read(&bytes);
-        let found = self.detector.detect(bytes, mode).await?;
+        let mut found = self
+            .detector
+            .detect_with_previews(bytes, mode, sides)
+            .await?;
+        let written = self
+            .write_previews(&previews, std::mem::take(&mut found.previews))
+            .await?;
         let detection = domain::Detection {
+            previews: written,
             content_type: facts.content_type,
             captured_at: facts.captured_at,
             width: found.width,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use facepass_analysis::{peer, AnalyzedFace, FaceAnalysis};
-use facepass_core::{text, Error, ErrorCode, Result};
+use facepass_core::{preview, text, Error, ErrorCode, Result};
 use facepass_proto::events::v1::PhotoUploaded;
 use facepass_proto::search::v1 as srch;
 use facepass_queue::Event;
@@ -283,9 +283,12 @@ impl Gateway {
             .into_inner()
             .faces_deleted;
         let mut objects = 0;
-        for photo in photos.iter().filter(|p| p.owned_object) {
-            self.delete_object(&photo.object_key).await?;
-            objects += 1;
+        for photo in &photos {
+            self.delete_previews(photo).await?;
+            if photo.owned_object {
+                self.delete_object(&photo.object_key).await?;
+                objects += 1;
+            }
         }
         self.catalog.delete_event_row(event.id).await?;
         tracing::info!(%event_id, photos = photos.len(), faces, "event deleted");
@@ -549,6 +552,7 @@ impl Gateway {
             .map_err(peer("search"))?
             .into_inner()
             .faces_deleted;
+        self.delete_previews(&photo).await?;
         if photo.owned_object {
             self.delete_object(&photo.object_key).await?;
         }
@@ -648,15 +652,43 @@ impl Gateway {
     }
 
     /// The bytes of a photo of `event` (guest link).
-    pub async fn photo_bytes(&self, event: &EventRow, photo_id: Uuid) -> Result<Bytes> {
+    pub async fn photo_bytes(
+        &self,
+        event: &EventRow,
+        photo_id: Uuid,
+        size: Option<preview::Size>,
+    ) -> Result<Bytes> {
         let photo = self.catalog.get_photo(event.studio_id, photo_id).await?;
         // Guests see indexed photos only: never a file that failed (it may
         // not be an image at all) nor one not yet checked.
         if photo.event_id != event.id || photo.status != STATUS_INDEXED {
             return Err(Error::not_found(format!("photo {photo_id} not found")));
         }
-        let path = ObjectPath::parse(&photo.object_key)
-            .map_err(|e| Error::internal(format!("stored key: {e}")))?;
+        self.photo_image(&photo, size).await
+    }
+
+    /// A photo's preview of `size`, or its original (`None`). A photo
+    /// indexed before previews existed has none: its original stands in.
+    pub async fn photo_image(
+        &self,
+        photo: &PhotoRow,
+        size: Option<preview::Size>,
+    ) -> Result<Bytes> {
+        if let Some(size) = size {
+            let key = preview::key(&photo.studio_id, &photo.event_id, &photo.id, size);
+            match self.read_object(&key).await {
+                Err(e) if e.code == ErrorCode::NotFound => {
+                    tracing::debug!(photo_id = %photo.id, size = size.as_str(), "no preview; serving the original");
+                }
+                other => return other,
+            }
+        }
+        self.read_object(&photo.object_key).await
+    }
+
+    async fn read_object(&self, key: &str) -> Result<Bytes> {
+        let path =
+            ObjectPath::parse(key).map_err(|e| Error::internal(format!("stored key: {e}")))?;
         self.store
             .get(&path)
             .await
@@ -667,5 +699,108 @@ impl Gateway {
             .bytes()
             .await
             .map_err(|e| storage_unavailable("read", e))
+    }
+
+    /// "Download all": the originals of `ids` (indexed photos of the event,
+    /// in the order given) as a stream of a ZIP archive's bytes. Everything
+    /// is checked before the first byte; then each original is read from the
+    /// store chunk by chunk and passed on, so memory stays at a chunk no
+    /// matter how many photos. A store failure midway ends the stream with
+    /// an error (the client sees a cut download) and is logged.
+    pub async fn zip_originals(
+        self: &std::sync::Arc<Self>,
+        event: &EventRow,
+        ids: &[Uuid],
+    ) -> Result<impl futures::Stream<Item = std::io::Result<Bytes>> + Send + 'static> {
+        let found = self.catalog.photos_in_event(event.id, ids).await?;
+        let mut photos = Vec::with_capacity(ids.len());
+        for id in ids {
+            match found.get(id) {
+                Some(p) if p.status == STATUS_INDEXED => photos.push(p.clone()),
+                _ => {
+                    return Err(
+                        Error::not_found(format!("photo {id} not found")).with_field("photo_ids")
+                    )
+                }
+            }
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            use futures::StreamExt;
+            let mut zip = crate::zip::ZipWriter::new();
+            let mut names = std::collections::HashSet::new();
+            for photo in photos {
+                let ext = match photo.content_type.as_deref() {
+                    Some("image/png") => "png",
+                    Some("image/webp") => "webp",
+                    Some("image/heic") | Some("image/heif") => "heic",
+                    Some("image/avif") => "avif",
+                    _ => "jpg",
+                };
+                let name = crate::zip::entry_name(
+                    photo.file_name.as_deref(),
+                    &format!("{}.{ext}", photo.id),
+                    &mut names,
+                );
+                let opened = match ObjectPath::parse(&photo.object_key) {
+                    Ok(path) => store.get(&path).await.map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                let mut chunks = match opened {
+                    Ok(got) => got.into_stream(),
+                    Err(e) => {
+                        tracing::warn!(photo_id = %photo.id, error = %e, "zip: original unreadable; stopping");
+                        let _ = tx
+                            .send(Err(std::io::Error::other("photo storage failed")))
+                            .await;
+                        return;
+                    }
+                };
+                let at = photo.captured_at.unwrap_or(photo.created_at);
+                if tx.send(Ok(zip.start(&name, at))).await.is_err() {
+                    return; // the client went away
+                }
+                while let Some(chunk) = chunks.next().await {
+                    match chunk {
+                        Ok(chunk) => {
+                            zip.data(&chunk);
+                            if tx.send(Ok(chunk)).await.is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(photo_id = %photo.id, error = %e, "zip: reading an original failed; stopping");
+                            let _ = tx
+                                .send(Err(std::io::Error::other("photo storage failed")))
+                                .await;
+                            return;
+                        }
+                    }
+                }
+                if tx.send(Ok(zip.finish())).await.is_err() {
+                    return;
+                }
+            }
+            let _ = tx.send(Ok(zip.end())).await;
+        });
+        Ok(futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        }))
+    }
+
+    /// Deletes a photo's previews (FacePass's own, whoever owns the
+    /// original); a photo without them is fine.
+    pub(crate) async fn delete_previews(&self, photo: &PhotoRow) -> Result<()> {
+        for size in preview::Size::ALL {
+            self.delete_object(&preview::key(
+                &photo.studio_id,
+                &photo.event_id,
+                &photo.id,
+                size,
+            ))
+            .await?;
+        }
+        Ok(())
     }
 }

@@ -20,6 +20,7 @@ pub mod schema;
 pub mod uploads;
 pub mod watch;
 pub mod webhooks;
+pub mod zip;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -3,8 +3,8 @@
 //! [`Error`] whose code says whether a retry can help (one policy:
 //! `facepass_analysis::peer`).
 
-use facepass_analysis::{peer, AnalyzedFace, FaceAnalysis, ImageSource};
-use facepass_core::Error;
+use facepass_analysis::{peer, AnalyzedFace, FaceAnalysis, ImageSource, PreviewSpec};
+use facepass_core::{preview, Error};
 use facepass_proto::domain::{ModelId, PhotoRef};
 use facepass_proto::events::v1::PhotoUploaded;
 use facepass_proto::search::v1 as srch;
@@ -64,9 +64,23 @@ impl Pipeline {
     /// store replaces the photo's faces as one operation.
     pub async fn index(&self, photo: &PhotoUploaded) -> Result<Indexed, Error> {
         let target = PhotoRef::parse(&photo.studio_id, &photo.event_id, &photo.photo_id)?;
+        // The guest's thumbnail and screen-size view, written by the
+        // detector from the image it decodes anyway.
+        let previews: Vec<PreviewSpec> = preview::Size::ALL
+            .into_iter()
+            .map(|size| PreviewSpec {
+                max_side: size.max_side(),
+                object_key: preview::key(
+                    &target.event.studio,
+                    &target.event.event,
+                    &target.photo,
+                    size,
+                ),
+            })
+            .collect();
         let analyzed = self
             .faces
-            .analyze_photo(ImageSource::ObjectKey(photo.object_key.clone()))
+            .analyze_photo(ImageSource::ObjectKey(photo.object_key.clone()), &previews)
             .await?;
         let faces: Vec<srch::Face> = analyzed
             .faces

@@ -76,6 +76,15 @@ pub struct AnalyzedPhoto {
     pub content_type: Option<String>,
     /// EXIF DateTimeOriginal (as UTC), when the file carries one.
     pub captured_at: Option<std::time::SystemTime>,
+    /// The previews the detector wrote, in the order asked.
+    pub previews: Vec<facepass_proto::domain::Preview>,
+}
+
+/// A preview to make while analysing a photo: its long side and its key.
+#[derive(Debug, Clone)]
+pub struct PreviewSpec {
+    pub max_side: u32,
+    pub object_key: String,
 }
 
 /// Where the detector reads the image from.
@@ -165,7 +174,12 @@ impl FaceAnalysis {
         *self.pack.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
-    async fn detect(&self, source: ImageSource, mode: det::DetectMode) -> Result<Detection> {
+    async fn detect(
+        &self,
+        source: ImageSource,
+        mode: det::DetectMode,
+        previews: &[PreviewSpec],
+    ) -> Result<Detection> {
         let source = match source {
             ImageSource::Bytes(bytes) => det::detect_request::Source::Image(bytes),
             ImageSource::ObjectKey(key) => det::detect_request::Source::ObjectKey(key),
@@ -176,6 +190,13 @@ impl FaceAnalysis {
             .detect(det::DetectRequest {
                 source: Some(source),
                 mode: mode as i32,
+                previews: previews
+                    .iter()
+                    .map(|p| det::PreviewSpec {
+                        max_side: p.max_side,
+                        object_key: p.object_key.clone(),
+                    })
+                    .collect(),
             })
             .await
             .map_err(peer("detector"))?
@@ -246,9 +267,14 @@ impl FaceAnalysis {
     }
 
     /// Every face of a photo with its embedding (the indexer passes the
-    /// stored photo's object key).
-    pub async fn analyze_photo(&self, photo: ImageSource) -> Result<AnalyzedPhoto> {
-        let detection = self.detect(photo, det::DetectMode::All).await?;
+    /// stored photo's object key), and the previews asked for, written by
+    /// the detector from the image it decoded.
+    pub async fn analyze_photo(
+        &self,
+        photo: ImageSource,
+        previews: &[PreviewSpec],
+    ) -> Result<AnalyzedPhoto> {
+        let detection = self.detect(photo, det::DetectMode::All, previews).await?;
         let Detection {
             faces,
             width,
@@ -256,6 +282,7 @@ impl FaceAnalysis {
             model: _,
             content_type,
             captured_at,
+            previews,
         } = detection;
         let (geometry, crops): (Vec<_>, Vec<_>) = faces
             .into_iter()
@@ -277,6 +304,7 @@ impl FaceAnalysis {
             model: pack.model.clone(),
             content_type,
             captured_at,
+            previews,
         })
     }
 
@@ -287,7 +315,7 @@ impl FaceAnalysis {
             return Err(Error::invalid("selfie is empty"));
         }
         let detection = self
-            .detect(ImageSource::Bytes(selfie), det::DetectMode::Selfie)
+            .detect(ImageSource::Bytes(selfie), det::DetectMode::Selfie, &[])
             .await?;
         let face = detection.faces.into_iter().next().ok_or_else(|| {
             Error::new(

@@ -7,6 +7,7 @@ pub mod config;
 pub mod error;
 pub mod media;
 pub mod pack;
+pub mod preview;
 pub mod text;
 
 /// Parses a UUID field of a request, naming the field when it is malformed.

@@ -461,6 +461,51 @@ pub struct Detection {
     pub content_type: Option<String>,
     /// EXIF DateTimeOriginal (read as UTC), when the file carries one.
     pub captured_at: Option<std::time::SystemTime>,
+    /// The previews written, in the order asked.
+    pub previews: Vec<Preview>,
+}
+
+/// A web-format preview the detector wrote to the object store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preview {
+    pub object_key: String,
+    pub width: u32,
+    pub height: u32,
+    pub size_bytes: u64,
+}
+
+impl From<det::WrittenPreview> for Preview {
+    fn from(p: det::WrittenPreview) -> Self {
+        let det::WrittenPreview {
+            object_key,
+            width,
+            height,
+            size_bytes,
+        } = p;
+        Preview {
+            object_key,
+            width,
+            height,
+            size_bytes,
+        }
+    }
+}
+
+impl From<Preview> for det::WrittenPreview {
+    fn from(p: Preview) -> Self {
+        let Preview {
+            object_key,
+            width,
+            height,
+            size_bytes,
+        } = p;
+        det::WrittenPreview {
+            object_key,
+            width,
+            height,
+            size_bytes,
+        }
+    }
 }
 
 impl TryFrom<det::DetectResponse> for Detection {
@@ -474,8 +519,10 @@ impl TryFrom<det::DetectResponse> for Detection {
             model,
             content_type,
             captured_at,
+            previews,
         } = msg;
         Ok(Detection {
+            previews: previews.into_iter().map(Into::into).collect(),
             content_type: (!content_type.is_empty()).then_some(content_type),
             captured_at: captured_at
                 .map(std::time::SystemTime::try_from)
@@ -502,8 +549,10 @@ impl From<Detection> for det::DetectResponse {
             model,
             content_type,
             captured_at,
+            previews,
         } = d;
         det::DetectResponse {
+            previews: previews.into_iter().map(Into::into).collect(),
             faces: faces.into_iter().map(Into::into).collect(),
             image_width: width,
             image_height: height,
@@ -632,8 +681,15 @@ mod tests {
                 seconds: 1_700_000_000,
                 nanos: 0,
             }),
+            previews: vec![det::WrittenPreview {
+                object_key: "studios/s/events/e/previews/p/400.jpg".into(),
+                width: 400,
+                height: 300,
+                size_bytes: 31_000,
+            }],
         };
         let detection = Detection::try_from(msg.clone()).unwrap();
+        assert_eq!(detection.previews[0].width, 400);
         assert_eq!(detection.faces[0].issues, vec![QualityIssue::Blurry]);
         assert_eq!(detection.content_type.as_deref(), Some("image/jpeg"));
         assert_eq!(

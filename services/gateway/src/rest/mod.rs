@@ -38,9 +38,9 @@ mod tests;
 
 use faces::SearchQuery;
 use model::{
-    Deleted, ErrorBody, ErrorObject, Event, EventPage, EventPageQuery, Forgotten, GuestEvent,
-    ImageBytes, NewEvent, Photo, PhotoPage, PhotoPageQuery, Progress, RegisterBody, RegisterResult,
-    RegisterResults, SearchResult, UploadQuery,
+    Deleted, DownloadBody, ErrorBody, ErrorObject, Event, EventPage, EventPageQuery, Forgotten,
+    GuestEvent, ImageBytes, ImageQuery, NewEvent, Photo, PhotoPage, PhotoPageQuery, Progress,
+    RegisterBody, RegisterResult, RegisterResults, SearchResult, UploadQuery,
 };
 use stack::{method_not_allowed, unknown_route};
 pub use stack::{with_limits, Limits};
@@ -99,6 +99,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .routes(routes!(guest_search))
         .routes(routes!(guest_forget))
         .routes(routes!(guest_photo))
+        .routes(routes!(guest_download))
         .routes(routes!(create_event, list_events))
         .routes(routes!(get_event, delete_event))
         .routes(routes!(upload_photo, list_photos))
@@ -106,6 +107,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .routes(routes!(register_photos))
         .routes(routes!(watch_event))
         .routes(routes!(studio::get_photo, studio::delete_photo))
+        .routes(routes!(studio::photo_image))
         .routes(routes!(studio::forget_guest))
         .routes(routes!(studio::update_share_link))
         .routes(routes!(studio::rotate_share_link))
@@ -272,8 +274,8 @@ fn sniff_content_type(bytes: &[u8]) -> &'static str {
     path = "/api/v1/guest/{token}/photos/{photo_id}",
     tag = "guest",
     operation_id = "guest_photo",
-    summary = "Download a photo of the event (indexed photos only)",
-    params(("token" = String, Path, description = "The event's share token (from its guest link)", pattern = r"^[!-~]{1,256}$"), ("photo_id" = Uuid, Path)),
+    summary = "A photo of the event: a preview, or the original (indexed photos only)",
+    params(("token" = String, Path, description = "The event's share token (from its guest link)", pattern = r"^[!-~]{1,256}$"), ("photo_id" = Uuid, Path), ImageQuery),
     responses(
         (status = 200, description = "The photo as uploaded", content((ImageBytes = "image/*"), (ImageBytes = "application/octet-stream"))),
         (status = 404, description = "NOT_FOUND", body = ErrorBody),
@@ -283,11 +285,90 @@ fn sniff_content_type(bytes: &[u8]) -> &'static str {
 async fn guest_photo(
     State(gw): State<Arc<Gateway>>,
     Path((token, photo_id)): Path<(String, String)>,
+    Query(q): Query<ImageQuery>,
 ) -> ApiResult<Response> {
+    let size = q.size()?;
     let event = gw.catalog.event_by_share_token(&token).await?;
     let photo_id = parse_id("photo_id", &photo_id)?;
-    let bytes = gw.photo_bytes(&event, photo_id).await?;
+    let bytes = gw.photo_bytes(&event, photo_id, size).await?;
+    Ok(image_response(bytes))
+}
+
+/// "Download all": the originals as one ZIP, streamed.
+#[utoipa::path(
+    post,
+    path = "/api/v1/guest/{token}/download",
+    tag = "guest",
+    operation_id = "guest_download",
+    summary = "Download photos' originals as one ZIP archive (streamed)",
+    description = "The photos are a search's `photo_id`s; each must be an indexed photo of \
+        the event. Entries are named by the uploaded file names (made unique). The archive \
+        is written as it is sent, so memory does not grow with its size.",
+    params(("token" = String, Path, description = "The event's share token (from its guest link)", pattern = r"^[!-~]{1,256}$")),
+    request_body = DownloadBody,
+    responses(
+        (status = 200, description = "The ZIP archive", content_type = "application/zip", body = ImageBytes),
+        (status = 404, description = "NOT_FOUND: no such link, or a photo that is not an indexed photo of the event", body = ErrorBody),
+        (status = 410, description = "LINK_EXPIRED or LINK_DISABLED", body = ErrorBody),
+    ),
+)]
+async fn guest_download(
+    State(gw): State<Arc<Gateway>>,
+    Path(token): Path<String>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let event = gw.catalog.event_by_share_token(&token).await?;
+    let wanted: DownloadBody = json_body(&body, "{\"photo_ids\": [...]}")?;
+    if wanted.photo_ids.is_empty() || wanted.photo_ids.len() > model::MAX_DOWNLOAD {
+        return Err(Error::invalid_field(
+            "photo_ids",
+            format!("photo_ids holds 1 to {} ids", model::MAX_DOWNLOAD),
+        )
+        .into());
+    }
+    let mut ids = Vec::with_capacity(wanted.photo_ids.len());
+    for id in &wanted.photo_ids {
+        let id = parse_id("photo_ids", id)?;
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    let stream = gw.zip_originals(&event, &ids).await?;
+    let file = format!(
+        "{}.zip",
+        crate::zip::entry_name(Some(&event.name), "photos", &mut Default::default())
+    );
+    let disposition = format!(
+        "attachment; filename=\"photos.zip\"; filename*=UTF-8''{}",
+        percent_encode(&file)
+    );
     Ok((
+        [
+            (header::CONTENT_TYPE, "application/zip".to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
+            (header::CACHE_CONTROL, "no-store".to_string()),
+        ],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+/// RFC 5987 value: everything but unreserved characters percent-encoded.
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// An image answer: its type sniffed from its bytes, cacheable by the
+/// browser only, never guessed as anything else.
+pub(crate) fn image_response(bytes: Bytes) -> Response {
+    (
         [
             (header::CONTENT_TYPE, sniff_content_type(&bytes)),
             (header::CACHE_CONTROL, "private, max-age=3600"),
@@ -296,7 +377,7 @@ async fn guest_photo(
         ],
         bytes,
     )
-        .into_response())
+        .into_response()
 }
 
 /// A JSON body, or INVALID_ARGUMENT naming the shape expected.

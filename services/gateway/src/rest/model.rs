@@ -286,6 +286,56 @@ pub struct UploadQuery {
     pub file_name: String,
 }
 
+/// Which image of a photo: a preview made while indexing, or the original.
+#[derive(ToSchema)]
+#[allow(dead_code)] // describes `?size=`; ImageQuery::size parses it
+#[schema(rename_all = "snake_case")]
+pub enum ImageSize {
+    /// About 400 px on the long side, JPEG.
+    Thumb,
+    /// About 1600 px, JPEG.
+    Screen,
+    /// The file as uploaded.
+    Original,
+}
+
+/// `?size=thumb|screen|original` (default: original).
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ImageQuery {
+    #[serde(default)]
+    #[param(value_type = Option<ImageSize>)]
+    pub size: String,
+}
+
+impl ImageQuery {
+    /// The preview asked for; `None` for the original.
+    pub fn size(&self) -> Result<Option<facepass_core::preview::Size>, Error> {
+        match self.size.as_str() {
+            "" | "original" => Ok(None),
+            other => facepass_core::preview::Size::parse(other)
+                .map(Some)
+                .ok_or_else(|| {
+                    Error::invalid_field(
+                        "size",
+                        format!("size is thumb, screen or original, not {other:?}"),
+                    )
+                }),
+        }
+    }
+}
+
+/// `POST /api/v1/guest/{token}/download`: the photos to put in the ZIP.
+#[derive(Deserialize, ToSchema)]
+pub struct DownloadBody {
+    /// 1 to 1000 indexed photos of the event (a search's `photo_id`s).
+    #[schema(min_items = 1, max_items = 1000)]
+    pub photo_ids: Vec<String>,
+}
+
+/// At most this many photos in one ZIP.
+pub const MAX_DOWNLOAD: usize = 1000;
+
 /// Counts of what a deletion removed.
 #[derive(Serialize, ToSchema)]
 pub struct Deleted {
@@ -400,9 +450,19 @@ pub struct Match {
     pub tier: TierName,
     /// One per person looked for, in the order asked.
     pub faces: Vec<MatchFace>,
-    /// Guests: where to download the photo.
+    /// Guests: where to download the original.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// Guests: the ~400 px preview for a grid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thumb_url: Option<String>,
+    /// Guests: the ~1600 px preview for a viewer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub screen_url: Option<String>,
+    /// The original's size in pixels (boxes are in these): a preview's
+    /// pixels are a scaled copy.
+    pub width: Option<i32>,
+    pub height: Option<i32>,
     /// Studios: the photo's record.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub photo: Option<Photo>,
@@ -442,6 +502,14 @@ impl SearchResult {
                         .collect(),
                     url: guest_token
                         .map(|token| format!("/api/v1/guest/{token}/photos/{}", m.photo.id)),
+                    thumb_url: guest_token.map(|token| {
+                        format!("/api/v1/guest/{token}/photos/{}?size=thumb", m.photo.id)
+                    }),
+                    screen_url: guest_token.map(|token| {
+                        format!("/api/v1/guest/{token}/photos/{}?size=screen", m.photo.id)
+                    }),
+                    width: m.photo.width,
+                    height: m.photo.height,
                     photo: guest_token.is_none().then(|| Photo::from(&m.photo)),
                 })
                 .collect(),

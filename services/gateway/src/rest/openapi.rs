@@ -9,7 +9,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi as _, ToSchema};
 
-use super::model::{ErrorBody, PhotoStatus, TiersName};
+use super::model::{ErrorBody, ImageSize, PhotoStatus, TiersName};
 
 /// The bearer credential every studio operation takes.
 pub const API_KEY: &str = "api_key";
@@ -63,7 +63,7 @@ const AUTH_ERRORS: [(&str, &str); 2] = [
     ),
     // Schemas only query parameters name (the routes' bodies and answers
     // bring theirs along).
-    components(schemas(ErrorBody, PhotoStatus, TiersName)),
+    components(schemas(ErrorBody, ImageSize, PhotoStatus, TiersName)),
     modifiers(&Conventions),
 )]
 pub struct ApiDoc;

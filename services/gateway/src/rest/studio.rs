@@ -13,7 +13,8 @@ use uuid::Uuid;
 
 use super::model::{
     AuditEntry, AuditPage, AuditQuery, CreatedWebhook, Deleted, Deliveries, Delivery, ErrorBody,
-    Event, Forgotten, ImageBytes, NewWebhook, Photo, Retention, ShareLink, Webhook, Webhooks,
+    Event, Forgotten, ImageBytes, ImageQuery, NewWebhook, Photo, Retention, ShareLink, Webhook,
+    Webhooks,
 };
 use super::{caller, json_body, studio, ApiResult};
 use crate::domain::{Gateway, PageRequest};
@@ -47,6 +48,32 @@ pub async fn get_photo(
     Ok(Json(Photo::from(
         &gw.catalog.get_photo(studio, photo_id).await?,
     )))
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/photos/{photo_id}/image",
+    tag = "photos",
+    operation_id = "photo_image",
+    summary = "A photo's preview (made while indexing) or its original",
+    params(("photo_id" = Uuid, Path), ImageQuery),
+    responses(
+        (status = 200, description = "The image", content((ImageBytes = "image/*"), (ImageBytes = "application/octet-stream"))),
+        (status = 404, description = "NOT_FOUND", body = ErrorBody),
+    ),
+    security(("api_key" = ["read"])),
+)]
+pub async fn photo_image(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    Path(photo_id): Path<String>,
+    Query(q): Query<ImageQuery>,
+) -> ApiResult<axum::response::Response> {
+    let size = q.size()?;
+    let studio = studio(&gw, &headers, Scope::Read).await?;
+    let photo_id = parse_id("photo_id", &photo_id)?;
+    let photo = gw.catalog.get_photo(studio, photo_id).await?;
+    Ok(super::image_response(gw.photo_image(&photo, size).await?))
 }
 
 #[utoipa::path(
