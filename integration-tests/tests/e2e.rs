@@ -696,7 +696,12 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
         .send()
         .await
         .unwrap();
-    assert!(page.text().await.unwrap().contains("Take a selfie"));
+    // The guest app's shell (what it does in a browser: tests/guest_app.rs).
+    assert!(page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("script-src 'self'"));
+    assert!(page.text().await.unwrap().contains("<div id=\"app\">"));
     let response = http
         .post(format!(
             "{}/api/v1/guest/not-a-token/search",

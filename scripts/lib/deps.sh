@@ -6,7 +6,7 @@
 # Run it:
 #   bash scripts/lib/deps.sh                # ensure everything (the same as `all`)
 #   bash scripts/lib/deps.sh STEP...        # rust apt services (postgres, rabbitmq) pgvector venv
-#                                           # real-models python-client buf browser cargo-tools env
+#                                           # real-models python-client buf web browser cargo-tools env
 #   eval "$(bash scripts/lib/deps.sh print-env)"   # export the environment (no checks)
 #
 # Source it (it then only defines functions and never changes your shell's options):
@@ -29,6 +29,9 @@
 #   python-client  clients/python's generated stubs (clients/python/generate.sh, grpcio-tools
 #             from .venv); rewritten only when a .proto is newer
 #   buf       @bufbuild/buf under .facepass/tools/node_modules
+#   web       the browser apps in web/ (TypeScript, Preact, Vite): `npm ci` when
+#             package-lock.json changes, `npm run build` into web/dist when a source is
+#             newer; the gateway embeds web/dist when it is compiled
 #   browser   Debian's chromium (/usr/bin/chromium) and playwright-core under
 #             .facepass/tools/node_modules, which drives it headless for the tests of the
 #             web pages and their screenshots (never `npx playwright install`)
@@ -481,6 +484,32 @@ facepass_ensure_buf() (
     _fp_log "buf: ${have} ready"
 )
 
+facepass_ensure_web() (
+    set -euo pipefail
+    local web="$FACEPASS_DEPS_ROOT/web" want have=""
+    local stamp="$web/node_modules/.facepass-lock-sha256"
+    command -v npm >/dev/null 2>&1 || _fp_die "web: npm is missing (run the apt step)"
+    want="$(sha256sum "$web/package-lock.json" | cut -d' ' -f1)"
+    [[ -f "$stamp" ]] && have="$(cat "$stamp")"
+    if [[ "$have" != "$want" ]]; then
+        _fp_log "web: npm ci (web/package-lock.json)"
+        npm ci --prefix "$web" --no-audit --no-fund --loglevel=error >&2
+        printf '%s\n' "$want" >"$stamp"
+    fi
+    if [[ ! -f "$web/dist/guest.html" ]] ||
+        [[ -n "$(find "$web/src" "$web/public" "$web"/*.html "$web/vite.config.ts" \
+            "$web/tsconfig.json" "$web/package-lock.json" -newer "$web/dist/guest.html" \
+            -print -quit 2>/dev/null)" ]]; then
+        _fp_log "web: npm run build (type check, then Vite into web/dist)"
+        (cd "$web" && npm run --silent build >&2)
+    fi
+    local js
+    for js in "$web"/dist/guest-*.js; do
+        [[ -f "$js" ]] && _fp_log "web: guest app JavaScript $(gzip -9c "$js" | wc -c) bytes gzipped ($(basename "$js"))"
+    done
+    return 0
+)
+
 facepass_ensure_browser() (
     set -euo pipefail
     local tools="$FACEPASS_DEPS_ROOT/.facepass/tools" have=""
@@ -609,7 +638,7 @@ facepass_deps_main() {
         facepass_print_env
         return 0
     fi
-    [[ "${steps[*]}" == "all" ]] && steps=(rust apt services pgvector venv real-models python-client buf browser cargo-tools env)
+    [[ "${steps[*]}" == "all" ]] && steps=(rust apt services pgvector venv real-models python-client buf web browser cargo-tools env)
     # One run at a time per checkout (parallel CI jobs, two terminals).
     mkdir -p "$FACEPASS_DEPS_ROOT/.facepass"
     exec 9>"$FACEPASS_DEPS_ROOT/.facepass/deps.lock"
@@ -630,6 +659,7 @@ facepass_deps_main() {
             real-models) facepass_ensure_real_models ;;
             python-client) facepass_ensure_python_client ;;
             buf) facepass_ensure_buf ;;
+            web) facepass_ensure_web ;;
             browser) facepass_ensure_browser ;;
             cargo-tools) facepass_ensure_cargo_tools ;;
             env)
@@ -642,7 +672,7 @@ facepass_deps_main() {
                 sed -n '2,/^$/{s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}" >&2
                 return 0
                 ;;
-            *) _fp_die "unknown step '$step' (known: all rust apt services postgres rabbitmq pgvector venv real-models python-client buf browser cargo-tools env print-env)" ;;
+            *) _fp_die "unknown step '$step' (known: all rust apt services postgres rabbitmq pgvector venv real-models python-client buf web browser cargo-tools env print-env)" ;;
         esac
         _fp_log "-- ${step} ok ($((SECONDS - t0)) s)"
     done

@@ -339,31 +339,7 @@ impl Catalog {
     /// Photo counts per status (and faces) for the given events.
     pub async fn event_counts(&self, event_ids: &[Uuid]) -> Result<HashMap<Uuid, EventCounts>> {
         let mut conn = self.conn().await?;
-        let rows: Vec<(Uuid, String, i64, Option<i64>)> = photos::table
-            .filter(photos::event_id.eq_any(event_ids))
-            .group_by((photos::event_id, photos::status))
-            .select((
-                photos::event_id,
-                photos::status,
-                diesel::dsl::count_star(),
-                diesel::dsl::sum(photos::face_count),
-            ))
-            .load(&mut conn)
-            .await
-            .map_err(db)?;
-        let mut counts: HashMap<Uuid, EventCounts> = HashMap::new();
-        for (event_id, status, n, faces) in rows {
-            let c = counts.entry(event_id).or_default();
-            let n = n as u64;
-            c.total += n;
-            c.faces += faces.unwrap_or(0) as u64;
-            match status.as_str() {
-                STATUS_PENDING => c.pending += n,
-                STATUS_INDEXED => c.indexed += n,
-                _ => c.failed += n,
-            }
-        }
-        Ok(counts)
+        counts_on(&mut conn, event_ids).await.map_err(db)
     }
 
     /// Stores a new photo and its `photo.uploaded` event atomically. False
@@ -494,20 +470,29 @@ impl Catalog {
         limit: i64,
     ) -> Result<Vec<PhotoRow>> {
         let mut conn = self.conn().await?;
-        photos::table
-            .filter(photos::event_id.eq(event_id))
-            .filter(photos::status.ne(STATUS_PENDING))
-            .filter(
-                photos::updated_at
-                    .gt(after.created_at)
-                    .or(photos::updated_at
-                        .eq(after.created_at)
-                        .and(photos::id.gt(after.id))),
-            )
-            .order((photos::updated_at, photos::id))
-            .limit(limit)
-            .select(PhotoRow::as_select())
-            .load(&mut conn)
+        outcomes_on(&mut conn, event_id, after, limit)
+            .await
+            .map_err(db)
+    }
+
+    /// [`photo_outcomes`](Self::photo_outcomes) and the event's counts as
+    /// one snapshot (a repeatable-read transaction): every photo the counts
+    /// call done is among the outcomes read, or was read before.
+    pub async fn outcomes_and_counts(
+        &self,
+        event_id: Uuid,
+        after: Cursor,
+        limit: i64,
+    ) -> Result<(Vec<PhotoRow>, EventCounts)> {
+        let mut conn = self.conn().await?;
+        conn.build_transaction()
+            .repeatable_read()
+            .read_only()
+            .run::<_, diesel::result::Error, _>(async |conn| {
+                let outcomes = outcomes_on(conn, event_id, after, limit).await?;
+                let counts = counts_on(conn, &[event_id]).await?;
+                Ok((outcomes, counts.get(&event_id).copied().unwrap_or_default()))
+            })
             .await
             .map_err(db)
     }
@@ -661,4 +646,57 @@ impl Catalog {
         .await
         .map_err(db)
     }
+}
+
+async fn counts_on(
+    conn: &mut AsyncPgConnection,
+    event_ids: &[Uuid],
+) -> diesel::QueryResult<HashMap<Uuid, EventCounts>> {
+    let rows: Vec<(Uuid, String, i64, Option<i64>)> = photos::table
+        .filter(photos::event_id.eq_any(event_ids))
+        .group_by((photos::event_id, photos::status))
+        .select((
+            photos::event_id,
+            photos::status,
+            diesel::dsl::count_star(),
+            diesel::dsl::sum(photos::face_count),
+        ))
+        .load(conn)
+        .await?;
+    let mut counts: HashMap<Uuid, EventCounts> = HashMap::new();
+    for (event_id, status, n, faces) in rows {
+        let c = counts.entry(event_id).or_default();
+        let n = n as u64;
+        c.total += n;
+        c.faces += faces.unwrap_or(0) as u64;
+        match status.as_str() {
+            STATUS_PENDING => c.pending += n,
+            STATUS_INDEXED => c.indexed += n,
+            _ => c.failed += n,
+        }
+    }
+    Ok(counts)
+}
+
+async fn outcomes_on(
+    conn: &mut AsyncPgConnection,
+    event_id: Uuid,
+    after: Cursor,
+    limit: i64,
+) -> diesel::QueryResult<Vec<PhotoRow>> {
+    photos::table
+        .filter(photos::event_id.eq(event_id))
+        .filter(photos::status.ne(STATUS_PENDING))
+        .filter(
+            photos::updated_at
+                .gt(after.created_at)
+                .or(photos::updated_at
+                    .eq(after.created_at)
+                    .and(photos::id.gt(after.id))),
+        )
+        .order((photos::updated_at, photos::id))
+        .limit(limit)
+        .select(PhotoRow::as_select())
+        .load(conn)
+        .await
 }

@@ -19,6 +19,13 @@ use crate::domain::Gateway;
 pub const WATCH_POLL: Duration = Duration::from_millis(500);
 /// Outcomes read per look.
 const OUTCOMES_PER_POLL: i64 = 200;
+/// How far back each look reads again. A photo's `updated_at` is taken when
+/// its update starts, and it becomes visible when that commits: one that
+/// commits after a later-stamped one would fall behind the cursor and never
+/// be told. Rows already told are skipped by (id, updated_at).
+const LOOK_BACK: chrono::TimeDelta = chrono::TimeDelta::seconds(5);
+/// Pages of outcomes read in one look at most (the rest wait for the next).
+const MAX_PAGES_PER_POLL: usize = 20;
 
 /// One thing a watcher is told.
 #[derive(Debug, Clone)]
@@ -37,6 +44,10 @@ struct State {
     studio: Uuid,
     event_id: Uuid,
     cursor: Cursor,
+    /// When the watch began: nothing earlier is told.
+    started: chrono::DateTime<chrono::Utc>,
+    /// Outcomes told within `LOOK_BACK` of the cursor.
+    told: std::collections::HashMap<Uuid, chrono::DateTime<chrono::Utc>>,
     last: Option<EventCounts>,
     queue: VecDeque<Update>,
     first: bool,
@@ -51,14 +62,17 @@ pub fn watch(
     studio: Uuid,
     event_id: Uuid,
 ) -> impl Stream<Item = Result<Update>> + Send + 'static {
+    let started = crate::catalog::now();
     let state = State {
         gateway,
         studio,
         event_id,
         cursor: Cursor {
-            created_at: crate::catalog::now(),
+            created_at: started,
             id: Uuid::nil(),
         },
+        started,
+        told: Default::default(),
         last: None,
         queue: VecDeque::new(),
         first: true,
@@ -98,27 +112,51 @@ impl State {
                 )),
                 _ => e,
             })?;
-        let outcomes = self
-            .gateway
-            .catalog
-            .photo_outcomes(self.event_id, self.cursor, OUTCOMES_PER_POLL)
-            .await?;
-        if let Some(last) = outcomes.last() {
-            self.cursor = Cursor {
-                created_at: last.updated_at,
-                id: last.id,
-            };
+        // Each read is one snapshot of outcomes and counts, so the counts
+        // never run ahead of the outcomes told; a full page is followed by
+        // the next before the counts are told.
+        let mut from = Cursor {
+            created_at: (self.cursor.created_at - LOOK_BACK).max(self.started),
+            id: Uuid::nil(),
+        };
+        let mut counts = None;
+        for _ in 0..MAX_PAGES_PER_POLL {
+            let (outcomes, now) = self
+                .gateway
+                .catalog
+                .outcomes_and_counts(self.event_id, from, OUTCOMES_PER_POLL)
+                .await?;
+            let full = outcomes.len() as i64 == OUTCOMES_PER_POLL;
+            if let Some(last) = outcomes.last() {
+                from = Cursor {
+                    created_at: last.updated_at,
+                    id: last.id,
+                };
+            }
+            for photo in outcomes {
+                if self.told.get(&photo.id) == Some(&photo.updated_at) {
+                    continue;
+                }
+                if (photo.updated_at, photo.id) > (self.cursor.created_at, self.cursor.id) {
+                    self.cursor = Cursor {
+                        created_at: photo.updated_at,
+                        id: photo.id,
+                    };
+                }
+                self.told.insert(photo.id, photo.updated_at);
+                self.queue.push_back(Update::Photo(Box::new(photo)));
+            }
+            if !full {
+                counts = Some(now);
+                break;
+            }
         }
-        self.queue
-            .extend(outcomes.into_iter().map(|p| Update::Photo(Box::new(p))));
-        let counts = self
-            .gateway
-            .catalog
-            .event_counts(&[self.event_id])
-            .await?
-            .get(&self.event_id)
-            .copied()
-            .unwrap_or_default();
+        let horizon = self.cursor.created_at - LOOK_BACK;
+        self.told.retain(|_, at| *at >= horizon);
+        let Some(counts) = counts else {
+            // More outcomes than this look reads: the rest, then the counts.
+            return Ok(());
+        };
         if self.last != Some(counts) {
             self.last = Some(counts);
             self.queue.push_back(Update::Progress {

@@ -35,6 +35,7 @@ mod stack;
 mod studio;
 #[cfg(test)]
 mod tests;
+pub mod web;
 
 use faces::SearchQuery;
 use model::{
@@ -45,7 +46,6 @@ use model::{
 use stack::{method_not_allowed, unknown_route};
 pub use stack::{with_limits, Limits};
 
-const GUEST_PAGE: &str = include_str!("../../static/guest.html");
 const INDEX_PAGE: &str = include_str!("../../static/index.html");
 
 /// An error rendered as JSON with its HTTP status.
@@ -123,7 +123,9 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .split_for_parts();
     let routes = Router::new()
         .route("/", get(|| async { Html(INDEX_PAGE) }))
-        .route("/e/{token}", get(|| async { Html(GUEST_PAGE) }))
+        .route("/e/{token}", get(web::guest_page))
+        .route("/assets/{*file}", get(web::assets))
+        .route("/favicon.svg", get(web::favicon))
         // Liveness: the process answers. Readiness: the catalog database and
         // the broker answer (the same verdict as grpc.health.v1).
         .route("/healthz", get(|| async { "ok" }))

@@ -1,0 +1,166 @@
+// The guest's page in headless Chromium, as a guest on a phone uses it:
+// consent, a selfie from a file, results, the viewer, an error that keeps the
+// results, two searches racing, "download all", English at desktop size,
+// "forget me", and a bad link. Screenshots of each state.
+//
+//   node integration-tests/browser/guest_app.mjs <gateway url> <token> <selfie> <no-face image> <screenshot dir>
+//
+// Prints one JSON line of what it saw; the Rust test (tests/guest_app.rs) judges it.
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { launch, watch } from "./lib.mjs";
+
+const [base, token, selfie, noFace, shots] = process.argv.slice(2);
+const seen = { steps: [] };
+const step = (name, data = {}) => seen.steps.push({ name, ...data });
+const shot = (page, name) => page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: false });
+
+const browser = await launch();
+try {
+  // --- a phone, Russian ---------------------------------------------------
+  const phone = await browser.newContext({
+    viewport: { width: 390, height: 844 },
+    deviceScaleFactor: 2,
+    isMobile: true,
+    hasTouch: true,
+    locale: "ru-RU",
+    acceptDownloads: true,
+  });
+  const page = await phone.newPage();
+  const net = watch(page, base);
+  page.on("dialog", (d) => d.accept());
+  const started = Date.now();
+  await page.goto(`${base}/e/${token}`);
+  await page.waitForSelector("[data-state=consent]");
+  step("consent", {
+    ms: Date.now() - started,
+    title: await page.locator("h1").innerText(),
+    text: await page.locator("[data-state=consent]").innerText(),
+    continueDisabled: await page.locator("[data-state=consent] button").isDisabled(),
+    selfieButtons: await page.locator("[data-state=selfie]").count(),
+  });
+  await shot(page, "guest-phone-consent");
+  await page.locator("[data-state=consent] input[type=checkbox]").check();
+  await page.locator("[data-state=consent] button").click();
+  await page.waitForSelector("[data-state=selfie]");
+  await shot(page, "guest-phone-selfie");
+
+  // A selfie from a file: results with thumbnails.
+  const searchStarted = Date.now();
+  await page.locator("input[type=file]").setInputFiles(selfie);
+  await page.waitForSelector(".grid img");
+  await page.waitForFunction(() => [...document.querySelectorAll(".grid img")].every((i) => i.complete));
+  step("results", {
+    ms: Date.now() - searchStarted,
+    tiles: await page.locator(".grid img").count(),
+    sources: await page.locator(".grid img").evaluateAll((imgs) => imgs.map((i) => i.getAttribute("src"))),
+    sections: await page.locator("section h2").allInnerTexts(),
+    status: await page.locator("[role=status]").last().innerText(),
+    columns: await page.locator(".grid").first().evaluate((g) => getComputedStyle(g).gridTemplateColumns.split(" ").length),
+    percentShown: /\d+%/.test(await page.locator(".grid").first().innerText()),
+  });
+  await shot(page, "guest-phone-results");
+
+  // The viewer: the screen-size preview, the keyboard, closing.
+  await page.locator(".tile").first().click();
+  await page.waitForSelector(".viewer img");
+  const first = await page.locator(".viewer img").getAttribute("src");
+  await page.waitForFunction(() => document.querySelector(".viewer img")?.complete);
+  await shot(page, "guest-phone-viewer");
+  await page.keyboard.press("ArrowRight");
+  const second = await page.locator(".viewer img").getAttribute("src");
+  const download = await page.locator(".viewer a[download]").getAttribute("href");
+  await page.keyboard.press("Escape");
+  step("viewer", { first, second, download, closed: (await page.locator(".viewer").count()) === 0 });
+
+  // An error keeps the results.
+  const tiles = await page.locator(".grid img").count();
+  await page.locator("input[type=file]").setInputFiles(noFace);
+  await page.waitForSelector(".error");
+  step("error", {
+    text: await page.locator(".error").innerText(),
+    tilesBefore: tiles,
+    tilesAfter: await page.locator(".grid img").count(),
+  });
+  await shot(page, "guest-phone-error");
+
+  // Two searches race: the first (no face) answers last, yet the newer one
+  // (the real selfie) is what the page shows.
+  let held = 0;
+  await page.route("**/search?**", async (route) => {
+    held += 1;
+    if (held === 1) await new Promise((r) => setTimeout(r, 2500));
+    await route.continue();
+  });
+  await page.locator("input[type=file]").setInputFiles(noFace);
+  await page.waitForTimeout(300);
+  await page.locator("input[type=file]").setInputFiles(selfie);
+  await page.waitForTimeout(4000);
+  step("race", {
+    searches: held,
+    error: await page.locator(".error").count(),
+    tiles: await page.locator(".grid img").count(),
+  });
+  await page.unroute("**/search?**");
+
+  // Download all: a ZIP.
+  const [zip] = await Promise.all([
+    page.waitForEvent("download"),
+    page.locator(".actions button").first().click(),
+  ]);
+  const zipPath = path.join(shots, "guest-download.zip");
+  await zip.saveAs(zipPath);
+  const bytes = readFileSync(zipPath);
+  step("download", { file: zip.suggestedFilename(), size: bytes.length, signature: bytes.subarray(0, 4).toString("hex") });
+
+  // --- English, desktop (before the guest is forgotten) ---------------------------------------------------------
+  const desk = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: "en-US" });
+  const dpage = await desk.newPage();
+  const dnet = watch(dpage, base);
+  await dpage.goto(`${base}/e/${token}`);
+  await dpage.waitForSelector("[data-state=consent]");
+  step("english", { text: await dpage.locator("[data-state=consent] h2").innerText() });
+  await dpage.locator("[data-state=consent] input[type=checkbox]").check();
+  await dpage.locator("[data-state=consent] button").click();
+  await dpage.locator("input[type=file]").setInputFiles(selfie);
+  await dpage.waitForSelector(".grid img, [data-state=empty]");
+  await dpage.waitForTimeout(500);
+  step("desktop", {
+    columns: await dpage
+      .locator(".grid")
+      .first()
+      .evaluate((g) => getComputedStyle(g).gridTemplateColumns.split(" ").length)
+      .catch(() => 0),
+    empty: await dpage.locator("[data-state=empty]").count(),
+  });
+  await shot(dpage, "guest-desktop-results");
+  const deskOutside = dnet.outside;
+  const deskErrors = dnet.errors;
+  await desk.close();
+  // Forget me (the confirm dialog is accepted): the receipt.
+  await page.locator(".actions button.link").click();
+  await page.waitForSelector("[data-state=forgotten]");
+  step("forgotten", {
+    text: await page.locator("[data-state=forgotten]").innerText(),
+    tiles: await page.locator(".grid img").count(),
+  });
+  await shot(page, "guest-phone-forgotten");
+
+  // A bad link says so and offers no selfie button.
+  await page.goto(`${base}/e/not-a-real-link`);
+  await page.waitForSelector("[data-state=link-error]");
+  step("bad-link", {
+    text: await page.locator("[data-state=link-error]").innerText(),
+    buttons: await page.locator("[data-state=selfie], [data-state=consent]").count(),
+  });
+  await shot(page, "guest-phone-bad-link");
+  seen.outside = [...net.outside, ...deskOutside];
+  seen.errors = [...net.errors, ...deskErrors].filter(
+    (e) => !/Failed to load resource: the server responded with a status of (404|410|422)/.test(e),
+  );
+  await phone.close();
+
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(seen));

@@ -1,0 +1,149 @@
+//! The guest's page (issue 13, item 2; web/src/guest) in headless Chromium
+//! against the five real services: integration-tests/browser/guest_app.mjs
+//! plays a guest on a phone and at a desktop, and this test judges what it
+//! saw. Screenshots land in target/screenshots (FACEPASS_SCREENSHOTS).
+
+use std::time::Duration;
+
+use facepass_integration_tests::gateway::{client, create_event, upload, wait_indexed};
+use facepass_integration_tests::{repo_root, Cluster};
+use facepass_synth::{event_photo, selfie};
+use serde_json::Value;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_guest_finds_views_downloads_and_forgets_their_photos() {
+    let cluster = Cluster::start().await.expect("cluster");
+    let (_studio, key) = cluster.create_studio("Studio").unwrap();
+    let mut api = client(&cluster.gateway_grpc, Some(&key)).await.unwrap();
+    let event = create_event(&mut api, "Выпускной 11 «А»").await;
+    // Person 1 is in three photos, person 2 in one; a file that is not an
+    // image fails and must not count as pending.
+    let photos = [
+        event_photo(700, 1600, 1200, &[1], (150, 200)).jpeg(90),
+        event_photo(701, 1600, 1200, &[1, 2], (150, 200)).jpeg(90),
+        event_photo(702, 1200, 1600, &[1, 3], (150, 200)).jpeg(90),
+        event_photo(703, 1600, 1200, &[2], (150, 200)).jpeg(90),
+    ];
+    for (i, bytes) in photos.iter().enumerate() {
+        upload(&mut api, &event.id, &format!("g{i}"), bytes.clone()).await;
+    }
+    upload(&mut api, &event.id, "broken", b"not an image".to_vec()).await;
+    wait_indexed(&mut api, &event.id, 5, Duration::from_secs(240))
+        .await
+        .unwrap();
+
+    let dir = facepass_integration_tests::tempfile_dir::Dir::new("guest-app").unwrap();
+    let selfie_path = dir.path().join("selfie.jpg");
+    std::fs::write(&selfie_path, selfie(11, 1).jpeg(90)).unwrap();
+    let no_face = dir.path().join("wall.png");
+    std::fs::write(&no_face, event_photo(704, 800, 600, &[], (100, 120)).png()).unwrap();
+    let shots = std::env::var_os("FACEPASS_SCREENSHOTS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target/screenshots"));
+    std::fs::create_dir_all(&shots).unwrap();
+
+    let out = std::process::Command::new("node")
+        .arg(repo_root().join("integration-tests/browser/guest_app.mjs"))
+        .arg(&cluster.gateway_http)
+        .arg(&event.share_token)
+        .arg(&selfie_path)
+        .arg(&no_face)
+        .arg(&shots)
+        .output()
+        .expect("node (scripts/lib/deps.sh installs it)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap();
+    let step = |name: &str| -> Value {
+        seen["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no step {name}: {seen}"))
+    };
+    println!("guest app: {seen}");
+
+    // Consent first: in Russian, the event's name, no selfie before it.
+    let consent = step("consent");
+    assert_eq!(consent["title"], "Выпускной 11 «А»");
+    assert!(
+        consent["text"]
+            .as_str()
+            .unwrap()
+            .contains("Селфи нигде не сохраняется"),
+        "{consent}"
+    );
+    assert_eq!(consent["continueDisabled"], true);
+    assert_eq!(consent["selfieButtons"], 0);
+
+    // Results: person 1's three photos as thumbnails, two per row on a phone,
+    // no raw percentages.
+    let results = step("results");
+    assert_eq!(results["tiles"], 3, "{results}");
+    for src in results["sources"].as_array().unwrap() {
+        assert!(src.as_str().unwrap().ends_with("?size=thumb"), "{src}");
+    }
+    assert_eq!(results["columns"], 2, "{results}");
+    assert_eq!(results["percentShown"], false);
+    assert!(results["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s == "Это вы"));
+
+    // The viewer shows screen previews, moves by keyboard, offers the original.
+    let viewer = step("viewer");
+    assert!(viewer["first"].as_str().unwrap().ends_with("?size=screen"));
+    assert_ne!(viewer["first"], viewer["second"]);
+    assert!(!viewer["download"].as_str().unwrap().contains("size="));
+    assert_eq!(viewer["closed"], true);
+
+    // An error says what to do and keeps the results.
+    let error = step("error");
+    assert!(
+        error["text"].as_str().unwrap().contains("не видно лица"),
+        "{error}"
+    );
+    assert_eq!(error["tilesBefore"], error["tilesAfter"]);
+
+    // The older, slower search does not overwrite the newer one.
+    let race = step("race");
+    assert_eq!(race["searches"], 2, "{race}");
+    assert_eq!(race["error"], 0, "{race}");
+    assert_eq!(race["tiles"], 3, "{race}");
+
+    // Download all: a ZIP.
+    let download = step("download");
+    assert_eq!(download["signature"], "504b0304", "{download}");
+    assert!(
+        download["size"].as_u64().unwrap() > 3 * 50_000,
+        "{download}"
+    );
+
+    // English from the browser's language; desktop has more columns.
+    assert_eq!(step("english")["text"], "Before we look");
+    assert!(step("desktop")["columns"].as_u64().unwrap() >= 4);
+
+    // Forget me: the receipt, and the results are gone.
+    let forgotten = step("forgotten");
+    assert!(
+        forgotten["text"].as_str().unwrap().starts_with("Готово"),
+        "{forgotten}"
+    );
+    assert_eq!(forgotten["tiles"], 0);
+
+    // A bad link: a clear message and nothing to press.
+    let bad = step("bad-link");
+    assert!(bad["text"].as_str().unwrap().contains("Такой ссылки нет"));
+    assert_eq!(bad["buttons"], 0);
+
+    // Nothing from elsewhere, no script error.
+    assert_eq!(seen["outside"], serde_json::json!([]), "{seen}");
+    assert_eq!(seen["errors"], serde_json::json!([]), "{seen}");
+}

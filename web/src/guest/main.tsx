@@ -1,0 +1,437 @@
+// The guest's page: /e/<share token>. Consent, a selfie, the photos the
+// guest is in (previews; originals on request), a viewer, "download all"
+// and "forget me". Mobile first, Russian and English.
+import { render } from "preact";
+import { useCallback, useEffect, useMemo, useRef, useState } from "preact/hooks";
+
+import {
+  ApiError,
+  type Forgotten,
+  type GuestEvent,
+  type Match,
+  type SearchResult,
+  getJson,
+  postWithProgress,
+} from "../lib/api";
+import { hasKey, initialLang, type Lang, saveLang, translator, type T } from "../lib/i18n";
+import { shrink } from "../lib/image";
+import "./style.css";
+
+const token = decodeURIComponent(location.pathname.split("/").filter(Boolean)[1] ?? "");
+const base = `/api/v1/guest/${encodeURIComponent(token)}`;
+
+type Load =
+  | { kind: "loading" }
+  | { kind: "link"; code: string }
+  | { kind: "ready"; event: GuestEvent };
+
+type Busy = { key: "preparing" | "uploading" | "searching" | "zip"; percent?: number } | null;
+
+function errorText(t: T, e: unknown): string {
+  if (e instanceof ApiError) {
+    if (e.code === "network") return t("error.network");
+    const key = `error.${e.code}`;
+    if (hasKey(key)) return t(key, { message: e.message });
+    return t("error.other", { message: e.message || e.code });
+  }
+  return t("error.other", { message: String(e) });
+}
+
+/// Merges a new search into what was found: one entry per photo, its best
+/// similarity and tier.
+function merge(old: Match[], found: Match[]): Match[] {
+  const byId = new Map(old.map((m) => [m.photo_id, m]));
+  for (const m of found) {
+    const had = byId.get(m.photo_id);
+    if (!had || m.similarity > had.similarity) {
+      byId.set(m.photo_id, had && had.tier === "match" ? { ...m, tier: "match" } : m);
+    } else if (m.tier === "match" && had.tier !== "match") {
+      byId.set(m.photo_id, { ...had, tier: "match" });
+    }
+  }
+  return [...byId.values()].sort((a, b) => b.similarity - a.similarity);
+}
+
+function App() {
+  const [lang, setLang] = useState<Lang>(initialLang);
+  const t = useMemo(() => translator(lang), [lang]);
+  const [load, setLoad] = useState<Load>({ kind: "loading" });
+  const [consented, setConsented] = useState(false);
+  const [agree, setAgree] = useState(false);
+  const [busy, setBusy] = useState<Busy>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [matches, setMatches] = useState<Match[] | null>(null);
+  const [receipt, setReceipt] = useState<Forgotten | null>(null);
+  const [open, setOpen] = useState<number | null>(null);
+  const lastSelfie = useRef<Blob | null>(null);
+  const searchSeq = useRef(0);
+  const fileInput = useRef<HTMLInputElement>(null);
+
+  useEffect(() => {
+    document.documentElement.lang = lang;
+  }, [lang]);
+
+  useEffect(() => {
+    getJson<GuestEvent>(base)
+      .then((event) => {
+        document.title = event.name;
+        setLoad({ kind: "ready", event });
+      })
+      .catch((e: unknown) => setLoad({ kind: "link", code: e instanceof ApiError ? e.code : "INTERNAL" }));
+  }, []);
+
+  const switchLang = () => {
+    const next: Lang = lang === "ru" ? "en" : "ru";
+    saveLang(next);
+    setLang(next);
+  };
+
+  const search = useCallback(
+    async (file: Blob, event: GuestEvent) => {
+      // A newer search wins: an older answer arriving late is dropped.
+      const seq = ++searchSeq.current;
+      const current = () => seq === searchSeq.current;
+      setError(null);
+      setReceipt(null);
+      setBusy({ key: "preparing" });
+      try {
+        const selfie = await shrink(file);
+        if (!current()) return;
+        lastSelfie.current = selfie;
+        setBusy({ key: "uploading", percent: 0 });
+        const url = `${base}/search?consent=${encodeURIComponent(event.policy_version)}`;
+        const result = await postWithProgress<SearchResult>(url, selfie, (f) => {
+          if (!current()) return;
+          setBusy(f < 1 ? { key: "uploading", percent: Math.round(f * 100) } : { key: "searching" });
+        });
+        if (!current()) return;
+        setMatches((old) => merge(old ?? [], result.matches));
+      } catch (e) {
+        // An error keeps what was found before.
+        if (current()) setError(errorText(t, e));
+      } finally {
+        if (current()) setBusy(null);
+      }
+    },
+    [t],
+  );
+
+  const onFile = (event: GuestEvent) => (e: Event) => {
+    const input = e.currentTarget as HTMLInputElement;
+    const file = input.files?.[0];
+    input.value = "";
+    if (file) void search(file, event);
+  };
+
+  const downloadAll = async (list: Match[]) => {
+    setBusy({ key: "zip" });
+    setError(null);
+    try {
+      const response = await fetch(`${base}/download`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ photo_ids: list.map((m) => m.photo_id) }),
+      });
+      if (!response.ok) {
+        const body = await response.json().catch(() => ({}));
+        throw new ApiError(body.error?.code ?? "INTERNAL", body.error?.message ?? "", response.status);
+      }
+      const blob = await response.blob();
+      const a = document.createElement("a");
+      a.href = URL.createObjectURL(blob);
+      a.download = "photos.zip";
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(a.href), 60_000);
+    } catch (e) {
+      setError(errorText(t, e instanceof TypeError ? new ApiError("network", "", 0) : e));
+    } finally {
+      setBusy(null);
+    }
+  };
+
+  const forget = async () => {
+    const selfie = lastSelfie.current;
+    if (!selfie || !confirm(t("forget.confirm"))) return;
+    searchSeq.current++;
+    setError(null);
+    try {
+      const done = await postWithProgress<Forgotten>(`${base}/forget`, selfie, () => {});
+      lastSelfie.current = null;
+      setMatches(null);
+      setReceipt(done);
+    } catch (e) {
+      setError(errorText(t, e));
+    }
+  };
+
+  const header = (
+    <header class="top">
+      <span class="brand">FacePass</span>
+      <button type="button" class="link" onClick={switchLang} aria-label={t("lang.switchLabel")}>
+        {t("lang.switch")}
+      </button>
+    </header>
+  );
+
+  if (load.kind === "loading") {
+    return (
+      <main>
+        {header}
+        <p class="status" role="status">
+          {t("loading")}
+        </p>
+      </main>
+    );
+  }
+  if (load.kind === "link") {
+    const key =
+      load.code === "LINK_EXPIRED"
+        ? "link.expired"
+        : load.code === "LINK_DISABLED"
+          ? "link.disabled"
+          : load.code === "NOT_FOUND" || load.code === "INVALID_ARGUMENT"
+            ? "link.notFound"
+            : "link.unavailable";
+    return (
+      <main>
+        {header}
+        <p class="notice" role="alert" data-state="link-error">
+          {t(key)}
+        </p>
+      </main>
+    );
+  }
+
+  const event = load.event;
+  const you = (matches ?? []).filter((m) => m.tier === "match");
+  const maybe = (matches ?? []).filter((m) => m.tier !== "match");
+  const all = [...you, ...maybe];
+
+  return (
+    <main>
+      {header}
+      <h1>{event.name}</h1>
+      <p class="counts">
+        {t("event.photos", { indexed: event.indexed, total: event.photos })}
+        {event.pending > 0 ? ` · ${t("event.pending", { pending: event.pending })}` : ""}
+      </p>
+
+      {!consented ? (
+        <section class="card" aria-labelledby="consent-title" data-state="consent">
+          <h2 id="consent-title">{t("consent.title")}</h2>
+          <p>{t("consent.body", { studio: t("consent.studioFallback") })}</p>
+          <p class="small">{t("consent.policy", { version: event.policy_version })}</p>
+          <label class="check">
+            <input
+              type="checkbox"
+              checked={agree}
+              onChange={(e) => setAgree((e.currentTarget as HTMLInputElement).checked)}
+            />
+            <span>{t("consent.agree")}</span>
+          </label>
+          <button type="button" class="primary" disabled={!agree} onClick={() => setConsented(true)}>
+            {t("consent.continue")}
+          </button>
+        </section>
+      ) : (
+        <section class="card" aria-labelledby="selfie-title" data-state="selfie">
+          <h2 id="selfie-title">{matches ? t("selfie.another") : t("selfie.title")}</h2>
+          <p class="small">{t("selfie.hint")}</p>
+          <input
+            ref={fileInput}
+            class="hidden"
+            type="file"
+            accept="image/*"
+            capture="user"
+            aria-hidden="true"
+            tabIndex={-1}
+            onChange={onFile(event)}
+          />
+          <button
+            type="button"
+            class="primary"
+            disabled={busy !== null && busy.key !== "zip"}
+            onClick={() => fileInput.current?.click()}
+          >
+            {matches ? t("selfie.another") : t("selfie.choose")}
+          </button>
+        </section>
+      )}
+
+      <p class="status" role="status" aria-live="polite">
+        {busy
+          ? busy.key === "uploading"
+            ? t("status.uploading", { percent: busy.percent ?? 0 })
+            : busy.key === "zip"
+              ? t("results.preparingZip")
+              : t(`status.${busy.key}`)
+          : matches && matches.length > 0
+            ? t("status.found", { count: matches.length })
+            : ""}
+      </p>
+      {busy && busy.key === "uploading" ? (
+        <progress max={100} value={busy.percent ?? 0} aria-hidden="true" />
+      ) : null}
+      {error ? (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      ) : null}
+      {receipt ? (
+        <p class="notice" role="status" data-state="forgotten">
+          {t("forget.done", { faces: receipt.faces_deleted, photos: receipt.photo_ids.length })}
+        </p>
+      ) : null}
+
+      {matches && matches.length === 0 ? (
+        <p class="notice" data-state="empty">
+          {t("results.none")}
+        </p>
+      ) : null}
+      {all.length > 0 ? (
+        <>
+          <div class="actions">
+            <button type="button" onClick={() => void downloadAll(all)} disabled={busy !== null}>
+              {t("results.downloadAll", { count: all.length })}
+            </button>
+            <button type="button" class="link" onClick={() => void forget()}>
+              {t("forget.button")}
+            </button>
+          </div>
+          <Grid title={t("results.you")} list={you} offset={0} total={all.length} t={t} onOpen={setOpen} />
+          <Grid
+            title={t("results.maybe")}
+            list={maybe}
+            offset={you.length}
+            total={all.length}
+            t={t}
+            onOpen={setOpen}
+          />
+        </>
+      ) : null}
+      {open !== null && all[open] ? (
+        <Viewer list={all} index={open} t={t} onMove={setOpen} onClose={() => setOpen(null)} />
+      ) : null}
+    </main>
+  );
+}
+
+function Grid(props: {
+  title: string;
+  list: Match[];
+  offset: number;
+  total: number;
+  t: T;
+  onOpen: (i: number) => void;
+}) {
+  const { title, list, offset, total, t, onOpen } = props;
+  if (list.length === 0) return null;
+  return (
+    <section aria-label={title}>
+      <h2>{title}</h2>
+      <ul class="grid">
+        {list.map((m, i) => (
+          <li key={m.photo_id}>
+            <button type="button" class="tile" onClick={() => onOpen(offset + i)}>
+              <img
+                src={m.thumb_url}
+                alt={t("photo.alt", { n: offset + i + 1, total })}
+                loading="lazy"
+                decoding="async"
+                style={focus(m)}
+              />
+            </button>
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}
+
+/// Keeps the guest's face in view when a square tile crops the photo.
+function focus(m: Match): string {
+  if (!m.width || !m.height) return "";
+  const [x1, y1, x2, y2] = m.face_box;
+  const cx = Math.round(((x1 + x2) / 2 / m.width) * 100);
+  const cy = Math.round(((y1 + y2) / 2 / m.height) * 100);
+  return `object-position: ${cx}% ${cy}%`;
+}
+
+function Viewer(props: {
+  list: Match[];
+  index: number;
+  t: T;
+  onMove: (i: number) => void;
+  onClose: () => void;
+}) {
+  const { list, index, t, onMove, onClose } = props;
+  const m = list[index];
+  const dialog = useRef<HTMLDivElement>(null);
+  const touch = useRef<number | null>(null);
+  const prev = () => onMove((index - 1 + list.length) % list.length);
+  const next = () => onMove((index + 1) % list.length);
+
+  useEffect(() => {
+    const keys = (e: KeyboardEvent) => {
+      if (e.key === "Escape") onClose();
+      else if (e.key === "ArrowLeft") prev();
+      else if (e.key === "ArrowRight") next();
+    };
+    addEventListener("keydown", keys);
+    dialog.current?.focus();
+    return () => removeEventListener("keydown", keys);
+  });
+
+  const share = async () => {
+    try {
+      await navigator.share({ url: new URL(m.url, location.href).href });
+    } catch {
+      // dismissed
+    }
+  };
+
+  return (
+    <div
+      class="viewer"
+      role="dialog"
+      aria-modal="true"
+      aria-label={t("photo.alt", { n: index + 1, total: list.length })}
+      tabIndex={-1}
+      ref={dialog}
+      onTouchStart={(e) => {
+        touch.current = e.touches.length === 1 ? e.touches[0].clientX : null;
+      }}
+      onTouchEnd={(e) => {
+        if (touch.current === null) return;
+        const dx = e.changedTouches[0].clientX - touch.current;
+        touch.current = null;
+        if (Math.abs(dx) > 50) (dx > 0 ? prev : next)();
+      }}
+    >
+      <img src={m.screen_url} alt={t("photo.alt", { n: index + 1, total: list.length })} />
+      <div class="bar">
+        <button type="button" onClick={prev} aria-label={t("viewer.prev")}>
+          ‹
+        </button>
+        <a class="button" href={m.url} download>
+          {t("viewer.download")}
+        </a>
+        {"share" in navigator ? (
+          <button type="button" onClick={() => void share()}>
+            {t("viewer.share")}
+          </button>
+        ) : null}
+        <button type="button" onClick={next} aria-label={t("viewer.next")}>
+          ›
+        </button>
+        <button type="button" onClick={onClose} aria-label={t("viewer.close")}>
+          ✕
+        </button>
+      </div>
+    </div>
+  );
+}
+
+render(<App />, document.getElementById("app")!);

@@ -1,0 +1,107 @@
+// The gateway's REST API as the guest page uses it (docs: /api/v1/docs/).
+
+export class ApiError extends Error {
+  constructor(
+    public code: string,
+    message: string,
+    public status: number,
+  ) {
+    super(message);
+  }
+}
+
+async function failure(response: Response): Promise<ApiError> {
+  try {
+    const body = await response.json();
+    return new ApiError(body.error?.code ?? "INTERNAL", body.error?.message ?? "", response.status);
+  } catch {
+    return new ApiError("INTERNAL", response.statusText, response.status);
+  }
+}
+
+export async function getJson<T>(url: string): Promise<T> {
+  let response: Response;
+  try {
+    response = await fetch(url, { headers: { accept: "application/json" } });
+  } catch {
+    throw new ApiError("network", "", 0);
+  }
+  if (!response.ok) throw await failure(response);
+  return response.json() as Promise<T>;
+}
+
+/// POSTs a body with upload progress (fetch cannot report it).
+export function postWithProgress<T>(
+  url: string,
+  body: Blob,
+  onProgress: (fraction: number) => void,
+  signal?: AbortSignal,
+): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", url);
+    xhr.setRequestHeader("content-type", body.type || "application/octet-stream");
+    xhr.responseType = "json";
+    xhr.upload.onprogress = (e) => {
+      if (e.lengthComputable) onProgress(e.loaded / e.total);
+    };
+    xhr.upload.onload = () => onProgress(1);
+    xhr.onload = () => {
+      const body = xhr.response;
+      if (xhr.status >= 200 && xhr.status < 300) resolve(body as T);
+      else
+        reject(
+          new ApiError(body?.error?.code ?? "INTERNAL", body?.error?.message ?? "", xhr.status),
+        );
+    };
+    xhr.onerror = () => reject(new ApiError("network", "", 0));
+    xhr.onabort = () => reject(new ApiError("aborted", "", 0));
+    signal?.addEventListener("abort", () => xhr.abort());
+    xhr.send(body);
+  });
+}
+
+export async function postJson<T>(url: string, body: unknown): Promise<T> {
+  let response: Response;
+  try {
+    response = await fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/json" },
+      body: JSON.stringify(body),
+    });
+  } catch {
+    throw new ApiError("network", "", 0);
+  }
+  if (!response.ok) throw await failure(response);
+  return response.json() as Promise<T>;
+}
+
+export interface GuestEvent {
+  name: string;
+  photos: number;
+  indexed: number;
+  pending: number;
+  policy_version: string;
+}
+
+export interface Match {
+  photo_id: string;
+  similarity: number;
+  face_box: number[];
+  tier: "match" | "possible";
+  url: string;
+  thumb_url: string;
+  screen_url: string;
+  width: number | null;
+  height: number | null;
+}
+
+export interface SearchResult {
+  selfie_face: number[] | null;
+  matches: Match[];
+}
+
+export interface Forgotten {
+  faces_deleted: number;
+  photo_ids: string[];
+}
