@@ -51,6 +51,9 @@ pub struct GatewayConfig {
     pub webhook_poll_ms: u64,
     /// Webhooks may be plain http:// (development and tests only).
     pub webhook_allow_http: bool,
+    /// Dashboard session cookies carry `Secure` (behind HTTPS, as in
+    /// production; off for http://localhost development).
+    pub secure_cookies: bool,
 }
 
 impl Default for GatewayConfig {
@@ -78,6 +81,7 @@ impl Default for GatewayConfig {
             webhook_timeout_ms: 10_000,
             webhook_poll_ms: 1_000,
             webhook_allow_http: false,
+            secure_cookies: false,
         }
     }
 }

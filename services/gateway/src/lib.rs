@@ -17,6 +17,7 @@ pub mod privacy;
 pub mod relay;
 pub mod rest;
 pub mod schema;
+pub mod sessions;
 pub mod uploads;
 pub mod watch;
 pub mod webhooks;

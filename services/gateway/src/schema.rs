@@ -126,7 +126,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    catalog.sessions (token_hash) {
+        token_hash -> Text,
+        key_id -> Uuid,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(api_keys -> studios (studio_id));
+diesel::joinable!(sessions -> api_keys (key_id));
 diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
 diesel::joinable!(events -> studios (studio_id));
 diesel::joinable!(photos -> events (event_id));
@@ -139,5 +149,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     consents,
     audit_log,
     webhooks,
-    webhook_deliveries
+    webhook_deliveries,
+    sessions
 );

@@ -31,6 +31,7 @@ use crate::privacy::Channel;
 mod faces;
 pub mod model;
 pub mod openapi;
+mod session;
 mod stack;
 mod studio;
 #[cfg(test)]
@@ -120,6 +121,11 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .routes(routes!(faces::photo_faces))
         .routes(routes!(faces::delete_face))
         .routes(routes!(faces::search_by_face))
+        .routes(routes!(
+            session::sign_in,
+            session::current,
+            session::sign_out
+        ))
         .split_for_parts();
     let routes = Router::new()
         .route("/", get(|| async { Html(INDEX_PAGE) }))
@@ -138,6 +144,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         // (After every route: the method fallback is set on those present.)
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(csrf_guard))
         .with_state(gateway);
     with_limits(routes, &limits)
 }
@@ -151,7 +158,9 @@ pub(crate) async fn studio(
     Ok(caller(gateway, headers, scope).await?.studio)
 }
 
-/// The caller (studio and key), if its key has `scope`.
+/// The caller (studio and key), if its key has `scope`: from the API key in
+/// `Authorization`, or from the dashboard's session cookie (whose changing
+/// requests `csrf_guard` has already checked).
 pub(crate) async fn caller(
     gateway: &Gateway,
     headers: &HeaderMap,
@@ -160,9 +169,44 @@ pub(crate) async fn caller(
     let header = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let caller = crate::auth::caller(&gateway.catalog, header).await?;
+    let cookie = headers.get(header::COOKIE).and_then(|v| v.to_str().ok());
+    let caller = match (header, crate::sessions::from_cookie_header(cookie)) {
+        (None, Some(session)) => gateway.catalog.session(session).await?.0,
+        _ => crate::auth::caller(&gateway.catalog, header).await?,
+    };
     caller.require(scope)?;
     Ok(caller)
+}
+
+/// A request that changes something on the strength of the session cookie
+/// must repeat the session's CSRF token in `X-CSRF-Token` (a form or script
+/// of another site cannot). Requests with an API key are not concerned.
+async fn csrf_guard(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let headers = request.headers();
+    let safe = matches!(
+        *request.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+    );
+    if !safe && !headers.contains_key(header::AUTHORIZATION) {
+        let cookie = headers.get(header::COOKIE).and_then(|v| v.to_str().ok());
+        if let Some(session) = crate::sessions::from_cookie_header(cookie) {
+            let sent = headers
+                .get(crate::sessions::CSRF_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if !crate::sessions::same(sent, &crate::sessions::csrf_token(session)) {
+                return ApiError(
+                    Error::new(
+                        facepass_core::ErrorCode::PermissionDenied,
+                        "this request needs the session's X-CSRF-Token header",
+                    )
+                    .with_field("x-csrf-token"),
+                )
+                .into_response();
+            }
+        }
+    }
+    next.run(request).await
 }
 
 #[utoipa::path(
