@@ -14,7 +14,7 @@ export default defineConfig({
     modulePreload: { polyfill: false },
     target: "es2020",
     rollupOptions: {
-      input: { guest: "guest.html" },
+      input: { guest: "guest.html", studio: "studio.html" },
     },
   },
 });

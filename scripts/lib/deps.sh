@@ -503,9 +503,14 @@ facepass_ensure_web() (
         _fp_log "web: npm run build (type check, then Vite into web/dist)"
         (cd "$web" && npm run --silent build >&2)
     fi
-    local js
-    for js in "$web"/dist/guest-*.js; do
-        [[ -f "$js" ]] && _fp_log "web: guest app JavaScript $(gzip -9c "$js" | wc -c) bytes gzipped ($(basename "$js"))"
+    # What each page loads: its script and the chunks it preloads.
+    local page js total
+    for page in guest studio; do
+        total=0
+        for js in $(grep -o '/assets/[^"]*\.js' "$web/dist/$page.html" | sed 's|^/assets/||'); do
+            total=$((total + $(gzip -9c "$web/dist/$js" | wc -c)))
+        done
+        _fp_log "web: the ${page} page loads ${total} bytes of JavaScript, gzipped"
     done
     return 0
 )

@@ -35,12 +35,16 @@ export function saveLang(lang: Lang) {
 
 export type T = (key: Key, vars?: Record<string, string | number>) => string;
 
+/// Fills `{name}` placeholders.
+export function format(text: string, vars?: Record<string, string | number>): string {
+  return text.replace(/\{(\w+)\}/g, (_, name: string) =>
+    vars && name in vars ? String(vars[name]) : `{${name}}`,
+  );
+}
+
 export function translator(lang: Lang): T {
   const table = tables[lang];
-  return (key, vars) =>
-    (table[key] ?? key).replace(/\{(\w+)\}/g, (_, name: string) =>
-      vars && name in vars ? String(vars[name]) : `{${name}}`,
-    );
+  return (key, vars) => format(table[key] ?? key, vars);
 }
 
 export function hasKey(key: string): key is Key {

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use bytes::Bytes;
@@ -46,8 +46,6 @@ use model::{
 };
 use stack::{method_not_allowed, unknown_route};
 pub use stack::{with_limits, Limits};
-
-const INDEX_PAGE: &str = include_str!("../../static/index.html");
 
 /// An error rendered as JSON with its HTTP status.
 pub struct ApiError(pub Error);
@@ -128,7 +126,11 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         ))
         .split_for_parts();
     let routes = Router::new()
-        .route("/", get(|| async { Html(INDEX_PAGE) }))
+        .route(
+            "/",
+            get(|| async { axum::response::Redirect::to("/studio") }),
+        )
+        .route("/studio", get(web::studio_page))
         .route("/e/{token}", get(web::guest_page))
         .route("/assets/{*file}", get(web::assets))
         .route("/favicon.svg", get(web::favicon))

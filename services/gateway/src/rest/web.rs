@@ -1,6 +1,7 @@
 //! The browser apps (web/, built by Vite into web/dist and embedded at
-//! compile time by build.rs): the guest's page at `/e/{token}` and its
-//! assets under `/assets/`. Pages carry a Content-Security-Policy that
+//! compile time by build.rs): the guest's page at `/e/{token}`, the studio
+//! dashboard at `/studio` (`/` leads there) and their assets under
+//! `/assets/`. Pages carry a Content-Security-Policy that
 //! allows nothing but the gateway itself and no inline script.
 
 use axum::extract::Path;
@@ -75,6 +76,11 @@ fn missing(what: &str) -> Response {
     .into_response()
 }
 
+/// `GET /studio`: the studio dashboard (it signs in on its own).
+pub async fn studio_page() -> Response {
+    page("studio.html")
+}
+
 /// `GET /favicon.svg`.
 pub async fn favicon() -> Response {
     serve("favicon.svg").unwrap_or_else(|| missing("favicon.svg"))
@@ -130,5 +136,6 @@ mod tests {
         }
         assert!(!html.contains("<script>"), "an inline script: {html}");
         assert!(asset("favicon.svg").is_some());
+        assert!(asset("studio.html").is_some());
     }
 }

@@ -1,0 +1,130 @@
+// The studio dashboard in headless Chromium, as a studio uses it: sign in
+// with an API key, create an event, upload a folder's worth of photos with
+// progress, watch indexing live, reload and upload the same files again
+// (all skipped), look at a photo's faces, read the guest link and its QR
+// code, turn the link off, delete the event. Screenshots of each state.
+//
+//   node integration-tests/browser/studio_app.mjs <gateway url> <api key> <photo dir> <screenshot dir>
+//
+// Prints one JSON line of what it saw; tests/studio_app.rs judges it.
+import { readdirSync } from "node:fs";
+import path from "node:path";
+import { launch, watch } from "./lib.mjs";
+
+const [base, key, photoDir, shots] = process.argv.slice(2);
+const files = readdirSync(photoDir).sort().map((f) => path.join(photoDir, f));
+const seen = { steps: [] };
+const step = (name, data = {}) => seen.steps.push({ name, ...data });
+const shot = (page, name) => page.screenshot({ path: path.join(shots, `${name}.png`) });
+const uploads = async (page) => JSON.parse((await page.locator("[data-uploads]").getAttribute("data-uploads")) || "{}");
+const progress = async (page) => JSON.parse((await page.locator("[data-progress]").getAttribute("data-progress")) || "{}");
+
+const browser = await launch();
+try {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: "ru-RU" });
+  const page = await context.newPage();
+  const net = watch(page, base);
+  page.on("dialog", (d) => d.accept());
+
+  await page.goto(`${base}/`);
+  await page.waitForSelector("[data-state=signin]");
+  step("signin-page", { url: page.url() });
+  await shot(page, "studio-signin");
+  await page.fill("#key", "fp_wrong_key");
+  await page.click("[data-state=signin] button[type=submit]");
+  await page.waitForSelector("[data-state=signin] .error");
+  step("wrong-key", { text: await page.locator("[data-state=signin] .error").innerText() });
+  await page.fill("#key", key);
+  await page.click("[data-state=signin] button[type=submit]");
+  await page.waitForSelector("[data-state=events]");
+  const cookies = await context.cookies();
+  step("signed-in", {
+    cookie: cookies.filter((c) => c.name === "fp_session").map((c) => ({ httpOnly: c.httpOnly, sameSite: c.sameSite })),
+    keyInStorage: await page.evaluate(
+      (k) => JSON.stringify({ ...localStorage, ...sessionStorage }).includes(k) || document.cookie.includes(k),
+      key,
+    ),
+  });
+
+  // Create an event: its page opens with the guest link and QR code.
+  await page.fill("#new-event", "Свадьба Анны и Олега");
+  await page.click("[data-state=events] button[type=submit]");
+  await page.waitForSelector("[data-state=event]");
+  const guestUrl = await page.locator("[data-guest-url]").innerText();
+  step("created", {
+    title: await page.locator("h1").innerText(),
+    guestUrl,
+    qrModules: Number(await page.locator("svg.qr").getAttribute("data-modules")),
+  });
+
+  // Bulk upload with progress.
+  const started = Date.now();
+  await page.locator("input[type=file][multiple]").first().setInputFiles(files);
+  await page.waitForSelector("[data-uploads]");
+  await shot(page, "studio-uploading");
+  await page.waitForFunction(() => {
+    const u = JSON.parse(document.querySelector("[data-uploads]")?.getAttribute("data-uploads") || "{}");
+    return u.total > 0 && u.done + u.skipped + u.failed === u.total;
+  }, null, { timeout: 120000 });
+  const uploaded = await uploads(page);
+  step("uploaded", { ...uploaded, ms: Date.now() - started });
+
+  // Live indexing progress, to the end.
+  await page.waitForFunction(
+    (n) => {
+      const p = JSON.parse(document.querySelector("[data-progress]")?.getAttribute("data-progress") || "{}");
+      return p.total === n && p.pending === 0;
+    },
+    files.length,
+    { timeout: 300000 },
+  );
+  step("indexed", { ...(await progress(page)), ms: Date.now() - started });
+  await page.waitForTimeout(800);
+  await shot(page, "studio-event");
+
+  // After a reload the session holds, and the same files are skipped.
+  await page.reload();
+  await page.waitForSelector("[data-state=events]");
+  await page.locator("[data-state=events] li", { hasText: "Свадьба Анны и Олега" }).locator("button").click();
+  await page.waitForSelector("[data-state=event]");
+  await page.locator("input[type=file][multiple]").first().setInputFiles(files);
+  await page.waitForFunction(() => {
+    const u = JSON.parse(document.querySelector("[data-uploads]")?.getAttribute("data-uploads") || "{}");
+    return u.total > 0 && u.done + u.skipped + u.failed === u.total;
+  });
+  step("reuploaded", await uploads(page));
+
+  // A photo with its faces drawn.
+  await page.locator(".tabs button").nth(2).click();
+  await page.waitForSelector(".thumbs img");
+  await page.locator(".thumbs button").first().click();
+  await page.waitForSelector(".framed img");
+  await page.waitForFunction(() => Number(document.querySelector("[data-faces]")?.getAttribute("data-faces")) > 0);
+  step("photo", {
+    boxes: await page.locator(".framed rect").count(),
+    thumbs: await page.locator(".thumbs img").count(),
+  });
+  await shot(page, "studio-photo-faces");
+  await page.keyboard.press("Escape");
+
+  // The link off: guests are told.
+  await page.locator("[data-state=share] button", { hasText: "Отключить" }).click();
+  await page.waitForSelector("[data-state=share] .bad-text");
+  const token = new URL(guestUrl).pathname.split("/").pop();
+  const guest = await page.request.get(`${base}/api/v1/guest/${token}`);
+  step("link-off", { status: guest.status(), text: await page.locator("[data-state=share] .bad-text").innerText() });
+  await shot(page, "studio-share-off");
+
+  // Delete the event.
+  await page.locator("button.danger", { hasText: "Удалить событие" }).click();
+  await page.waitForSelector("[data-state=events]");
+  await page.waitForTimeout(300);
+  step("deleted", { left: await page.locator("[data-state=events] li", { hasText: "Свадьба Анны и Олега" }).count() });
+  await shot(page, "studio-events");
+
+  seen.outside = net.outside;
+  seen.errors = net.errors.filter((e) => !/status of (401|404|410)/.test(e));
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(seen));

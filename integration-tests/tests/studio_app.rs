@@ -1,0 +1,106 @@
+//! The studio dashboard (issue 13, item 3; web/src/studio) in headless
+//! Chromium against the five real services: integration-tests/browser/
+//! studio_app.mjs signs in, creates an event, uploads 30 photos with
+//! progress, watches indexing, re-uploads after a reload (all skipped),
+//! shows a photo's faces, turns the guest link off and deletes the event.
+
+use facepass_integration_tests::{repo_root, Cluster};
+use facepass_synth::event_photo;
+use serde_json::Value;
+
+const PHOTOS: usize = 30;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_studio_runs_an_event_from_the_dashboard() {
+    let cluster = Cluster::start().await.expect("cluster");
+    let (_studio, key) = cluster.create_studio("Фотостудия «Свет»").unwrap();
+    let dir = facepass_integration_tests::tempfile_dir::Dir::new("studio-app").unwrap();
+    let photos = dir.path().join("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    for i in 0..PHOTOS {
+        let who: &[u8] = match i % 3 {
+            0 => &[1],
+            1 => &[1, 2],
+            _ => &[3],
+        };
+        let jpeg = event_photo(900 + i as u64, 1200, 900, who, (130, 170)).jpeg(88);
+        std::fs::write(photos.join(format!("IMG_{:04}.jpg", i + 1)), jpeg).unwrap();
+    }
+    let shots = std::env::var_os("FACEPASS_SCREENSHOTS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target/screenshots"));
+    std::fs::create_dir_all(&shots).unwrap();
+
+    let out = std::process::Command::new("node")
+        .arg(repo_root().join("integration-tests/browser/studio_app.mjs"))
+        .arg(&cluster.gateway_http)
+        .arg(&key)
+        .arg(&photos)
+        .arg(&shots)
+        .output()
+        .expect("node (scripts/lib/deps.sh installs it)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        cluster.logs()
+    );
+    let seen: Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap();
+    println!("studio app: {seen}");
+    let step = |name: &str| -> Value {
+        seen["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no step {name}: {seen}"))
+    };
+
+    // "/" leads to the dashboard's sign-in; a wrong key is refused clearly.
+    assert!(step("signin-page")["url"]
+        .as_str()
+        .unwrap()
+        .ends_with("/studio"));
+    assert!(!step("wrong-key")["text"].as_str().unwrap().is_empty());
+    // The session is an HttpOnly, SameSite=Strict cookie; the key is kept nowhere.
+    let signed = step("signed-in");
+    assert_eq!(
+        signed["cookie"],
+        serde_json::json!([{"httpOnly": true, "sameSite": "Strict"}]),
+        "{signed}"
+    );
+    assert_eq!(signed["keyInStorage"], false);
+
+    let created = step("created");
+    assert_eq!(created["title"], "Свадьба Анны и Олега");
+    assert!(created["guestUrl"].as_str().unwrap().contains("/e/"));
+    assert!(created["qrModules"].as_u64().unwrap() >= 21);
+
+    let uploaded = step("uploaded");
+    assert_eq!(uploaded["total"], PHOTOS, "{uploaded}");
+    assert_eq!(uploaded["done"], PHOTOS, "{uploaded}");
+    assert_eq!(uploaded["failed"], 0, "{uploaded}");
+    let indexed = step("indexed");
+    assert_eq!(indexed["indexed"], PHOTOS, "{indexed}");
+    println!(
+        "30 photos: uploaded in {} ms, indexed {} ms after the upload began",
+        uploaded["ms"], indexed["ms"]
+    );
+
+    // The same files after a reload: every one skipped, none sent again.
+    let again = step("reuploaded");
+    assert_eq!(again["skipped"], PHOTOS, "{again}");
+    assert_eq!(again["done"], 0, "{again}");
+
+    let photo = step("photo");
+    assert!(photo["boxes"].as_u64().unwrap() >= 1, "{photo}");
+
+    let off = step("link-off");
+    assert_eq!(off["status"], 410, "{off}");
+    assert_eq!(step("deleted")["left"], 0);
+
+    assert_eq!(seen["outside"], serde_json::json!([]), "{seen}");
+    assert_eq!(seen["errors"], serde_json::json!([]), "{seen}");
+}
