@@ -75,8 +75,10 @@ cat <<MSG
 
 FacePass is running (synthetic faces and generated models; see README to switch to buffalo_l).
 
+  Studio:       http://127.0.0.1:8080/studio   (sign in with the API key: $key)
   Guest page:   http://127.0.0.1:8080/e/$token
                 (choose .facepass/demo/selfie-1.jpg ... selfie-4.jpg as the "selfie")
+  API reference: http://127.0.0.1:8080/api/v1/docs/
   From a shell: curl -s --data-binary @.facepass/demo/selfie-1.jpg \\
                   "http://127.0.0.1:8080/api/v1/guest/$token/search?consent=2026-12-01"
   REST API:     curl -s -H "authorization: Bearer $key" http://127.0.0.1:8080/api/v1/events
@@ -85,6 +87,7 @@ FacePass is running (synthetic faces and generated models; see README to switch 
 
 Real faces (the real model pack: SCRFD-2.5G + MobileFaceNet, for evaluation only,
 NOT for commercial use; licences in .facepass/models/real/LICENCES.txt):
+  Studio:       http://127.0.0.1:8081/studio   (API key: $key_real)
   Guest page:   http://127.0.0.1:8081/e/$token_real
                 (choose .facepass/demo/selfie-obama.jpg, a photo of Barack Obama that is
                  not in the event: the page shows his four photos and no one else's)
