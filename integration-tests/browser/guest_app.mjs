@@ -3,14 +3,16 @@
 // results, two searches racing, "download all", English at desktop size,
 // "forget me", and a bad link. Screenshots of each state.
 //
-//   node integration-tests/browser/guest_app.mjs <gateway url> <token> <selfie> <no-face image> <screenshot dir>
+//   node integration-tests/browser/guest_app.mjs <gateway url> <token> <selfie> <no-face image> <screenshot dir> <another guest's selfie>
 //
 // Prints one JSON line of what it saw; the Rust test (tests/guest_app.rs) judges it.
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { launch, watch } from "./lib.mjs";
+import { axe, launch, watch } from "./lib.mjs";
 
-const [base, token, selfie, noFace, shots] = process.argv.slice(2);
+const [base, token, selfie, noFace, shots, otherSelfie] = process.argv.slice(2);
+// After "forget me" the guest is gone: the accessibility pass searches as someone else.
+const forgottenSelfie = otherSelfie || selfie;
 const seen = { steps: [] };
 const step = (name, data = {}) => seen.steps.push({ name, ...data });
 const shot = (page, name) => page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: false });
@@ -160,6 +162,27 @@ try {
   );
   await phone.close();
 
+  // --- accessibility: axe-core on every state (its script needs the CSP off) --
+  seen.axe = [];
+  const a11y = await browser.newContext({ viewport: { width: 390, height: 844 }, locale: "ru-RU", bypassCSP: true });
+  const apage = await a11y.newPage();
+  await apage.goto(`${base}/e/${token}`);
+  await apage.waitForSelector("[data-state=consent]");
+  seen.axe.push(await axe(apage, "guest consent"));
+  await apage.locator("[data-state=consent] input[type=checkbox]").check();
+  await apage.locator("[data-state=consent] button").click();
+  await apage.waitForSelector("[data-state=selfie]");
+  seen.axe.push(await axe(apage, "guest selfie"));
+  await apage.locator("input[type=file]").setInputFiles(noFace);
+  await apage.waitForSelector(".error");
+  seen.axe.push(await axe(apage, "guest error"));
+  await apage.locator("input[type=file]").setInputFiles(forgottenSelfie);
+  await apage.waitForSelector(".grid img, [data-state=empty]");
+  seen.axe.push(await axe(apage, "guest results"));
+  await apage.goto(`${base}/e/not-a-real-link`);
+  await apage.waitForSelector("[data-state=link-error]");
+  seen.axe.push(await axe(apage, "guest bad link"));
+  await a11y.close();
 } finally {
   await browser.close();
 }

@@ -34,3 +34,25 @@ export function watch(page, origin) {
   page.on("pageerror", (error) => seen.errors.push(String(error)));
   return seen;
 }
+
+const axeSource = path.join(tools, "axe-core/axe.min.js");
+
+// axe-core's serious and critical violations on the page as it is now
+// (WCAG 2.1 A and AA, and best practices). The page's context must be made
+// with `bypassCSP: true`: the gateway's CSP rightly refuses injected scripts.
+export async function axe(page, label) {
+  if (!(await page.evaluate(() => "axe" in window))) {
+    await page.addScriptTag({ path: axeSource });
+  }
+  const result = await page.evaluate(async () =>
+    // eslint-disable-next-line no-undef
+    axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"] } }),
+  );
+  return {
+    page: label,
+    passes: result.passes.length,
+    violations: result.violations
+      .filter((v) => v.impact === "serious" || v.impact === "critical")
+      .map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(" ")).slice(0, 5) })),
+  };
+}

@@ -9,7 +9,7 @@
 // Prints one JSON line of what it saw; tests/studio_app.rs judges it.
 import { readdirSync } from "node:fs";
 import path from "node:path";
-import { launch, watch } from "./lib.mjs";
+import { axe, launch, watch } from "./lib.mjs";
 
 const [base, key, photoDir, shots] = process.argv.slice(2);
 const files = readdirSync(photoDir).sort().map((f) => path.join(photoDir, f));
@@ -114,6 +114,17 @@ try {
   const guest = await page.request.get(`${base}/api/v1/guest/${token}`);
   step("link-off", { status: guest.status(), text: await page.locator("[data-state=share] .bad-text").innerText() });
   await shot(page, "studio-share-off");
+  // What a guest with that link now sees.
+  const guestPage = await context.newPage();
+  await guestPage.setViewportSize({ width: 390, height: 844 });
+  await guestPage.goto(guestUrl);
+  await guestPage.waitForSelector("[data-state=link-error]");
+  step("guest-link-off", {
+    text: await guestPage.locator("[data-state=link-error]").innerText(),
+    buttons: await guestPage.locator("[data-state=selfie], [data-state=consent]").count(),
+  });
+  await shot(guestPage, "guest-phone-link-off");
+  await guestPage.close();
 
   // Delete the event.
   await page.locator("button.danger", { hasText: "Удалить событие" }).click();
@@ -124,6 +135,37 @@ try {
 
   seen.outside = net.outside;
   seen.errors = net.errors.filter((e) => !/status of (401|404|410)/.test(e));
+
+  // --- accessibility: axe-core on each screen (its script needs the CSP off) --
+  seen.axe = [];
+  const a11y = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: "ru-RU", bypassCSP: true });
+  const apage = await a11y.newPage();
+  apage.on("dialog", (d) => d.accept());
+  await apage.goto(`${base}/studio`);
+  await apage.waitForSelector("[data-state=signin]");
+  seen.axe.push(await axe(apage, "studio sign-in"));
+  await apage.fill("#key", key);
+  await apage.click("[data-state=signin] button[type=submit]");
+  await apage.waitForSelector("[data-state=events]");
+  await apage.fill("#new-event", "Проверка доступности");
+  await apage.click("[data-state=events] button[type=submit]");
+  await apage.waitForSelector("[data-state=event]");
+  await apage.locator("input[type=file][multiple]").first().setInputFiles(files.slice(0, 2));
+  await apage.waitForFunction(() => {
+    const p = JSON.parse(document.querySelector("[data-progress]")?.getAttribute("data-progress") || "{}");
+    return p.total === 2 && p.pending === 0;
+  }, null, { timeout: 120000 });
+  await apage.locator(".tabs button").nth(2).click();
+  await apage.waitForSelector(".thumbs img");
+  seen.axe.push(await axe(apage, "studio event"));
+  await apage.locator(".thumbs button").first().click();
+  await apage.waitForSelector(".framed img");
+  seen.axe.push(await axe(apage, "studio photo"));
+  await apage.keyboard.press("Escape");
+  await apage.locator("button.link", { hasText: "←" }).click();
+  await apage.waitForSelector("[data-state=events] li");
+  seen.axe.push(await axe(apage, "studio events"));
+  await a11y.close();
 } finally {
   await browser.close();
 }

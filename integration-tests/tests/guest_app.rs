@@ -37,6 +37,8 @@ async fn a_guest_finds_views_downloads_and_forgets_their_photos() {
     std::fs::write(&selfie_path, selfie(11, 1).jpeg(90)).unwrap();
     let no_face = dir.path().join("wall.png");
     std::fs::write(&no_face, event_photo(704, 800, 600, &[], (100, 120)).png()).unwrap();
+    let other = dir.path().join("other.jpg");
+    std::fs::write(&other, selfie(12, 2).jpeg(90)).unwrap();
     let shots = std::env::var_os("FACEPASS_SCREENSHOTS")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| repo_root().join("target/screenshots"));
@@ -49,6 +51,7 @@ async fn a_guest_finds_views_downloads_and_forgets_their_photos() {
         .arg(&selfie_path)
         .arg(&no_face)
         .arg(&shots)
+        .arg(&other)
         .output()
         .expect("node (scripts/lib/deps.sh installs it)");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -142,6 +145,14 @@ async fn a_guest_finds_views_downloads_and_forgets_their_photos() {
     let bad = step("bad-link");
     assert!(bad["text"].as_str().unwrap().contains("Такой ссылки нет"));
     assert_eq!(bad["buttons"], 0);
+
+    // axe-core: no serious or critical violation in any state.
+    let axe = seen["axe"].as_array().unwrap();
+    assert_eq!(axe.len(), 5, "{seen}");
+    for page in axe {
+        assert!(page["passes"].as_u64().unwrap() > 10, "{page}");
+        assert_eq!(page["violations"], serde_json::json!([]), "{page}");
+    }
 
     // Nothing from elsewhere, no script error.
     assert_eq!(seen["outside"], serde_json::json!([]), "{seen}");

