@@ -72,7 +72,9 @@ try {
     canvas.width = 4032;
     canvas.height = 3024;
     const ctx = canvas.getContext("2d");
-    const scale = Math.max(4032 / img.width, 3024 / img.height);
+    ctx.fillStyle = "#777";
+    ctx.fillRect(0, 0, 4032, 3024);
+    const scale = Math.min(4032 / img.width, 3024 / img.height);
     ctx.drawImage(img, (4032 - img.width * scale) / 2, (3024 - img.height * scale) / 2, img.width * scale, img.height * scale);
     const px = ctx.getImageData(0, 0, 4032, 3024);
     let seed = 7;
@@ -102,9 +104,13 @@ try {
         window.createImageBitmap = () => Promise.reject(new Error("sent whole"));
       });
     }
-    let sent = 0;
-    page.on("request", (r) => {
-      if (r.url().includes("/search")) sent = r.postDataBuffer()?.length ?? 0;
+    // The bytes the page hands to the network for the search.
+    await page.addInitScript(() => {
+      const send = XMLHttpRequest.prototype.send;
+      XMLHttpRequest.prototype.send = function (body) {
+        window.__sent = body && body.size !== undefined ? body.size : 0;
+        return send.call(this, body);
+      };
     });
     const loadStart = Date.now();
     await page.goto(pageUrl);
@@ -119,7 +125,10 @@ try {
     await page.waitForFunction(() => [...document.querySelectorAll(".grid img")].every((i) => i.complete), null, { timeout: 180000 });
     const thumbs = Date.now() - start;
     const tiles = await page.locator(".grid img").count();
+    const sent = await page.evaluate(() => window.__sent ?? 0);
+    const problem = (await page.locator(".error, [data-state=empty]").allInnerTexts()).join(" ");
     await context.close();
+    if (problem) console.log(`  ${label}: the page said: ${problem}`);
     console.log(
       `  ${label}: ${(sent / 1024).toFixed(0)} KiB sent; results after ${(shown / 1000).toFixed(1)} s, ` +
         `${tiles} thumbnails loaded after ${(thumbs / 1000).toFixed(1)} s (page ready in ${(loaded / 1000).toFixed(1)} s)`,
