@@ -4,14 +4,14 @@
 // (all skipped), look at a photo's faces, read the guest link and its QR
 // code, turn the link off, delete the event. Screenshots of each state.
 //
-//   node integration-tests/browser/studio_app.mjs <gateway url> <api key> <photo dir> <screenshot dir>
+//   node integration-tests/browser/studio_app.mjs <gateway url> <api key> <photo dir> <screenshot dir> <logo.png>
 //
 // Prints one JSON line of what it saw; tests/studio_app.rs judges it.
 import { readdirSync } from "node:fs";
 import path from "node:path";
 import { axe, launch, watch } from "./lib.mjs";
 
-const [base, key, photoDir, shots] = process.argv.slice(2);
+const [base, key, photoDir, shots, logo] = process.argv.slice(2);
 const files = readdirSync(photoDir).sort().map((f) => path.join(photoDir, f));
 const seen = { steps: [] };
 const step = (name, data = {}) => seen.steps.push({ name, ...data });
@@ -46,9 +46,23 @@ try {
     ),
   });
 
+  // What guests see of the studio: name, colour, privacy link, logo.
+  await page.waitForSelector("[data-state=settings]");
+  await page.fill("#studio-name", "Фотостудия «Свет»");
+  await page.locator("#studio-accent").evaluate((el) => {
+    el.value = "#0f766e";
+    el.dispatchEvent(new Event("input", { bubbles: true }));
+  });
+  await page.fill("#studio-privacy", "https://svet.example/privacy");
+  await page.click("[data-state=settings] button[type=submit]");
+  await page.waitForSelector("[data-state=settings] [role=status]");
+  await page.locator("#studio-logo").setInputFiles(logo);
+  await page.waitForSelector("[data-state=settings] img.logo");
+  await shot(page, "studio-settings");
+
   // Create an event: its page opens with the guest link and QR code.
   await page.fill("#new-event", "Свадьба Анны и Олега");
-  await page.click("[data-state=events] button[type=submit]");
+  await page.click("[data-state=new-event] button[type=submit]");
   await page.waitForSelector("[data-state=event]");
   const guestUrl = await page.locator("[data-guest-url]").innerText();
   step("created", {
@@ -56,6 +70,29 @@ try {
     guestUrl,
     qrModules: Number(await page.locator("svg.qr").getAttribute("data-modules")),
   });
+
+  // Its date and retention.
+  await page.fill("#event-date", "2026-06-20");
+  await page.fill("#event-retain", "2027-06-20");
+  await page.click("[data-state=edit-event] button[type=submit]");
+  await page.waitForSelector("[data-state=edit-event] [role=status]");
+
+  // The guest's page carries the studio's branding.
+  const branded = await context.newPage();
+  await branded.setViewportSize({ width: 390, height: 844 });
+  await branded.goto(guestUrl);
+  await branded.waitForSelector("[data-state=consent]");
+  await branded.waitForFunction(() => document.querySelector("img.logo")?.complete);
+  step("guest-branding", {
+    header: await branded.locator("header .brand").innerText(),
+    logoWidth: await branded.locator("img.logo").evaluate((i) => i.naturalWidth),
+    consent: await branded.locator("[data-state=consent]").innerText(),
+    privacy: await branded.locator("[data-state=consent] a").getAttribute("href"),
+    date: await branded.locator("[data-date]").getAttribute("data-date"),
+    button: await branded.locator("[data-state=consent] button").evaluate((b) => getComputedStyle(b).backgroundColor),
+  });
+  await shot(branded, "guest-phone-branded");
+  await branded.close();
 
   // Bulk upload with progress.
   const started = Date.now();
@@ -148,7 +185,7 @@ try {
   await apage.click("[data-state=signin] button[type=submit]");
   await apage.waitForSelector("[data-state=events]");
   await apage.fill("#new-event", "Проверка доступности");
-  await apage.click("[data-state=events] button[type=submit]");
+  await apage.click("[data-state=new-event] button[type=submit]");
   await apage.waitForSelector("[data-state=event]");
   await apage.locator("input[type=file][multiple]").first().setInputFiles(files.slice(0, 2));
   await apage.waitForFunction(() => {

@@ -26,6 +26,18 @@ async fn a_studio_runs_an_event_from_the_dashboard() {
         let jpeg = event_photo(900 + i as u64, 1200, 900, who, (130, 170)).jpeg(88);
         std::fs::write(photos.join(format!("IMG_{:04}.jpg", i + 1)), jpeg).unwrap();
     }
+    // A logo: a teal disc on white.
+    let logo = dir.path().join("logo.png");
+    image::RgbImage::from_fn(240, 96, |x, y| {
+        let (dx, dy) = (x as i32 - 48, y as i32 - 48);
+        if dx * dx + dy * dy < 40 * 40 {
+            image::Rgb([15, 118, 110])
+        } else {
+            image::Rgb([255, 255, 255])
+        }
+    })
+    .save(&logo)
+    .unwrap();
     let shots = std::env::var_os("FACEPASS_SCREENSHOTS")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| repo_root().join("target/screenshots"));
@@ -37,6 +49,7 @@ async fn a_studio_runs_an_event_from_the_dashboard() {
         .arg(&key)
         .arg(&photos)
         .arg(&shots)
+        .arg(&logo)
         .output()
         .expect("node (scripts/lib/deps.sh installs it)");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -77,6 +90,28 @@ async fn a_studio_runs_an_event_from_the_dashboard() {
     assert_eq!(created["title"], "Свадьба Анны и Олега");
     assert!(created["guestUrl"].as_str().unwrap().contains("/e/"));
     assert!(created["qrModules"].as_u64().unwrap() >= 21);
+
+    // The guest's page names the studio that processes the face, links its
+    // privacy text, shows its logo, colour and the event's date.
+    let branded = step("guest-branding");
+    assert!(
+        branded["header"]
+            .as_str()
+            .unwrap()
+            .contains("Фотостудия «Свет»"),
+        "{branded}"
+    );
+    assert!(
+        branded["consent"]
+            .as_str()
+            .unwrap()
+            .contains("Фотостудия «Свет» сравнит"),
+        "{branded}"
+    );
+    assert_eq!(branded["privacy"], "https://svet.example/privacy");
+    assert_eq!(branded["logoWidth"], 240);
+    assert_eq!(branded["date"], "2026-06-20");
+    assert_eq!(branded["button"], "rgb(15, 118, 110)");
 
     let uploaded = step("uploaded");
     assert_eq!(uploaded["total"], PHOTOS, "{uploaded}");

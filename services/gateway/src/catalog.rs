@@ -28,6 +28,8 @@ pub struct EventRow {
     pub share_expires_at: Option<DateTime<Utc>>,
     pub share_disabled_at: Option<DateTime<Utc>>,
     pub retain_until: Option<DateTime<Utc>>,
+    /// The day the event took place, as the studio gives it.
+    pub event_date: Option<chrono::NaiveDate>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -184,6 +186,7 @@ impl Catalog {
             share_expires_at: None,
             share_disabled_at: None,
             retain_until,
+            event_date: None,
         };
         let inserted = diesel::insert_into(events::table)
             .values(&row)

@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod branding;
 pub mod catalog;
 pub mod config;
 pub mod domain;

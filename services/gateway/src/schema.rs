@@ -6,6 +6,9 @@ diesel::table! {
         name -> Text,
         created_at -> Timestamptz,
         disabled_at -> Nullable<Timestamptz>,
+        accent_color -> Nullable<Text>,
+        privacy_url -> Nullable<Text>,
+        logo_key -> Nullable<Text>,
     }
 }
 
@@ -34,6 +37,7 @@ diesel::table! {
         share_expires_at -> Nullable<Timestamptz>,
         share_disabled_at -> Nullable<Timestamptz>,
         retain_until -> Nullable<Timestamptz>,
+        event_date -> Nullable<Date>,
     }
 }
 

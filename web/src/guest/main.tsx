@@ -37,6 +37,21 @@ function errorText(t: T, e: unknown): string {
   return t("error.other", { message: String(e) });
 }
 
+/// The studio's accent colour on buttons and links, with text that stays
+/// readable on it (CSSOM: allowed by the page's CSP, unlike inline styles).
+function brand(color: string | null) {
+  if (!color || !/^#[0-9a-f]{6}$/i.test(color)) return;
+  const [r, g, b] = [1, 3, 5].map((i) => parseInt(color.slice(i, i + 2), 16) / 255);
+  const lin = (c: number) => (c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4);
+  const luminance = 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
+  const root = document.documentElement.style;
+  root.setProperty("--accent", color);
+  // White text needs a dark accent (contrast 4.5:1 at luminance < 0.18).
+  root.setProperty("--accent-ink", luminance < 0.18 ? "#ffffff" : "#111827");
+  // Links on the light page need a dark enough colour.
+  root.setProperty("--link", luminance < 0.18 ? color : "#1f2937");
+}
+
 /// Merges a new search into what was found: one entry per photo, its best
 /// similarity and tier.
 function merge(old: Match[], found: Match[]): Match[] {
@@ -75,6 +90,7 @@ function App() {
     getJson<GuestEvent>(base)
       .then((event) => {
         document.title = event.name;
+        brand(event.accent_color);
         setLoad({ kind: "ready", event });
       })
       .catch((e: unknown) => setLoad({ kind: "link", code: e instanceof ApiError ? e.code : "INTERNAL" }));
@@ -166,9 +182,13 @@ function App() {
     }
   };
 
+  const studio = load.kind === "ready" ? load.event : null;
   const header = (
     <header class="top">
-      <span class="brand">FacePass</span>
+      <span class="brand">
+        {studio?.logo_url ? <img class="logo" src={studio.logo_url} alt="" /> : null}
+        {studio ? studio.studio_name : "FacePass"}
+      </span>
       <button type="button" class="link" onClick={switchLang} aria-label={t("lang.switchLabel")}>
         {t("lang.switch")}
       </button>
@@ -213,6 +233,15 @@ function App() {
     <main>
       {header}
       <h1>{event.name}</h1>
+      {event.event_date ? (
+        <p class="counts" data-date={event.event_date}>
+          {new Date(`${event.event_date}T12:00:00`).toLocaleDateString(lang === "ru" ? "ru-RU" : "en-GB", {
+            day: "numeric",
+            month: "long",
+            year: "numeric",
+          })}
+        </p>
+      ) : null}
       <p class="counts">
         {t("event.photos", { indexed: event.indexed, total: event.photos })}
         {event.pending > 0 ? ` · ${t("event.pending", { pending: event.pending })}` : ""}
@@ -221,8 +250,16 @@ function App() {
       {!consented ? (
         <section class="card" aria-labelledby="consent-title" data-state="consent">
           <h2 id="consent-title">{t("consent.title")}</h2>
-          <p>{t("consent.body", { studio: t("consent.studioFallback") })}</p>
-          <p class="small">{t("consent.policy", { version: event.policy_version })}</p>
+          <p>{t("consent.body", { studio: event.studio_name })}</p>
+          <p class="small">
+            {event.privacy_url ? (
+              <a href={event.privacy_url} target="_blank" rel="noopener noreferrer">
+                {t("consent.policy", { version: event.policy_version })}
+              </a>
+            ) : (
+              t("consent.policy", { version: event.policy_version })
+            )}
+          </p>
           <label class="check">
             <input
               type="checkbox"

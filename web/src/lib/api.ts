@@ -78,10 +78,15 @@ export async function postJson<T>(url: string, body: unknown): Promise<T> {
 
 export interface GuestEvent {
   name: string;
+  event_date: string | null;
   photos: number;
   indexed: number;
   pending: number;
   policy_version: string;
+  studio_name: string;
+  accent_color: string | null;
+  privacy_url: string | null;
+  logo_url: string | null;
 }
 
 export interface Match {

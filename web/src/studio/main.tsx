@@ -27,9 +27,17 @@ interface Counts {
   indexed: number;
   failed: number;
 }
+interface Branding {
+  name: string;
+  accent_color: string | null;
+  privacy_url: string | null;
+  has_logo: boolean;
+}
 interface EventRow {
   id: string;
   name: string;
+  event_date: string | null;
+  retain_until: string | null;
   share_token: string;
   guest_url: string;
   share_enabled: boolean;
@@ -247,6 +255,141 @@ function SignIn(props: { t: T; onSession: (s: Session) => void }) {
   );
 }
 
+function StudioSettings(props: { t: T; onError: (e: unknown) => void }) {
+  const { t, onError } = props;
+  const [b, setB] = useState<Branding | null>(null);
+  const [saved, setSaved] = useState(false);
+  const [logoVersion, setLogoVersion] = useState(0);
+  const logo = useRef<HTMLInputElement>(null);
+  useEffect(() => {
+    call<Branding>("GET", "/api/v1/studio").then(setB).catch(onError);
+  }, []);
+  if (!b) return null;
+  const field = (name: keyof Branding) => (e: Event) => {
+    setSaved(false);
+    setB({ ...b, [name]: (e.currentTarget as HTMLInputElement).value });
+  };
+  return (
+    <form
+      class="card settings"
+      data-state="settings"
+      onSubmit={(e) => {
+        e.preventDefault();
+        call<Branding>("PUT", "/api/v1/studio", {
+          name: b.name,
+          accent_color: b.accent_color ?? "",
+          privacy_url: b.privacy_url ?? "",
+        })
+          .then((next) => {
+            setB(next);
+            setSaved(true);
+          })
+          .catch(onError);
+      }}
+    >
+      <h2>{t("settings.title")}</h2>
+      <div class="fields">
+        <label>
+          {t("settings.name")}
+          <input id="studio-name" value={b.name} maxLength={200} onInput={field("name")} required />
+        </label>
+        <label>
+          {t("settings.accent")}
+          <input id="studio-accent" type="color" value={b.accent_color ?? "#b45309"} onInput={field("accent_color")} />
+        </label>
+        <label class="wide">
+          {t("settings.privacy")}
+          <input id="studio-privacy" type="url" value={b.privacy_url ?? ""} placeholder="https://" onInput={field("privacy_url")} />
+        </label>
+        <div class="wide row wrap">
+          {b.has_logo ? <img class="logo" src={`/api/v1/studio/logo?v=${logoVersion}`} alt="" /> : null}
+          <label>
+            {t("settings.logo")}
+            <input
+              ref={logo}
+              id="studio-logo"
+              type="file"
+              accept="image/png,image/jpeg,image/webp"
+              onChange={(e) => {
+                const file = (e.currentTarget as HTMLInputElement).files?.[0];
+                if (!file) return;
+                call<Branding>("PUT", "/api/v1/studio/logo", file)
+                  .then((next) => {
+                    setB(next);
+                    setLogoVersion((v) => v + 1);
+                  })
+                  .catch(onError);
+              }}
+            />
+          </label>
+          {b.has_logo ? (
+            <button type="button" onClick={() => call<Branding>("DELETE", "/api/v1/studio/logo").then(setB).catch(onError)}>
+              {t("settings.removeLogo")}
+            </button>
+          ) : null}
+        </div>
+      </div>
+      <div class="row">
+        <button type="submit" class="primary">
+          {t("settings.save")}
+        </button>
+        {saved ? <span class="muted" role="status">{t("settings.saved")}</span> : null}
+      </div>
+    </form>
+  );
+}
+
+function EventSettings(props: { t: T; event: EventRow; onChange: (e: EventRow) => void; onError: (e: unknown) => void }) {
+  const { t, event, onChange, onError } = props;
+  const [name, setName] = useState(event.name);
+  const [date, setDate] = useState(event.event_date ?? "");
+  const [retain, setRetain] = useState(event.retain_until?.slice(0, 10) ?? "");
+  const [saved, setSaved] = useState(false);
+  return (
+    <form
+      class="card"
+      data-state="edit-event"
+      onSubmit={(e) => {
+        e.preventDefault();
+        setSaved(false);
+        call<EventRow>("PATCH", `/api/v1/events/${event.id}`, { name, event_date: date || null })
+          .then(() =>
+            call<EventRow>("PUT", `/api/v1/events/${event.id}/retention`, {
+              retain_until: retain ? new Date(`${retain}T23:59:59`).toISOString() : null,
+            }),
+          )
+          .then((next) => {
+            onChange(next);
+            setSaved(true);
+          })
+          .catch(onError);
+      }}
+    >
+      <h2>{t("edit.title")}</h2>
+      <div class="fields">
+        <label class="wide">
+          {t("edit.name")}
+          <input id="event-name" value={name} maxLength={200} required onInput={(e) => setName((e.currentTarget as HTMLInputElement).value)} />
+        </label>
+        <label>
+          {t("edit.date")}
+          <input id="event-date" type="date" value={date} onInput={(e) => setDate((e.currentTarget as HTMLInputElement).value)} />
+        </label>
+        <label>
+          {t("edit.retain")}
+          <input id="event-retain" type="date" value={retain} onInput={(e) => setRetain((e.currentTarget as HTMLInputElement).value)} />
+        </label>
+      </div>
+      <div class="row">
+        <button type="submit" class="primary">
+          {t("edit.save")}
+        </button>
+        {saved ? <span class="muted" role="status">{t("edit.saved")}</span> : null}
+      </div>
+    </form>
+  );
+}
+
 function Bar(props: { counts: Counts }) {
   const { total, indexed, failed } = props.counts;
   const pct = (n: number) => (total ? (100 * n) / total : 0);
@@ -273,9 +416,11 @@ function Events(props: { t: T; onOpen: (e: EventRow) => void; onError: (e: unkno
   }, []);
   return (
     <main data-state="events">
+      <StudioSettings t={t} onError={onError} />
       <h1>{t("events.title")}</h1>
       <form
         class="row card"
+        data-state="new-event"
         onSubmit={(e) => {
           e.preventDefault();
           call<EventRow>("POST", "/api/v1/events", { name })
@@ -463,6 +608,7 @@ function EventPage(props: {
       </button>
       <h1>{event.name}</h1>
       <ShareLink t={t} event={event} onChange={onChange} onError={onError} />
+      <EventSettings t={t} event={event} onChange={onChange} onError={onError} />
 
       <section class="card">
         <h2>{t("progress.title")}</h2>

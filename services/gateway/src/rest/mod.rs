@@ -99,8 +99,15 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .routes(routes!(guest_forget))
         .routes(routes!(guest_photo))
         .routes(routes!(guest_download))
+        .routes(routes!(guest_logo))
+        .routes(routes!(studio::get_branding, studio::set_branding))
+        .routes(routes!(
+            studio::studio_logo,
+            studio::set_logo,
+            studio::delete_logo
+        ))
         .routes(routes!(create_event, list_events))
-        .routes(routes!(get_event, delete_event))
+        .routes(routes!(get_event, delete_event, studio::edit_event))
         .routes(routes!(upload_photo, list_photos))
         .routes(routes!(faces::search_event))
         .routes(routes!(register_photos))
@@ -231,13 +238,42 @@ async fn guest_event(
     let event = gw.catalog.event_by_share_token(&token).await?;
     let counts = gw.catalog.event_counts(&[event.id]).await?;
     let c = counts.get(&event.id).copied().unwrap_or_default();
+    let studio = gw.catalog.branding(event.studio_id).await?;
     Ok(Json(GuestEvent {
         name: event.name,
+        event_date: event.event_date,
         photos: c.total,
         indexed: c.indexed,
         pending: c.pending,
         policy_version: gw.config.privacy_policy_version.clone(),
+        studio_name: studio.name,
+        accent_color: studio.accent_color,
+        privacy_url: studio.privacy_url,
+        logo_url: studio
+            .logo_key
+            .map(|_| format!("/api/v1/guest/{token}/logo")),
     }))
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/guest/{token}/logo",
+    tag = "guest",
+    operation_id = "guest_logo",
+    summary = "The studio's logo",
+    params(("token" = String, Path, description = "The event's share token (from its guest link)", pattern = r"^[!-~]{1,256}$")),
+    responses(
+        (status = 200, description = "The logo", content((ImageBytes = "image/*"))),
+        (status = 404, description = "NOT_FOUND: no such link, or no logo", body = ErrorBody),
+        (status = 410, description = "LINK_EXPIRED or LINK_DISABLED", body = ErrorBody),
+    ),
+)]
+async fn guest_logo(
+    State(gw): State<Arc<Gateway>>,
+    Path(token): Path<String>,
+) -> ApiResult<Response> {
+    let event = gw.catalog.event_by_share_token(&token).await?;
+    Ok(image_response(gw.logo(event.studio_id).await?))
 }
 
 /// POST the selfie as the raw request body (any image content type).

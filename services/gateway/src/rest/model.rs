@@ -136,6 +136,8 @@ pub struct Event {
     pub photos: PhotoCounts,
     /// Faces indexed in the event.
     pub faces: u64,
+    /// The day it took place, `YYYY-MM-DD`, if the studio gave one.
+    pub event_date: Option<chrono::NaiveDate>,
 }
 
 impl Event {
@@ -152,6 +154,7 @@ impl Event {
             retain_until: event.retain_until,
             photos: counts.into(),
             faces: counts.faces,
+            event_date: event.event_date,
         }
     }
 }
@@ -352,15 +355,69 @@ pub struct Forgotten {
     pub photo_ids: Vec<Uuid>,
 }
 
-/// What a guest sees of an event.
+/// What a guest sees of an event, and of the studio behind it.
 #[derive(Serialize, ToSchema)]
 pub struct GuestEvent {
     pub name: String,
+    pub event_date: Option<chrono::NaiveDate>,
     pub photos: u64,
     pub indexed: u64,
+    /// Photos still being indexed (failed ones are not counted).
     pub pending: u64,
     /// The privacy policy version the guest agrees to (`?consent=`).
     pub policy_version: String,
+    /// The studio that processes the guest's face.
+    pub studio_name: String,
+    /// `#rrggbb`, for the page's buttons and links.
+    pub accent_color: Option<String>,
+    /// The studio's privacy text.
+    pub privacy_url: Option<String>,
+    /// `logo_url` serves the studio's logo.
+    pub logo_url: Option<String>,
+}
+
+/// A studio's branding, as the dashboard edits it.
+#[derive(Serialize, ToSchema)]
+pub struct Branding {
+    pub studio_id: Uuid,
+    pub name: String,
+    pub accent_color: Option<String>,
+    pub privacy_url: Option<String>,
+    pub has_logo: bool,
+}
+
+impl From<crate::branding::BrandingRow> for Branding {
+    fn from(b: crate::branding::BrandingRow) -> Self {
+        Branding {
+            studio_id: b.id,
+            name: b.name,
+            accent_color: b.accent_color,
+            privacy_url: b.privacy_url,
+            has_logo: b.logo_key.is_some(),
+        }
+    }
+}
+
+/// `PUT /api/v1/studio`: fields left out stay; `""` clears a colour or URL.
+#[derive(Deserialize, ToSchema)]
+pub struct BrandingBody {
+    #[schema(max_length = 200)]
+    pub name: Option<String>,
+    /// `#rrggbb`.
+    #[schema(pattern = r"^(#[0-9a-fA-F]{6})?$")]
+    pub accent_color: Option<String>,
+    /// http(s)://
+    pub privacy_url: Option<String>,
+}
+
+/// `PATCH /api/v1/events/{id}`: fields left out stay; `event_date: null` clears it.
+#[derive(ToSchema)]
+#[allow(dead_code)] // describes the body; rest::studio::edit_event reads it
+pub struct EventEdit {
+    #[schema(max_length = 200)]
+    pub name: Option<String>,
+    /// `YYYY-MM-DD`, or null.
+    pub event_date: Option<chrono::NaiveDate>,
 }
 
 /// `POST .../photos/register`: photos already in the object store.

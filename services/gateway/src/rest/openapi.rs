@@ -60,6 +60,7 @@ const AUTH_ERRORS: [(&str, &str); 2] = [
         (name = "privacy", description = "Forget-me, share links, retention and the audit log"),
         (name = "webhooks", description = "Notifications to the studio's endpoints (docs/webhooks.md)"),
         (name = "guest", description = "The guest's share link: no API key, the token is the key"),
+        (name = "studio", description = "The studio's name, accent colour, logo and privacy link, shown to its guests"),
         (name = "session", description = "The studio dashboard's sign-in: an API key for an HttpOnly session cookie; changing requests then carry X-CSRF-Token"),
     ),
     // Schemas only query parameters name (the routes' bodies and answers

@@ -12,9 +12,9 @@ use facepass_core::parse_id;
 use uuid::Uuid;
 
 use super::model::{
-    AuditEntry, AuditPage, AuditQuery, CreatedWebhook, Deleted, Deliveries, Delivery, ErrorBody,
-    Event, Forgotten, ImageBytes, ImageQuery, NewWebhook, Photo, Retention, ShareLink, Webhook,
-    Webhooks,
+    AuditEntry, AuditPage, AuditQuery, Branding, BrandingBody, CreatedWebhook, Deleted, Deliveries,
+    Delivery, ErrorBody, Event, EventEdit, Forgotten, ImageBytes, ImageQuery, NewWebhook, Photo,
+    Retention, ShareLink, Webhook, Webhooks,
 };
 use super::{caller, json_body, studio, ApiResult};
 use crate::domain::{Gateway, PageRequest};
@@ -378,4 +378,163 @@ pub async fn replay_delivery(
     let id = parse_id("delivery_id", &id)?;
     let row = gw.catalog.replay_delivery(studio, id).await?;
     Ok((StatusCode::ACCEPTED, Json(Delivery::from(&row))))
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/studio",
+    tag = "studio",
+    operation_id = "get_branding",
+    summary = "The studio's name and what it shows its guests",
+    responses((status = 200, description = "The branding", body = Branding)),
+    security(("api_key" = ["read"])),
+)]
+pub async fn get_branding(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Branding>> {
+    let studio = studio(&gw, &headers, Scope::Read).await?;
+    Ok(Json(gw.catalog.branding(studio).await?.into()))
+}
+
+#[utoipa::path(
+    put,
+    path = "/api/v1/studio",
+    tag = "studio",
+    operation_id = "set_branding",
+    summary = "Change the studio's name, accent colour or privacy link",
+    request_body = BrandingBody,
+    responses((status = 200, description = "The branding", body = Branding)),
+    security(("api_key" = ["admin"])),
+)]
+pub async fn set_branding(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> ApiResult<Json<Branding>> {
+    let studio = studio(&gw, &headers, Scope::Admin).await?;
+    let body: BrandingBody = json_body(&bytes, "{\"name\"?, \"accent_color\"?, \"privacy_url\"?}")?;
+    let change = crate::branding::BrandingChange {
+        name: body.name.as_deref(),
+        accent_color: body.accent_color.as_deref(),
+        privacy_url: body.privacy_url.as_deref(),
+    };
+    Ok(Json(gw.catalog.set_branding(studio, change).await?.into()))
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/studio/logo",
+    tag = "studio",
+    operation_id = "studio_logo",
+    summary = "The studio's logo",
+    responses(
+        (status = 200, description = "The logo", content((ImageBytes = "image/*"))),
+        (status = 404, description = "NOT_FOUND: no logo", body = ErrorBody),
+    ),
+    security(("api_key" = ["read"])),
+)]
+pub async fn studio_logo(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+) -> ApiResult<axum::response::Response> {
+    let studio = studio(&gw, &headers, Scope::Read).await?;
+    Ok(super::image_response(gw.logo(studio).await?))
+}
+
+#[utoipa::path(
+    put,
+    path = "/api/v1/studio/logo",
+    tag = "studio",
+    operation_id = "set_logo",
+    summary = "Upload the studio's logo (PNG, JPEG or WebP, at most 512 KiB)",
+    request_body(description = "The logo", content((ImageBytes = "image/*"))),
+    responses(
+        (status = 200, description = "The branding", body = Branding),
+        (status = 413, description = "IMAGE_TOO_LARGE", body = ErrorBody),
+        (status = 422, description = "IMAGE_UNDECODABLE: not a PNG, JPEG or WebP", body = ErrorBody),
+    ),
+    security(("api_key" = ["admin"])),
+)]
+pub async fn set_logo(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> ApiResult<Json<Branding>> {
+    let studio = studio(&gw, &headers, Scope::Admin).await?;
+    gw.set_logo(studio, bytes).await?;
+    Ok(Json(gw.catalog.branding(studio).await?.into()))
+}
+
+#[utoipa::path(
+    delete,
+    path = "/api/v1/studio/logo",
+    tag = "studio",
+    operation_id = "delete_logo",
+    summary = "Remove the studio's logo",
+    responses((status = 200, description = "The branding", body = Branding)),
+    security(("api_key" = ["admin"])),
+)]
+pub async fn delete_logo(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Branding>> {
+    let studio = studio(&gw, &headers, Scope::Admin).await?;
+    gw.delete_logo(studio).await?;
+    Ok(Json(gw.catalog.branding(studio).await?.into()))
+}
+
+#[utoipa::path(
+    patch,
+    path = "/api/v1/events/{event_id}",
+    tag = "events",
+    operation_id = "edit_event",
+    summary = "Rename an event or set its date",
+    params(("event_id" = Uuid, Path)),
+    request_body = EventEdit,
+    responses(
+        (status = 200, description = "The event", body = Event),
+        (status = 404, description = "NOT_FOUND", body = ErrorBody),
+    ),
+    security(("api_key" = ["upload"])),
+)]
+pub async fn edit_event(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    Path(event_id): Path<String>,
+    bytes: Bytes,
+) -> ApiResult<Json<Event>> {
+    let studio = studio(&gw, &headers, Scope::Upload).await?;
+    let event_id = parse_id("event_id", &event_id)?;
+    let body: serde_json::Map<String, serde_json::Value> =
+        json_body(&bytes, "{\"name\"?, \"event_date\"?}")?;
+    let name = match body.get("name") {
+        None => None,
+        Some(serde_json::Value::String(n)) => Some(n.as_str()),
+        Some(_) => return Err(facepass_core::Error::invalid_field("name", "name is text").into()),
+    };
+    let event_date = match body.get("event_date") {
+        None => None,
+        Some(serde_json::Value::Null) => Some(None),
+        Some(serde_json::Value::String(d)) if d.is_empty() => Some(None),
+        Some(serde_json::Value::String(d)) => Some(Some(
+            chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| {
+                facepass_core::Error::invalid_field(
+                    "event_date",
+                    format!("event_date is YYYY-MM-DD, not {d:?}"),
+                )
+            })?,
+        )),
+        Some(_) => {
+            return Err(facepass_core::Error::invalid_field(
+                "event_date",
+                "event_date is YYYY-MM-DD",
+            )
+            .into())
+        }
+    };
+    gw.catalog
+        .edit_event(studio, event_id, name, event_date)
+        .await?;
+    event_now(&gw, studio, event_id).await
 }
