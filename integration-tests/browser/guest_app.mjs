@@ -3,14 +3,14 @@
 // results, two searches racing, "download all", English at desktop size,
 // "forget me", and a bad link. Screenshots of each state.
 //
-//   node integration-tests/browser/guest_app.mjs <gateway url> <token> <selfie> <no-face image> <screenshot dir> <another guest's selfie>
+//   node integration-tests/browser/guest_app.mjs <gateway url> <token> <selfie> <no-face image> <screenshot dir> <another guest's selfie> <camera.y4m>
 //
 // Prints one JSON line of what it saw; the Rust test (tests/guest_app.rs) judges it.
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { axe, launch, watch } from "./lib.mjs";
 
-const [base, token, selfie, noFace, shots, otherSelfie] = process.argv.slice(2);
+const [base, token, selfie, noFace, shots, otherSelfie, cameraVideo] = process.argv.slice(2);
 // After "forget me" the guest is gone: the accessibility pass searches as someone else.
 const forgottenSelfie = otherSelfie || selfie;
 const seen = { steps: [] };
@@ -161,6 +161,41 @@ try {
     (e) => !/Failed to load resource: the server responded with a status of (404|410|422)/.test(e),
   );
   await phone.close();
+
+  // --- the in-page camera: Chromium's fake camera plays another guest's
+  // selfie (a Y4M video); a shot from it finds their photos.
+  const camBrowser = await launch([
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    `--use-file-for-fake-video-capture=${cameraVideo}`,
+  ]);
+  try {
+    const cam = await camBrowser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, locale: "ru-RU" });
+    await cam.grantPermissions(["camera"], { origin: base });
+    const cpage = await cam.newPage();
+    const cnet = watch(cpage, base);
+    await cpage.goto(`${base}/e/${token}`);
+    await cpage.waitForSelector("[data-state=consent]");
+    await cpage.locator("[data-state=consent] input[type=checkbox]").check();
+    await cpage.locator("[data-state=consent] button").click();
+    await cpage.locator("[data-action=camera]").click();
+    await cpage.waitForSelector("[data-action=shoot]:not([disabled])", { timeout: 20000 });
+    await cpage.waitForTimeout(500);
+    const video = await cpage.locator(".camera video").evaluate((v) => ({ width: v.videoWidth, height: v.videoHeight, playing: !v.paused }));
+    await shot(cpage, "guest-phone-camera");
+    await cpage.locator("[data-action=shoot]").click();
+    await cpage.waitForSelector(".grid img, [data-state=empty], .error", { timeout: 60000 });
+    step("camera", {
+      video,
+      closed: (await cpage.locator("[data-state=camera]").count()) === 0,
+      tiles: await cpage.locator(".grid img").count(),
+      error: (await cpage.locator(".error").allInnerTexts()).join(" "),
+    });
+    seen.outside.push(...cnet.outside);
+    await cam.close();
+  } finally {
+    await camBrowser.close();
+  }
 
   // --- accessibility: axe-core on every state (its script needs the CSP off) --
   seen.axe = [];

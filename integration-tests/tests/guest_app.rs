@@ -39,6 +39,15 @@ async fn a_guest_finds_views_downloads_and_forgets_their_photos() {
     std::fs::write(&no_face, event_photo(704, 800, 600, &[], (100, 120)).png()).unwrap();
     let other = dir.path().join("other.jpg");
     std::fs::write(&other, selfie(12, 2).jpeg(90)).unwrap();
+    // The fake camera's video: that guest's selfie as one Y4M frame.
+    let camera = dir.path().join("camera.y4m");
+    std::fs::write(
+        &camera,
+        y4m(&image::load_from_memory(&selfie(13, 2).png())
+            .unwrap()
+            .to_rgb8()),
+    )
+    .unwrap();
     let shots = std::env::var_os("FACEPASS_SCREENSHOTS")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| repo_root().join("target/screenshots"));
@@ -52,6 +61,7 @@ async fn a_guest_finds_views_downloads_and_forgets_their_photos() {
         .arg(&no_face)
         .arg(&shots)
         .arg(&other)
+        .arg(&camera)
         .output()
         .expect("node (scripts/lib/deps.sh installs it)");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -146,6 +156,14 @@ async fn a_guest_finds_views_downloads_and_forgets_their_photos() {
     assert!(bad["text"].as_str().unwrap().contains("Такой ссылки нет"));
     assert_eq!(bad["buttons"], 0);
 
+    // The in-page camera: a live picture, and a shot of it finds the guest.
+    let camera = step("camera");
+    assert_eq!(camera["video"]["playing"], true, "{camera}");
+    assert!(camera["video"]["width"].as_u64().unwrap() > 0, "{camera}");
+    assert_eq!(camera["closed"], true, "{camera}");
+    assert_eq!(camera["error"], "", "{camera}");
+    assert_eq!(camera["tiles"], 2, "{camera}");
+
     // axe-core: no serious or critical violation in any state.
     let axe = seen["axe"].as_array().unwrap();
     assert_eq!(axe.len(), 5, "{seen}");
@@ -157,4 +175,51 @@ async fn a_guest_finds_views_downloads_and_forgets_their_photos() {
     // Nothing from elsewhere, no script error.
     assert_eq!(seen["outside"], serde_json::json!([]), "{seen}");
     assert_eq!(seen["errors"], serde_json::json!([]), "{seen}");
+}
+
+/// One frame of YUV 4:2:0 video (Y4M, the format of Chromium's fake camera),
+/// BT.601 full range.
+fn y4m(rgb: &image::RgbImage) -> Vec<u8> {
+    let (w, h) = (rgb.width() & !1, rgb.height() & !1);
+    let mut out = format!("YUV4MPEG2 W{w} H{h} F30:1 Ip A1:1 C420jpeg\nFRAME\n").into_bytes();
+    let px = |x: u32, y: u32| {
+        let p = rgb.get_pixel(x, y).0;
+        (p[0] as f32, p[1] as f32, p[2] as f32)
+    };
+    for y in 0..h {
+        for x in 0..w {
+            let (r, g, b) = px(x, y);
+            out.push(
+                (0.299 * r + 0.587 * g + 0.114 * b)
+                    .round()
+                    .clamp(0.0, 255.0) as u8,
+            );
+        }
+    }
+    let mut u = Vec::new();
+    let mut v = Vec::new();
+    for y in (0..h).step_by(2) {
+        for x in (0..w).step_by(2) {
+            let (mut r, mut g, mut b) = (0.0, 0.0, 0.0);
+            for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+                let p = px(x + dx, y + dy);
+                r += p.0 / 4.0;
+                g += p.1 / 4.0;
+                b += p.2 / 4.0;
+            }
+            u.push(
+                (128.0 - 0.168736 * r - 0.331264 * g + 0.5 * b)
+                    .round()
+                    .clamp(0.0, 255.0) as u8,
+            );
+            v.push(
+                (128.0 + 0.5 * r - 0.418688 * g - 0.081312 * b)
+                    .round()
+                    .clamp(0.0, 255.0) as u8,
+            );
+        }
+    }
+    out.extend(u);
+    out.extend(v);
+    out
 }

@@ -81,6 +81,7 @@ function App() {
   const lastSelfie = useRef<Blob | null>(null);
   const searchSeq = useRef(0);
   const fileInput = useRef<HTMLInputElement>(null);
+  const [camera, setCamera] = useState(false);
 
   useEffect(() => {
     document.documentElement.lang = lang;
@@ -286,13 +287,28 @@ function App() {
             tabIndex={-1}
             onChange={onFile(event)}
           />
+          {"mediaDevices" in navigator ? (
+            <button
+              type="button"
+              class="primary"
+              data-action="camera"
+              disabled={busy !== null && busy.key !== "zip"}
+              onClick={() => {
+                setError(null);
+                setCamera(true);
+              }}
+            >
+              {t("camera.open")}
+            </button>
+          ) : null}
           <button
             type="button"
-            class="primary"
+            class={"mediaDevices" in navigator ? "secondary" : "primary"}
+            data-action="gallery"
             disabled={busy !== null && busy.key !== "zip"}
             onClick={() => fileInput.current?.click()}
           >
-            {matches ? t("selfie.another") : t("selfie.choose")}
+            {"mediaDevices" in navigator ? t("camera.gallery") : matches ? t("selfie.another") : t("selfie.choose")}
           </button>
         </section>
       )}
@@ -348,10 +364,87 @@ function App() {
           />
         </>
       ) : null}
+      {camera ? (
+        <Camera
+          t={t}
+          onShot={(blob) => {
+            setCamera(false);
+            void search(blob, event);
+          }}
+          onClose={(problem) => {
+            setCamera(false);
+            if (problem) setError(problem);
+          }}
+        />
+      ) : null}
       {open !== null && all[open] ? (
         <Viewer list={all} index={open} t={t} onMove={setOpen} onClose={() => setOpen(null)} />
       ) : null}
     </main>
+  );
+}
+
+/// The in-page camera: the front camera's picture with an oval to put the
+/// face in; the shot is taken from the video at its own resolution.
+function Camera(props: { t: T; onShot: (b: Blob) => void; onClose: (problem?: string) => void }) {
+  const { t, onShot, onClose } = props;
+  const video = useRef<HTMLVideoElement>(null);
+  const stream = useRef<MediaStream | null>(null);
+  const [ready, setReady] = useState(false);
+
+  useEffect(() => {
+    let stopped = false;
+    navigator.mediaDevices
+      .getUserMedia({ video: { facingMode: "user", width: { ideal: 1280 }, height: { ideal: 960 } }, audio: false })
+      .then((s) => {
+        if (stopped) {
+          s.getTracks().forEach((track) => track.stop());
+          return;
+        }
+        stream.current = s;
+        if (video.current) {
+          video.current.srcObject = s;
+          void video.current.play().then(() => setReady(true));
+        }
+      })
+      .catch((e: DOMException) =>
+        onClose(e.name === "NotAllowedError" ? t("camera.denied") : t("camera.none")),
+      );
+    const keys = (e: KeyboardEvent) => e.key === "Escape" && onClose();
+    addEventListener("keydown", keys);
+    return () => {
+      stopped = true;
+      removeEventListener("keydown", keys);
+      stream.current?.getTracks().forEach((track) => track.stop());
+    };
+  }, []);
+
+  const take = () => {
+    const v = video.current;
+    if (!v || !v.videoWidth) return;
+    const canvas = document.createElement("canvas");
+    canvas.width = v.videoWidth;
+    canvas.height = v.videoHeight;
+    canvas.getContext("2d")?.drawImage(v, 0, 0);
+    canvas.toBlob((blob) => blob && onShot(blob), "image/jpeg", 0.9);
+  };
+
+  return (
+    <div class="camera" role="dialog" aria-modal="true" aria-label={t("camera.open")} data-state="camera">
+      <div class="frame">
+        <video ref={video} playsInline muted aria-hidden="true" />
+        <div class="oval" aria-hidden="true" />
+      </div>
+      <p class="guide">{t("camera.guide")}</p>
+      <div class="bar">
+        <button type="button" class="primary" onClick={take} disabled={!ready} data-action="shoot">
+          {t("camera.take")}
+        </button>
+        <button type="button" onClick={() => onClose()}>
+          {t("camera.cancel")}
+        </button>
+      </div>
+    </div>
   );
 }
 
