@@ -144,6 +144,27 @@ try {
   await shot(page, "studio-photo-faces");
   await page.keyboard.press("Escape");
 
+  // An expiry in the past: the link has expired, and a guest is told so.
+  await page.fill("#until", "2020-01-01");
+  await page.locator("[data-state=share] button", { hasText: "Сохранить" }).click();
+  await page.waitForTimeout(500);
+  const expiredPage = await context.newPage();
+  await expiredPage.setViewportSize({ width: 390, height: 844 });
+  await expiredPage.goto(guestUrl);
+  await expiredPage.waitForSelector("[data-state=link-error]");
+  step("guest-link-expired", {
+    text: await expiredPage.locator("[data-state=link-error]").innerText(),
+    buttons: await expiredPage.locator("[data-state=selfie], [data-state=consent]").count(),
+  });
+  await shot(expiredPage, "guest-phone-link-expired");
+  await expiredPage.close();
+  await page.locator("#until").evaluate((el) => {
+    el.value = "";
+    el.dispatchEvent(new Event("input", { bubbles: true }));
+  });
+  await page.locator("[data-state=share] button", { hasText: "Сохранить" }).click();
+  await page.waitForTimeout(500);
+
   // The link off: guests are told.
   await page.locator("[data-state=share] button", { hasText: "Отключить" }).click();
   await page.waitForSelector("[data-state=share] .bad-text");

@@ -74,10 +74,29 @@ async fn photos_get_previews_and_guests_download_all_as_a_zip() {
             (name.clone(), bytes.clone()),
         );
     }
+    // HEIC and AVIF originals (libheif decodes them): their previews are
+    // JPEG, which every browser shows.
+    let testdata = repo_root().join("services/detector/testdata");
+    let mut heif_ids = Vec::new();
+    for name in ["heif-selfie.heic", "heif-selfie.avif"] {
+        let photo: Value = http
+            .post(url(&format!(
+                "/api/v1/events/{event_id}/photos?external_id={name}&file_name={name}"
+            )))
+            .bearer_auth(&key)
+            .body(std::fs::read(testdata.join(name)).unwrap())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        heif_ids.push((name, photo["id"].as_str().unwrap().to_string()));
+    }
     wait_indexed(
         &mut api,
         &event_id,
-        uploads.len() as u64,
+        uploads.len() as u64 + 2,
         Duration::from_secs(600),
     )
     .await
@@ -115,6 +134,17 @@ async fn photos_get_previews_and_guests_download_all_as_a_zip() {
         }
     }
 
+    for (name, id) in &heif_ids {
+        // 480x640 originals: the thumbnail fits 400, the screen view keeps them.
+        for (size, dims) in [("thumb", (300, 400)), ("screen", (480, 640))] {
+            let jpeg = std::fs::read(previews_dir.join(id).join(format!("{size}.jpg")))
+                .unwrap_or_else(|e| panic!("{name} {size}: {e}"));
+            assert!(jpeg.starts_with(&[0xFF, 0xD8, 0xFF]), "{name} {size}");
+            let img = image::load_from_memory(&jpeg).unwrap();
+            assert_eq!((img.width(), img.height()), dims, "{name} {size}");
+        }
+    }
+
     // --- guests get previews by URL; the original only on request ------------
     let consent = http
         .get(url(&format!("/api/v1/guest/{token}")))
@@ -138,10 +168,16 @@ async fn photos_get_previews_and_guests_download_all_as_a_zip() {
         .json()
         .await
         .unwrap();
-    let matches = found["matches"].as_array().unwrap();
+    // Person 1's photos (the HEIC and AVIF fixtures hold another face).
+    let matches: Vec<&Value> = found["matches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| originals.contains_key(m["photo_id"].as_str().unwrap()))
+        .collect();
     assert_eq!(matches.len(), originals.len(), "{found}");
     let (mut thumbs, mut full) = (0usize, 0usize);
-    for m in matches {
+    for m in &matches {
         let thumb = http
             .get(url(m["thumb_url"].as_str().unwrap()))
             .send()
@@ -274,6 +310,21 @@ async fn photos_get_previews_and_guests_download_all_as_a_zip() {
     want.sort();
     got.sort();
     assert_eq!(got, want, "the ZIP's entries are not the originals");
+    // The page's form POST gets the same archive.
+    let form_body = ids
+        .iter()
+        .map(|id| format!("photo_ids={id}"))
+        .collect::<Vec<_>>()
+        .join("&");
+    let by_form = http
+        .post(url(&format!("/api/v1/guest/{token}/download")))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form_body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_form.status(), 200);
+    assert_eq!(by_form.bytes().await.unwrap().len(), zip.len());
     // A photo that is not the event's is refused before a byte is sent.
     let other = http
         .post(url(&format!("/api/v1/guest/{token}/download")))

@@ -134,6 +134,17 @@ async fn a_studio_runs_an_event_from_the_dashboard() {
 
     let off = step("link-off");
     assert_eq!(off["status"], 410, "{off}");
+    // An expired link says so, and offers nothing to press.
+    let expired = step("guest-link-expired");
+    assert!(
+        expired["text"]
+            .as_str()
+            .unwrap()
+            .contains("Срок действия ссылки истёк"),
+        "{expired}"
+    );
+    assert_eq!(expired["buttons"], 0);
+
     // The guest with that link is told, and offered nothing to press.
     let guest = step("guest-link-off");
     assert!(

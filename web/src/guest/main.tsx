@@ -140,32 +140,23 @@ function App() {
     if (file) void search(file, event);
   };
 
-  const downloadAll = async (list: Match[]) => {
-    setBusy({ key: "zip" });
-    setError(null);
-    try {
-      const response = await fetch(`${base}/download`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ photo_ids: list.map((m) => m.photo_id) }),
-      });
-      if (!response.ok) {
-        const body = await response.json().catch(() => ({}));
-        throw new ApiError(body.error?.code ?? "INTERNAL", body.error?.message ?? "", response.status);
-      }
-      const blob = await response.blob();
-      const a = document.createElement("a");
-      a.href = URL.createObjectURL(blob);
-      a.download = "photos.zip";
-      document.body.append(a);
-      a.click();
-      a.remove();
-      setTimeout(() => URL.revokeObjectURL(a.href), 60_000);
-    } catch (e) {
-      setError(errorText(t, e instanceof TypeError ? new ApiError("network", "", 0) : e));
-    } finally {
-      setBusy(null);
+  /// A form POST: the browser saves the ZIP to disk as it arrives, however
+  /// large (no copy of it in the page's memory).
+  const downloadAll = (list: Match[]) => {
+    const form = document.createElement("form");
+    form.method = "POST";
+    form.action = `${base}/download`;
+    form.hidden = true;
+    for (const m of list) {
+      const input = document.createElement("input");
+      input.type = "hidden";
+      input.name = "photo_ids";
+      input.value = m.photo_id;
+      form.append(input);
     }
+    document.body.append(form);
+    form.submit();
+    form.remove();
   };
 
   const forget = async () => {
@@ -346,7 +337,7 @@ function App() {
       {all.length > 0 ? (
         <>
           <div class="actions">
-            <button type="button" onClick={() => void downloadAll(all)} disabled={busy !== null}>
+            <button type="button" onClick={() => downloadAll(all)} disabled={busy !== null}>
               {t("results.downloadAll", { count: all.length })}
             </button>
             <button type="button" class="link" onClick={() => void forget()}>

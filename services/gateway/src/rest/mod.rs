@@ -389,7 +389,7 @@ async fn guest_photo(
         the event. Entries are named by the uploaded file names (made unique). The archive \
         is written as it is sent, so memory does not grow with its size.",
     params(("token" = String, Path, description = "The event's share token (from its guest link)", pattern = r"^[!-~]{1,256}$")),
-    request_body = DownloadBody,
+    request_body(content((DownloadBody = "application/json"), (DownloadBody = "application/x-www-form-urlencoded"))),
     responses(
         (status = 200, description = "The ZIP archive", content_type = "application/zip", body = ImageBytes),
         (status = 404, description = "NOT_FOUND: no such link, or a photo that is not an indexed photo of the event", body = ErrorBody),
@@ -399,10 +399,23 @@ async fn guest_photo(
 async fn guest_download(
     State(gw): State<Arc<Gateway>>,
     Path(token): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
     let event = gw.catalog.event_by_share_token(&token).await?;
-    let wanted: DownloadBody = json_body(&body, "{\"photo_ids\": [...]}")?;
+    // A form (the page's "download all": the browser saves the answer to
+    // disk as it arrives) or JSON (a program).
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let wanted = if form {
+        DownloadBody {
+            photo_ids: form_values(&body, "photo_ids")?,
+        }
+    } else {
+        json_body(&body, "{\"photo_ids\": [...]}")?
+    };
     if wanted.photo_ids.is_empty() || wanted.photo_ids.len() > model::MAX_DOWNLOAD {
         return Err(Error::invalid_field(
             "photo_ids",
@@ -435,6 +448,41 @@ async fn guest_download(
         axum::body::Body::from_stream(stream),
     )
         .into_response())
+}
+
+/// The values of `name` in an `application/x-www-form-urlencoded` body.
+fn form_values(body: &[u8], name: &str) -> Result<Vec<String>, Error> {
+    let text = std::str::from_utf8(body).map_err(|_| Error::invalid("the form is not UTF-8"))?;
+    let decode = |part: &str| -> Result<String, Error> {
+        let bytes = part.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'+' => out.push(b' '),
+                b'%' => {
+                    let byte = bytes
+                        .get(i + 1..i + 3)
+                        .and_then(|h| std::str::from_utf8(h).ok())
+                        .and_then(|h| u8::from_str_radix(h, 16).ok())
+                        .ok_or_else(|| Error::invalid("the form has a bad %-escape"))?;
+                    out.push(byte);
+                    i += 2;
+                }
+                b => out.push(b),
+            }
+            i += 1;
+        }
+        String::from_utf8(out).map_err(|_| Error::invalid("the form is not UTF-8"))
+    };
+    let mut values = Vec::new();
+    for pair in text.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if decode(key)? == name {
+            values.push(decode(value)?);
+        }
+    }
+    Ok(values)
 }
 
 /// RFC 5987 value: everything but unreserved characters percent-encoded.
@@ -791,4 +839,20 @@ async fn list_photos(
         photos: photos.items.iter().map(Photo::from).collect(),
         next_page_token: photos.next_page_token,
     }))
+}
+
+#[cfg(test)]
+mod form_tests {
+    #[test]
+    fn form_values_are_decoded_and_bad_escapes_refused() {
+        let body = b"photo_ids=a-1&other=x&photo_ids=b%2D2&photo_ids=c+d&empty";
+        assert_eq!(
+            super::form_values(body, "photo_ids").unwrap(),
+            vec!["a-1", "b-2", "c d"]
+        );
+        assert!(super::form_values(b"photo_ids=%zz", "photo_ids").is_err());
+        assert!(super::form_values(b"photo_ids=%4", "photo_ids").is_err());
+        assert!(super::form_values(b"photo_ids=%ff%fe", "photo_ids").is_err());
+        assert!(super::form_values(b"", "photo_ids").unwrap().is_empty());
+    }
 }

@@ -57,9 +57,19 @@ pub fn with_limits(routes: Router, limits: &Limits) -> Router {
 
 /// On every response: no content-type guessing (an uploaded file is never
 /// run as HTML or script) and no referrer to other sites (share links
-/// carry their token in the path).
+/// carry their token in the path). JSON answers are never cached unless a
+/// route says otherwise: a browser would otherwise keep a 410 "link
+/// expired" (heuristically cacheable) after the studio renewed the link.
 async fn security_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if json {
+        headers
+            .entry(header::CACHE_CONTROL)
+            .or_insert(header::HeaderValue::from_static("no-store"));
+    }
     headers
         .entry(header::X_CONTENT_TYPE_OPTIONS)
         .or_insert(header::HeaderValue::from_static("nosniff"));

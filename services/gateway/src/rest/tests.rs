@@ -53,7 +53,9 @@ fn code(json: &Value) -> &str {
 #[tokio::test]
 async fn unknown_route_is_json_not_found() {
     let app = router(gateway(1 << 20));
-    let (status, _, json) = send(app, "GET", "/api/v1/nothing/here", Body::empty()).await;
+    let (status, headers, json) = send(app, "GET", "/api/v1/nothing/here", Body::empty()).await;
+    // JSON answers are not cached (a 410 would be, heuristically).
+    assert_eq!(headers[header::CACHE_CONTROL], "no-store");
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(code(&json), "NOT_FOUND");
     assert_eq!(
