@@ -49,7 +49,7 @@ try {
 
   // A selfie from a file: results with thumbnails.
   const searchStarted = Date.now();
-  await page.locator("input[type=file]").setInputFiles(selfie);
+  await page.locator("[data-state=selfie] input[type=file]").setInputFiles(selfie);
   await page.waitForSelector(".grid img");
   await page.waitForFunction(() => [...document.querySelectorAll(".grid img")].every((i) => i.complete));
   step("results", {
@@ -77,7 +77,7 @@ try {
 
   // An error keeps the results.
   const tiles = await page.locator(".grid img").count();
-  await page.locator("input[type=file]").setInputFiles(noFace);
+  await page.locator("[data-state=selfie] input[type=file]").setInputFiles(noFace);
   await page.waitForSelector(".error");
   step("error", {
     text: await page.locator(".error").innerText(),
@@ -94,9 +94,9 @@ try {
     if (held === 1) await new Promise((r) => setTimeout(r, 2500));
     await route.continue();
   });
-  await page.locator("input[type=file]").setInputFiles(noFace);
+  await page.locator("[data-state=selfie] input[type=file]").setInputFiles(noFace);
   await page.waitForTimeout(300);
-  await page.locator("input[type=file]").setInputFiles(selfie);
+  await page.locator("[data-state=selfie] input[type=file]").setInputFiles(selfie);
   await page.waitForTimeout(4000);
   step("race", {
     searches: held,
@@ -104,6 +104,16 @@ try {
     tiles: await page.locator(".grid img").count(),
   });
   await page.unroute("**/search?**");
+
+  // Me and a friend: the guest (person 1) with person 2, in one photo.
+  await page.locator("[data-action=together]").click();
+  await page.locator("[data-action=together] + input[type=file]").setInputFiles(otherSelfie);
+  await page.waitForSelector("[data-state=together] img, [data-state=together-none], .error", { timeout: 60000 });
+  step("together", {
+    tiles: await page.locator("[data-state=together] img").count(),
+    error: (await page.locator(".error").allInnerTexts()).join(" "),
+  });
+  await shot(page, "guest-phone-together");
 
   // Download all: a ZIP.
   const [zip] = await Promise.all([
@@ -124,7 +134,7 @@ try {
   step("english", { text: await dpage.locator("[data-state=consent] h2").innerText() });
   await dpage.locator("[data-state=consent] input[type=checkbox]").check();
   await dpage.locator("[data-state=consent] button").click();
-  await dpage.locator("input[type=file]").setInputFiles(selfie);
+  await dpage.locator("[data-state=selfie] input[type=file]").setInputFiles(selfie);
   await dpage.waitForSelector(".grid img, [data-state=empty]");
   await dpage.waitForTimeout(500);
   step("desktop", {
@@ -208,10 +218,10 @@ try {
   await apage.locator("[data-state=consent] button").click();
   await apage.waitForSelector("[data-state=selfie]");
   seen.axe.push(await axe(apage, "guest selfie"));
-  await apage.locator("input[type=file]").setInputFiles(noFace);
+  await apage.locator("[data-state=selfie] input[type=file]").setInputFiles(noFace);
   await apage.waitForSelector(".error");
   seen.axe.push(await axe(apage, "guest error"));
-  await apage.locator("input[type=file]").setInputFiles(forgottenSelfie);
+  await apage.locator("[data-state=selfie] input[type=file]").setInputFiles(forgottenSelfie);
   await apage.waitForSelector(".grid img, [data-state=empty]");
   seen.axe.push(await axe(apage, "guest results"));
   await apage.goto(`${base}/e/not-a-real-link`);

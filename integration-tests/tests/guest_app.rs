@@ -131,6 +131,11 @@ async fn a_guest_finds_views_downloads_and_forgets_their_photos() {
     assert_eq!(race["error"], 0, "{race}");
     assert_eq!(race["tiles"], 3, "{race}");
 
+    // Me and a friend: only the photo with both (person 1 and person 2).
+    let together = step("together");
+    assert_eq!(together["error"], "", "{together}");
+    assert_eq!(together["tiles"], 1, "{together}");
+
     // Download all: a ZIP.
     let download = step("download");
     assert_eq!(download["signature"], "504b0304", "{download}");

@@ -119,7 +119,7 @@ try {
     await page.locator("[data-state=consent] input[type=checkbox]").check();
     await page.locator("[data-state=consent] button").click();
     const start = Date.now();
-    await page.locator("input[type=file]").setInputFiles(cameraSelfie);
+    await page.locator("[data-state=selfie] input[type=file]").setInputFiles(cameraSelfie);
     await page.waitForSelector(".grid img, [data-state=empty], .error", { timeout: 180000 });
     const shown = Date.now() - start;
     await page.waitForFunction(() => [...document.querySelectorAll(".grid img")].every((i) => i.complete), null, { timeout: 180000 });

@@ -78,10 +78,13 @@ function App() {
   const [matches, setMatches] = useState<Match[] | null>(null);
   const [receipt, setReceipt] = useState<Forgotten | null>(null);
   const [open, setOpen] = useState<number | null>(null);
+  const [viewing, setViewing] = useState<"all" | "together">("all");
   const lastSelfie = useRef<Blob | null>(null);
   const searchSeq = useRef(0);
   const fileInput = useRef<HTMLInputElement>(null);
   const [camera, setCamera] = useState(false);
+  const [together, setTogether] = useState<Match[] | null>(null);
+  const friendInput = useRef<HTMLInputElement>(null);
 
   useEffect(() => {
     document.documentElement.lang = lang;
@@ -159,6 +162,36 @@ function App() {
     form.remove();
   };
 
+  /// "Me and a friend": the photos with both, from the guest's last selfie
+  /// and the friend's (multipart: `selfie` and `together.0`).
+  const searchTogether = async (friend: File, event: GuestEvent) => {
+    const mine = lastSelfie.current;
+    if (!mine) return;
+    const seq = ++searchSeq.current;
+    setError(null);
+    setBusy({ key: "preparing" });
+    try {
+      const form = new FormData();
+      form.append("selfie", mine, "selfie.jpg");
+      form.append("together.0", await shrink(friend), "friend.jpg");
+      if (seq !== searchSeq.current) return;
+      setBusy({ key: "searching" });
+      const response = await fetch(
+        `${base}/search?consent=${encodeURIComponent(event.policy_version)}`,
+        { method: "POST", body: form },
+      ).catch(() => {
+        throw new ApiError("network", "", 0);
+      });
+      const body = await response.json().catch(() => ({}));
+      if (!response.ok) throw new ApiError(body.error?.code ?? "INTERNAL", body.error?.message ?? "", response.status);
+      if (seq === searchSeq.current) setTogether((body as SearchResult).matches);
+    } catch (e) {
+      if (seq === searchSeq.current) setError(errorText(t, e));
+    } finally {
+      if (seq === searchSeq.current) setBusy(null);
+    }
+  };
+
   const forget = async () => {
     const selfie = lastSelfie.current;
     if (!selfie || !confirm(t("forget.confirm"))) return;
@@ -168,6 +201,7 @@ function App() {
       const done = await postWithProgress<Forgotten>(`${base}/forget`, selfie, () => {});
       lastSelfie.current = null;
       setMatches(null);
+      setTogether(null);
       setReceipt(done);
     } catch (e) {
       setError(errorText(t, e));
@@ -340,18 +374,75 @@ function App() {
             <button type="button" onClick={() => downloadAll(all)} disabled={busy !== null}>
               {t("results.downloadAll", { count: all.length })}
             </button>
+            <button
+              type="button"
+              data-action="together"
+              onClick={() => friendInput.current?.click()}
+              disabled={busy !== null}
+              title={t("together.hint")}
+            >
+              {t("together.button")}
+            </button>
+            <input
+              ref={friendInput}
+              class="hidden"
+              type="file"
+              accept="image/*"
+              aria-hidden="true"
+              tabIndex={-1}
+              onChange={(e) => {
+                const input = e.currentTarget as HTMLInputElement;
+                const file = input.files?.[0];
+                input.value = "";
+                if (file) void searchTogether(file, event);
+              }}
+            />
             <button type="button" class="link" onClick={() => void forget()}>
               {t("forget.button")}
             </button>
           </div>
-          <Grid title={t("results.you")} list={you} offset={0} total={all.length} t={t} onOpen={setOpen} />
+          {together ? (
+            together.length ? (
+              <section data-state="together">
+                <Grid
+                  title={t("together.title")}
+                  list={together}
+                  offset={0}
+                  total={together.length}
+                  t={t}
+                  onOpen={(i) => {
+                    setViewing("together");
+                    setOpen(i);
+                  }}
+                />
+              </section>
+            ) : (
+              <p class="notice" data-state="together-none">
+                {t("together.none")}
+              </p>
+            )
+          ) : null}
+          <Grid
+            title={t("results.you")}
+            list={you}
+            offset={0}
+            total={all.length}
+            t={t}
+            onOpen={(i) => {
+              setViewing("all");
+              setOpen(i);
+            }}
+          />
           <Grid
             title={t("results.maybe")}
             list={maybe}
             offset={you.length}
             total={all.length}
             t={t}
-            onOpen={setOpen}
+            onOpen={(i) => {
+              setViewing("all");
+              setOpen(i);
+            }}
           />
         </>
       ) : null}
@@ -368,8 +459,14 @@ function App() {
           }}
         />
       ) : null}
-      {open !== null && all[open] ? (
-        <Viewer list={all} index={open} t={t} onMove={setOpen} onClose={() => setOpen(null)} />
+      {open !== null && (viewing === "together" ? together ?? [] : all)[open] ? (
+        <Viewer
+          list={viewing === "together" ? together ?? [] : all}
+          index={open}
+          t={t}
+          onMove={setOpen}
+          onClose={() => setOpen(null)}
+        />
       ) : null}
     </main>
   );

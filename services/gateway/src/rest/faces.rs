@@ -191,7 +191,7 @@ pub async fn search_event(
 }
 
 /// The people of a multipart search body, the searcher first.
-async fn read_people(mut multipart: Multipart) -> Result<Vec<Person>, Error> {
+pub(crate) async fn read_people(mut multipart: Multipart) -> Result<Vec<Person>, Error> {
     let mut people = vec![Person::default()];
     let bad = |e: axum::extract::multipart::MultipartError| {
         Error::invalid(format!("the body is not valid multipart/form-data: {e}"))

@@ -41,8 +41,8 @@ pub mod web;
 use faces::SearchQuery;
 use model::{
     Deleted, DownloadBody, ErrorBody, ErrorObject, Event, EventPage, EventPageQuery, Forgotten,
-    GuestEvent, ImageBytes, ImageQuery, NewEvent, Photo, PhotoPage, PhotoPageQuery, Progress,
-    RegisterBody, RegisterResult, RegisterResults, SearchResult, UploadQuery,
+    GuestEvent, GuestTogether, ImageBytes, ImageQuery, NewEvent, Photo, PhotoPage, PhotoPageQuery,
+    Progress, RegisterBody, RegisterResult, RegisterResults, SearchResult, UploadQuery,
 };
 use stack::{method_not_allowed, unknown_route};
 pub use stack::{with_limits, Limits};
@@ -276,17 +276,21 @@ async fn guest_logo(
     Ok(image_response(gw.logo(event.studio_id).await?))
 }
 
-/// POST the selfie as the raw request body (any image content type).
+/// POST the selfie as the raw request body (any image content type), or a
+/// `multipart/form-data` body for "me and a friend": `selfie` and
+/// `together.0` parts (the friend's selfie), photos with both.
 #[utoipa::path(
     post,
     path = "/api/v1/guest/{token}/search",
     tag = "guest",
     operation_id = "guest_search",
-    summary = "Find the guest's photos by a selfie",
+    summary = "Find the guest's photos by a selfie (or the photos with a friend too)",
     description = "The selfie is the raw body (JPEG, PNG, WebP, HEIC or AVIF); it is never \
-        stored. `consent` must name the event's privacy policy version.",
+        stored. For \"me and a friend\", send `multipart/form-data` with a `selfie` part and \
+        a `together.0` part (the friend's selfie): the photos in which both appear. \
+        `consent` must name the event's privacy policy version.",
     params(("token" = String, Path, description = "The event's share token (from its guest link)", pattern = r"^[!-~]{1,256}$"), SearchQuery),
-    request_body(description = "The selfie", content((ImageBytes = "image/*"))),
+    request_body(description = "The selfie, or the guest's and a friend's", content((ImageBytes = "image/*"), (GuestTogether = "multipart/form-data"))),
     responses(
         (status = 200, description = "The photos the guest is in, best first", body = SearchResult),
         (status = 404, description = "NOT_FOUND: no such link", body = ErrorBody),
@@ -300,22 +304,49 @@ async fn guest_search(
     State(gw): State<Arc<Gateway>>,
     Path(token): Path<String>,
     Query(q): Query<SearchQuery>,
-    body: Bytes,
+    request: axum::extract::Request,
 ) -> ApiResult<Json<SearchResult>> {
     let event = gw.catalog.event_by_share_token(&token).await?;
     let tiers = q.tiers()?;
     let policy_version = q.consent()?;
-    if body.is_empty() {
-        return Err(Error::invalid_field("selfie", "selfie is empty").into());
-    }
-    let person = Person {
-        selfies: vec![body],
-        faces: Vec::new(),
+    crate::faces::check_limit(q.limit)?;
+    let multipart = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    let people = if multipart {
+        use axum::extract::FromRequest;
+        let form = axum::extract::Multipart::from_request(request, &())
+            .await
+            .map_err(|e| {
+                Error::invalid(format!("the body is not valid multipart/form-data: {e}"))
+            })?;
+        let people = faces::read_people(form).await?;
+        // A guest looks for themself and at most one friend, by selfies.
+        if people.len() > 2 || people.iter().any(|p| !p.faces.is_empty()) {
+            return Err(Error::invalid_field(
+                "together.0",
+                "a guest sends a selfie and at most one friend's selfie (together.0)",
+            )
+            .into());
+        }
+        crate::faces::check_people(&people, crate::api::person_field)?;
+        people
+    } else {
+        let body = axum::body::to_bytes(request.into_body(), gw.config.max_upload_bytes + 1)
+            .await
+            .map_err(|e| Error::invalid(format!("the selfie could not be read: {e}")))?;
+        if body.is_empty() {
+            return Err(Error::invalid_field("selfie", "selfie is empty").into());
+        }
+        vec![Person {
+            selfies: vec![body],
+            faces: Vec::new(),
+        }]
     };
     let consent = policy_version.map(|v| (v, Channel::GuestLink));
-    let result = gw
-        .search(&event, vec![person], q.limit, tiers, consent)
-        .await?;
+    let result = gw.search(&event, people, q.limit, tiers, consent).await?;
     Ok(Json(SearchResult::new(&result, Some(&token))))
 }
 

@@ -594,6 +594,19 @@ pub struct SearchForm {
     pub together_0_face_id: Option<String>,
 }
 
+/// The multipart body of a guest's "me and a friend" search.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)] // describes the form; rest::faces::read_people parses it
+pub struct GuestTogether {
+    /// The guest's selfie.
+    #[schema(value_type = String, format = Binary)]
+    pub selfie: Vec<u8>,
+    /// The friend's selfie.
+    #[serde(rename = "together.0")]
+    #[schema(value_type = String, format = Binary)]
+    pub together_0: Vec<u8>,
+}
+
 /// An indexed face of a photo.
 #[derive(Serialize, ToSchema)]
 pub struct PhotoFace {
