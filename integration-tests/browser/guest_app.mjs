@@ -40,6 +40,7 @@ try {
     text: await page.locator("[data-state=consent]").innerText(),
     continueDisabled: await page.locator("[data-state=consent] button").isDisabled(),
     selfieButtons: await page.locator("[data-state=selfie]").count(),
+    counts: (await page.locator(".counts").allInnerTexts()).join(" | "),
   });
   await shot(page, "guest-phone-consent");
   await page.locator("[data-state=consent] input[type=checkbox]").check();

@@ -142,7 +142,11 @@ try {
     thumbs: await page.locator(".thumbs img").count(),
   });
   await shot(page, "studio-photo-faces");
-  await page.keyboard.press("Escape");
+  // Delete that photo (the confirmation is accepted): its tile goes.
+  const before = await page.locator(".thumbs li").count();
+  await page.locator(".sheet button.danger").click();
+  await page.waitForFunction((n) => document.querySelectorAll(".thumbs li").length === n - 1, before);
+  step("photo-deleted", { before, after: await page.locator(".thumbs li").count() });
 
   // An expiry in the past: the link has expired, and a guest is told so.
   await page.fill("#until", "2020-01-01");

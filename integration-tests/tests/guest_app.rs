@@ -93,6 +93,10 @@ async fn a_guest_finds_views_downloads_and_forgets_their_photos() {
         "{consent}"
     );
     assert_eq!(consent["continueDisabled"], true);
+    // 4 of 5 photos searchable; the failed one is not "being processed".
+    let counts = consent["counts"].as_str().unwrap();
+    assert!(counts.contains("4 из 5"), "{counts}");
+    assert!(!counts.contains("обрабатываются"), "{counts}");
     assert_eq!(consent["selfieButtons"], 0);
 
     // Results: person 1's three photos as thumbnails, two per row on a phone,

@@ -132,6 +132,13 @@ async fn a_studio_runs_an_event_from_the_dashboard() {
     let photo = step("photo");
     assert!(photo["boxes"].as_u64().unwrap() >= 1, "{photo}");
 
+    let deleted = step("photo-deleted");
+    assert_eq!(
+        deleted["after"].as_u64().unwrap() + 1,
+        deleted["before"].as_u64().unwrap(),
+        "{deleted}"
+    );
+
     let off = step("link-off");
     assert_eq!(off["status"], 410, "{off}");
     // An expired link says so, and offers nothing to press.
