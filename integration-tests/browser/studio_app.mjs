@@ -4,14 +4,14 @@
 // (all skipped), look at a photo's faces, read the guest link and its QR
 // code, turn the link off, delete the event. Screenshots of each state.
 //
-//   node integration-tests/browser/studio_app.mjs <gateway url> <api key> <photo dir> <screenshot dir> <logo.png>
+//   node integration-tests/browser/studio_app.mjs <gateway url> <api key> <photo dir> <screenshot dir> <logo.png> <dir of photos to drop>
 //
 // Prints one JSON line of what it saw; tests/studio_app.rs judges it.
-import { readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { axe, launch, watch } from "./lib.mjs";
 
-const [base, key, photoDir, shots, logo] = process.argv.slice(2);
+const [base, key, photoDir, shots, logo, dropDir] = process.argv.slice(2);
 const files = readdirSync(photoDir).sort().map((f) => path.join(photoDir, f));
 const seen = { steps: [] };
 const step = (name, data = {}) => seen.steps.push({ name, ...data });
@@ -130,6 +130,27 @@ try {
     return u.total > 0 && u.done + u.skipped + u.failed === u.total;
   });
   step("reuploaded", await uploads(page));
+
+  // Drag and drop: two more photos dropped on the upload area are sent.
+  const dropped = readdirSync(dropDir).sort().map((f) => ({
+    name: f,
+    data: readFileSync(path.join(dropDir, f)).toString("base64"),
+  }));
+  const doneBefore = (await uploads(page)).done;
+  await page.locator(".drop").evaluate((zone, files) => {
+    const data = new DataTransfer();
+    for (const f of files) {
+      const bytes = Uint8Array.from(atob(f.data), (c) => c.charCodeAt(0));
+      data.items.add(new File([bytes], f.name, { type: "image/jpeg" }));
+    }
+    zone.dispatchEvent(new DragEvent("dragover", { dataTransfer: data, bubbles: true, cancelable: true }));
+    zone.dispatchEvent(new DragEvent("drop", { dataTransfer: data, bubbles: true, cancelable: true }));
+  }, dropped);
+  await page.waitForFunction((n) => {
+    const u = JSON.parse(document.querySelector("[data-uploads]")?.getAttribute("data-uploads") || "{}");
+    return u.done >= n;
+  }, doneBefore + dropped.length, { timeout: 60000 });
+  step("dropped", { files: dropped.length, done: (await uploads(page)).done - doneBefore });
 
   // A photo with its faces drawn.
   await page.locator(".tabs button").nth(2).click();

@@ -26,6 +26,13 @@ async fn a_studio_runs_an_event_from_the_dashboard() {
         let jpeg = event_photo(900 + i as u64, 1200, 900, who, (130, 170)).jpeg(88);
         std::fs::write(photos.join(format!("IMG_{:04}.jpg", i + 1)), jpeg).unwrap();
     }
+    // Two more photos, dropped on the page.
+    let drop = dir.path().join("drop");
+    std::fs::create_dir_all(&drop).unwrap();
+    for i in 0..2 {
+        let jpeg = event_photo(960 + i, 1200, 900, &[1], (130, 170)).jpeg(88);
+        std::fs::write(drop.join(format!("DROP_{i}.jpg")), jpeg).unwrap();
+    }
     // A logo: a teal disc on white.
     let logo = dir.path().join("logo.png");
     image::RgbImage::from_fn(240, 96, |x, y| {
@@ -50,6 +57,7 @@ async fn a_studio_runs_an_event_from_the_dashboard() {
         .arg(&photos)
         .arg(&shots)
         .arg(&logo)
+        .arg(&drop)
         .output()
         .expect("node (scripts/lib/deps.sh installs it)");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -128,6 +136,10 @@ async fn a_studio_runs_an_event_from_the_dashboard() {
     let again = step("reuploaded");
     assert_eq!(again["skipped"], PHOTOS, "{again}");
     assert_eq!(again["done"], 0, "{again}");
+
+    // Drag and drop sends what was dropped.
+    let dropped = step("dropped");
+    assert_eq!(dropped["done"], 2, "{dropped}");
 
     let photo = step("photo");
     assert!(photo["boxes"].as_u64().unwrap() >= 1, "{photo}");
