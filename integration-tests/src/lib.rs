@@ -6,6 +6,7 @@
 //! Needs the dependencies that `scripts/test.sh` prepares: PostgreSQL with
 //! pgvector, RabbitMQ, `.venv` (ONNX Runtime, onnx) and the built binaries.
 
+pub mod browser;
 pub mod faces;
 pub mod gateway;
 pub mod search;

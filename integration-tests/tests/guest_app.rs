@@ -6,9 +6,8 @@
 use std::time::Duration;
 
 use facepass_integration_tests::gateway::{client, create_event, upload, wait_indexed};
-use facepass_integration_tests::{repo_root, Cluster};
+use facepass_integration_tests::{browser, Cluster};
 use facepass_synth::{event_photo, selfie};
-use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_guest_finds_views_downloads_and_forgets_their_photos() {
@@ -48,38 +47,22 @@ async fn a_guest_finds_views_downloads_and_forgets_their_photos() {
             .to_rgb8()),
     )
     .unwrap();
-    let shots = std::env::var_os("FACEPASS_SCREENSHOTS")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("target/screenshots"));
-    std::fs::create_dir_all(&shots).unwrap();
+    let shots = browser::screenshots();
 
-    let out = std::process::Command::new("node")
-        .arg(repo_root().join("integration-tests/browser/guest_app.mjs"))
-        .arg(&cluster.gateway_http)
-        .arg(&event.share_token)
-        .arg(&selfie_path)
-        .arg(&no_face)
-        .arg(&shots)
-        .arg(&other)
-        .arg(&camera)
-        .output()
-        .expect("node (scripts/lib/deps.sh installs it)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
+    let seen = browser::run(
+        "guest_app.mjs",
+        &[
+            cluster.gateway_http.as_ref(),
+            event.share_token.as_ref(),
+            selfie_path.as_os_str(),
+            no_face.as_os_str(),
+            shots.as_os_str(),
+            other.as_os_str(),
+            camera.as_os_str(),
+        ],
+        || cluster.logs(),
     );
-    let seen: Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap();
-    let step = |name: &str| -> Value {
-        seen["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["name"] == name)
-            .cloned()
-            .unwrap_or_else(|| panic!("no step {name}: {seen}"))
-    };
+    let step = |name: &str| browser::step(&seen, name);
     println!("guest app: {seen}");
 
     // Consent first: in Russian, the event's name, no selfie before it.

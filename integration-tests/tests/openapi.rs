@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use facepass_integration_tests::gateway::{client, wait_indexed};
-use facepass_integration_tests::{repo_root, Cluster};
+use facepass_integration_tests::{browser, repo_root, Cluster};
 use facepass_synth::{event_photo, selfie};
 use serde_json::{json, Value};
 
@@ -179,20 +179,12 @@ async fn the_rest_api_keeps_its_openapi_contract() {
     assert!(page.text().await.unwrap().contains("swagger-ui"));
     // In a real browser it renders every operation and asks no other host
     // for anything (integration-tests/browser/api_docs.mjs).
-    let shot = screenshots().join("api-docs.png");
-    let out = Command::new("node")
-        .arg(repo_root().join("integration-tests/browser/api_docs.mjs"))
-        .arg(&cluster.gateway_http)
-        .arg(&shot)
-        .output()
-        .expect("node (scripts/lib/deps.sh installs it)");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
+    let shot = browser::screenshots().join("api-docs.png");
+    let seen = browser::run(
+        "api_docs.mjs",
+        &[cluster.gateway_http.as_ref(), shot.as_os_str()],
+        String::new,
     );
-    let seen: Value = serde_json::from_str(text.lines().last().unwrap_or("")).unwrap();
     println!(
         "API reference in Chromium: {seen} (screenshot {})",
         shot.display()
@@ -300,16 +292,6 @@ async fn the_rest_api_keeps_its_openapi_contract() {
         consents > 0,
         "no generated guest search reached the seeded event"
     );
-}
-
-/// Where the browser checks leave their screenshots (FACEPASS_SCREENSHOTS,
-/// or target/screenshots).
-fn screenshots() -> std::path::PathBuf {
-    let dir = std::env::var_os("FACEPASS_SCREENSHOTS")
-        .map(Into::into)
-        .unwrap_or_else(|| repo_root().join("target/screenshots"));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 fn tempfile_dir() -> facepass_integration_tests::tempfile_dir::Dir {

@@ -4,9 +4,8 @@
 //! progress, watches indexing, re-uploads after a reload (all skipped),
 //! shows a photo's faces, turns the guest link off and deletes the event.
 
-use facepass_integration_tests::{repo_root, Cluster};
+use facepass_integration_tests::{browser, Cluster};
 use facepass_synth::event_photo;
-use serde_json::Value;
 
 const PHOTOS: usize = 30;
 
@@ -45,39 +44,22 @@ async fn a_studio_runs_an_event_from_the_dashboard() {
     })
     .save(&logo)
     .unwrap();
-    let shots = std::env::var_os("FACEPASS_SCREENSHOTS")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("target/screenshots"));
-    std::fs::create_dir_all(&shots).unwrap();
+    let shots = browser::screenshots();
 
-    let out = std::process::Command::new("node")
-        .arg(repo_root().join("integration-tests/browser/studio_app.mjs"))
-        .arg(&cluster.gateway_http)
-        .arg(&key)
-        .arg(&photos)
-        .arg(&shots)
-        .arg(&logo)
-        .arg(&drop)
-        .output()
-        .expect("node (scripts/lib/deps.sh installs it)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        cluster.logs()
+    let seen = browser::run(
+        "studio_app.mjs",
+        &[
+            cluster.gateway_http.as_ref(),
+            key.as_ref(),
+            photos.as_os_str(),
+            shots.as_os_str(),
+            logo.as_os_str(),
+            drop.as_os_str(),
+        ],
+        || cluster.logs(),
     );
-    let seen: Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap();
     println!("studio app: {seen}");
-    let step = |name: &str| -> Value {
-        seen["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["name"] == name)
-            .cloned()
-            .unwrap_or_else(|| panic!("no step {name}: {seen}"))
-    };
+    let step = |name: &str| browser::step(&seen, name);
 
     // "/" leads to the dashboard's sign-in; a wrong key is refused clearly.
     assert!(step("signin-page")["url"]

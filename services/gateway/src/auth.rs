@@ -33,6 +33,16 @@ pub async fn caller(catalog: &Catalog, header: Option<&str>) -> Result<Caller> {
     catalog.authenticate(key).await
 }
 
+/// Whether two secrets are equal, compared in constant time (no early exit
+/// that would tell how much of a guess was right).
+pub fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
 /// The operator credential of the admin API: `Bearer <admin_token>`,
 /// compared in constant time. With no token configured the admin API is off.
 pub fn operator(configured: &str, header: Option<&str>) -> Result<()> {
@@ -43,13 +53,7 @@ pub fn operator(configured: &str, header: Option<&str>) -> Result<()> {
         ));
     }
     let given = bearer(header)?;
-    let same = given.len() == configured.len()
-        && given
-            .bytes()
-            .zip(configured.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0;
-    if same {
+    if same_secret(given, configured) {
         Ok(())
     } else {
         Err(Error::new(ErrorCode::Unauthenticated, "wrong admin token"))

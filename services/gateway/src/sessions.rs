@@ -30,15 +30,6 @@ pub fn csrf_token(session: &str) -> String {
     hex::encode(Sha256::digest(format!("facepass csrf\0{session}")))
 }
 
-/// Compares in constant time.
-pub fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
-}
-
 /// The session token in a `Cookie` header, if any.
 pub fn from_cookie_header(header: Option<&str>) -> Option<&str> {
     header?
@@ -162,8 +153,8 @@ mod tests {
         let a = csrf_token("fps_a");
         assert_eq!(a, csrf_token("fps_a"));
         assert_ne!(a, csrf_token("fps_b"));
-        assert!(same(&a, &a.clone()));
-        assert!(!same(&a, &a[1..]));
+        assert!(crate::auth::same_secret(&a, &a.clone()));
+        assert!(!crate::auth::same_secret(&a, &a[1..]));
         assert!(set_cookie("t", true).contains("HttpOnly; SameSite=Strict"));
         assert!(set_cookie("t", true).ends_with("; Secure"));
         assert!(clear_cookie(false).contains("Max-Age=0"));

@@ -203,7 +203,7 @@ async fn csrf_guard(request: axum::extract::Request, next: axum::middleware::Nex
                 .get(crate::sessions::CSRF_HEADER)
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("");
-            if !crate::sessions::same(sent, &crate::sessions::csrf_token(session)) {
+            if !crate::auth::same_secret(sent, &crate::sessions::csrf_token(session)) {
                 return ApiError(
                     Error::new(
                         facepass_core::ErrorCode::PermissionDenied,
@@ -334,7 +334,9 @@ async fn guest_search(
         crate::faces::check_people(&people, crate::api::person_field)?;
         people
     } else {
-        let body = axum::body::to_bytes(request.into_body(), gw.config.max_upload_bytes + 1)
+        // The router's body limit bounds this; a selfie over the upload
+        // limit is IMAGE_TOO_LARGE from the search itself.
+        let body = axum::body::to_bytes(request.into_body(), usize::MAX)
             .await
             .map_err(|e| Error::invalid(format!("the selfie could not be read: {e}")))?;
         if body.is_empty() {
