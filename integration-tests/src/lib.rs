@@ -9,6 +9,8 @@
 pub mod browser;
 pub mod faces;
 pub mod gateway;
+pub mod prom;
+pub mod s3;
 pub mod search;
 pub mod switch;
 
@@ -332,7 +334,33 @@ pub struct Cluster {
     pub services: Vec<Service>,
     /// gRPC port of each service.
     pub ports: Vec<(&'static str, u16)>,
+    /// The Prometheus endpoint of each service (`host:port`).
+    pub metrics: Vec<(&'static str, String)>,
+    /// A hosts file bind-mounted over /etc/hosts for the embedders' clients
+    /// (gateway and indexer), when the embedders run under one name.
+    hosts_file: Option<PathBuf>,
 }
+
+/// The host name several embedders answer to in [`ClusterOptions::embedders`].
+pub const EMBEDDERS_HOST: &str = "embedders.facepass.test";
+
+/// What a [`Cluster`] differs in from the default one.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterOptions {
+    /// The model pack (default: the fixture pack).
+    pub pack: Option<PathBuf>,
+    /// Variables for every service, over the defaults (S3 storage, say).
+    pub env: Vec<(String, String)>,
+    /// Run one embedder per address (e.g. 127.0.0.2, .3, .4), all on one
+    /// port under [`EMBEDDERS_HOST`]: the gateway and the indexer resolve
+    /// that name through their own /etc/hosts (a private mount namespace,
+    /// `unshare -m`), as pods resolve a headless Service. Empty: one
+    /// embedder on 127.0.0.1.
+    pub embedders: Vec<&'static str>,
+}
+
+/// Names of the extra embedders' services.
+const EMBEDDER_NAMES: [&str; 4] = ["embedder", "embedder-2", "embedder-3", "embedder-4"];
 
 /// A temporary folder removed on drop (no extra dependency).
 pub mod tempfile_dir {
@@ -371,6 +399,23 @@ impl Cluster {
     /// [`Cluster::start`] with the detector, embedder and search on the
     /// model pack in `models` (a folder with manifest.toml).
     pub async fn start_with_pack(models: &Path) -> anyhow::Result<Cluster> {
+        Self::start_with(ClusterOptions {
+            pack: Some(models.to_path_buf()),
+            ..ClusterOptions::default()
+        })
+        .await
+    }
+
+    /// A cluster as `options` say.
+    pub async fn start_with(options: ClusterOptions) -> anyhow::Result<Cluster> {
+        let models = match &options.pack {
+            Some(pack) => pack.clone(),
+            None => fixture_models()?,
+        };
+        anyhow::ensure!(
+            options.embedders.len() <= EMBEDDER_NAMES.len(),
+            "at most 4 embedders"
+        );
         let dir = tempfile_dir::Dir::new("facepass-e2e")?;
         let db = TestDatabase::create("facepass_e2e").await?;
         let dylib = ort_dylib()?;
@@ -398,6 +443,42 @@ impl Cluster {
         set("FACEPASS_LOG__FILTER", "info".into());
         set("FACEPASS_RETRY_BASE_MS", "200".into());
         env.remove("FACEPASS_MODEL__PATH");
+        let hosts_file = if options.embedders.is_empty() {
+            None
+        } else {
+            // The machine's own entries, then one line per embedder.
+            let mut hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+            for ip in &options.embedders {
+                hosts.push_str(&format!("{ip} {EMBEDDERS_HOST}\n"));
+            }
+            let path = dir.path().join("hosts");
+            std::fs::write(&path, hosts)?;
+            env.insert(
+                "FACEPASS_EMBEDDER__URL".into(),
+                format!("http://{EMBEDDERS_HOST}:{emb}"),
+            );
+            // Re-resolved often, so a test sees changes quickly.
+            env.insert(
+                "FACEPASS_EMBEDDER__RESOLVE_INTERVAL_MS".into(),
+                "500".into(),
+            );
+            Some(path)
+        };
+        for (k, v) in &options.env {
+            env.insert(k.clone(), v.clone());
+        }
+        let embedder_hosts: Vec<&'static str> = if options.embedders.is_empty() {
+            vec!["127.0.0.1"]
+        } else {
+            options.embedders.clone()
+        };
+        let mut metrics = Vec::new();
+        for name in ["gateway", "detector", "search", "indexer"] {
+            metrics.push((name, format!("127.0.0.1:{}", free_port())));
+        }
+        for (i, ip) in embedder_hosts.iter().enumerate() {
+            metrics.push((EMBEDDER_NAMES[i], format!("{ip}:{}", free_port())));
+        }
 
         let mut cluster = Cluster {
             dir,
@@ -418,6 +499,8 @@ impl Cluster {
                 ("search", srch),
                 ("indexer", idx),
             ],
+            metrics,
+            hosts_file,
         };
         // Every model-aware service uses the fixture pack: the embedder
         // labels embeddings with its id, the store checks it and takes its
@@ -440,14 +523,16 @@ impl Cluster {
                 ("FACEPASS_MODEL__PACK", pack.clone()),
             ],
         )?;
-        cluster.spawn(
-            "embedder",
-            "facepass-embedder",
-            &[
-                ("FACEPASS_GRPC__LISTEN", format!("127.0.0.1:{emb}")),
-                ("FACEPASS_MODEL__PACK", pack),
-            ],
-        )?;
+        for (i, ip) in embedder_hosts.iter().enumerate() {
+            cluster.spawn(
+                EMBEDDER_NAMES[i],
+                "facepass-embedder",
+                &[
+                    ("FACEPASS_GRPC__LISTEN", format!("{ip}:{emb}")),
+                    ("FACEPASS_MODEL__PACK", pack.clone()),
+                ],
+            )?;
+        }
         cluster.spawn(
             "gateway",
             "facepass-gateway",
@@ -469,17 +554,17 @@ impl Cluster {
             &[("FACEPASS_GRPC__LISTEN", format!("127.0.0.1:{idx}"))],
         )?;
 
-        let health = [
-            ("search", srch),
-            ("detector", det),
-            ("embedder", emb),
-            ("gateway", gw_grpc),
-            ("indexer", idx),
+        let mut health = vec![
+            ("search", format!("127.0.0.1:{srch}")),
+            ("detector", format!("127.0.0.1:{det}")),
+            ("gateway", format!("127.0.0.1:{gw_grpc}")),
+            ("indexer", format!("127.0.0.1:{idx}")),
         ];
-        for (name, port) in health {
-            if let Err(e) =
-                wait_serving(&format!("http://127.0.0.1:{port}"), Duration::from_secs(60)).await
-            {
+        for (i, ip) in embedder_hosts.iter().enumerate() {
+            health.push((EMBEDDER_NAMES[i], format!("{ip}:{emb}")));
+        }
+        for (name, addr) in health {
+            if let Err(e) = wait_serving(&format!("http://{addr}"), Duration::from_secs(60)).await {
                 let tail = cluster
                     .services
                     .iter()
@@ -547,12 +632,36 @@ impl Cluster {
             .create(true)
             .append(true)
             .open(&log)?;
-        let mut command = Command::new(binary(bin)?);
+        let program = binary(bin)?;
+        let hosts = self
+            .hosts_file
+            .as_ref()
+            .filter(|_| matches!(name, "gateway" | "indexer"));
+        let mut command = match hosts {
+            // Its own mount namespace, where /etc/hosts is the cluster's:
+            // the embedders' name resolves to all of their addresses.
+            Some(hosts) => {
+                let mut c = Command::new("unshare");
+                c.args(["--mount", "--propagation", "private", "sh", "-c"])
+                    .arg("mount --bind \"$0\" /etc/hosts && exec \"$1\"")
+                    .arg(hosts)
+                    .arg(&program);
+                c
+            }
+            None => Command::new(&program),
+        };
+        let metrics_listen = self
+            .metrics
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, addr)| addr.clone())
+            .unwrap_or_default();
         command
             .current_dir(repo_root())
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .envs(&self.env)
+            .env("FACEPASS_METRICS__LISTEN", metrics_listen)
             .envs(extra.iter().cloned())
             .stdin(Stdio::null())
             .stdout(file.try_clone()?)
@@ -619,6 +728,50 @@ impl Cluster {
             .find(|(n, _)| *n == name)
             .expect("known service");
         format!("http://127.0.0.1:{port}")
+    }
+
+    /// The face store's counts for one event, asked of search directly.
+    pub async fn event_stats(
+        &self,
+        studio: &str,
+        event: &str,
+    ) -> anyhow::Result<facepass_proto::search::v1::GetEventStatsResponse> {
+        use facepass_proto::search::v1 as srch;
+        let channel = Channel::from_shared(self.search_grpc.clone())?
+            .connect()
+            .await?;
+        let token: tonic::metadata::MetadataValue<_> =
+            format!("Bearer {}", self.internal_token).parse()?;
+        let mut search = srch::search_service_client::SearchServiceClient::with_interceptor(
+            channel,
+            move |mut r: tonic::Request<()>| {
+                r.metadata_mut().insert("authorization", token.clone());
+                Ok(r)
+            },
+        );
+        Ok(search
+            .get_event_stats(srch::GetEventStatsRequest {
+                studio_id: studio.into(),
+                event_id: event.into(),
+            })
+            .await?
+            .into_inner())
+    }
+
+    /// A service's Prometheus metrics, as text.
+    pub async fn scrape(&self, name: &str) -> anyhow::Result<String> {
+        let (_, addr) = self
+            .metrics
+            .iter()
+            .find(|(n, _)| *n == name)
+            .with_context(|| format!("no metrics endpoint for {name}"))?;
+        let response = reqwest::get(format!("http://{addr}/metrics")).await?;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "{name}: /metrics answered {}",
+            response.status()
+        );
+        Ok(response.text().await?)
     }
 
     pub fn service(&mut self, name: &str) -> &mut Service {

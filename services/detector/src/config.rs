@@ -2,6 +2,8 @@
 
 use facepass_core::config::Validate;
 use facepass_inference::OrtConfig;
+use facepass_server::metrics::MetricsConfig;
+use facepass_server::storage::{self, S3Config};
 use facepass_server::telemetry::LogConfig;
 use facepass_server::GrpcServerConfig;
 use serde::{Deserialize, Serialize};
@@ -11,13 +13,17 @@ use serde::{Deserialize, Serialize};
 pub struct DetectorConfig {
     pub grpc: GrpcServerConfig,
     pub log: LogConfig,
+    /// The Prometheus endpoint (`metrics.listen`, off when empty).
+    pub metrics: MetricsConfig,
     pub ort: OrtConfig,
     /// Shared token internal callers must present; empty disables the check.
     pub internal_token: String,
     pub model: DetectorModelConfig,
     pub limits: ImageLimits,
-    /// Root folder of the local object store (photos registered by key).
+    /// Where photos are read from (and previews written to): the gateway's
+    /// folder or `s3://bucket/prefix` with the `[s3]` section.
     pub storage_root: String,
+    pub s3: S3Config,
     /// Detections run at once (each on its own ONNX session).
     pub workers: usize,
     /// Images decoded and prepared ahead while every session is busy, so
@@ -139,6 +145,7 @@ impl Default for DetectorConfig {
         DetectorConfig {
             grpc: GrpcServerConfig::with_listen("127.0.0.1:50052"),
             log: LogConfig::default(),
+            metrics: MetricsConfig::default(),
             ort: OrtConfig {
                 intra_threads: 1,
                 ..OrtConfig::default()
@@ -147,6 +154,7 @@ impl Default for DetectorConfig {
             model: DetectorModelConfig::default(),
             limits: ImageLimits::default(),
             storage_root: ".facepass/objects".into(),
+            s3: S3Config::default(),
             workers: 2,
             decode_ahead: 0,
             min_face_px: 20.0,
@@ -164,7 +172,9 @@ impl Validate for DetectorConfig {
     fn validate(&self) -> Vec<String> {
         let mut problems = self.grpc.problems();
         problems.extend(self.log.problems());
+        problems.extend(self.metrics.problems());
         problems.extend(self.ort.problems());
+        problems.extend(storage::problems(&self.storage_root, &self.s3));
         if self.model.path.is_empty() && self.model.pack.is_empty() {
             problems.push("model.path is required".into());
         }

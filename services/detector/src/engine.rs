@@ -190,8 +190,14 @@ impl FaceDetector {
                 return Ok(faces);
             }
         }
+        let metrics = crate::metrics::get();
+        let started = std::time::Instant::now();
         let image = decode_rgb(bytes, &self.config.limits)?;
+        metrics
+            .decode_seconds
+            .observe(started.elapsed().as_secs_f64());
         let (width, height) = image.dimensions();
+        let started = std::time::Instant::now();
         let faces = match mode {
             Mode::All => self
                 .detect_all(&image)?
@@ -208,12 +214,27 @@ impl FaceDetector {
                 .collect(),
             Mode::Selfie => self.detect_selfie(&image)?.into_iter().collect(),
         };
+        let label = match mode {
+            Mode::All => "photo",
+            Mode::Selfie => "selfie",
+        };
+        metrics
+            .detect_seconds
+            .get_or_create(&crate::metrics::ModeLabels { mode: label })
+            .observe(started.elapsed().as_secs_f64());
+        let started = std::time::Instant::now();
+        let previews = crate::preview::render(&image, previews)?;
+        if !previews.is_empty() {
+            metrics
+                .preview_seconds
+                .observe(started.elapsed().as_secs_f64());
+        }
         Ok(Faces {
             width,
             height,
             faces,
             decode_scale: 1.0,
-            previews: crate::preview::render(&image, previews)?,
+            previews,
         })
     }
 

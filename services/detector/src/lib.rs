@@ -7,6 +7,7 @@ pub mod decode;
 pub mod engine;
 pub mod heif;
 pub mod metadata;
+pub mod metrics;
 pub mod preview;
 pub mod scrfd;
 pub mod service;
@@ -17,19 +18,17 @@ use std::time::Duration;
 
 use facepass_proto::detector::v1::detector_service_server::DetectorServiceServer;
 use facepass_server::auth::RequireToken;
-use facepass_server::{health, GrpcServer, Shutdown};
-use object_store::local::LocalFileSystem;
+use facepass_server::{health, storage, GrpcServer, Shutdown};
 use object_store::ObjectStore;
 
 pub use config::DetectorConfig;
 
 pub const SERVICE_NAME: &str = "facepass.detector.v1.DetectorService";
 
-/// The object store photos are read from.
+/// The object store photos are read from (a folder here; tests and the
+/// benchmark pass a path).
 pub fn object_store(root: &str) -> anyhow::Result<Arc<dyn ObjectStore>> {
-    std::fs::create_dir_all(root)
-        .map_err(|e| anyhow::anyhow!("cannot create storage root {root}: {e}"))?;
-    Ok(Arc::new(LocalFileSystem::new_with_prefix(root)?))
+    Ok(storage::open(root, &storage::S3Config::default(), false)?.store)
 }
 
 /// Loads the model, then serves until `shutdown` fires.
@@ -39,6 +38,7 @@ pub async fn run(
     shutdown: Shutdown,
     env_dylib: Option<String>,
 ) -> anyhow::Result<()> {
+    facepass_server::metrics::serve(&config.metrics, shutdown.clone()).await?;
     let load_config = config.clone();
     let detector = tokio::task::spawn_blocking(move || {
         engine::FaceDetector::load(&load_config, env_dylib.as_deref())
@@ -57,22 +57,29 @@ pub async fn run(
             "HEIC/HEIF and AVIF photos will be refused with IMAGE_UNDECODABLE: install libheif1"
         ),
     }
-    let store = object_store(&config.storage_root)?;
+    let storage = Arc::new(storage::open(&config.storage_root, &config.s3, false)?);
+    match storage::probe(&storage).await {
+        Ok(()) => tracing::info!(storage = %storage.location.describe(), "photo storage reachable"),
+        Err(why) => tracing::warn!(%why, "photo storage not reachable yet"),
+    }
+    let store = storage.store.clone();
 
     let (reporter, health_service) = health::not_serving_reporter(SERVICE_NAME).await;
-    let root = config.storage_root.clone();
     tokio::spawn(health::watch(
         reporter,
         SERVICE_NAME,
         Duration::from_secs(5),
         shutdown.clone(),
+        // A missing storage folder is a broken mount: not serving. An S3
+        // outage is not a reason to stop selfie detection (selfies never
+        // touch the store), so S3 reachability is only logged and counted;
+        // photos fail with STORAGE_UNAVAILABLE and the indexer retries them.
         move || {
-            let root = root.clone();
+            let storage = storage.clone();
             async move {
-                if std::path::Path::new(&root).is_dir() {
-                    Ok(())
-                } else {
-                    Err(format!("photo storage {root} is not reachable"))
+                match storage.location {
+                    storage::Location::Local(_) => storage::probe(&storage).await,
+                    storage::Location::S3 { .. } => Ok(()),
                 }
             }
         },

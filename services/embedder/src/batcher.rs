@@ -20,6 +20,7 @@ pub trait Model: Send + 'static {
 
 struct Item {
     input: Vec<f32>,
+    queued_at: Instant,
     reply: Arc<Mutex<Reply>>,
     slot: usize,
 }
@@ -115,11 +116,14 @@ impl Batcher {
             debug_assert_eq!(input.len(), self.settings.input_len);
             let item = Item {
                 input,
+                queued_at: Instant::now(),
                 reply: Arc::clone(&reply),
                 slot,
             };
             match self.queue.try_send(item) {
-                Ok(()) => {}
+                Ok(()) => {
+                    crate::metrics::get().queued.inc();
+                }
                 Err(TrySendError::Full(item)) => {
                     // Faces already queued are still embedded, but nobody waits for them.
                     item.reply.lock().expect("reply lock").sender = None;
@@ -172,11 +176,21 @@ fn worker<M: Model>(
             }
         }
         inputs.clear();
+        let metrics = crate::metrics::get();
+        let started = Instant::now();
         for item in &batch {
             inputs.extend_from_slice(&item.input);
+            metrics
+                .queue_wait_seconds
+                .observe((started - item.queued_at).as_secs_f64());
         }
         let n = batch.len();
+        metrics.queued.dec_by(n as i64);
+        metrics.batch_size.observe(n as f64);
         let result = model.infer(&inputs, n);
+        metrics
+            .inference_seconds
+            .observe(started.elapsed().as_secs_f64());
         stats
             .batches
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);

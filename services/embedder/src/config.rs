@@ -2,6 +2,7 @@
 
 use facepass_core::config::Validate;
 use facepass_inference::OrtConfig;
+use facepass_server::metrics::MetricsConfig;
 use facepass_server::telemetry::LogConfig;
 use facepass_server::GrpcServerConfig;
 use serde::{Deserialize, Serialize};
@@ -11,6 +12,8 @@ use serde::{Deserialize, Serialize};
 pub struct EmbedderConfig {
     pub grpc: GrpcServerConfig,
     pub log: LogConfig,
+    /// The Prometheus endpoint (`metrics.listen`, off when empty).
+    pub metrics: MetricsConfig,
     pub ort: OrtConfig,
     /// Shared token internal callers must present; empty disables the check.
     pub internal_token: String,
@@ -92,6 +95,7 @@ impl Default for EmbedderConfig {
         EmbedderConfig {
             grpc: GrpcServerConfig::with_listen("127.0.0.1:50053"),
             log: LogConfig::default(),
+            metrics: MetricsConfig::default(),
             ort: OrtConfig::default(),
             internal_token: String::new(),
             model: RecogniserModelConfig::default(),
@@ -106,6 +110,7 @@ impl Validate for EmbedderConfig {
     fn validate(&self) -> Vec<String> {
         let mut problems = self.grpc.problems();
         problems.extend(self.log.problems());
+        problems.extend(self.metrics.problems());
         problems.extend(self.ort.problems());
         if self.model.path.is_empty() && self.model.pack.is_empty() {
             problems.push("model.path is required".into());

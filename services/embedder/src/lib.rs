@@ -4,6 +4,7 @@
 
 pub mod batcher;
 pub mod config;
+pub mod metrics;
 pub mod model;
 pub mod service;
 
@@ -88,6 +89,7 @@ pub async fn run(
     shutdown: Shutdown,
     env_dylib: Option<String>,
 ) -> anyhow::Result<()> {
+    facepass_server::metrics::serve(&config.metrics, shutdown.clone()).await?;
     apply_pack(&mut config)?;
     let load_config = config.clone();
     let batcher =

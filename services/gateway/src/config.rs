@@ -3,6 +3,8 @@
 use facepass_core::config::Validate;
 use facepass_queue::AmqpConfig;
 use facepass_server::client::PeerConfig;
+use facepass_server::metrics::MetricsConfig;
+use facepass_server::storage::{self, S3Config};
 use facepass_server::telemetry::LogConfig;
 use facepass_server::GrpcServerConfig;
 use serde::{Deserialize, Serialize};
@@ -15,14 +17,18 @@ pub struct GatewayConfig {
     /// REST/JSON and the web UI for browsers.
     pub http_listen: String,
     pub log: LogConfig,
+    /// The Prometheus endpoint (`metrics.listen`, off when empty).
+    pub metrics: MetricsConfig,
     /// PostgreSQL; the `catalog` schema lives here.
     pub database_url: String,
     pub pool_size: usize,
     /// Apply migrations/catalog at start-up.
     pub migrate_on_start: bool,
     pub amqp: AmqpConfig,
-    /// Root folder of the local object store (shared with the detector).
+    /// Where photos are stored (shared with the detector): a folder, or
+    /// `s3://bucket/prefix` with the `[s3]` section (docs/operations.md).
     pub storage_root: String,
+    pub s3: S3Config,
     /// Token presented to detector, embedder and search.
     pub internal_token: String,
     pub detector: PeerConfig,
@@ -62,11 +68,13 @@ impl Default for GatewayConfig {
             grpc: GrpcServerConfig::with_listen("127.0.0.1:50051"),
             http_listen: "127.0.0.1:8080".into(),
             log: LogConfig::default(),
+            metrics: MetricsConfig::default(),
             database_url: "postgres://postgres@127.0.0.1:5432/facepass".into(),
             pool_size: 8,
             migrate_on_start: true,
             amqp: AmqpConfig::default(),
             storage_root: ".facepass/objects".into(),
+            s3: S3Config::default(),
             internal_token: String::new(),
             detector: PeerConfig::new("http://127.0.0.1:50052", 30_000),
             embedder: PeerConfig::new("http://127.0.0.1:50053", 30_000),
@@ -90,10 +98,12 @@ impl Validate for GatewayConfig {
     fn validate(&self) -> Vec<String> {
         let mut problems = self.grpc.problems();
         problems.extend(self.log.problems());
+        problems.extend(self.metrics.problems());
         problems.extend(self.amqp.problems());
         problems.extend(self.detector.problems("detector"));
         problems.extend(self.embedder.problems("embedder"));
         problems.extend(self.search.problems("search"));
+        problems.extend(storage::problems(&self.storage_root, &self.s3));
         if self.http_listen.parse::<std::net::SocketAddr>().is_err() {
             problems.push(format!(
                 "http_listen {:?} is not an address",

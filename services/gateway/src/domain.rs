@@ -10,12 +10,12 @@ use facepass_proto::events::v1::PhotoUploaded;
 use facepass_proto::search::v1 as srch;
 use facepass_queue::Event;
 use facepass_server::auth::AttachToken;
+use facepass_server::balance::PeerChannel as Channel;
 use object_store::path::Path as ObjectPath;
 use object_store::ObjectStore;
 use prost::Message;
 use tokio::sync::Notify;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 use uuid::Uuid;
 
 use crate::catalog::{
@@ -38,13 +38,13 @@ impl Peers {
     pub fn connect(config: &GatewayConfig) -> anyhow::Result<Self> {
         Ok(Peers {
             faces: FaceAnalysis::new(
-                config.detector.channel()?,
-                config.embedder.channel()?,
+                config.detector.channel_named("detector")?,
+                config.embedder.channel_named("embedder")?,
                 &config.internal_token,
                 config.grpc.max_message_bytes,
             ),
             search: srch::search_service_client::SearchServiceClient::with_interceptor(
-                config.search.channel()?,
+                config.search.channel_named("search")?,
                 AttachToken::new(&config.internal_token),
             ),
         })

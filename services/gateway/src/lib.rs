@@ -30,8 +30,7 @@ use std::time::Duration;
 
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 use facepass_proto::v1::face_pass_service_server::FacePassServiceServer;
-use facepass_server::{health, GrpcServer, Shutdown};
-use object_store::local::LocalFileSystem;
+use facepass_server::{health, storage, GrpcServer, Shutdown};
 use tokio::sync::Notify;
 
 pub use config::GatewayConfig;
@@ -66,20 +65,22 @@ pub async fn run(
     http: tokio::net::TcpListener,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
+    facepass_server::metrics::serve(&config.metrics, shutdown.clone()).await?;
     if config.migrate_on_start {
         let applied = migrate(&config).await?;
         tracing::info!(applied = ?applied, "catalog migrations applied");
     }
-    std::fs::create_dir_all(&config.storage_root)
-        .map_err(|e| anyhow::anyhow!("cannot create storage root {}: {e}", config.storage_root))?;
+    let storage = storage::open(&config.storage_root, &config.s3, true)?;
+    match storage::probe(&storage).await {
+        Ok(()) => tracing::info!(storage = %storage.location.describe(), "photo storage reachable"),
+        Err(why) => tracing::warn!(%why, "photo storage not reachable yet"),
+    }
     let pool = facepass_db::pool(&config.database_url, config.pool_size)?;
     let gateway = Arc::new(domain::Gateway {
         catalog: catalog::Catalog::new(pool.clone()),
-        // Deleting an object also removes the folders it leaves empty (an
-        // event's folder after DeleteEvent), up to the storage root.
-        store: Arc::new(
-            LocalFileSystem::new_with_prefix(&config.storage_root)?.with_automatic_cleanup(true),
-        ),
+        // In a folder, deleting an object also removes the folders it leaves
+        // empty (an event's folder after DeleteEvent), up to the storage root.
+        store: storage.store,
         peers: domain::Peers::connect(&config)?,
         config: config.clone(),
         outbox_ready: Arc::new(Notify::new()),

@@ -3,6 +3,7 @@
 use facepass_core::config::Validate;
 use facepass_queue::AmqpConfig;
 use facepass_server::client::PeerConfig;
+use facepass_server::metrics::MetricsConfig;
 use facepass_server::telemetry::LogConfig;
 use facepass_server::GrpcServerConfig;
 use serde::{Deserialize, Serialize};
@@ -13,6 +14,8 @@ pub struct IndexerConfig {
     /// Serves only grpc.health.v1 and reflection.
     pub grpc: GrpcServerConfig,
     pub log: LogConfig,
+    /// The Prometheus endpoint (`metrics.listen`, off when empty).
+    pub metrics: MetricsConfig,
     pub amqp: AmqpConfig,
     /// Token presented to detector, embedder and search.
     pub internal_token: String,
@@ -33,6 +36,7 @@ impl Default for IndexerConfig {
         IndexerConfig {
             grpc: GrpcServerConfig::with_listen("127.0.0.1:50055"),
             log: LogConfig::default(),
+            metrics: MetricsConfig::default(),
             amqp: AmqpConfig::default(),
             internal_token: String::new(),
             detector: PeerConfig::new("http://127.0.0.1:50052", 60_000),
@@ -50,6 +54,7 @@ impl Validate for IndexerConfig {
     fn validate(&self) -> Vec<String> {
         let mut problems = self.grpc.problems();
         problems.extend(self.log.problems());
+        problems.extend(self.metrics.problems());
         problems.extend(self.amqp.problems());
         problems.extend(self.detector.problems("detector"));
         problems.extend(self.embedder.problems("embedder"));

@@ -23,6 +23,7 @@ use facepass_queue::{Event, Outgoing, Topology};
 use facepass_server::Shutdown;
 use futures::StreamExt;
 
+use crate::metrics;
 use crate::pipeline::Pipeline;
 use crate::IndexerConfig;
 
@@ -123,8 +124,24 @@ async fn handle(
     };
     let attempt = photo.attempt.max(1);
     let started = std::time::Instant::now();
-    let outcome = match pipeline.index(&photo).await {
+    let result = pipeline.index(&photo).await;
+    metrics::get()
+        .attempt_seconds
+        .observe(started.elapsed().as_secs_f64());
+    let outcome = match result {
         Ok(indexed) => {
+            metrics::outcome("indexed", "");
+            metrics::get().faces.inc_by(indexed.face_count.into());
+            if let Some(uploaded) = photo
+                .uploaded_at
+                .and_then(|t| std::time::SystemTime::try_from(t).ok())
+            {
+                if let Ok(waited) = std::time::SystemTime::now().duration_since(uploaded) {
+                    metrics::get()
+                        .upload_to_indexed_seconds
+                        .observe(waited.as_secs_f64());
+                }
+            }
             tracing::info!(photo_id = %photo.photo_id, faces = indexed.face_count, attempt, elapsed_ms = started.elapsed().as_millis() as u64, "photo indexed");
             Outcome::Indexed(PhotoIndexed {
                 photo_id: photo.photo_id.clone(),
@@ -141,17 +158,20 @@ async fn handle(
         }
         Err(e) if e.code.is_permanent() => {
             tracing::warn!(photo_id = %photo.photo_id, code = %e.code, reason = %e.message, "photo cannot be indexed");
+            metrics::outcome("failed", e.code.as_str());
             Outcome::Failed(failed(&photo, &e, attempt, e.message.clone()))
         }
         Err(e) if attempt < config.max_attempts => {
             let delay = backoff(config, attempt);
             tracing::warn!(photo_id = %photo.photo_id, code = %e.code, reason = %e.message, attempt, retry_in_ms = delay.as_millis() as u64, "transient failure; retry scheduled");
+            metrics::outcome("retried", e.code.as_str());
             let mut next = photo.clone();
             next.attempt = attempt + 1;
             Outcome::Retry(next, delay)
         }
         Err(e) => {
             tracing::error!(photo_id = %photo.photo_id, code = %e.code, reason = %e.message, attempt, "giving up");
+            metrics::outcome("failed", e.code.as_str());
             let reason = format!("gave up after {attempt} attempts: {}", e.message);
             Outcome::Failed(failed(&photo, &e, attempt, reason))
         }

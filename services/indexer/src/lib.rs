@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod consumer;
+pub mod metrics;
 pub mod pipeline;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,10 +23,11 @@ pub async fn run(
     server: GrpcServer,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
+    facepass_server::metrics::serve(&config.metrics, shutdown.clone()).await?;
     let pipeline = pipeline::Pipeline::new(
-        config.detector.channel()?,
-        config.embedder.channel()?,
-        config.search.channel()?,
+        config.detector.channel_named("detector")?,
+        config.embedder.channel_named("embedder")?,
+        config.search.channel_named("search")?,
         &config.internal_token,
         config.grpc.max_message_bytes,
     );

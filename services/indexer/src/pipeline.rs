@@ -9,8 +9,8 @@ use facepass_proto::domain::{ModelId, PhotoRef};
 use facepass_proto::events::v1::PhotoUploaded;
 use facepass_proto::search::v1 as srch;
 use facepass_server::auth::AttachToken;
+use facepass_server::balance::PeerChannel as Channel;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 
 type Authed = InterceptedService<Channel, AttachToken>;
 

@@ -1,6 +1,7 @@
 //! The search service's configuration (`FACEPASS_*`, see docs/ARCHITECTURE.md).
 
 use facepass_core::config::Validate;
+use facepass_server::metrics::MetricsConfig;
 use facepass_server::telemetry::LogConfig;
 use facepass_server::GrpcServerConfig;
 use serde::{Deserialize, Serialize};
@@ -10,6 +11,8 @@ use serde::{Deserialize, Serialize};
 pub struct SearchConfig {
     pub grpc: GrpcServerConfig,
     pub log: LogConfig,
+    /// The Prometheus endpoint (`metrics.listen`, off when empty).
+    pub metrics: MetricsConfig,
     /// PostgreSQL with pgvector; the `faces` schema lives here.
     pub database_url: String,
     pub pool_size: usize,
@@ -130,6 +133,7 @@ impl Default for SearchConfig {
         SearchConfig {
             grpc: GrpcServerConfig::with_listen("127.0.0.1:50054"),
             log: LogConfig::default(),
+            metrics: MetricsConfig::default(),
             database_url: "postgres://postgres@127.0.0.1:5432/facepass".into(),
             pool_size: 8,
             migrate_on_start: true,
@@ -150,6 +154,7 @@ impl Validate for SearchConfig {
     fn validate(&self) -> Vec<String> {
         let mut problems = self.grpc.problems();
         problems.extend(self.log.problems());
+        problems.extend(self.metrics.problems());
         if !self.database_url.starts_with("postgres") {
             problems.push("database_url must be a postgres:// URL".into());
         }

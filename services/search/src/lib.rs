@@ -3,6 +3,7 @@
 //! (`facepass.search.v1`). Nothing else reads or writes the face tables.
 
 pub mod config;
+pub mod metrics;
 pub mod rank;
 pub mod service;
 pub mod store;
@@ -32,6 +33,7 @@ pub async fn run(
     server: GrpcServer,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
+    facepass_server::metrics::serve(&config.metrics, shutdown.clone()).await?;
     if config.migrate_on_start {
         let applied = migrate(&config).await?;
         tracing::info!(applied = ?applied, "face store migrations applied");

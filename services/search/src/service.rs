@@ -415,6 +415,11 @@ impl SearchService for SearchApi {
         let ranked = rank::rank(candidates, people, match_t, floor);
         let total_matches = ranked.iter().filter(|r| r.tier == Tier::Match).count();
         let (slice, next) = rank::page(&ranked, cursor, page_size as usize);
+        crate::metrics::event_seconds()
+            .get_or_create(&crate::metrics::StrategyLabels {
+                strategy: strategy.as_str(),
+            })
+            .observe(started.elapsed().as_secs_f64());
         tracing::debug!(%event_id, strategy = strategy.as_str(), people, photos = ranked.len(),
             ms = started.elapsed().as_secs_f64() * 1e3, "event searched");
         Ok(Response::new(pb::SearchEventResponse {

@@ -29,8 +29,8 @@ use facepass_proto::domain::{
 };
 use facepass_proto::embedder::v1 as emb;
 use facepass_server::auth::AttachToken;
+use facepass_server::balance::PeerChannel as Channel;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 
 pub use policy::{classify, peer, Failure};
 
@@ -105,14 +105,16 @@ pub struct FaceAnalysis {
 }
 
 impl FaceAnalysis {
-    /// Clients over lazily connecting channels; messages up to
-    /// `max_message_bytes` (images and crops) both ways.
+    /// Clients over lazily connecting channels (balanced ones, or a plain
+    /// tonic channel); messages up to `max_message_bytes` (images and crops)
+    /// both ways.
     pub fn new(
-        detector: Channel,
-        embedder: Channel,
+        detector: impl Into<Channel>,
+        embedder: impl Into<Channel>,
         token: &str,
         max_message_bytes: usize,
     ) -> Self {
+        let (detector, embedder) = (detector.into(), embedder.into());
         let auth = AttachToken::new(token);
         FaceAnalysis {
             detector: det::detector_service_client::DetectorServiceClient::with_interceptor(

@@ -1,11 +1,16 @@
 //! Channels to other FacePass services: lazy connections with connect and
 //! request timeouts, so a service starts even while its peers are down and
-//! its health reports that honestly.
+//! its health reports that honestly; balanced over every address the peer's
+//! name resolves to (balance.rs).
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tonic::transport::{Channel, Endpoint};
+use std::sync::Arc;
+
+use tonic::transport::Endpoint;
+
+use crate::balance::PeerChannel;
 
 /// How to reach one peer service.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -15,6 +20,10 @@ pub struct PeerConfig {
     pub url: String,
     pub connect_timeout_ms: u64,
     pub request_timeout_ms: u64,
+    /// How often the host name is looked up again, so that replicas that
+    /// came or went (a Kubernetes headless Service's pods) are used or
+    /// dropped. IP addresses are not looked up.
+    pub resolve_interval_ms: u64,
 }
 
 impl PeerConfig {
@@ -23,6 +32,7 @@ impl PeerConfig {
             url: url.to_string(),
             connect_timeout_ms: 2_000,
             request_timeout_ms,
+            resolve_interval_ms: 5_000,
         }
     }
 
@@ -34,18 +44,36 @@ impl PeerConfig {
         if self.request_timeout_ms == 0 {
             problems.push(format!("{name}.request_timeout_ms must be positive"));
         }
+        if self.resolve_interval_ms < 100 {
+            problems.push(format!("{name}.resolve_interval_ms must be at least 100"));
+        }
         problems
     }
 
-    /// A lazily connecting channel; fails only on a malformed URL.
-    pub fn channel(&self) -> Result<Channel, tonic::transport::Error> {
-        Ok(Endpoint::from_shared(self.url.clone())?
-            .connect_timeout(Duration::from_millis(self.connect_timeout_ms))
-            .timeout(Duration::from_millis(self.request_timeout_ms))
-            .tcp_nodelay(true)
-            .http2_keep_alive_interval(Duration::from_secs(30))
-            .keep_alive_while_idle(true)
-            .connect_lazy())
+    /// A lazily connecting channel to every replica of the peer `name`;
+    /// fails only on a malformed URL.
+    pub fn channel_named(&self, name: &str) -> Result<PeerChannel, tonic::transport::Error> {
+        let connect = Duration::from_millis(self.connect_timeout_ms);
+        let request = Duration::from_millis(self.request_timeout_ms);
+        let make = Arc::new(move |url: &str| {
+            Ok(Endpoint::from_shared(url.to_string())?
+                .connect_timeout(connect)
+                .timeout(request)
+                .tcp_nodelay(true)
+                .http2_keep_alive_interval(Duration::from_secs(30))
+                .keep_alive_while_idle(true))
+        });
+        PeerChannel::new(
+            name,
+            &self.url,
+            make,
+            Duration::from_millis(self.resolve_interval_ms),
+        )
+    }
+
+    /// [`PeerConfig::channel_named`] for a peer named by its URL.
+    pub fn channel(&self) -> Result<PeerChannel, tonic::transport::Error> {
+        self.channel_named(&self.url)
     }
 }
 

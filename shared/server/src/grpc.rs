@@ -74,6 +74,17 @@ impl Default for GrpcServerConfig {
 }
 
 /// A bound, not yet serving, gRPC server.
+/// The service's label in metrics: `facepass.detector.v1.DetectorService`
+/// is `detector`, the public `facepass.v1.FacePassService` is `gateway`.
+pub fn short_name(service: &'static str) -> &'static str {
+    let mut parts = service.split('.');
+    match (parts.next(), parts.next()) {
+        (Some("facepass"), Some("v1")) => "gateway",
+        (Some("facepass"), Some(name)) => name,
+        _ => service,
+    }
+}
+
 pub struct GrpcServer {
     listener: TcpListener,
     config: GrpcServerConfig,
@@ -134,6 +145,8 @@ impl GrpcServer {
                 ServiceBuilder::new()
                     // Outermost: a span for every request, the refused ones included.
                     .layer(TraceLayer::new_for_grpc())
+                    // Counted and timed, the refused ones included (metrics.rs).
+                    .layer(crate::metrics::RpcMetricsLayer::new(short_name(service)))
                     // Refuse at once (RESOURCE_EXHAUSTED) when the limit below is
                     // full, instead of queueing requests that would time out anyway.
                     .layer(LoadShedLayer::new())

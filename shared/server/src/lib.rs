@@ -3,11 +3,14 @@
 //! shutdown), honest health reporting, internal auth and client channels.
 
 pub mod auth;
+pub mod balance;
 pub mod client;
 pub mod grpc;
 pub mod health;
 pub mod main_support;
+pub mod metrics;
 pub mod shutdown;
+pub mod storage;
 pub mod supervise;
 pub mod telemetry;
 
