@@ -9,6 +9,7 @@
 pub mod browser;
 pub mod faces;
 pub mod gateway;
+pub mod otlp;
 pub mod prom;
 pub mod s3;
 pub mod search;

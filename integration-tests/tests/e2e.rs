@@ -615,6 +615,7 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
                 payload: &message.encode_to_vec(),
                 expiration_ms: None,
                 message_id: &group,
+                headers: &[],
             },
         )
         .await

@@ -21,7 +21,8 @@ async fn main() -> std::process::ExitCode {
         Ok(config) => config,
         Err(code) => return code,
     };
-    telemetry::init("detector", &config.log);
+    // Flushes buffered spans when main returns.
+    let _telemetry = telemetry::init("detector", &config.log);
     let dylib = std::env::var("ORT_DYLIB_PATH").ok();
     let result = async {
         let server = main_support::bind(&config.grpc).await?;

@@ -71,6 +71,8 @@ pub struct OutboxRow {
     pub routing_key: String,
     pub message_type: String,
     pub payload: Vec<u8>,
+    /// The W3C `traceparent` of the upload that wrote the row.
+    pub trace_context: Option<String>,
 }
 
 #[derive(Insertable)]
@@ -79,6 +81,7 @@ struct NewOutbox<'a> {
     routing_key: &'a str,
     message_type: &'a str,
     payload: &'a [u8],
+    trace_context: Option<&'a str>,
 }
 
 /// Photo counts of one event by status.
@@ -357,6 +360,7 @@ impl Catalog {
     ) -> Result<bool> {
         let mut conn = self.conn().await?;
         let row = row.clone();
+        let trace_context = facepass_server::telemetry::current_traceparent();
         let (routing_key, message_type, payload) = (
             routing_key.to_string(),
             message_type.to_string(),
@@ -373,6 +377,7 @@ impl Catalog {
                         routing_key: &routing_key,
                         message_type: &message_type,
                         payload: &payload,
+                        trace_context: trace_context.as_deref(),
                     })
                     .execute(conn)
                     .await?;

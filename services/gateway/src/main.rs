@@ -39,7 +39,8 @@ async fn main() -> std::process::ExitCode {
         Ok(config) => config,
         Err(code) => return code,
     };
-    telemetry::init("gateway", &config.log);
+    // Flushes buffered spans when main returns.
+    let _telemetry = telemetry::init("gateway", &config.log);
     let result = match args.command.unwrap_or(Command::Serve) {
         Command::Migrate => facepass_gateway::migrate(&config).await.map(|applied| {
             println!("applied {} migration(s): {applied:?}", applied.len());

@@ -17,6 +17,7 @@ use facepass_queue::lapin::types::FieldTable;
 use facepass_queue::Event;
 use facepass_server::Shutdown;
 use futures::StreamExt;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::catalog::Indexed;
@@ -67,7 +68,18 @@ async fn session(
     anyhow::bail!("outcome consumer stopped")
 }
 
+/// [`handle_outcome`] inside a span that closes the photo's trace.
 async fn handle(gateway: &Gateway, delivery: Delivery) {
+    let span = tracing::info_span!("apply outcome", otel.kind = "consumer");
+    let headers = facepass_queue::string_headers(&delivery.properties);
+    facepass_server::telemetry::set_parent(
+        &span,
+        headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    );
+    handle_outcome(gateway, delivery).instrument(span).await
+}
+
+async fn handle_outcome(gateway: &Gateway, delivery: Delivery) {
     let kind = facepass_queue::type_of(&delivery.properties).unwrap_or_default();
     let result = if kind == PhotoIndexed::type_name() {
         match facepass_queue::decode::<PhotoIndexed>(&delivery.properties, &delivery.data) {

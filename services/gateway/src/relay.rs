@@ -10,6 +10,7 @@ use std::time::Duration;
 use facepass_core::ErrorCode;
 use facepass_queue::Outgoing;
 use facepass_server::Shutdown;
+use tracing::Instrument;
 
 use crate::domain::Gateway;
 
@@ -45,6 +46,15 @@ async fn session(
             .relay_outbox(BATCH, |row| {
                 let channel = channel.clone();
                 let exchange = exchange.clone();
+                // The upload's trace continues here, then in the message.
+                let span = tracing::info_span!("outbox publish", otel.kind = "producer");
+                if let Some(parent) = &row.trace_context {
+                    facepass_server::telemetry::set_parent(
+                        &span,
+                        [("traceparent", parent.as_str())],
+                    );
+                }
+                let headers = facepass_server::telemetry::headers_of(&span);
                 async move {
                     facepass_queue::publish_confirmed(
                         &channel,
@@ -55,10 +65,12 @@ async fn session(
                             payload: &row.payload,
                             expiration_ms: None,
                             message_id: &row.id.to_string(),
+                            headers: &headers,
                         },
                     )
                     .await
                 }
+                .instrument(span)
             })
             .await;
         match sent {

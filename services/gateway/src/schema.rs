@@ -74,6 +74,7 @@ diesel::table! {
         payload -> Bytea,
         created_at -> Timestamptz,
         sent_at -> Nullable<Timestamptz>,
+        trace_context -> Nullable<Text>,
     }
 }
 

@@ -22,6 +22,7 @@ use facepass_queue::lapin::Channel;
 use facepass_queue::{Event, Outgoing, Topology};
 use facepass_server::Shutdown;
 use futures::StreamExt;
+use tracing::Instrument;
 
 use crate::metrics;
 use crate::pipeline::Pipeline;
@@ -107,7 +108,27 @@ enum Outcome {
     Retry(PhotoUploaded, Duration),
 }
 
+/// [`handle_photo`] inside the photo's span, a child of the trace its
+/// upload started (the message's `traceparent`).
 async fn handle(
+    config: &IndexerConfig,
+    pipeline: &Pipeline,
+    channel: &Channel,
+    topology: &Topology,
+    delivery: Delivery,
+) {
+    let span = tracing::info_span!("index photo", otel.kind = "consumer");
+    let headers = facepass_queue::string_headers(&delivery.properties);
+    facepass_server::telemetry::set_parent(
+        &span,
+        headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    );
+    handle_photo(config, pipeline, channel, topology, delivery)
+        .instrument(span)
+        .await
+}
+
+async fn handle_photo(
     config: &IndexerConfig,
     pipeline: &Pipeline,
     channel: &Channel,
@@ -245,6 +266,8 @@ async fn publish<E: Event>(
     expiration_ms: Option<u64>,
 ) -> Result<(), Error> {
     let payload = message.encode_to_vec();
+    // Inside the photo's span: the outcome (or the retry) continues its trace.
+    let headers = facepass_server::telemetry::current_headers();
     let message_type = E::type_name();
     let message_type = message_type.as_str();
     facepass_queue::publish_confirmed(
@@ -256,6 +279,7 @@ async fn publish<E: Event>(
             payload: &payload,
             expiration_ms,
             message_id: id,
+            headers: &headers,
         },
     )
     .await

@@ -21,7 +21,8 @@ async fn main() -> std::process::ExitCode {
         Ok(config) => config,
         Err(code) => return code,
     };
-    telemetry::init("indexer", &config.log);
+    // Flushes buffered spans when main returns.
+    let _telemetry = telemetry::init("indexer", &config.log);
     let result = async {
         let server = main_support::bind(&config.grpc).await?;
         facepass_indexer::run(config, server, Shutdown::from_os_signals()).await

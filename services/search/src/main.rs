@@ -31,7 +31,8 @@ async fn main() -> std::process::ExitCode {
         Ok(config) => config,
         Err(code) => return code,
     };
-    telemetry::init("search", &config.log);
+    // Flushes buffered spans when main returns.
+    let _telemetry = telemetry::init("search", &config.log);
     let result = match args.command.unwrap_or(Command::Serve) {
         Command::Migrate => facepass_search::migrate(&config).await.map(|applied| {
             println!("applied {} migration(s): {applied:?}", applied.len());

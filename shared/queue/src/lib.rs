@@ -269,6 +269,9 @@ pub struct Outgoing<'a> {
     /// Per-message TTL (retry delay), in milliseconds.
     pub expiration_ms: Option<u64>,
     pub message_id: &'a str,
+    /// Message headers: the W3C trace context (`traceparent`, `tracestate`)
+    /// that continues the publisher's trace in the consumer.
+    pub headers: &'a [(String, String)],
 }
 
 /// Publishes and waits for the broker's confirm. A message the broker
@@ -282,6 +285,16 @@ pub async fn publish_confirmed(channel: &Channel, out: Outgoing<'_>) -> Result<(
         .with_delivery_mode(2);
     if let Some(ms) = out.expiration_ms {
         properties = properties.with_expiration(ShortString::from(ms.to_string()));
+    }
+    if !out.headers.is_empty() {
+        let mut headers = FieldTable::default();
+        for (key, value) in out.headers {
+            headers.insert(
+                ShortString::from(key.as_str()),
+                AMQPValue::LongString(value.as_str().into()),
+            );
+        }
+        properties = properties.with_headers(headers);
     }
     let unavailable = |e: lapin::Error| Error::unavailable(format!("rabbitmq publish: {e}"));
     let confirm = channel
@@ -315,6 +328,24 @@ pub async fn publish_confirmed(channel: &Channel, out: Outgoing<'_>) -> Result<(
             "publish on a channel without publisher confirms",
         )),
     }
+}
+
+/// A delivery's string headers (the trace context among them).
+pub fn string_headers(properties: &BasicProperties) -> Vec<(String, String)> {
+    let Some(headers) = properties.headers().as_ref() else {
+        return Vec::new();
+    };
+    headers
+        .inner()
+        .iter()
+        .filter_map(|(key, value)| match value {
+            AMQPValue::LongString(s) => Some((
+                key.as_str().to_string(),
+                String::from_utf8_lossy(s.as_bytes()).into_owned(),
+            )),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The `type` property of a delivery, if it has one.

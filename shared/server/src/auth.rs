@@ -69,6 +69,15 @@ impl Interceptor for AttachToken {
                 .metadata_mut()
                 .insert("authorization", value.clone());
         }
+        // The caller's trace continues in the peer (W3C traceparent).
+        for (key, value) in crate::telemetry::current_headers() {
+            if let (Ok(key), Ok(value)) = (
+                tonic::metadata::MetadataKey::from_bytes(key.as_bytes()),
+                value.parse(),
+            ) {
+                request.metadata_mut().insert(key, value);
+            }
+        }
         Ok(request)
     }
 }

@@ -85,6 +85,26 @@ pub fn short_name(service: &'static str) -> &'static str {
     }
 }
 
+/// The span of one gRPC request: named after its method, a child of the
+/// trace the caller sent (`traceparent`); none for health checks and
+/// reflection, which would drown the traces.
+fn server_span<B>(request: &http::Request<B>) -> tracing::Span {
+    let path = request.uri().path();
+    if path.starts_with("/grpc.") {
+        return tracing::Span::none();
+    }
+    let span =
+        tracing::info_span!("grpc", otel.name = %path, otel.kind = "server", rpc.system = "grpc");
+    crate::telemetry::set_parent(
+        &span,
+        request
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?))),
+    );
+    span
+}
+
 pub struct GrpcServer {
     listener: TcpListener,
     config: GrpcServerConfig,
@@ -143,8 +163,9 @@ impl GrpcServer {
             .tcp_nodelay(true)
             .layer(
                 ServiceBuilder::new()
-                    // Outermost: a span for every request, the refused ones included.
-                    .layer(TraceLayer::new_for_grpc())
+                    // Outermost: a span for every request, the refused ones included,
+                    // continuing the caller's trace (health checks get none).
+                    .layer(TraceLayer::new_for_grpc().make_span_with(server_span))
                     // Counted and timed, the refused ones included (metrics.rs).
                     .layer(crate::metrics::RpcMetricsLayer::new(short_name(service)))
                     // Refuse at once (RESOURCE_EXHAUSTED) when the limit below is

@@ -52,7 +52,36 @@ pub fn with_limits(routes: Router, limits: &Limits) -> Router {
             json_errors,
         ))
         .layer(middleware::map_response(security_headers))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(http_span))
+}
+
+/// The span of one REST request, named after its route (`POST
+/// /api/v1/events/{event_id}/photos`), continuing a caller's trace when it
+/// sends one. Static files and the web pages get none.
+fn http_span(request: &Request) -> tracing::Span {
+    let Some(route) = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .filter(|p| p.starts_with("/api/"))
+    else {
+        return tracing::Span::none();
+    };
+    let span = tracing::info_span!(
+        "http",
+        otel.name = %format!("{} {route}", request.method()),
+        otel.kind = "server",
+        http.request.method = %request.method(),
+        http.route = %route,
+    );
+    facepass_server::telemetry::set_parent(
+        &span,
+        request
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?))),
+    );
+    span
 }
 
 /// On every response: no content-type guessing (an uploaded file is never
