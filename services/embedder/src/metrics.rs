@@ -2,6 +2,7 @@
 
 use std::sync::OnceLock;
 
+use facepass_server::metrics::prometheus_client::metrics::counter::Counter;
 use facepass_server::metrics::prometheus_client::metrics::gauge::Gauge;
 use facepass_server::metrics::prometheus_client::metrics::histogram::{
     exponential_buckets, Histogram,
@@ -17,6 +18,9 @@ pub struct Metrics {
     pub inference_seconds: Histogram,
     /// Faces waiting for an inference thread now.
     pub queued: Gauge,
+    /// Faces embedded for callers (the batches also hold the warm-up and
+    /// the health probe's grey crop).
+    pub faces: Counter,
 }
 
 pub fn get() -> &'static Metrics {
@@ -41,6 +45,11 @@ pub fn get() -> &'static Metrics {
             "facepass_embedder_queued_faces",
             "Faces waiting in the batching queue now",
             Gauge::default(),
+        ),
+        faces: register(
+            "facepass_embedder_faces",
+            "Faces embedded for callers' Embed requests",
+            Counter::default(),
         ),
     })
 }

@@ -55,7 +55,9 @@ impl EmbedderService for EmbedderApi {
                 self.config.model.input_std,
             ));
         }
+        let requested = inputs.len() as u64;
         let embeddings = self.batcher.embed(inputs).await?;
+        crate::metrics::get().faces.inc_by(requested);
         Ok(Response::new(pb::EmbedResponse {
             model: self.config.model.name.clone(),
             embeddings: embeddings

@@ -70,6 +70,24 @@ async fn session(
         .await?;
     connected.store(true, Ordering::SeqCst);
     tracing::info!(queue = %topology.indexer_queue(), prefetch = config.prefetch, "consuming");
+    // Queue depths for the metrics, while this session lives.
+    let mut queues = vec![
+        topology.indexer_queue(),
+        topology.outcomes_queue(),
+        topology.dead_letter_queue(),
+    ];
+    queues.extend(
+        retry_delays(config)
+            .into_iter()
+            .map(|d| topology.retry_queue(d)),
+    );
+    let watch_channel = connection.create_channel().await?;
+    let watcher = tokio::spawn(metrics::watch_queues(
+        watch_channel,
+        queues,
+        Duration::from_secs(5),
+    ));
+    let _stop_watcher = AbortOnDrop(watcher);
 
     let broken = AtomicBool::new(false);
     consumer
@@ -99,6 +117,15 @@ async fn session(
     } else {
         "consumer was cancelled by the broker"
     })
+}
+
+/// Aborts a task when dropped (the queue watcher ends with its session).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// What became of one delivery.

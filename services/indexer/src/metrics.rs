@@ -5,7 +5,10 @@ use std::sync::OnceLock;
 use facepass_server::metrics::prometheus_client::encoding::EncodeLabelSet;
 use facepass_server::metrics::prometheus_client::metrics::counter::Counter;
 use facepass_server::metrics::prometheus_client::metrics::family::Family;
-use facepass_server::metrics::prometheus_client::metrics::histogram::Histogram;
+use facepass_server::metrics::prometheus_client::metrics::gauge::Gauge;
+use facepass_server::metrics::prometheus_client::metrics::histogram::{
+    exponential_buckets, Histogram,
+};
 use facepass_server::metrics::{register, seconds_histogram};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -17,11 +20,20 @@ pub struct OutcomeLabels {
     pub code: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct QueueLabels {
+    pub queue: String,
+}
+
 pub struct Metrics {
     pub photos: Family<OutcomeLabels, Counter>,
     pub attempt_seconds: Histogram,
     pub upload_to_indexed_seconds: Histogram,
     pub faces: Counter,
+    /// Messages ready in each queue of the topology (the backlog).
+    pub queue_messages: Family<QueueLabels, Gauge>,
+    /// Consumers attached to each queue.
+    pub queue_consumers: Family<QueueLabels, Gauge>,
 }
 
 pub fn get() -> &'static Metrics {
@@ -37,15 +49,26 @@ pub fn get() -> &'static Metrics {
             "One indexing attempt: fetch, detect, embed and store a photo's faces",
             seconds_histogram(),
         ),
+        // 0.1 s to about 55 minutes: a backlog is measured in minutes.
         upload_to_indexed_seconds: register(
             "facepass_indexer_upload_to_indexed_seconds",
             "From the upload's acceptance by the gateway to the photo's faces being stored",
-            seconds_histogram(),
+            Histogram::new(exponential_buckets(0.1, 2.0, 16)),
         ),
         faces: register(
             "facepass_indexer_faces",
             "Faces stored by the indexer",
             Counter::default(),
+        ),
+        queue_messages: register(
+            "facepass_queue_messages",
+            "Messages ready (not yet delivered) in each RabbitMQ queue, read every 5 s by the indexer",
+            Family::default(),
+        ),
+        queue_consumers: register(
+            "facepass_queue_consumers",
+            "Consumers of each RabbitMQ queue, read every 5 s by the indexer",
+            Family::default(),
         ),
     })
 }
@@ -59,4 +82,47 @@ pub fn outcome(outcome: &'static str, code: &str) {
             code: code.to_string(),
         })
         .inc();
+}
+
+/// Reads the depth of every queue of the topology every `every`, until the
+/// channel closes (a passive declare on a channel of its own: it creates
+/// nothing and does not disturb the consumer).
+pub async fn watch_queues(
+    channel: facepass_queue::lapin::Channel,
+    queues: Vec<String>,
+    every: std::time::Duration,
+) {
+    loop {
+        for queue in &queues {
+            let declared = channel
+                .queue_declare(
+                    queue.as_str().into(),
+                    facepass_queue::lapin::options::QueueDeclareOptions {
+                        passive: true,
+                        ..Default::default()
+                    },
+                    facepass_queue::lapin::types::FieldTable::default(),
+                )
+                .await;
+            match declared {
+                Ok(q) => {
+                    let labels = QueueLabels {
+                        queue: queue.clone(),
+                    };
+                    get()
+                        .queue_messages
+                        .get_or_create(&labels)
+                        .set(q.message_count().into());
+                    get()
+                        .queue_consumers
+                        .get_or_create(&labels)
+                        .set(q.consumer_count().into());
+                }
+                // A closed channel (broker gone): the session reconnects and
+                // starts a new watcher.
+                Err(_) => return,
+            }
+        }
+        tokio::time::sleep(every).await;
+    }
 }

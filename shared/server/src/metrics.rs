@@ -197,6 +197,62 @@ fn rpc_metrics() -> &'static RpcMetrics {
     })
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HttpLabels {
+    route: String,
+    method: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: String,
+    method: String,
+}
+
+struct HttpMetrics {
+    requests: Family<HttpLabels, Counter>,
+    seconds: Family<RouteLabels, Histogram>,
+}
+
+fn http_metrics() -> &'static HttpMetrics {
+    static HTTP: OnceLock<HttpMetrics> = OnceLock::new();
+    HTTP.get_or_init(|| HttpMetrics {
+        requests: register(
+            "facepass_http_server_requests",
+            "REST requests handled by the gateway, by route template, method and status",
+            Family::default(),
+        ),
+        seconds: register(
+            "facepass_http_server_duration_seconds",
+            "REST requests' time to the response headers, by route template and method",
+            Family::new_with_constructor(seconds_histogram),
+        ),
+    })
+}
+
+/// Records one REST request. `route` is the route's template
+/// (`/api/v1/events/{event_id}`), never the path itself, so ids never become
+/// label values.
+pub fn http_request(route: &str, method: &str, status: u16, seconds: f64) {
+    let metrics = http_metrics();
+    metrics
+        .seconds
+        .get_or_create(&RouteLabels {
+            route: route.to_string(),
+            method: method.to_string(),
+        })
+        .observe(seconds);
+    metrics
+        .requests
+        .get_or_create(&HttpLabels {
+            route: route.to_string(),
+            method: method.to_string(),
+            status,
+        })
+        .inc();
+}
+
 /// Counts and times every request of a gRPC server.
 #[derive(Clone)]
 pub struct RpcMetricsLayer {

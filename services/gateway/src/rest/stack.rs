@@ -52,7 +52,30 @@ pub fn with_limits(routes: Router, limits: &Limits) -> Router {
             json_errors,
         ))
         .layer(middleware::map_response(security_headers))
+        .layer(middleware::from_fn(count))
         .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(http_span))
+}
+
+/// Counts and times the API's requests by route template (metrics.rs);
+/// pages and static files are not counted.
+async fn count(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .filter(|p| p.starts_with("/api/"));
+    let method = request.method().clone();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    if let Some(route) = route {
+        facepass_server::metrics::http_request(
+            &route,
+            method.as_str(),
+            response.status().as_u16(),
+            started.elapsed().as_secs_f64(),
+        );
+    }
+    response
 }
 
 /// The span of one REST request, named after its route (`POST
