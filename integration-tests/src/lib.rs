@@ -447,6 +447,14 @@ impl Cluster {
         let hosts_file = if options.embedders.is_empty() {
             None
         } else {
+            // A private mount namespace needs CAP_SYS_ADMIN (root here).
+            let probe = Command::new("unshare")
+                .args(["--mount", "--propagation", "private", "true"])
+                .status();
+            anyhow::ensure!(
+                matches!(probe, Ok(s) if s.success()),
+                "several embedders under one name need `unshare --mount` (root, or CAP_SYS_ADMIN): {probe:?}"
+            );
             // The machine's own entries, then one line per embedder.
             let mut hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
             for ip in &options.embedders {

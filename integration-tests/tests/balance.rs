@@ -67,7 +67,7 @@ async fn calls_spread_over_every_embedder_and_a_killed_one_loses_nothing() {
     for (name, n) in &served {
         // Power of two choices over three idle replicas: each gets a share.
         assert!(
-            *n >= 2.0,
+            *n >= 1.0,
             "{name} served {n} of {total} Embed calls: {served:?}"
         );
     }
@@ -109,7 +109,8 @@ async fn calls_spread_over_every_embedder_and_a_killed_one_loses_nothing() {
     }
     eprintln!("Embed calls per embedder after the kill: {after:?}");
 
-    // Exactly once: 36 photos, 36 faces in the store, none twice.
+    // 36 photos, 36 faces in the store (a photo's faces are replaced, never
+    // added twice).
     let stats = cluster.event_stats(&studio, &event.id).await.unwrap();
     assert_eq!(stats.faces, faces);
 

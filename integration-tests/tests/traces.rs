@@ -5,7 +5,7 @@
 //! link inside the trace; one selfie search is one trace across the
 //! gateway, the detector, the embedder and search.
 //!
-//! The services batch spans for a minute (OTEL_BSP_SCHEDULE_DELAY), so what
+//! The services batch spans for an hour (OTEL_BSP_SCHEDULE_DELAY), so what
 //! the receiver gets, it gets from the flush each service does when it
 //! stops (SIGTERM).
 
@@ -32,7 +32,7 @@ async fn an_upload_and_a_search_are_one_trace_each_across_the_services() {
     let mut cluster = Cluster::start_with(ClusterOptions {
         env: vec![
             env("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint()),
-            env("OTEL_BSP_SCHEDULE_DELAY", "60000".into()),
+            env("OTEL_BSP_SCHEDULE_DELAY", "3600000".into()),
         ],
         ..ClusterOptions::default()
     })
@@ -67,7 +67,7 @@ async fn an_upload_and_a_search_are_one_trace_each_across_the_services() {
         .unwrap()
         .into_inner();
     assert_eq!(found.matches.len(), 1);
-    // Nothing has been exported yet: a minute's batching is not over.
+    // Nothing has been exported yet: an hour's batching is not over.
     assert!(receiver.spans().is_empty(), "{:?}", receiver.spans());
 
     // Each service flushes its spans as it stops.

@@ -118,9 +118,19 @@ pub async fn watch_queues(
                         .get_or_create(&labels)
                         .set(q.consumer_count().into());
                 }
-                // A closed channel (broker gone): the session reconnects and
-                // starts a new watcher.
-                Err(_) => return,
+                // A queue gone or the channel closed: drop the gauges rather
+                // than leave stale values; the next session starts a new
+                // watcher.
+                Err(_) => {
+                    for queue in &queues {
+                        let labels = QueueLabels {
+                            queue: queue.clone(),
+                        };
+                        get().queue_messages.remove(&labels);
+                        get().queue_consumers.remove(&labels);
+                    }
+                    return;
+                }
             }
         }
         tokio::time::sleep(every).await;

@@ -9,15 +9,22 @@
 //!
 //! - picks the less busy of two random healthy endpoints ("power of two
 //!   choices" on requests in flight; with one endpoint, that one);
-//! - on a connection failure (refused, reset, closed by a dying pod) ejects
-//!   that endpoint for a while (1 s, doubling to 30 s while it keeps failing)
-//!   and sends the same request to another endpoint, up to twice. Every
-//!   internal RPC is unary and idempotent, so a replay is safe;
+//! - when an endpoint cannot be connected to (refused, unreachable: a pod
+//!   that is gone) ejects it for a while (1 s, doubling to 30 s while it
+//!   keeps failing) and sends the same request to another endpoint, up to
+//!   twice. Only a request that provably never reached a server is
+//!   replayed: one cut mid-way (a pod killed while working on it) fails to
+//!   the caller, who decides (the indexer retries the photo later);
 //! - re-resolves the name every `resolve_interval_ms`: new pods join, gone
 //!   ones leave once their requests end.
 //!
 //! Timeouts are not retried (a slow replica is not a dead one, and a retry
 //! would double a slow request); they reach the caller as before.
+//!
+//! A host name that resolves to both IPv4 and IPv6 addresses (`localhost`)
+//! is used over IPv4 only: services listen on one family, and half the
+//! endpoints would be refused. Names are re-resolved by a task on the Tokio
+//! runtime the channel was made in (every service makes its channels there).
 
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
@@ -75,11 +82,18 @@ impl Member {
         matches!(*self.ejected_until.lock().unwrap(), Some(until) if until > now)
     }
 
+    /// Ejects the endpoint; a burst of failures of requests that were in
+    /// flight together counts as one strike, not one per request.
     fn eject(&self) {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+        let now = Instant::now();
+        let mut until = self.ejected_until.lock().unwrap();
+        if matches!(*until, Some(t) if t > now) {
+            return;
+        }
         let strikes = self.strikes.fetch_add(1, Ordering::Relaxed).min(5);
         let wait = (EJECT_BASE * 2u32.pow(strikes)).min(EJECT_MAX);
-        *self.ejected_until.lock().unwrap() = Some(Instant::now() + wait);
-        self.failures.fetch_add(1, Ordering::Relaxed);
+        *until = Some(now + wait);
     }
 
     fn succeeded(&self) {
@@ -222,11 +236,14 @@ impl PeerChannel {
             return Ok(());
         }
         let _one_at_a_time = self.inner.resolving.lock().await;
-        let found: Vec<SocketAddr> =
+        let mut found: Vec<SocketAddr> =
             tokio::net::lookup_host((self.inner.host.as_str(), self.inner.port))
                 .await
                 .map_err(|e| e.to_string())?
                 .collect();
+        if found.iter().any(|a| a.is_ipv4()) {
+            found.retain(|a| a.is_ipv4());
+        }
         if found.is_empty() {
             return Err("no address".into());
         }
@@ -315,26 +332,55 @@ impl PeerChannel {
 /// A cheap, well-spread random index below `n` (splitmix64 over a shared
 /// counter): endpoint choice needs no cryptographic randomness.
 fn random_below(n: usize) -> usize {
+    use std::hash::{BuildHasher, Hasher};
+    // Seeded per process, so that replicas do not all pick alike.
+    static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     static STATE: AtomicU64 = AtomicU64::new(0);
-    let mut z = STATE
-        .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
-        .wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let seed = *SEED.get_or_init(|| {
+        std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish()
+    });
+    let mut z = seed
+        ^ STATE
+            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
+            .wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     ((z ^ (z >> 31)) % n as u64) as usize
 }
 
-/// Whether an error from a member's channel means the endpoint could not
-/// be used (worth ejecting it and trying another), rather than a slow answer.
-fn is_connection_failure(error: &BoxError) -> bool {
+/// Whether an error from a member's channel is a failure to connect: the
+/// request never reached a server, so the endpoint is ejected and the
+/// request may go to another one. Anything else (a timeout, a connection
+/// cut while the request was being handled) reaches the caller unchanged.
+fn never_reached_a_server(error: &BoxError) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error.as_ref());
     while let Some(e) = source {
-        if e.is::<tonic::TimeoutExpired>() {
-            return false;
+        if e.is::<tonic::ConnectError>() {
+            return true;
         }
         source = e.source();
     }
-    true
+    false
+}
+
+/// Counts a request in flight on an endpoint for as long as it lives, also
+/// when the caller gives up and drops the call.
+struct InFlight<'a>(&'a Member);
+
+impl<'a> InFlight<'a> {
+    fn start(member: &'a Member) -> Self {
+        member.in_flight.fetch_add(1, Ordering::Relaxed);
+        member.requests.fetch_add(1, Ordering::Relaxed);
+        InFlight(member)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 fn unavailable(peer: &str, why: &str) -> http::Response<Body> {
@@ -371,10 +417,9 @@ impl Service<http::Request<Body>> for PeerChannel {
                 };
                 let attempt =
                     http::Request::from_parts(parts.clone(), Body::new(Full::new(bytes.clone())));
-                member.in_flight.fetch_add(1, Ordering::Relaxed);
-                member.requests.fetch_add(1, Ordering::Relaxed);
+                let counted = InFlight::start(&member);
                 let result = member.channel.clone().oneshot(attempt).await;
-                member.in_flight.fetch_sub(1, Ordering::Relaxed);
+                drop(counted);
                 match result {
                     Ok(response) => {
                         member.succeeded();
@@ -382,7 +427,7 @@ impl Service<http::Request<Body>> for PeerChannel {
                     }
                     Err(e) => {
                         let e: BoxError = e.into();
-                        if !is_connection_failure(&e) {
+                        if !never_reached_a_server(&e) {
                             return Err(e);
                         }
                         member.eject();
@@ -474,6 +519,24 @@ mod tests {
         // Success clears the ejection.
         members[1].succeeded();
         assert!(!ch.stats()[1].ejected);
+    }
+
+    #[tokio::test]
+    async fn failures_in_one_burst_are_one_strike() {
+        let member = Member::new(
+            "127.0.0.1:1".into(),
+            Endpoint::from_static("http://127.0.0.1:1").connect_lazy(),
+        );
+        for _ in 0..5 {
+            member.eject();
+        }
+        assert_eq!(member.strikes.load(Ordering::Relaxed), 1);
+        assert_eq!(member.failures.load(Ordering::Relaxed), 5);
+        let until = member.ejected_until.lock().unwrap().unwrap();
+        assert!(
+            until <= Instant::now() + EJECT_BASE * 2,
+            "one strike ejects for 1 s"
+        );
     }
 
     #[tokio::test]

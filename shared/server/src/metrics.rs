@@ -103,15 +103,24 @@ pub async fn serve(
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "metrics at http://{addr}/metrics");
     tokio::spawn(async move {
+        // A few scrapes at a time; a client that never reads cannot pile
+        // up connections.
+        let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(16));
         loop {
             let accepted = tokio::select! {
                 accepted = listener.accept() => accepted,
                 _ = shutdown.wait() => return,
             };
             let Ok((mut socket, _)) = accepted else {
+                // Out of file descriptors, say: do not spin.
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            };
+            let Ok(slot) = slots.clone().try_acquire_owned() else {
                 continue;
             };
             tokio::spawn(async move {
+                let _slot = slot;
                 let mut head = Vec::with_capacity(512);
                 let mut buf = [0u8; 1024];
                 let read = tokio::time::timeout(std::time::Duration::from_secs(5), async {
@@ -143,8 +152,11 @@ pub async fn serve(
                     "HTTP/1.1 {status}\r\ncontent-type: {kind}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
                     body.len()
                 );
-                let _ = socket.write_all(response.as_bytes()).await;
-                let _ = socket.shutdown().await;
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+                    socket.write_all(response.as_bytes()).await?;
+                    socket.shutdown().await
+                })
+                .await;
             });
         }
     });
@@ -283,6 +295,52 @@ pub struct RpcMetricsService<S> {
     service: &'static str,
 }
 
+/// Keeps a call counted in flight until it ends, however it ends.
+struct CallGuard {
+    gauge: Gauge,
+    service: String,
+    method: String,
+    started: Instant,
+    finished: bool,
+}
+
+impl CallGuard {
+    fn new(gauge: Gauge, service: String, method: String, started: Instant) -> Self {
+        gauge.inc();
+        CallGuard {
+            gauge,
+            service,
+            method,
+            started,
+            finished: false,
+        }
+    }
+}
+
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        self.gauge.dec();
+        if !self.finished {
+            let metrics = rpc_metrics();
+            metrics
+                .seconds
+                .get_or_create(&MethodLabels {
+                    service: self.service.clone(),
+                    method: self.method.clone(),
+                })
+                .observe(self.started.elapsed().as_secs_f64());
+            metrics
+                .requests
+                .get_or_create(&RpcLabels {
+                    service: self.service.clone(),
+                    method: self.method.clone(),
+                    code: "CANCELLED".into(),
+                })
+                .inc();
+        }
+    }
+}
+
 /// The status name of a gRPC status code number.
 pub fn code_name(code: &str) -> &'static str {
     match code.parse::<i32>().map(tonic::Code::from) {
@@ -336,12 +394,16 @@ where
                 service: service.clone(),
             })
             .clone();
-        gauge.inc();
         let started = Instant::now();
         let future = self.inner.call(request);
+        // Decrements the gauge and counts the call as CANCELLED if the
+        // caller goes away before the response (its future is dropped).
+        let guard = CallGuard::new(gauge, service.clone(), method.clone(), started);
         Box::pin(async move {
+            // The whole guard moves in (not only the field written below).
+            let mut guard = guard;
             let result = future.await;
-            gauge.dec();
+            guard.finished = true;
             // A unary call's error is a trailers-only response: its status is
             // in the headers. A success carries grpc-status in the trailers.
             let code = match &result {
@@ -407,6 +469,30 @@ mod tests {
             listen: "metrics".into(),
         };
         assert_eq!(bad.problems().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_call_the_caller_drops_leaves_the_gauge_and_counts_as_cancelled() {
+        use tower::{Layer, Service};
+        let mut svc = RpcMetricsLayer::new("unit-test").layer(tower::service_fn(
+            |_request: http::Request<()>| async {
+                std::future::pending::<Result<http::Response<()>, std::convert::Infallible>>().await
+            },
+        ));
+        let request = http::Request::builder()
+            .uri("/facepass.test.v1.Test/Hang")
+            .body(())
+            .unwrap();
+        let call = svc.call(request);
+        let in_flight = r#"facepass_rpc_server_in_flight{service="unit-test"}"#;
+        assert!(render().contains(&format!("{in_flight} 1")), "{}", render());
+        drop(call);
+        let text = render();
+        assert!(text.contains(&format!("{in_flight} 0")), "{text}");
+        assert!(
+            text.contains(r#"facepass_rpc_server_requests_total{service="unit-test",method="/facepass.test.v1.Test/Hang",code="CANCELLED"} 1"#),
+            "{text}"
+        );
     }
 
     #[tokio::test]

@@ -19,10 +19,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use object_store::aws::AmazonS3Builder;
+use object_store::aws::AmazonS3ConfigKey;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::prefix::PrefixStore;
-use object_store::{BackoffConfig, ClientOptions, ObjectStore, RetryConfig};
+use object_store::{BackoffConfig, ClientConfigKey, ObjectStore, RetryConfig};
 use serde::{Deserialize, Serialize};
 
 /// The `[s3]` section: used only when `storage_root` is an `s3://` URL.
@@ -177,11 +178,15 @@ pub fn open(root: &str, s3: &S3Config, cleanup: bool) -> anyhow::Result<Storage>
                 .with_region(&s3.region)
                 .with_virtual_hosted_style_request(!s3.path_style)
                 .with_allow_http(s3.allow_http)
-                .with_client_options(
-                    ClientOptions::new()
-                        .with_timeout(Duration::from_millis(s3.request_timeout_ms))
-                        .with_connect_timeout(Duration::from_millis(s3.connect_timeout_ms))
-                        .with_allow_http(s3.allow_http),
+                // Set key by key: the client options taken from the
+                // environment (a proxy, say) stay.
+                .with_config(
+                    AmazonS3ConfigKey::Client(ClientConfigKey::Timeout),
+                    format!("{}ms", s3.request_timeout_ms),
+                )
+                .with_config(
+                    AmazonS3ConfigKey::Client(ClientConfigKey::ConnectTimeout),
+                    format!("{}ms", s3.connect_timeout_ms),
                 )
                 .with_retry(RetryConfig {
                     backoff: BackoffConfig {
@@ -219,6 +224,12 @@ pub async fn probe(storage: &Storage) -> Result<(), String> {
     let key = ObjectPath::from(".facepass-probe");
     match tokio::time::timeout(Duration::from_secs(10), storage.store.head(&key)).await {
         Ok(Ok(_)) | Ok(Err(object_store::Error::NotFound { .. })) => Ok(()),
+        // A role without s3:ListBucket gets 403 for a missing key: the store
+        // answered, and reading real keys may well be allowed.
+        Ok(Err(object_store::Error::PermissionDenied { .. })) => {
+            tracing::info!(storage = %storage.location.describe(), "photo storage answers (403 for a missing key: no ListBucket permission)");
+            Ok(())
+        }
         Ok(Err(e)) => Err(format!(
             "photo storage {} is not reachable: {e}",
             storage.location.describe()
