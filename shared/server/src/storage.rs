@@ -31,7 +31,8 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields, default)]
 pub struct S3Config {
     /// The S3 endpoint, e.g. `https://s3.ru1.storage.beget.cloud` or
-    /// `http://minio:9000`; empty for AWS itself (derived from `region`).
+    /// `http://minio:9000`; empty for AWS itself (derived from `region`), or
+    /// the standard `AWS_ENDPOINT` variable when it is set.
     pub endpoint: String,
     /// The bucket's region (`ru-1` on Beget, `us-east-1` for MinIO).
     pub region: String,
