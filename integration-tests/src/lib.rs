@@ -443,6 +443,9 @@ impl Cluster {
         set("FACEPASS_MODEL__PATH", String::new()); // set per service below
         set("FACEPASS_LOG__FILTER", "info".into());
         set("FACEPASS_RETRY_BASE_MS", "200".into());
+        // Tests that take a peer down for good expect the photo to fail soon:
+        // five attempts (production retries for hours, `retry_for_ms`).
+        set("FACEPASS_MAX_ATTEMPTS", "5".into());
         env.remove("FACEPASS_MODEL__PATH");
         let hosts_file = if options.embedders.is_empty() {
             None
@@ -809,11 +812,22 @@ impl Cluster {
                 }
                 .topology();
                 let mut queues = vec![t.indexer_queue(), t.outcomes_queue(), t.dead_letter_queue()];
-                // The harness runs the indexer with retry_base_ms 200 and the default 5 attempts.
+                // The retry queues of this cluster's settings (the harness's
+                // defaults, or a test's own).
+                let setting = |key: &str, default: u64| {
+                    self.env
+                        .get(key)
+                        .and_then(|v| v.parse::<u64>().ok())
+                        .unwrap_or(default)
+                };
                 queues.extend(
-                    facepass_queue::retry_delays_ms(200, 60_000, 5)
-                        .into_iter()
-                        .map(|d| t.retry_queue(d)),
+                    facepass_queue::retry_delays_ms(
+                        setting("FACEPASS_RETRY_BASE_MS", 1_000),
+                        setting("FACEPASS_RETRY_MAX_MS", 60_000),
+                        setting("FACEPASS_MAX_ATTEMPTS", 0) as u32,
+                    )
+                    .into_iter()
+                    .map(|d| t.retry_queue(d)),
                 );
                 for q in queues {
                     let _ = channel

@@ -604,6 +604,7 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
         object_key: group_photo.object_key.clone(),
         uploaded_at: None,
         attempt: 1,
+        first_attempt_at: None,
     };
     for _ in 0..2 {
         facepass_queue::publish_confirmed(

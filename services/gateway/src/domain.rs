@@ -518,6 +518,8 @@ impl Gateway {
                 nanos: now.subsec_nanos() as i32,
             }),
             attempt: 1,
+            // Stamped by the indexer at the first attempt.
+            first_attempt_at: None,
         };
         let inserted = self
             .catalog

@@ -24,7 +24,11 @@ pub struct IndexerConfig {
     pub search: PeerConfig,
     /// Unacknowledged deliveries at once (also the photos processed at once).
     pub prefetch: u16,
-    /// Attempts for transient failures before the photo is failed.
+    /// How long transient failures (a dependency unreachable, overloaded or
+    /// timing out) are retried, from the first attempt, before the photo is
+    /// failed: an outage of hours does not fail photos.
+    pub retry_for_ms: u64,
+    /// A cap on attempts as well; 0 (the default): none, only `retry_for_ms`.
     pub max_attempts: u32,
     /// First retry delay; doubles with each attempt up to retry_max_ms.
     pub retry_base_ms: u64,
@@ -43,7 +47,8 @@ impl Default for IndexerConfig {
             embedder: PeerConfig::new("http://127.0.0.1:50053", 60_000),
             search: PeerConfig::new("http://127.0.0.1:50054", 30_000),
             prefetch: 4,
-            max_attempts: 5,
+            retry_for_ms: 6 * 3_600_000,
+            max_attempts: 0,
             retry_base_ms: 1_000,
             retry_max_ms: 60_000,
         }
@@ -62,8 +67,8 @@ impl Validate for IndexerConfig {
         if self.prefetch == 0 {
             problems.push("prefetch must be at least 1".into());
         }
-        if self.max_attempts == 0 {
-            problems.push("max_attempts must be at least 1".into());
+        if self.retry_for_ms < self.retry_base_ms {
+            problems.push("retry_for_ms must be at least retry_base_ms".into());
         }
         if self.retry_base_ms == 0 || self.retry_max_ms < self.retry_base_ms {
             problems.push("retry_base_ms must be positive and at most retry_max_ms".into());

@@ -9,7 +9,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use facepass_core::Error;
 use facepass_proto::events::v1::{PhotoFailed, PhotoIndexed, PhotoUploaded};
@@ -172,6 +172,11 @@ async fn handle_photo(
     };
     let attempt = photo.attempt.max(1);
     let started = std::time::Instant::now();
+    // The retry window counts from the first attempt (carried by the copies).
+    let first_attempt = photo
+        .first_attempt_at
+        .and_then(|t| SystemTime::try_from(t).ok())
+        .unwrap_or_else(SystemTime::now);
     let result = pipeline.index(&photo).await;
     metrics::get()
         .attempt_seconds
@@ -209,20 +214,22 @@ async fn handle_photo(
             metrics::outcome("failed", e.code.as_str());
             Outcome::Failed(failed(&photo, &e, attempt, e.message.clone()))
         }
-        Err(e) if attempt < config.max_attempts => {
-            let delay = backoff(config, attempt);
-            tracing::warn!(photo_id = %photo.photo_id, code = %e.code, reason = %e.message, attempt, retry_in_ms = delay.as_millis() as u64, "transient failure; retry scheduled");
-            metrics::outcome("retried", e.code.as_str());
-            let mut next = photo.clone();
-            next.attempt = attempt + 1;
-            Outcome::Retry(next, delay)
-        }
-        Err(e) => {
-            tracing::error!(photo_id = %photo.photo_id, code = %e.code, reason = %e.message, attempt, "giving up");
-            metrics::outcome("failed", e.code.as_str());
-            let reason = format!("gave up after {attempt} attempts: {}", e.message);
-            Outcome::Failed(failed(&photo, &e, attempt, reason))
-        }
+        Err(e) => match decide(config, &photo, attempt, first_attempt, SystemTime::now()) {
+            Retry::After(delay) => {
+                tracing::warn!(photo_id = %photo.photo_id, code = %e.code, reason = %e.message, attempt, retry_in_ms = delay.as_millis() as u64, "transient failure; retry scheduled");
+                metrics::outcome("retried", e.code.as_str());
+                let mut next = photo.clone();
+                next.attempt = attempt + 1;
+                next.first_attempt_at = Some(first_attempt.into());
+                Outcome::Retry(next, delay)
+            }
+            Retry::GiveUp(why) => {
+                tracing::error!(photo_id = %photo.photo_id, code = %e.code, reason = %e.message, attempt, %why, "giving up");
+                metrics::outcome("failed", e.code.as_str());
+                let reason = format!("gave up after {attempt} attempts ({why}): {}", e.message);
+                Outcome::Failed(failed(&photo, &e, attempt, reason))
+            }
+        },
     };
     let exchange = topology.events_exchange();
     let retry_queue = match &outcome {
@@ -323,6 +330,41 @@ fn failed(photo: &PhotoUploaded, e: &Error, attempts: u32, reason: String) -> Ph
     }
 }
 
+/// What to do after a transient failure.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Retry {
+    After(Duration),
+    GiveUp(String),
+}
+
+/// Retry after the back-off while the next attempt would still start inside
+/// the window (`retry_for_ms` from the first attempt) and under the
+/// attempts cap, if one is set; otherwise give up, saying which limit ended it.
+pub fn decide(
+    config: &IndexerConfig,
+    _photo: &PhotoUploaded,
+    attempt: u32,
+    first_attempt: SystemTime,
+    now: SystemTime,
+) -> Retry {
+    if config.max_attempts != 0 && attempt >= config.max_attempts {
+        return Retry::GiveUp(format!("the cap of {} attempts", config.max_attempts));
+    }
+    let delay = backoff(config, attempt);
+    let window = Duration::from_millis(config.retry_for_ms);
+    let next = now.duration_since(first_attempt).unwrap_or_default() + delay;
+    if next > window {
+        return Retry::GiveUp(format!(
+            "retried for {} s, the limit is {} s",
+            now.duration_since(first_attempt)
+                .unwrap_or_default()
+                .as_secs(),
+            window.as_secs()
+        ));
+    }
+    Retry::After(delay)
+}
+
 /// The delay before retrying after failed attempt `attempt`.
 pub fn backoff(config: &IndexerConfig, attempt: u32) -> Duration {
     Duration::from_millis(facepass_queue::retry_delay_ms(
@@ -365,10 +407,51 @@ mod tests {
         assert_eq!(backoff(&config, 1).as_millis(), 100);
         assert_eq!(backoff(&config, 3).as_millis(), 400);
         assert_eq!(backoff(&config, 30).as_millis(), 1_000);
-        let config = IndexerConfig {
+        let capped = IndexerConfig {
             max_attempts: 6,
+            ..config.clone()
+        };
+        assert_eq!(retry_delays(&capped), vec![100, 200, 400, 800, 1_000]);
+        // No cap: every delay up to the ceiling.
+        assert_eq!(retry_delays(&config), vec![100, 200, 400, 800, 1_000]);
+    }
+
+    #[test]
+    fn transient_failures_are_retried_for_the_window_then_given_up() {
+        let config = IndexerConfig {
+            retry_base_ms: 1_000,
+            retry_max_ms: 60_000,
+            retry_for_ms: 3_600_000,
+            ..IndexerConfig::default()
+        };
+        let photo = PhotoUploaded::default();
+        let first = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let at = |secs: u64| first + Duration::from_secs(secs);
+        assert_eq!(
+            decide(&config, &photo, 1, first, at(0)),
+            Retry::After(Duration::from_secs(1))
+        );
+        // Attempt 40, 50 minutes in: still retried, at the ceiling.
+        assert_eq!(
+            decide(&config, &photo, 40, first, at(3_000)),
+            Retry::After(Duration::from_secs(60))
+        );
+        // A retry that would start after the hour is not scheduled.
+        match decide(&config, &photo, 41, first, at(3_590)) {
+            Retry::GiveUp(why) => assert!(why.contains("limit is 3600 s"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        // With a cap, the cap ends it first.
+        let capped = IndexerConfig {
+            max_attempts: 5,
             ..config
         };
-        assert_eq!(retry_delays(&config), vec![100, 200, 400, 800, 1_000]);
+        assert!(
+            matches!(decide(&capped, &photo, 5, first, at(10)), Retry::GiveUp(w) if w.contains("cap of 5"))
+        );
+        assert!(matches!(
+            decide(&capped, &photo, 4, first, at(10)),
+            Retry::After(_)
+        ));
     }
 }

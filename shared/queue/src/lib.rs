@@ -232,9 +232,12 @@ pub fn retry_delay_ms(base_ms: u64, max_ms: u64, attempt: u32) -> u64 {
         .min(max_ms)
 }
 
-/// Every distinct retry delay for `max_attempts` attempts.
+/// Every distinct retry delay for `max_attempts` attempts; with
+/// `max_attempts` 0 (no cap: retries are bounded by time), every delay up
+/// to and including the ceiling `max_ms`.
 pub fn retry_delays_ms(base_ms: u64, max_ms: u64, max_attempts: u32) -> Vec<u64> {
-    let mut delays: Vec<u64> = (1..max_attempts)
+    let attempts = if max_attempts == 0 { 64 } else { max_attempts };
+    let mut delays: Vec<u64> = (1..attempts)
         .map(|a| retry_delay_ms(base_ms, max_ms, a))
         .collect();
     delays.dedup();
