@@ -88,6 +88,26 @@ pub async fn create_event(api: &mut Client, name: &str) -> pb::Event {
     .expect("an event")
 }
 
+/// A guest's selfie search of an event, consent given.
+pub async fn search_selfie(
+    api: &mut Client,
+    event_id: &str,
+    selfie: Vec<u8>,
+) -> pb::SearchBySelfieResponse {
+    api.search_by_selfie(pb::SearchBySelfieRequest {
+        consent: Some(pb::Consent {
+            given: true,
+            policy_version: "test-policy".into(),
+        }),
+        event_id: event_id.into(),
+        selfie: selfie.into(),
+        ..Default::default()
+    })
+    .await
+    .expect("SearchBySelfie")
+    .into_inner()
+}
+
 /// Uploads `bytes` as `<external_id>.jpg` with that external id.
 pub async fn upload(
     api: &mut Client,

@@ -7,9 +7,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use facepass_integration_tests::gateway::{client, create_event, upload, wait_indexed};
+use facepass_integration_tests::gateway::{
+    client, create_event, search_selfie, upload, wait_indexed,
+};
 use facepass_integration_tests::{prom, Cluster, ClusterOptions};
-use facepass_proto::v1 as pb;
 use facepass_synth::{event_photo, selfie};
 
 const EMBEDDERS: [&str; 3] = ["embedder", "embedder-2", "embedder-3"];
@@ -115,19 +116,7 @@ async fn calls_spread_over_every_embedder_and_a_killed_one_loses_nothing() {
     assert_eq!(stats.faces, faces);
 
     // --- a guest's selfie goes through the gateway's balanced channel -------
-    let found = api
-        .search_by_selfie(pb::SearchBySelfieRequest {
-            consent: Some(pb::Consent {
-                given: true,
-                policy_version: "test-policy".into(),
-            }),
-            event_id: event.id.clone(),
-            selfie: selfie(77, 1).jpeg(90).into(),
-            ..Default::default()
-        })
-        .await
-        .expect("search with one embedder gone")
-        .into_inner();
+    let found = search_selfie(&mut api, &event.id, selfie(77, 1).jpeg(90)).await;
     assert_eq!(found.matches.len(), 18);
     cluster.clean_broker().await;
 }

@@ -5,9 +5,10 @@
 
 use std::time::{Duration, Instant};
 
-use facepass_integration_tests::gateway::{client, create_event, upload, wait_indexed};
+use facepass_integration_tests::gateway::{
+    client, create_event, search_selfie, upload, wait_indexed,
+};
 use facepass_integration_tests::{prom, Cluster};
-use facepass_proto::v1 as pb;
 use facepass_synth::{corrupt_jpeg, event_photo, selfie};
 
 fn count(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
@@ -36,19 +37,12 @@ async fn metrics_count_what_happened() {
         (5, 1, 4)
     );
     for identity in [1u8, 2] {
-        let found = api
-            .search_by_selfie(pb::SearchBySelfieRequest {
-                consent: Some(pb::Consent {
-                    given: true,
-                    policy_version: "test-policy".into(),
-                }),
-                event_id: event.id.clone(),
-                selfie: selfie(70 + identity as u64, identity).jpeg(90).into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner();
+        let found = search_selfie(
+            &mut api,
+            &event.id,
+            selfie(70 + identity as u64, identity).jpeg(90),
+        )
+        .await;
         assert_eq!(found.matches.len(), 2, "identity {identity}");
     }
     let http = reqwest::Client::new();

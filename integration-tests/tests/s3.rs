@@ -9,7 +9,9 @@
 
 use std::time::Duration;
 
-use facepass_integration_tests::gateway::{client, create_event, error_code, upload, wait_indexed};
+use facepass_integration_tests::gateway::{
+    client, create_event, error_code, search_selfie, upload, wait_indexed,
+};
 use facepass_integration_tests::s3::S3Server;
 use facepass_integration_tests::switch::Switch;
 use facepass_integration_tests::{prom, tempfile_dir, Cluster, ClusterOptions};
@@ -103,19 +105,7 @@ async fn photos_live_in_an_s3_bucket_and_survive_an_outage() {
     }
 
     // --- a selfie finds both; the gateway serves them from the bucket -------
-    let found = api
-        .search_by_selfie(pb::SearchBySelfieRequest {
-            consent: Some(pb::Consent {
-                given: true,
-                policy_version: "test-policy".into(),
-            }),
-            event_id: event.id.clone(),
-            selfie: selfie(11, 1).jpeg(90).into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let found = search_selfie(&mut api, &event.id, selfie(11, 1).jpeg(90)).await;
     let mut ids: Vec<String> = found
         .matches
         .iter()

@@ -12,10 +12,11 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use facepass_integration_tests::gateway::{client, create_event, upload, wait_indexed};
+use facepass_integration_tests::gateway::{
+    client, create_event, search_selfie, upload, wait_indexed,
+};
 use facepass_integration_tests::otlp::{link_problems, services, OtlpReceiver};
 use facepass_integration_tests::{Cluster, ClusterOptions};
-use facepass_proto::v1 as pb;
 use facepass_synth::{event_photo, selfie};
 
 const UPLOAD: &str = "/facepass.v1.FacePassService/UploadPhoto";
@@ -53,19 +54,7 @@ async fn an_upload_and_a_search_are_one_trace_each_across_the_services() {
         .await
         .unwrap();
     assert_eq!(indexed.faces_total, 2);
-    let found = api
-        .search_by_selfie(pb::SearchBySelfieRequest {
-            consent: Some(pb::Consent {
-                given: true,
-                policy_version: "test-policy".into(),
-            }),
-            event_id: event.id.clone(),
-            selfie: selfie(32, 1).jpeg(90).into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let found = search_selfie(&mut api, &event.id, selfie(32, 1).jpeg(90)).await;
     assert_eq!(found.matches.len(), 1);
     // Nothing has been exported yet: an hour's batching is not over.
     assert!(receiver.spans().is_empty(), "{:?}", receiver.spans());
