@@ -3,7 +3,8 @@
 //! back-off (up to 5 s here), and every one is indexed once it is back.
 //! (Production retries for `retry_for_ms`, 6 hours by default; the harness's
 //! other clusters cap attempts at 5 so that their "down for good" cases end
-//! fast.) `FACEPASS_TEST_OUTAGE_SECS` changes the outage's length.
+//! fast.) Meanwhile they are reported `retrying`, with the last error and
+//! the next attempt. `FACEPASS_TEST_OUTAGE_SECS` changes the outage's length.
 
 use std::time::{Duration, Instant};
 
@@ -51,6 +52,7 @@ async fn photos_wait_out_a_two_minute_embedder_outage() {
         upload(&mut api, &event.id, &format!("o-{i}"), photo(i)).await;
     }
     let mut waiting = 0;
+    let mut retrying = 0;
     while down_since.elapsed() < outage {
         let counts = api
             .get_event(pb::GetEventRequest {
@@ -68,9 +70,50 @@ async fn photos_wait_out_a_two_minute_embedder_outage() {
             cluster.logs()
         );
         waiting = counts.photos_pending;
+        retrying = counts.photos_retrying;
         tokio::time::sleep(Duration::from_secs(5)).await;
     }
     assert_eq!(waiting, 10, "the photos uploaded during the outage wait");
+    assert_eq!(retrying, 10, "and are reported as retrying");
+    // Each says why and when it is tried next (gRPC and REST alike).
+    let listed = api
+        .list_photos(pb::ListPhotosRequest {
+            event_id: event.id.clone(),
+            status: pb::PhotoStatus::Retrying as i32,
+            page_size: 100,
+            page_token: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .photos;
+    assert_eq!(listed.len(), 10);
+    for p in &listed {
+        assert_eq!(p.last_error_code, "UNAVAILABLE", "{p:?}");
+        assert!(p.last_error_reason.contains("embedder"), "{p:?}");
+        assert!(p.attempts >= 2, "{p:?}");
+        let (next, until) = (
+            p.next_attempt_at.unwrap().seconds,
+            p.retry_until.unwrap().seconds,
+        );
+        assert!(next < until, "{p:?}");
+        assert!(p.failure_code.is_empty(), "retrying is not failed: {p:?}");
+    }
+    let rest: serde_json::Value = reqwest::Client::new()
+        .get(format!(
+            "{}/api/v1/photos/{}",
+            cluster.gateway_http, listed[0].id
+        ))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rest["status"], "retrying", "{rest}");
+    assert_eq!(rest["last_error_code"], "UNAVAILABLE", "{rest}");
+    assert!(rest["next_attempt_at"].is_string(), "{rest}");
     let retried = prom::sum(
         &cluster.scrape("indexer").await.unwrap(),
         "facepass_indexer_photos_total",
@@ -87,6 +130,21 @@ async fn photos_wait_out_a_two_minute_embedder_outage() {
     assert_eq!(
         (done.photos_indexed, done.photos_failed, done.faces_total),
         (20, 0, 20)
+    );
+    let after = api
+        .get_photo(pb::GetPhotoRequest {
+            photo_id: listed[0].id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .photo
+        .unwrap();
+    assert_eq!(after.status, pb::PhotoStatus::Indexed as i32);
+    assert_eq!(
+        (after.last_error_code.as_str(), after.next_attempt_at),
+        ("", None),
+        "an indexed photo carries no retry state"
     );
     eprintln!(
         "embedder down {} s: {retried} retries, no photo failed; all 20 indexed {:.1} s after it returned",

@@ -22,6 +22,62 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: KeyCommand,
     },
+    /// Failed photos: index them again.
+    Photos {
+        #[command(subcommand)]
+        command: PhotosCommand,
+    },
+    /// RabbitMQ's dead-letter queue: list what is in it, send it back.
+    /// Talks to RabbitMQ directly (not to the gateway).
+    DeadLetters {
+        #[arg(
+            long,
+            env = "FACEPASS_AMQP_URL",
+            default_value = "amqp://guest:guest@127.0.0.1:5672/%2f",
+            hide_env_values = true
+        )]
+        amqp_url: String,
+        /// The services' `amqp.namespace`.
+        #[arg(long, env = "FACEPASS_AMQP_NAMESPACE", default_value = "facepass")]
+        namespace: String,
+        #[command(subcommand)]
+        command: DeadLetterCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum PhotosCommand {
+    /// Queue failed photos for indexing again: all of them, or those of a
+    /// studio, an event or a failure code (filters combine).
+    Retry {
+        #[arg(long)]
+        studio: Option<String>,
+        #[arg(long)]
+        event: Option<String>,
+        /// e.g. UNAVAILABLE, TIMEOUT (docs/errors.md).
+        #[arg(long)]
+        code: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum DeadLetterCommand {
+    /// Show the dead-lettered messages; nothing leaves the queue.
+    List {
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Send messages back to the queue they were dead-lettered from.
+    Replay {
+        /// Only the messages with this message id or about this photo id.
+        #[arg(long = "id")]
+        ids: Vec<String>,
+        /// Every message (without --id, one of the two is required).
+        #[arg(long)]
+        all: bool,
+        #[arg(long, default_value_t = 10_000)]
+        limit: usize,
+    },
 }
 
 #[derive(Subcommand)]
@@ -142,12 +198,110 @@ fn status(e: Status) -> anyhow::Error {
     anyhow::anyhow!("{}: {}", err.code, err.message)
 }
 
+/// `facepass admin dead-letters ...`, straight against RabbitMQ.
+async fn dead_letters(
+    amqp_url: &str,
+    namespace: &str,
+    command: DeadLetterCommand,
+) -> anyhow::Result<()> {
+    use facepass_queue::dead_letters as dl;
+    let topology = facepass_queue::AmqpConfig {
+        url: amqp_url.to_string(),
+        namespace: namespace.to_string(),
+    }
+    .topology();
+    let connection = facepass_queue::connect(amqp_url, "facepass-cli")
+        .await
+        .context("connecting to rabbitmq")?;
+    let print = |l: &dl::DeadLetter| {
+        let died = l
+            .died_at
+            .map(|t| chrono::DateTime::<chrono::Utc>::from(t).format("%Y-%m-%d %H:%M:%SZ").to_string())
+            .unwrap_or_else(|| "-".into());
+        println!(
+            "{:<36}  {:<34} {:<9} x{:<3} {}  from {}  photo {} event {}  {} bytes",
+            if l.message_id.is_empty() { "-" } else { &l.message_id },
+            if l.message_type.is_empty() { "(no type)" } else { &l.message_type },
+            if l.reason.is_empty() { "-" } else { &l.reason },
+            l.deaths,
+            died,
+            if l.queue.is_empty() { "-" } else { &l.queue },
+            if l.photo_id.is_empty() { "-" } else { &l.photo_id },
+            if l.event_id.is_empty() { "-" } else { &l.event_id },
+            l.size_bytes,
+        );
+    };
+    match command {
+        DeadLetterCommand::List { limit } => {
+            let letters = dl::list(&connection, &topology, limit)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            for l in &letters {
+                print(l);
+            }
+            println!(
+                "{} dead-lettered message(s) in {}",
+                letters.len(),
+                topology.dead_letter_queue()
+            );
+        }
+        DeadLetterCommand::Replay { ids, all, limit } => {
+            if ids.is_empty() && !all {
+                anyhow::bail!("say which messages: --id <message id> (repeatable) or --all");
+            }
+            let replayed = dl::replay(
+                &connection,
+                &topology,
+                &dl::ReplayFilter {
+                    message_ids: ids,
+                    limit,
+                },
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            for l in &replayed {
+                print(l);
+            }
+            println!("{} message(s) sent back to their queues", replayed.len());
+        }
+    }
+    let _ = connection.close(200, "done".into()).await;
+    Ok(())
+}
+
 pub async fn run(url: &str, token: &str, command: AdminCommand) -> anyhow::Result<()> {
+    let command = match command {
+        AdminCommand::DeadLetters {
+            amqp_url,
+            namespace,
+            command,
+        } => return dead_letters(&amqp_url, &namespace, command).await,
+        other => other,
+    };
     if token.is_empty() {
         anyhow::bail!("no admin token: pass --admin-token or set FACEPASS_ADMIN_TOKEN");
     }
     let mut admin = client(url, token).await?;
     match command {
+        AdminCommand::DeadLetters { .. } => unreachable!("handled above"),
+        AdminCommand::Photos {
+            command: PhotosCommand::Retry {
+                studio,
+                event,
+                code,
+            },
+        } => {
+            let r = admin
+                .retry_failed_photos(pb::RetryFailedPhotosRequest {
+                    studio_id: studio.unwrap_or_default(),
+                    event_id: event.unwrap_or_default(),
+                    failure_code: code.unwrap_or_default(),
+                })
+                .await
+                .map_err(status)?
+                .into_inner();
+            println!("{} failed photo(s) queued for indexing again", r.photos_requeued);
+        }
         AdminCommand::Studio { command } => match command {
             StudioCommand::Create { name } => {
                 let r = admin

@@ -45,7 +45,8 @@ enum Command {
         #[command(subcommand)]
         command: ModelsCommand,
     },
-    /// Operator: studios and API keys, over the gateway's admin API.
+    /// Operator: studios, API keys and failed photos (over the gateway's
+    /// admin API), and the dead-letter queue (RabbitMQ).
     Admin {
         #[arg(long, default_value = "http://127.0.0.1:50051", global = true)]
         gateway: String,

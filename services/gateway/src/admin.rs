@@ -251,4 +251,32 @@ impl AdminService for AdminApi {
             secret,
         }))
     }
+
+    async fn retry_failed_photos(
+        &self,
+        request: Request<pb::RetryFailedPhotosRequest>,
+    ) -> Result<Response<pb::RetryFailedPhotosResponse>, Status> {
+        self.operator(&request)?;
+        let pb::RetryFailedPhotosRequest {
+            studio_id,
+            event_id,
+            failure_code,
+        } = request.into_inner();
+        let optional = |field: &str, value: &str| -> Result<Option<uuid::Uuid>> {
+            (!value.is_empty())
+                .then(|| parse_id(field, value))
+                .transpose()
+        };
+        let filter = crate::catalog::Redrive {
+            studio_id: optional("studio_id", &studio_id)?,
+            event_id: optional("event_id", &event_id)?,
+            photo_id: None,
+            failure_code: (!failure_code.is_empty()).then_some(failure_code),
+        };
+        let queued = self.gateway.redrive(&filter).await?;
+        tracing::info!(photos = queued.len(), ?filter, "operator queued failed photos again");
+        Ok(Response::new(pb::RetryFailedPhotosResponse {
+            photos_requeued: queued.len() as u64,
+        }))
+    }
 }

@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::catalog::{
     EventCounts, EventRow, PhotoRow, STATUS_FAILED, STATUS_INDEXED, STATUS_PENDING,
+    STATUS_RETRYING,
 };
 use crate::domain::{Gateway, NewRegistration, NewUpload, PageRequest};
 use crate::faces::{check_limit, check_people, FaceId, Person, PhotoMatch, Tier, Tiers};
@@ -67,6 +68,7 @@ pub fn event_to_pb(event: &EventRow, counts: &EventCounts) -> pb::Event {
         share_enabled: event.share_disabled_at.is_none(),
         share_expires_at: event.share_expires_at.map(timestamp),
         retain_until: event.retain_until.map(timestamp),
+        photos_retrying: counts.retrying,
     }
 }
 
@@ -75,6 +77,7 @@ pub fn status_to_pb(status: &str) -> pb::PhotoStatus {
         STATUS_PENDING => pb::PhotoStatus::Pending,
         STATUS_INDEXED => pb::PhotoStatus::Indexed,
         STATUS_FAILED => pb::PhotoStatus::Failed,
+        STATUS_RETRYING => pb::PhotoStatus::Retrying,
         _ => pb::PhotoStatus::Unspecified,
     }
 }
@@ -97,6 +100,11 @@ pub fn photo_to_pb(photo: &PhotoRow) -> pb::Photo {
         width: photo.width.unwrap_or(0).max(0) as u32,
         height: photo.height.unwrap_or(0).max(0) as u32,
         captured_at: photo.captured_at.map(timestamp),
+        last_error_code: photo.last_error_code.clone().unwrap_or_default(),
+        last_error_reason: photo.last_error_reason.clone().unwrap_or_default(),
+        attempts: photo.attempts.max(0) as u32,
+        next_attempt_at: photo.next_attempt_at.map(timestamp),
+        retry_until: photo.retry_until.map(timestamp),
     }
 }
 
@@ -212,6 +220,7 @@ fn progress_to_pb(counts: &EventCounts, completed: bool) -> pb::IndexingProgress
         photos_failed: counts.failed,
         faces_total: counts.faces,
         completed,
+        photos_retrying: counts.retrying,
     }
 }
 
@@ -583,6 +592,7 @@ impl FacePassService for PublicApi {
             Ok(pb::PhotoStatus::Pending) => Some(STATUS_PENDING),
             Ok(pb::PhotoStatus::Indexed) => Some(STATUS_INDEXED),
             Ok(pb::PhotoStatus::Failed) => Some(STATUS_FAILED),
+            Ok(pb::PhotoStatus::Retrying) => Some(STATUS_RETRYING),
             Err(_) => return Err(Error::invalid(format!("unknown status {status}")).into()),
         };
         let photos = self
@@ -614,6 +624,37 @@ impl FacePassService for PublicApi {
         Ok(Response::new(pb::DeletePhotoResponse {
             faces_deleted: faces,
         }))
+    }
+
+    async fn retry_photo(
+        &self,
+        request: Request<pb::RetryPhotoRequest>,
+    ) -> Result<Response<pb::RetryPhotoResponse>, Status> {
+        let studio = self.studio(&request, Scope::Upload).await?;
+        let pb::RetryPhotoRequest { photo_id } = request.into_inner();
+        let photo_id = parse_id("photo_id", &photo_id)?;
+        let photo = self.gateway.retry_photo(studio, photo_id).await?;
+        Ok(Response::new(pb::RetryPhotoResponse {
+            photo: Some(photo_to_pb(&photo)),
+        }))
+    }
+
+    async fn retry_failed_photos(
+        &self,
+        request: Request<pb::RetryFailedPhotosRequest>,
+    ) -> Result<Response<pb::RetryFailedPhotosResponse>, Status> {
+        let studio = self.studio(&request, Scope::Upload).await?;
+        let pb::RetryFailedPhotosRequest {
+            event_id,
+            failure_code,
+        } = request.into_inner();
+        let event_id = parse_id("event_id", &event_id)?;
+        let failure_code = (!failure_code.is_empty()).then_some(failure_code);
+        let photos_requeued = self
+            .gateway
+            .retry_failed(studio, event_id, failure_code)
+            .await?;
+        Ok(Response::new(pb::RetryFailedPhotosResponse { photos_requeued }))
     }
 
     async fn search_by_selfie(

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use diesel::IntoSql;
 use diesel::result::DatabaseErrorKind;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use facepass_core::{Error, ErrorCode, Result};
@@ -61,6 +62,16 @@ pub struct PhotoRow {
     pub captured_at: Option<DateTime<Utc>>,
     /// When the status last changed (WatchEvent's order).
     pub updated_at: DateTime<Utc>,
+    /// The error of the last failed attempt (retrying or failed).
+    pub last_error_code: Option<String>,
+    pub last_error_reason: Option<String>,
+    /// Attempts made in the current indexing run.
+    pub attempts: i32,
+    /// While retrying: the next attempt, and the end of the retry window.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub retry_until: Option<DateTime<Utc>>,
+    /// How often the photo was queued again after it failed.
+    pub redrives: i32,
 }
 
 /// An event message waiting in the outbox.
@@ -88,10 +99,33 @@ struct NewOutbox<'a> {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct EventCounts {
     pub total: u64,
+    /// Waiting or being retried (`retrying` counted here too).
     pub pending: u64,
+    pub retrying: u64,
     pub indexed: u64,
     pub failed: u64,
     pub faces: u64,
+    /// Re-drives of the event's photos, summed: a new round of outcomes.
+    pub redrives: u64,
+}
+
+/// What `photo.retrying` tells about a photo.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Retrying {
+    pub attempt: i32,
+    pub error_code: String,
+    pub error_reason: String,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub retry_until: Option<DateTime<Utc>>,
+}
+
+/// Which failed photos to index again; every filter given must match.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Redrive {
+    pub studio_id: Option<Uuid>,
+    pub event_id: Option<Uuid>,
+    pub photo_id: Option<Uuid>,
+    pub failure_code: Option<String>,
 }
 
 /// What `photo.indexed` tells about a photo.
@@ -119,6 +153,7 @@ pub fn now() -> DateTime<Utc> {
 }
 
 pub const STATUS_PENDING: &str = "pending";
+pub const STATUS_RETRYING: &str = "retrying";
 pub const STATUS_INDEXED: &str = "indexed";
 pub const STATUS_FAILED: &str = "failed";
 
@@ -547,6 +582,10 @@ impl Catalog {
                 photos::failure_reason.eq(None::<String>),
                 photos::indexed_at.eq(Some(now())),
                 photos::updated_at.eq(now()),
+                photos::last_error_code.eq(None::<String>),
+                photos::last_error_reason.eq(None::<String>),
+                photos::next_attempt_at.eq(None::<DateTime<Utc>>),
+                photos::retry_until.eq(None::<DateTime<Utc>>),
                 photos::width.eq(indexed.width),
                 photos::height.eq(indexed.height),
                 photos::captured_at.eq(indexed.captured_at),
@@ -576,7 +615,13 @@ impl Catalog {
     }
 
     /// Records `photo.failed`; false when the photo no longer exists.
-    pub async fn mark_failed(&self, photo_id: Uuid, code: &str, reason: &str) -> Result<bool> {
+    pub async fn mark_failed(
+        &self,
+        photo_id: Uuid,
+        code: &str,
+        reason: &str,
+        attempts: i32,
+    ) -> Result<bool> {
         let mut conn = self.conn().await?;
         let n = diesel::update(photos::table.filter(photos::id.eq(photo_id)))
             .set((
@@ -584,12 +629,139 @@ impl Catalog {
                 photos::face_count.eq(0),
                 photos::failure_code.eq(Some(code)),
                 photos::failure_reason.eq(Some(reason)),
+                photos::last_error_code.eq(Some(code)),
+                photos::last_error_reason.eq(Some(reason)),
+                photos::attempts.eq(diesel::dsl::sql::<diesel::sql_types::Int4>(
+                    "GREATEST(attempts, ",
+                )
+                .bind::<diesel::sql_types::Int4, _>(attempts)
+                .sql(")")),
+                photos::next_attempt_at.eq(None::<DateTime<Utc>>),
+                photos::retry_until.eq(None::<DateTime<Utc>>),
                 photos::updated_at.eq(now()),
             ))
             .execute(&mut conn)
             .await
             .map_err(db)?;
         Ok(n > 0)
+    }
+
+    /// Records `photo.retrying`: only while the photo waits for indexing
+    /// and for an attempt later than the one recorded (a late or repeated
+    /// message changes nothing). False when nothing changed.
+    pub async fn mark_retrying(&self, photo_id: Uuid, retrying: &Retrying) -> Result<bool> {
+        let mut conn = self.conn().await?;
+        let n = diesel::update(
+            photos::table
+                .filter(photos::id.eq(photo_id))
+                .filter(photos::status.eq_any([STATUS_PENDING, STATUS_RETRYING]))
+                .filter(photos::attempts.lt(retrying.attempt)),
+        )
+        .set((
+            photos::status.eq(STATUS_RETRYING),
+            photos::attempts.eq(retrying.attempt),
+            photos::last_error_code.eq(Some(&retrying.error_code)),
+            photos::last_error_reason.eq(Some(&retrying.error_reason)),
+            photos::next_attempt_at.eq(retrying.next_attempt_at),
+            photos::retry_until.eq(retrying.retry_until),
+            photos::updated_at.eq(now()),
+        ))
+        .execute(&mut conn)
+        .await
+        .map_err(db)?;
+        Ok(n > 0)
+    }
+
+    /// Queues failed photos for indexing again, `batch` at a time: each
+    /// batch sets them pending (clearing the failure, counting the
+    /// re-drive) and writes their `photo.uploaded` outbox rows (`message`
+    /// builds the payload) in one transaction. Returns the photos queued.
+    pub async fn redrive<F>(
+        &self,
+        filter: &Redrive,
+        batch: i64,
+        routing_key: &str,
+        message_type: &str,
+        message: F,
+    ) -> Result<Vec<PhotoRow>>
+    where
+        F: Fn(&PhotoRow) -> Vec<u8> + Send + Sync,
+    {
+        let mut conn = self.conn().await?;
+        let trace_context = facepass_server::telemetry::current_traceparent();
+        let mut queued = Vec::new();
+        loop {
+            let message = &message;
+            let trace_context = trace_context.as_deref();
+            let rows = conn
+                .transaction::<_, diesel::result::Error, _>(async |conn| {
+                    // Each filter is "not given, or matches" (a locking
+                    // query cannot be boxed to add filters one by one).
+                    let none = |absent: bool| absent.into_sql::<diesel::sql_types::Bool>();
+                    let ids = photos::table
+                        .filter(photos::status.eq(STATUS_FAILED))
+                        .filter(none(filter.studio_id.is_none()).or(
+                            photos::studio_id.eq(filter.studio_id.unwrap_or_default()),
+                        ))
+                        .filter(
+                            none(filter.event_id.is_none())
+                                .or(photos::event_id.eq(filter.event_id.unwrap_or_default())),
+                        )
+                        .filter(
+                            none(filter.photo_id.is_none())
+                                .or(photos::id.eq(filter.photo_id.unwrap_or_default())),
+                        )
+                        .filter(none(filter.failure_code.is_none()).or(
+                            photos::failure_code.eq(filter.failure_code.clone().unwrap_or_default()),
+                        ))
+                        .select(photos::id)
+                        .order(photos::id)
+                        .limit(batch)
+                        .for_update()
+                        .skip_locked();
+                    let ids: Vec<Uuid> = ids.load(conn).await?;
+                    if ids.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let rows: Vec<PhotoRow> =
+                        diesel::update(photos::table.filter(photos::id.eq_any(&ids)))
+                            .set((
+                                photos::status.eq(STATUS_PENDING),
+                                photos::failure_code.eq(None::<String>),
+                                photos::failure_reason.eq(None::<String>),
+                                photos::attempts.eq(0),
+                                photos::next_attempt_at.eq(None::<DateTime<Utc>>),
+                                photos::retry_until.eq(None::<DateTime<Utc>>),
+                                photos::redrives.eq(photos::redrives + 1),
+                                photos::updated_at.eq(now()),
+                            ))
+                            .returning(PhotoRow::as_returning())
+                            .get_results(conn)
+                            .await?;
+                    let payloads: Vec<Vec<u8>> = rows.iter().map(message).collect();
+                    let outbox_rows: Vec<NewOutbox> = payloads
+                        .iter()
+                        .map(|payload| NewOutbox {
+                            routing_key,
+                            message_type,
+                            payload,
+                            trace_context,
+                        })
+                        .collect();
+                    diesel::insert_into(outbox::table)
+                        .values(&outbox_rows)
+                        .execute(conn)
+                        .await?;
+                    Ok(rows)
+                })
+                .await
+                .map_err(db)?;
+            let done = (rows.len() as i64) < batch;
+            queued.extend(rows);
+            if done {
+                return Ok(queued);
+            }
+        }
     }
 
     /// Locks up to `batch` unsent outbox rows, hands them to `publish` in
@@ -660,7 +832,7 @@ async fn counts_on(
     conn: &mut AsyncPgConnection,
     event_ids: &[Uuid],
 ) -> diesel::QueryResult<HashMap<Uuid, EventCounts>> {
-    let rows: Vec<(Uuid, String, i64, Option<i64>)> = photos::table
+    let rows: Vec<(Uuid, String, i64, Option<i64>, Option<i64>)> = photos::table
         .filter(photos::event_id.eq_any(event_ids))
         .group_by((photos::event_id, photos::status))
         .select((
@@ -668,17 +840,23 @@ async fn counts_on(
             photos::status,
             diesel::dsl::count_star(),
             diesel::dsl::sum(photos::face_count),
+            diesel::dsl::sum(photos::redrives),
         ))
         .load(conn)
         .await?;
     let mut counts: HashMap<Uuid, EventCounts> = HashMap::new();
-    for (event_id, status, n, faces) in rows {
+    for (event_id, status, n, faces, redrives) in rows {
         let c = counts.entry(event_id).or_default();
         let n = n as u64;
         c.total += n;
         c.faces += faces.unwrap_or(0) as u64;
+        c.redrives += redrives.unwrap_or(0) as u64;
         match status.as_str() {
             STATUS_PENDING => c.pending += n,
+            STATUS_RETRYING => {
+                c.pending += n;
+                c.retrying += n;
+            }
             STATUS_INDEXED => c.indexed += n,
             _ => c.failed += n,
         }
@@ -694,7 +872,7 @@ async fn outcomes_on(
 ) -> diesel::QueryResult<Vec<PhotoRow>> {
     photos::table
         .filter(photos::event_id.eq(event_id))
-        .filter(photos::status.ne(STATUS_PENDING))
+        .filter(photos::status.ne_all([STATUS_PENDING, STATUS_RETRYING]))
         .filter(
             photos::updated_at
                 .gt(after.created_at)

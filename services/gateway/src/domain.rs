@@ -19,7 +19,7 @@ use tonic::service::interceptor::InterceptedService;
 use uuid::Uuid;
 
 use crate::catalog::{
-    Catalog, Cursor, EventCounts, EventRow, PhotoRow, STATUS_INDEXED, STATUS_PENDING,
+    Catalog, Cursor, EventCounts, EventRow, PhotoRow, Redrive, STATUS_INDEXED, STATUS_PENDING,
 };
 use crate::privacy::Audit;
 use crate::GatewayConfig;
@@ -499,35 +499,25 @@ impl Gateway {
             height: None,
             captured_at: None,
             updated_at: crate::catalog::now(),
+            last_error_code: None,
+            last_error_reason: None,
+            attempts: 0,
+            next_attempt_at: None,
+            retry_until: None,
+            redrives: 0,
         }
     }
 
     /// Writes the row and its `photo.uploaded` event; `None` when the
     /// event already has a photo with the row's external_id.
     pub(crate) async fn insert_photo(&self, row: &PhotoRow) -> Result<Option<()>> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        let event = PhotoUploaded {
-            photo_id: row.id.to_string(),
-            event_id: row.event_id.to_string(),
-            studio_id: row.studio_id.to_string(),
-            object_key: row.object_key.clone(),
-            uploaded_at: Some(prost_types::Timestamp {
-                seconds: now.as_secs() as i64,
-                nanos: now.subsec_nanos() as i32,
-            }),
-            attempt: 1,
-            // Stamped by the indexer at the first attempt.
-            first_attempt_at: None,
-        };
         let inserted = self
             .catalog
             .insert_photo(
                 row,
                 PhotoUploaded::ROUTING_KEY,
                 &PhotoUploaded::type_name(),
-                &event.encode_to_vec(),
+                &photo_uploaded(row),
             )
             .await?;
         if !inserted {
@@ -539,6 +529,80 @@ impl Gateway {
     }
 
     /// Deletes a photo: its faces, its object (when FacePass owns it), its row.
+    /// Queues failed photos for indexing again (through the outbox, like an
+    /// upload); returns the photos queued.
+    pub async fn redrive(&self, filter: &Redrive) -> Result<Vec<PhotoRow>> {
+        if let Some(code) = &filter.failure_code {
+            if ErrorCode::parse(code).is_none() {
+                return Err(Error::invalid_field(
+                    "failure_code",
+                    format!("{code:?} is not an error code (docs/errors.md)"),
+                ));
+            }
+        }
+        let queued = self
+            .catalog
+            .redrive(
+                filter,
+                500,
+                PhotoUploaded::ROUTING_KEY,
+                &PhotoUploaded::type_name(),
+                photo_uploaded,
+            )
+            .await?;
+        if !queued.is_empty() {
+            self.outbox_ready.notify_one();
+            tracing::info!(photos = queued.len(), ?filter, "failed photos queued again");
+        }
+        Ok(queued)
+    }
+
+    /// One photo of the studio indexed again: a failed photo is queued, a
+    /// pending or retrying one is returned as it is, an indexed one is
+    /// INVALID_ARGUMENT.
+    pub async fn retry_photo(&self, studio: Uuid, photo_id: Uuid) -> Result<PhotoRow> {
+        let photo = self.catalog.get_photo(studio, photo_id).await?;
+        match photo.status.as_str() {
+            STATUS_INDEXED => {
+                return Err(Error::invalid_field(
+                    "photo_id",
+                    "the photo is indexed; only a failed photo can be retried",
+                ))
+            }
+            crate::catalog::STATUS_FAILED => {
+                self.redrive(&Redrive {
+                    studio_id: Some(studio),
+                    photo_id: Some(photo_id),
+                    ..Redrive::default()
+                })
+                .await?;
+            }
+            _ => return Ok(photo),
+        }
+        self.catalog.get_photo(studio, photo_id).await
+    }
+
+    /// Every failed photo of the studio's event (or those with one failure
+    /// code) queued again; how many.
+    pub async fn retry_failed(
+        &self,
+        studio: Uuid,
+        event_id: Uuid,
+        failure_code: Option<String>,
+    ) -> Result<u64> {
+        // NOT_FOUND for an event of another studio.
+        self.catalog.get_event(studio, event_id).await?;
+        let queued = self
+            .redrive(&Redrive {
+                studio_id: Some(studio),
+                event_id: Some(event_id),
+                failure_code,
+                ..Redrive::default()
+            })
+            .await?;
+        Ok(queued.len() as u64)
+    }
+
     pub async fn delete_photo(&self, studio: Uuid, photo_id: Uuid, actor: &str) -> Result<u64> {
         let photo = self.catalog.get_photo(studio, photo_id).await?;
         let faces = self
@@ -805,4 +869,26 @@ impl Gateway {
         }
         Ok(())
     }
+}
+
+/// The `photo.uploaded` message of a photo row: first attempt (an upload,
+/// or a failed photo queued again).
+pub(crate) fn photo_uploaded(row: &PhotoRow) -> Vec<u8> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    PhotoUploaded {
+        photo_id: row.id.to_string(),
+        event_id: row.event_id.to_string(),
+        studio_id: row.studio_id.to_string(),
+        object_key: row.object_key.clone(),
+        uploaded_at: Some(prost_types::Timestamp {
+            seconds: now.as_secs() as i64,
+            nanos: now.subsec_nanos() as i32,
+        }),
+        attempt: 1,
+        // Stamped by the indexer at the first attempt.
+        first_attempt_at: None,
+    }
+    .encode_to_vec()
 }

@@ -1,4 +1,5 @@
-//! Turns `photo.indexed` and `photo.failed` into catalog status. Updates are
+//! Turns `photo.indexed`, `photo.failed` and `photo.retrying` into catalog
+//! status. Updates are
 //! idempotent, so redelivery is harmless. Faces indexed for a photo deleted
 //! in the meantime are removed from the store.
 
@@ -7,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use facepass_core::Error;
-use facepass_proto::events::v1::{PhotoFailed, PhotoIndexed};
+use facepass_proto::events::v1::{PhotoFailed, PhotoIndexed, PhotoRetrying};
 use facepass_proto::search::v1 as srch;
 use facepass_queue::lapin::message::Delivery;
 use facepass_queue::lapin::options::{
@@ -20,7 +21,7 @@ use futures::StreamExt;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::catalog::Indexed;
+use crate::catalog::{Indexed, Retrying};
 use crate::domain::Gateway;
 
 pub async fn run(gateway: Arc<Gateway>, shutdown: Shutdown, connected: Arc<AtomicBool>) {
@@ -89,6 +90,11 @@ async fn handle_outcome(gateway: &Gateway, delivery: Delivery) {
     } else if kind == PhotoFailed::type_name() {
         match facepass_queue::decode::<PhotoFailed>(&delivery.properties, &delivery.data) {
             Ok(event) => apply_failed(gateway, event).await,
+            Err(why) => Err(Some(why)),
+        }
+    } else if kind == PhotoRetrying::type_name() {
+        match facepass_queue::decode::<PhotoRetrying>(&delivery.properties, &delivery.data) {
+            Ok(event) => apply_retrying(gateway, event).await,
             Err(why) => Err(Some(why)),
         }
     } else {
@@ -183,7 +189,7 @@ async fn apply_failed(gateway: &Gateway, event: PhotoFailed) -> Result<(), Optio
     let reason = facepass_core::text::sanitize(&event.reason, 2000);
     let found = gateway
         .catalog
-        .mark_failed(photo_id, &code, &reason)
+        .mark_failed(photo_id, &code, &reason, event.attempts as i32)
         .await
         .map_err(transient)?;
     tracing::info!(%photo_id, found, code = %event.error_code, reason = %event.reason, "photo failed");
@@ -214,5 +220,30 @@ async fn apply_failed(gateway: &Gateway, event: PhotoFailed) -> Result<(), Optio
             .await
             .map_err(|s| transient(Error::from_status(&s)))?;
     }
+    Ok(())
+}
+
+/// Records that the photo is being retried, with the attempt's error. A
+/// late or repeated message (the photo indexed or failed meanwhile, or a
+/// later attempt already recorded) changes nothing.
+async fn apply_retrying(gateway: &Gateway, event: PhotoRetrying) -> Result<(), Option<String>> {
+    let photo_id =
+        Uuid::parse_str(&event.photo_id).map_err(|_| Some("bad photo_id".to_string()))?;
+    let time = |t: Option<prost_types::Timestamp>| {
+        t.and_then(|t| chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))
+    };
+    let retrying = Retrying {
+        attempt: event.attempt.min(i32::MAX as u32) as i32,
+        error_code: facepass_core::text::sanitize(&event.error_code, 64),
+        error_reason: facepass_core::text::sanitize(&event.reason, 2000),
+        next_attempt_at: time(event.next_attempt_at),
+        retry_until: time(event.retry_until),
+    };
+    let changed = gateway
+        .catalog
+        .mark_retrying(photo_id, &retrying)
+        .await
+        .map_err(transient)?;
+    tracing::info!(%photo_id, changed, attempt = event.attempt, code = %event.error_code, "photo retrying");
     Ok(())
 }

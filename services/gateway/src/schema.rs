@@ -63,6 +63,12 @@ diesel::table! {
         height -> Nullable<Int4>,
         captured_at -> Nullable<Timestamptz>,
         updated_at -> Timestamptz,
+        last_error_code -> Nullable<Text>,
+        last_error_reason -> Nullable<Text>,
+        attempts -> Int4,
+        next_attempt_at -> Nullable<Timestamptz>,
+        retry_until -> Nullable<Timestamptz>,
+        redrives -> Int4,
     }
 }
 

@@ -424,25 +424,31 @@ impl Catalog {
 /// Queues the webhooks of a photo's outcome, and `event.indexing_completed`
 /// when the event has nothing pending any more (once per photo count).
 pub async fn photo_outcome(gateway: &Gateway, photo: &PhotoRow) -> Result<()> {
-    let (event_type, data) = if photo.status == crate::catalog::STATUS_INDEXED {
-        (
+    let (event_type, data) = match photo.status.as_str() {
+        crate::catalog::STATUS_INDEXED => (
             PHOTO_INDEXED,
             serde_json::json!({
                 "photo_id": photo.id, "event_id": photo.event_id,
                 "external_id": photo.external_id, "face_count": photo.face_count,
             }),
-        )
-    } else {
-        (
+        ),
+        crate::catalog::STATUS_FAILED => (
             PHOTO_FAILED,
             serde_json::json!({
                 "photo_id": photo.id, "event_id": photo.event_id,
                 "external_id": photo.external_id,
                 "failure_code": photo.failure_code, "failure_reason": photo.failure_reason,
             }),
-        )
+        ),
+        // Queued again (or a redelivered outcome of an earlier run) while
+        // this was read: no outcome to tell yet.
+        _ => return Ok(()),
     };
-    let dedupe = format!("{event_type}:{}", photo.id);
+    // A photo queued again after it failed has a new outcome to tell.
+    let dedupe = match photo.redrives {
+        0 => format!("{event_type}:{}", photo.id),
+        n => format!("{event_type}:{}:{n}", photo.id),
+    };
     gateway
         .catalog
         .enqueue(photo.studio_id, event_type, &dedupe, data)
@@ -460,7 +466,10 @@ pub async fn photo_outcome(gateway: &Gateway, photo: &PhotoRow) -> Result<()> {
             "photos": {"total": counts.total, "indexed": counts.indexed, "failed": counts.failed},
             "faces": counts.faces,
         });
-        let dedupe = format!("{EVENT_COMPLETED}:{}:{}", photo.event_id, counts.total);
+        let dedupe = match counts.redrives {
+            0 => format!("{EVENT_COMPLETED}:{}:{}", photo.event_id, counts.total),
+            n => format!("{EVENT_COMPLETED}:{}:{}:{n}", photo.event_id, counts.total),
+        };
         gateway
             .catalog
             .enqueue(photo.studio_id, EVENT_COMPLETED, &dedupe, data)

@@ -1,8 +1,9 @@
 //! The RabbitMQ side of the indexer: consume `photo.uploaded` with manual
 //! acks and a bounded prefetch, index, publish the outcome with publisher
 //! confirms, and only then ack. Transient failures are retried through the
-//! retry queue with exponential backoff; permanent ones (and exhausted
-//! retries) become `photo.failed` with a readable reason. An undecodable
+//! retry queue with exponential backoff, each announced by `photo.retrying`
+//! (the photo's status and last error); permanent ones (and retries past
+//! the window) become `photo.failed` with a readable reason. An undecodable
 //! message is rejected to the dead-letter queue. Connection loss is
 //! survived by reconnecting; unacked deliveries are redelivered, and
 //! redelivery is harmless because the store's upsert is idempotent.
@@ -12,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use facepass_core::Error;
-use facepass_proto::events::v1::{PhotoFailed, PhotoIndexed, PhotoUploaded};
+use facepass_proto::events::v1::{PhotoFailed, PhotoIndexed, PhotoRetrying, PhotoUploaded};
 use facepass_queue::lapin::message::Delivery;
 use facepass_queue::lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, BasicRejectOptions,
@@ -132,7 +133,9 @@ impl Drop for AbortOnDrop {
 enum Outcome {
     Indexed(PhotoIndexed),
     Failed(PhotoFailed),
-    Retry(PhotoUploaded, Duration),
+    /// The retry copy, its delay, and the `photo.retrying` that tells the
+    /// catalog (published first, so the status never lags the retry).
+    Retry(PhotoUploaded, Duration, PhotoRetrying),
 }
 
 /// [`handle_photo`] inside the photo's span, a child of the trace its
@@ -221,7 +224,19 @@ async fn handle_photo(
                 let mut next = photo.clone();
                 next.attempt = attempt + 1;
                 next.first_attempt_at = Some(first_attempt.into());
-                Outcome::Retry(next, delay)
+                let retrying = PhotoRetrying {
+                    photo_id: photo.photo_id.clone(),
+                    event_id: photo.event_id.clone(),
+                    studio_id: photo.studio_id.clone(),
+                    error_code: e.code.as_str().to_string(),
+                    reason: e.message.clone(),
+                    attempt,
+                    next_attempt_at: Some((SystemTime::now() + delay).into()),
+                    retry_until: Some(
+                        (first_attempt + Duration::from_millis(config.retry_for_ms)).into(),
+                    ),
+                };
+                Outcome::Retry(next, delay, retrying)
             }
             Retry::GiveUp(why) => {
                 tracing::error!(photo_id = %photo.photo_id, code = %e.code, reason = %e.message, attempt, %why, "giving up");
@@ -233,7 +248,7 @@ async fn handle_photo(
     };
     let exchange = topology.events_exchange();
     let retry_queue = match &outcome {
-        Outcome::Retry(_, delay) => topology.retry_queue(delay.as_millis() as u64),
+        Outcome::Retry(_, delay, _) => topology.retry_queue(delay.as_millis() as u64),
         _ => String::new(),
     };
     let published = match &outcome {
@@ -261,8 +276,20 @@ async fn handle_photo(
         }
         // Straight into the retry queue of that delay (default exchange);
         // the queue's TTL sends it back to photo.uploaded.
-        Outcome::Retry(event, _) => {
-            publish(channel, "", &retry_queue, &event.photo_id, event, None).await
+        Outcome::Retry(event, _, retrying) => {
+            match publish(
+                channel,
+                &exchange,
+                routing_key(retrying),
+                &retrying.photo_id,
+                retrying,
+                None,
+            )
+            .await
+            {
+                Ok(()) => publish(channel, "", &retry_queue, &event.photo_id, event, None).await,
+                Err(e) => Err(e),
+            }
         }
     };
     match published {

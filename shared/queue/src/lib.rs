@@ -7,11 +7,11 @@
 //!
 //! | name | kind | purpose |
 //! |---|---|---|
-//! | `<ns>.events` | topic exchange | `photo.uploaded`, `photo.indexed`, `photo.failed` |
+//! | `<ns>.events` | topic exchange | `photo.uploaded`, `photo.indexed`, `photo.failed`, `photo.retrying` |
 //! | `<ns>.dlx` | topic exchange | dead letters (undecodable messages) |
 //! | `<ns>.indexer.photo-uploaded` | queue, bound to `photo.uploaded` | the indexer's work |
 //! | `<ns>.indexer.retry.<ms>ms` | one queue per retry delay, queue TTL `<ms>`, dead-letters back to `photo.uploaded` | delayed retries (declared by the indexer) |
-//! | `<ns>.gateway.photo-outcomes` | queue, bound to `photo.indexed` and `photo.failed` | status updates |
+//! | `<ns>.gateway.photo-outcomes` | queue, bound to `photo.indexed`, `photo.failed` and `photo.retrying` | status updates |
 //! | `<ns>.dead-letters` | queue, bound to `<ns>.dlx` with `#` | kept for inspection |
 
 use facepass_core::{Error, ErrorCode};
@@ -25,10 +25,13 @@ use serde::{Deserialize, Serialize};
 
 pub use lapin;
 
+pub mod dead_letters;
+
 /// Routing keys of the events.
 pub const PHOTO_UPLOADED: &str = "photo.uploaded";
 pub const PHOTO_INDEXED: &str = "photo.indexed";
 pub const PHOTO_FAILED: &str = "photo.failed";
+pub const PHOTO_RETRYING: &str = "photo.retrying";
 
 /// A message carried on the events exchange: its routing key is here, its
 /// type name (the AMQP `type` property) is the message's own full protobuf
@@ -52,6 +55,10 @@ impl Event for facepass_proto::events::v1::PhotoIndexed {
 
 impl Event for facepass_proto::events::v1::PhotoFailed {
     const ROUTING_KEY: &'static str = PHOTO_FAILED;
+}
+
+impl Event for facepass_proto::events::v1::PhotoRetrying {
+    const ROUTING_KEY: &'static str = PHOTO_RETRYING;
 }
 
 /// Content type of every FacePass event.
@@ -196,6 +203,7 @@ impl Topology {
                 vec![
                     (self.events_exchange(), PHOTO_INDEXED),
                     (self.events_exchange(), PHOTO_FAILED),
+                    (self.events_exchange(), PHOTO_RETRYING),
                 ],
             ),
             (

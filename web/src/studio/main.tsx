@@ -26,6 +26,7 @@ interface Counts {
   pending: number;
   indexed: number;
   failed: number;
+  retrying: number;
 }
 interface Branding {
   name: string;
@@ -48,12 +49,15 @@ interface EventRow {
 }
 interface Photo {
   id: string;
-  status: "pending" | "indexed" | "failed";
+  status: "pending" | "retrying" | "indexed" | "failed";
   file_name: string | null;
   external_id: string | null;
   face_count: number;
   failure_code: string | null;
   failure_reason: string | null;
+  last_error_code: string | null;
+  attempts: number;
+  next_attempt_at: string | null;
   width: number | null;
   height: number | null;
 }
@@ -489,7 +493,7 @@ function EventPage(props: {
   const { t, event, onBack, onError, onChange } = props;
   const [counts, setCounts] = useState<Counts>(event.photos);
   const [items, setItems] = useState<Item[]>([]);
-  const [filter, setFilter] = useState<"" | "pending" | "indexed" | "failed">("");
+  const [filter, setFilter] = useState<"" | "pending" | "retrying" | "indexed" | "failed">("");
   const [photos, setPhotos] = useState<Photo[]>([]);
   const [next, setNext] = useState("");
   const [shown, setShown] = useState<Photo | null>(null);
@@ -714,7 +718,7 @@ function EventPage(props: {
           <h2>{t("photos.title")}</h2>
           <span class="spacer" />
           <div class="tabs" role="tablist">
-            {(["", "pending", "indexed", "failed"] as const).map((f) => (
+            {(["", "pending", "retrying", "indexed", "failed"] as const).map((f) => (
               <button
                 type="button"
                 role="tab"
@@ -739,9 +743,26 @@ function EventPage(props: {
                 )}
               </button>
               {p.status === "failed" ? <p class="bad-text small">{p.failure_reason}</p> : null}
+              {p.status === "retrying" ? <p class="muted small">{p.last_error_code}</p> : null}
             </li>
           ))}
         </ul>
+        {counts.failed ? (
+          <button
+            type="button"
+            data-action="retry-failed"
+            onClick={() =>
+              call<{ photos_requeued: number }>("POST", `${base}/retry-failed`, {})
+                .then((r) => {
+                  alert(t("photos.requeued", { count: r.photos_requeued }));
+                  void loadPhotos();
+                })
+                .catch(onError)
+            }
+          >
+            {t("photos.retryFailed", { failed: counts.failed })}
+          </button>
+        ) : null}
         {next ? (
           <button type="button" onClick={() => void loadPhotos(next)}>
             {t("photos.more")}
@@ -768,6 +789,10 @@ function EventPage(props: {
           onDeleted={() => {
             setPhotos((old) => old.filter((p) => p.id !== shown.id));
             setShown(null);
+          }}
+          onRetried={(p) => {
+            setPhotos((old) => old.map((o) => (o.id === p.id ? p : o)));
+            setShown(p);
           }}
           onError={onError}
         />
@@ -800,8 +825,15 @@ async function collect(data: DataTransfer | null): Promise<File[]> {
   return out;
 }
 
-function PhotoView(props: { t: T; photo: Photo; onClose: () => void; onDeleted: () => void; onError: (e: unknown) => void }) {
-  const { t, photo, onClose, onDeleted, onError } = props;
+function PhotoView(props: {
+  t: T;
+  photo: Photo;
+  onClose: () => void;
+  onDeleted: () => void;
+  onRetried: (p: Photo) => void;
+  onError: (e: unknown) => void;
+}) {
+  const { t, photo, onClose, onDeleted, onRetried, onError } = props;
   const [faces, setFaces] = useState<Face[]>([]);
   useEffect(() => {
     if (photo.status === "indexed")
@@ -839,7 +871,15 @@ function PhotoView(props: { t: T; photo: Photo; onClose: () => void; onDeleted: 
           </div>
         ) : (
           <p class={photo.status === "failed" ? "bad-text" : "muted"}>
-            {photo.failure_code ? `${photo.failure_code}: ${photo.failure_reason}` : t(`photos.${photo.status}` as Key)}
+            {photo.failure_code
+              ? `${photo.failure_code}: ${photo.failure_reason}`
+              : photo.status === "retrying"
+                ? t("photos.retryingInfo", {
+                    attempts: photo.attempts,
+                    code: photo.last_error_code ?? "",
+                    at: photo.next_attempt_at ? new Date(photo.next_attempt_at).toLocaleTimeString() : "",
+                  })
+                : t(`photos.${photo.status}` as Key)}
           </p>
         )}
         <div class="row">
@@ -847,6 +887,15 @@ function PhotoView(props: { t: T; photo: Photo; onClose: () => void; onDeleted: 
             {t("photos.faces", { count: photo.face_count })}
           </span>
           <span class="spacer" />
+          {photo.status === "failed" ? (
+            <button
+              type="button"
+              data-action="retry"
+              onClick={() => call<Photo>("POST", `/api/v1/photos/${photo.id}/retry`).then(onRetried).catch(onError)}
+            >
+              {t("photos.retry")}
+            </button>
+          ) : null}
           <button
             type="button"
             class="danger"

@@ -114,6 +114,8 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .routes(routes!(watch_event))
         .routes(routes!(studio::get_photo, studio::delete_photo))
         .routes(routes!(studio::photo_image))
+        .routes(routes!(studio::retry_photo))
+        .routes(routes!(studio::retry_failed))
         .routes(routes!(studio::forget_guest))
         .routes(routes!(studio::update_share_link))
         .routes(routes!(studio::rotate_share_link))
@@ -857,7 +859,7 @@ async fn list_photos(
     let event_id = parse_id("event_id", &event_id)?;
     let status = match q.status.as_str() {
         "" => None,
-        s @ ("pending" | "indexed" | "failed") => Some(s),
+        s @ ("pending" | "retrying" | "indexed" | "failed") => Some(s),
         other => return Err(Error::invalid(format!("unknown status {other:?}")).into()),
     };
     let photos = gw

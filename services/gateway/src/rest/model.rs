@@ -94,6 +94,9 @@ impl ToSchema for ImageBytes {}
 #[serde(rename_all = "snake_case")]
 pub enum PhotoStatus {
     Pending,
+    /// An attempt failed for a reason that may pass; retried at
+    /// `next_attempt_at` until `retry_until`.
+    Retrying,
     Indexed,
     Failed,
 }
@@ -102,9 +105,12 @@ pub enum PhotoStatus {
 #[derive(Serialize, ToSchema)]
 pub struct PhotoCounts {
     pub total: u64,
+    /// Waiting for indexing, `retrying` ones included.
     pub pending: u64,
     pub indexed: u64,
     pub failed: u64,
+    /// Being retried after a failed attempt (also counted in `pending`).
+    pub retrying: u64,
 }
 
 impl From<&EventCounts> for PhotoCounts {
@@ -114,6 +120,7 @@ impl From<&EventCounts> for PhotoCounts {
             pending: c.pending,
             indexed: c.indexed,
             failed: c.failed,
+            retrying: c.retrying,
         }
     }
 }
@@ -181,6 +188,15 @@ pub struct Photo {
     pub height: Option<i32>,
     /// From EXIF, when the camera recorded it.
     pub captured_at: Option<DateTime<Utc>>,
+    /// The error of the last failed attempt (while `retrying`, and the
+    /// final one when `failed`).
+    pub last_error_code: Option<String>,
+    pub last_error_reason: Option<String>,
+    /// Attempts made in the current indexing run.
+    pub attempts: i32,
+    /// While `retrying`: the next attempt, and when retrying stops.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub retry_until: Option<DateTime<Utc>>,
 }
 
 impl From<&PhotoRow> for Photo {
@@ -201,8 +217,28 @@ impl From<&PhotoRow> for Photo {
             width: p.width,
             height: p.height,
             captured_at: p.captured_at,
+            last_error_code: p.last_error_code.clone(),
+            last_error_reason: p.last_error_reason.clone(),
+            attempts: p.attempts,
+            next_attempt_at: p.next_attempt_at,
+            retry_until: p.retry_until,
         }
     }
+}
+
+/// Which failed photos of the event to index again.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryFailedBody {
+    /// Only photos that failed with this code (e.g. `UNAVAILABLE`); every
+    /// failed photo when absent.
+    pub failure_code: Option<String>,
+}
+
+/// How many failed photos were queued for indexing again.
+#[derive(Serialize, ToSchema)]
+pub struct Requeued {
+    pub photos_requeued: u64,
 }
 
 /// A page of events, newest first.

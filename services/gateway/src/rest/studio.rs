@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::model::{
     AuditEntry, AuditPage, AuditQuery, Branding, BrandingBody, CreatedWebhook, Deleted, Deliveries,
     Delivery, ErrorBody, Event, EventEdit, Forgotten, ImageBytes, ImageQuery, NewWebhook, Photo,
-    Retention, ShareLink, Webhook, Webhooks,
+    Requeued, Retention, RetryFailedBody, ShareLink, Webhook, Webhooks,
 };
 use super::{caller, json_body, studio, ApiResult};
 use crate::domain::{Gateway, PageRequest};
@@ -103,6 +103,74 @@ pub async fn delete_photo(
         photos_deleted: None,
         faces_deleted: faces,
     }))
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/photos/{photo_id}/retry",
+    tag = "photos",
+    operation_id = "retry_photo",
+    summary = "Index a failed photo again",
+    description = "A failed photo goes back to `pending` and is indexed again; a photo still pending or retrying is returned as it is.",
+    params(("photo_id" = Uuid, Path)),
+    responses(
+        (status = 202, description = "Queued for indexing", body = Photo),
+        (status = 200, description = "Already waiting for indexing", body = Photo),
+        (status = 400, description = "INVALID_ARGUMENT: the photo is indexed", body = ErrorBody),
+        (status = 404, description = "NOT_FOUND", body = ErrorBody),
+    ),
+    security(("api_key" = ["upload"])),
+)]
+pub async fn retry_photo(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    Path(photo_id): Path<String>,
+) -> ApiResult<(StatusCode, Json<Photo>)> {
+    let studio = studio(&gw, &headers, Scope::Upload).await?;
+    let photo_id = parse_id("photo_id", &photo_id)?;
+    let before = gw.catalog.get_photo(studio, photo_id).await?;
+    let photo = gw.retry_photo(studio, photo_id).await?;
+    let status = if before.status == crate::catalog::STATUS_FAILED {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(Photo::from(&photo))))
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/events/{event_id}/retry-failed",
+    tag = "photos",
+    operation_id = "retry_failed_photos",
+    summary = "Index the event's failed photos again",
+    description = "Every failed photo of the event, or only those that failed with `failure_code`, goes back to `pending`.",
+    params(("event_id" = Uuid, Path)),
+    request_body(content = RetryFailedBody, description = "Optional filter; an empty body retries every failed photo"),
+    responses(
+        (status = 200, description = "How many photos were queued", body = Requeued),
+        (status = 400, description = "INVALID_ARGUMENT: not an error code", body = ErrorBody),
+        (status = 404, description = "NOT_FOUND", body = ErrorBody),
+    ),
+    security(("api_key" = ["upload"])),
+)]
+pub async fn retry_failed(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    Path(event_id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Requeued>> {
+    let studio = studio(&gw, &headers, Scope::Upload).await?;
+    let event_id = parse_id("event_id", &event_id)?;
+    let filter: RetryFailedBody = if body.iter().all(u8::is_ascii_whitespace) {
+        RetryFailedBody::default()
+    } else {
+        json_body(&body, r#"{"failure_code": "..."}"#)?
+    };
+    let photos_requeued = gw
+        .retry_failed(studio, event_id, filter.failure_code)
+        .await?;
+    Ok(Json(Requeued { photos_requeued }))
 }
 
 /// The selfie as the raw body; the studio's "forget me" for a guest.
