@@ -153,7 +153,7 @@ try {
   step("dropped", { files: dropped.length, done: (await uploads(page)).done - doneBefore });
 
   // A photo with its faces drawn.
-  await page.locator(".tabs button").nth(2).click();
+  await page.locator(".tabs button[data-filter=indexed]").click();
   await page.waitForSelector(".thumbs img");
   await page.locator(".thumbs button").first().click();
   await page.waitForSelector(".framed img");
@@ -238,7 +238,7 @@ try {
     const p = JSON.parse(document.querySelector("[data-progress]")?.getAttribute("data-progress") || "{}");
     return p.total === 2 && p.pending === 0;
   }, null, { timeout: 120000 });
-  await apage.locator(".tabs button").nth(2).click();
+  await apage.locator(".tabs button[data-filter=indexed]").click();
   await apage.waitForSelector(".thumbs img");
   seen.axe.push(await axe(apage, "studio event"));
   await apage.locator(".thumbs button").first().click();

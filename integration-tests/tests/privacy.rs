@@ -338,7 +338,11 @@ async fn consent_forget_me_audit_and_retention() {
     assert_eq!(purge.event_id, short.id);
     assert_eq!(purge.counts["photos"], 1);
     assert_eq!(purge.counts["faces"], 1);
-    assert_eq!(purge.counts["objects"], 1);
+    // Every object under the event's prefix: the photo and its previews.
+    assert_eq!(
+        purge.counts["objects"],
+        1 + facepass_core::preview::Size::ALL.len() as u64
+    );
     let event_dir = cluster
         .storage_root
         .join(format!("studios/{studio_id}/events/{}", short.id));

@@ -180,8 +180,8 @@ async fn photos_live_in_an_s3_bucket_and_survive_an_outage() {
         .photo
         .unwrap();
     assert_eq!(
-        photo.status,
-        pb::PhotoStatus::Pending as i32,
+        (photo.status, photo.last_error_code.as_str()),
+        (pb::PhotoStatus::Retrying as i32, "UNAVAILABLE"),
         "indexed or failed while the store was cut? {photo:?}\n{}",
         cluster.logs()
     );

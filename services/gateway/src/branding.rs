@@ -166,6 +166,7 @@ impl Catalog {
         let current: EventRow = events::table
             .filter(events::id.eq(event_id))
             .filter(events::studio_id.eq(studio))
+            .filter(events::deleting_at.is_null())
             .select(EventRow::as_select())
             .first(&mut conn)
             .await

@@ -15,7 +15,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::schema::{events, outbox, photos, studios};
+use crate::schema::{events, outbox, pending_objects, photos, studios};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = events)]
@@ -259,11 +259,14 @@ impl Catalog {
         }
     }
 
+    /// The studio's event; NOT_FOUND for another studio's, and for one
+    /// being deleted.
     pub async fn get_event(&self, studio_id: Uuid, event_id: Uuid) -> Result<EventRow> {
         let mut conn = self.conn().await?;
         events::table
             .filter(events::id.eq(event_id))
             .filter(events::studio_id.eq(studio_id))
+            .filter(events::deleting_at.is_null())
             .select(EventRow::as_select())
             .first(&mut conn)
             .await
@@ -282,6 +285,7 @@ impl Catalog {
         let (event, studio_disabled) = events::table
             .inner_join(studios::table)
             .filter(events::share_token.eq(token))
+            .filter(events::deleting_at.is_null())
             .select((EventRow::as_select(), studios::disabled_at))
             .first::<(EventRow, Option<DateTime<Utc>>)>(&mut conn)
             .await
@@ -306,7 +310,8 @@ impl Catalog {
         diesel::update(
             events::table
                 .filter(events::id.eq(event_id))
-                .filter(events::studio_id.eq(studio_id)),
+                .filter(events::studio_id.eq(studio_id))
+                .filter(events::deleting_at.is_null()),
         )
         .set(events::share_token.eq(random_token("")))
         .returning(EventRow::as_returning())
@@ -335,7 +340,8 @@ impl Catalog {
         diesel::update(
             events::table
                 .filter(events::id.eq(event_id))
-                .filter(events::studio_id.eq(studio_id)),
+                .filter(events::studio_id.eq(studio_id))
+                .filter(events::deleting_at.is_null()),
         )
         .set((
             events::share_expires_at.eq(expires_at),
@@ -359,6 +365,7 @@ impl Catalog {
         let mut conn = self.conn().await?;
         let mut query = events::table
             .filter(events::studio_id.eq(studio_id))
+            .filter(events::deleting_at.is_null())
             .into_boxed();
         if let Some(Cursor { created_at, id }) = after {
             // Newest first, ties by id: the rows after (created_at, id).
@@ -392,6 +399,7 @@ impl Catalog {
         routing_key: &str,
         message_type: &str,
         payload: &[u8],
+        pending_key: Option<&str>,
     ) -> Result<bool> {
         let mut conn = self.conn().await?;
         let row = row.clone();
@@ -407,6 +415,12 @@ impl Catalog {
                     .values(&row)
                     .execute(conn)
                     .await?;
+                // The object is referred to now: no longer an orphan to be.
+                if let Some(key) = pending_key {
+                    diesel::delete(pending_objects::table.find(key))
+                        .execute(conn)
+                        .await?;
+                }
                 diesel::insert_into(outbox::table)
                     .values(NewOutbox {
                         routing_key: &routing_key,
@@ -558,6 +572,101 @@ impl Catalog {
             .await
             .map_err(db)?;
         Ok(n > 0)
+    }
+
+    /// Marks the studio's event as being deleted (hidden from then on) and
+    /// returns it; NOT_FOUND when it is not the studio's or already going.
+    pub async fn begin_event_deletion(
+        &self,
+        studio_id: Uuid,
+        event_id: Uuid,
+        actor: &str,
+    ) -> Result<EventRow> {
+        let mut conn = self.conn().await?;
+        diesel::update(
+            events::table
+                .filter(events::id.eq(event_id))
+                .filter(events::studio_id.eq(studio_id))
+                .filter(events::deleting_at.is_null()),
+        )
+        .set((
+            events::deleting_at.eq(Some(Utc::now())),
+            events::deleting_by.eq(Some(actor)),
+        ))
+        .returning(EventRow::as_returning())
+        .get_result(&mut conn)
+        .await
+        .optional()
+        .map_err(db)?
+        .ok_or_else(|| Error::not_found(format!("event {event_id} not found")))
+    }
+
+    /// Deletions begun before `before` and not finished (their gateway
+    /// stopped or failed halfway), with the actor that began each.
+    pub async fn unfinished_deletions(
+        &self,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<(EventRow, String)>> {
+        let mut conn = self.conn().await?;
+        events::table
+            .filter(events::deleting_at.lt(before))
+            .order(events::deleting_at)
+            .limit(limit)
+            .select((
+                EventRow::as_select(),
+                events::deleting_by.assume_not_null(),
+            ))
+            .load(&mut conn)
+            .await
+            .map_err(db)
+    }
+
+    /// Notes that `key` is about to be written for an upload whose photo
+    /// row is not committed yet.
+    pub async fn journal_object(&self, key: &str) -> Result<()> {
+        let mut conn = self.conn().await?;
+        diesel::insert_into(pending_objects::table)
+            .values(pending_objects::key.eq(key))
+            .on_conflict_do_nothing()
+            .execute(&mut conn)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    /// The upload of `key` ended (its object removed, or never written).
+    pub async fn forget_object(&self, key: &str) -> Result<()> {
+        let mut conn = self.conn().await?;
+        diesel::delete(pending_objects::table.find(key))
+            .execute(&mut conn)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    /// Journaled objects older than `before`: uploads that never committed.
+    pub async fn stale_objects(&self, before: DateTime<Utc>, limit: i64) -> Result<Vec<String>> {
+        let mut conn = self.conn().await?;
+        pending_objects::table
+            .filter(pending_objects::created_at.lt(before))
+            .order(pending_objects::created_at)
+            .limit(limit)
+            .select(pending_objects::key)
+            .load(&mut conn)
+            .await
+            .map_err(db)
+    }
+
+    /// Whether a photo refers to the object `key`.
+    pub async fn object_in_use(&self, key: &str) -> Result<bool> {
+        let mut conn = self.conn().await?;
+        diesel::select(diesel::dsl::exists(
+            photos::table.filter(photos::object_key.eq(key)),
+        ))
+        .get_result(&mut conn)
+        .await
+        .map_err(db)
     }
 
     /// Deletes the event; its photo rows go with it (ON DELETE CASCADE).

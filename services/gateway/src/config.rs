@@ -44,6 +44,13 @@ pub struct GatewayConfig {
     pub admin_token: String,
     /// How often expired events (retain_until) are looked for and purged.
     pub retention_poll_ms: u64,
+    /// An upload's object whose photo row has not committed this long after
+    /// the upload began is an orphan and is removed; an event deletion begun
+    /// this long ago and not finished is finished. Must exceed
+    /// `grpc.request_timeout_ms`, the longest an upload can take.
+    pub orphan_grace_ms: u64,
+    /// How often the sweeper looks for orphans and unfinished deletions.
+    pub sweep_poll_ms: u64,
     /// The version of the privacy policy guests agree to before a search;
     /// the guest page shows it and sends it back with the consent.
     pub privacy_policy_version: String,
@@ -83,6 +90,8 @@ impl Default for GatewayConfig {
             outbox_poll_ms: 500,
             admin_token: String::new(),
             retention_poll_ms: 60_000,
+            orphan_grace_ms: 15 * 60 * 1000,
+            sweep_poll_ms: 60_000,
             privacy_policy_version: "2026-12-01".into(),
             webhook_retry_base_ms: 30_000,
             webhook_max_age_hours: 25,
@@ -140,6 +149,16 @@ impl Validate for GatewayConfig {
         }
         if self.retention_poll_ms == 0 {
             problems.push("retention_poll_ms must be positive".into());
+        }
+        if self.sweep_poll_ms == 0 {
+            problems.push("sweep_poll_ms must be positive".into());
+        }
+        if self.orphan_grace_ms <= self.grpc.request_timeout_ms {
+            problems.push(format!(
+                "orphan_grace_ms ({}) must be longer than grpc.request_timeout_ms ({}): \
+                 an upload still running must not be taken for an orphan",
+                self.orphan_grace_ms, self.grpc.request_timeout_ms
+            ));
         }
         if self.privacy_policy_version.trim().is_empty() || self.privacy_policy_version.len() > 64 {
             problems.push("privacy_policy_version must be 1 to 64 characters".into());

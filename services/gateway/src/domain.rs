@@ -259,17 +259,35 @@ impl Gateway {
         }))
     }
 
-    /// Deletes an event completely: faces, owned objects, rows.
-    /// Returns (photos deleted, faces deleted).
+    /// Deletes an event completely: faces, every object under its prefix
+    /// (photos, previews), rows. Returns (photos deleted, faces deleted).
     /// `actor` goes into the audit entry (`key:<prefix>`, `retention`).
+    ///
+    /// The event is first marked as being deleted (hidden at once); if this
+    /// gateway stops or a dependency fails halfway, the sweeper finishes the
+    /// deletion after `orphan_grace_ms` ([`crate::sweeper`]).
     pub async fn delete_event(
         &self,
         studio: Uuid,
         event_id: Uuid,
         actor: &str,
     ) -> Result<(u64, u64)> {
-        let event = self.catalog.get_event(studio, event_id).await?;
-        let photos = self.catalog.event_photos(event.id).await?;
+        let event = self
+            .catalog
+            .begin_event_deletion(studio, event_id, actor)
+            .await?;
+        self.finish_event_deletion(&event, actor).await
+    }
+
+    /// The rest of [`Gateway::delete_event`], safe to repeat: each step is
+    /// idempotent, and the audit entry is written by whoever removes the row.
+    pub(crate) async fn finish_event_deletion(
+        &self,
+        event: &EventRow,
+        actor: &str,
+    ) -> Result<(u64, u64)> {
+        let studio = event.studio_id;
+        let photos = self.catalog.event_photos(event.id).await?.len() as u64;
         let faces = self
             .peers
             .search
@@ -282,16 +300,18 @@ impl Gateway {
             .map_err(peer("search"))?
             .into_inner()
             .faces_deleted;
-        let mut objects = 0;
-        for photo in &photos {
-            self.delete_previews(photo).await?;
-            if photo.owned_object {
-                self.delete_object(&photo.object_key).await?;
-                objects += 1;
-            }
+        // Everything FacePass stored for the event lies under its prefix,
+        // whatever row it belongs to (or none: a cut upload, a preview
+        // written for a photo deleted meanwhile). Registered objects are the
+        // studio's and lie elsewhere.
+        let objects = self
+            .delete_prefix(&format!("studios/{studio}/events/{}/", event.id))
+            .await?;
+        if !self.catalog.delete_event_row(event.id).await? {
+            // Another gateway finished it meanwhile and wrote the receipt.
+            return Ok((photos, faces));
         }
-        self.catalog.delete_event_row(event.id).await?;
-        tracing::info!(%event_id, photos = photos.len(), faces, "event deleted");
+        tracing::info!(event_id = %event.id, photos, faces, objects, "event deleted");
         self.catalog
             .audit(Audit {
                 studio,
@@ -303,14 +323,31 @@ impl Gateway {
                 },
                 event_id: Some(event.id),
                 photo_id: None,
-                counts: &[
-                    ("photos", photos.len() as u64),
-                    ("faces", faces),
-                    ("objects", objects),
-                ],
+                counts: &[("photos", photos), ("faces", faces), ("objects", objects)],
             })
             .await?;
-        Ok((photos.len() as u64, faces))
+        Ok((photos, faces))
+    }
+
+    /// Deletes every object under `prefix`; how many.
+    pub(crate) async fn delete_prefix(&self, prefix: &str) -> Result<u64> {
+        use futures::{StreamExt, TryStreamExt};
+        let path = ObjectPath::parse(prefix.trim_end_matches('/'))
+            .map_err(|e| Error::internal(format!("bad prefix: {e}")))?;
+        let keys: Vec<ObjectPath> = self
+            .store
+            .list(Some(&path))
+            .map_ok(|meta| meta.location)
+            .try_collect()
+            .await
+            .map_err(|e| storage_unavailable("list", e))?;
+        let n = keys.len() as u64;
+        futures::stream::iter(keys)
+            .map(|key| async move { self.delete_object(key.as_ref()).await })
+            .buffer_unordered(16)
+            .try_collect::<Vec<()>>()
+            .await?;
+        Ok(n)
     }
 
     pub(crate) async fn delete_object(&self, key: &str) -> Result<()> {
@@ -518,6 +555,7 @@ impl Gateway {
                 PhotoUploaded::ROUTING_KEY,
                 &PhotoUploaded::type_name(),
                 &photo_uploaded(row),
+                row.owned_object.then_some(row.object_key.as_str()),
             )
             .await?;
         if !inserted {

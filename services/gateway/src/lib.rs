@@ -19,6 +19,7 @@ pub mod relay;
 pub mod rest;
 pub mod schema;
 pub mod sessions;
+pub mod sweeper;
 pub mod uploads;
 pub mod watch;
 pub mod webhooks;
@@ -95,6 +96,7 @@ pub async fn run(
         relay_up.clone(),
     ));
     tokio::spawn(webhooks::run(gateway.clone(), shutdown.clone()));
+    tokio::spawn(sweeper::run(gateway.clone(), shutdown.clone()));
     tokio::spawn(privacy::run_retention(
         gateway.clone(),
         Duration::from_millis(config.retention_poll_ms),

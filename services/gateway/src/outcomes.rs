@@ -163,8 +163,20 @@ async fn apply_indexed(gateway: &Gateway, event: PhotoIndexed) -> Result<(), Opt
         tracing::info!(%photo_id, faces = event.face_count, "photo indexed");
         notify(gateway, &event.studio_id, photo_id).await?;
     } else {
-        // Deleted while it was being indexed: its faces must not outlive it.
-        tracing::info!(%photo_id, "indexed photo no longer exists; removing its faces");
+        // Deleted while it was being indexed: its faces must not outlive
+        // it, nor the previews the detector wrote meanwhile.
+        tracing::info!(%photo_id, "indexed photo no longer exists; removing its faces and previews");
+        if let (Ok(studio), Ok(event)) = (
+            Uuid::parse_str(&event.studio_id),
+            Uuid::parse_str(&event.event_id),
+        ) {
+            for size in facepass_core::preview::Size::ALL {
+                gateway
+                    .delete_object(&facepass_core::preview::key(&studio, &event, &photo_id, size))
+                    .await
+                    .map_err(transient)?;
+            }
+        }
         gateway
             .peers
             .search

@@ -190,7 +190,8 @@ impl Catalog {
         diesel::update(
             events::table
                 .filter(events::id.eq(event_id))
-                .filter(events::studio_id.eq(studio)),
+                .filter(events::studio_id.eq(studio))
+                .filter(events::deleting_at.is_null()),
         )
         .set(events::retain_until.eq(retain_until))
         .returning(EventRow::as_returning())
@@ -206,6 +207,7 @@ impl Catalog {
         let mut conn = self.conn().await?;
         events::table
             .filter(events::retain_until.le(Utc::now()))
+            .filter(events::deleting_at.is_null())
             .order(events::retain_until)
             .limit(limit)
             .select(EventRow::as_select())

@@ -38,6 +38,8 @@ diesel::table! {
         share_disabled_at -> Nullable<Timestamptz>,
         retain_until -> Nullable<Timestamptz>,
         event_date -> Nullable<Date>,
+        deleting_at -> Nullable<Timestamptz>,
+        deleting_by -> Nullable<Text>,
     }
 }
 
@@ -143,6 +145,13 @@ diesel::table! {
         key_id -> Uuid,
         created_at -> Timestamptz,
         expires_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    catalog.pending_objects (key) {
+        key -> Text,
+        created_at -> Timestamptz,
     }
 }
 

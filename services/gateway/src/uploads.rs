@@ -184,7 +184,18 @@ impl Gateway {
         }
         let photo_id = Uuid::new_v4();
         let key = format!("studios/{studio}/events/{}/photos/{photo_id}", event.id);
-        let streamed = self.write_object(&key, chunks).await?;
+        // Journaled first: if this process dies before the row commits, the
+        // sweeper finds the object (or its staged parts) and removes it.
+        self.catalog.journal_object(&key).await?;
+        let streamed = match self.write_object(&key, chunks).await {
+            Ok(streamed) => streamed,
+            Err(e) => {
+                // write_object removed what it wrote; the sweeper retries
+                // if this fails too.
+                let _ = self.catalog.forget_object(&key).await;
+                return Err(e);
+            }
+        };
         let row = PhotoRow {
             file_name,
             content_type: streamed.content_type.clone(),
@@ -204,11 +215,15 @@ impl Gateway {
                 // A concurrent call with the same external_id won: its
                 // photo is the one; this call's object must not stay.
                 self.delete_object(&key).await?;
+                self.catalog.forget_object(&key).await?;
                 same(self.existing_photo(&row).await?, &streamed.sha256).map(|p| (p, false))
             }
             Err(e) => {
-                // The row is not there, so the object must not stay either.
-                let _ = self.delete_object(&key).await;
+                // The row is not there, so the object must not stay either
+                // (left to the sweeper if this fails too).
+                if self.delete_object(&key).await.is_ok() {
+                    let _ = self.catalog.forget_object(&key).await;
+                }
                 Err(e)
             }
         }

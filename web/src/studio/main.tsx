@@ -722,6 +722,7 @@ function EventPage(props: {
               <button
                 type="button"
                 role="tab"
+                data-filter={f || "all"}
                 aria-selected={filter === f}
                 class={filter === f ? "on" : ""}
                 onClick={() => setFilter(f)}
