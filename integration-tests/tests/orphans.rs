@@ -139,7 +139,8 @@ async fn cut_uploads_and_interrupted_deletions_leave_nothing_behind() {
     let left = files(&event_dir);
     assert!(left.contains(&stored_file), "{left:?}");
     assert!(
-        left.iter().all(|f| f == &stored_file || f.starts_with("previews/")),
+        left.iter()
+            .all(|f| f == &stored_file || f.starts_with("previews/")),
         "only the stored photo and its previews remain: {left:?}"
     );
     assert_eq!(

@@ -78,7 +78,11 @@ async fn failed_photos_are_redriven_and_dead_letters_replayed() {
         .unwrap();
     let mut ids = Vec::new();
     for i in 0..4 {
-        ids.push(upload(&mut api, &event.id, &format!("r-{i}"), photo(i)).await.id);
+        ids.push(
+            upload(&mut api, &event.id, &format!("r-{i}"), photo(i))
+                .await
+                .id,
+        );
     }
     let deadline = Instant::now() + Duration::from_secs(90);
     while event_of(&mut api, &event.id).await.photos_failed < 4 {
@@ -162,7 +166,9 @@ async fn failed_photos_are_redriven_and_dead_letters_replayed() {
     assert_eq!(r.status(), 200);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["photos_requeued"], 0, "{body}");
-    let r = retry_failed(r#"{"failure_code": "NOT_A_CODE"}"#).await.unwrap();
+    let r = retry_failed(r#"{"failure_code": "NOT_A_CODE"}"#)
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "INVALID_ARGUMENT", "{body}");

@@ -216,18 +216,38 @@ async fn dead_letters(
     let print = |l: &dl::DeadLetter| {
         let died = l
             .died_at
-            .map(|t| chrono::DateTime::<chrono::Utc>::from(t).format("%Y-%m-%d %H:%M:%SZ").to_string())
+            .map(|t| {
+                chrono::DateTime::<chrono::Utc>::from(t)
+                    .format("%Y-%m-%d %H:%M:%SZ")
+                    .to_string()
+            })
             .unwrap_or_else(|| "-".into());
         println!(
             "{:<36}  {:<34} {:<9} x{:<3} {}  from {}  photo {} event {}  {} bytes",
-            if l.message_id.is_empty() { "-" } else { &l.message_id },
-            if l.message_type.is_empty() { "(no type)" } else { &l.message_type },
+            if l.message_id.is_empty() {
+                "-"
+            } else {
+                &l.message_id
+            },
+            if l.message_type.is_empty() {
+                "(no type)"
+            } else {
+                &l.message_type
+            },
             if l.reason.is_empty() { "-" } else { &l.reason },
             l.deaths,
             died,
             if l.queue.is_empty() { "-" } else { &l.queue },
-            if l.photo_id.is_empty() { "-" } else { &l.photo_id },
-            if l.event_id.is_empty() { "-" } else { &l.event_id },
+            if l.photo_id.is_empty() {
+                "-"
+            } else {
+                &l.photo_id
+            },
+            if l.event_id.is_empty() {
+                "-"
+            } else {
+                &l.event_id
+            },
             l.size_bytes,
         );
     };
@@ -285,11 +305,12 @@ pub async fn run(url: &str, token: &str, command: AdminCommand) -> anyhow::Resul
     match command {
         AdminCommand::DeadLetters { .. } => unreachable!("handled above"),
         AdminCommand::Photos {
-            command: PhotosCommand::Retry {
-                studio,
-                event,
-                code,
-            },
+            command:
+                PhotosCommand::Retry {
+                    studio,
+                    event,
+                    code,
+                },
         } => {
             let r = admin
                 .retry_failed_photos(pb::RetryFailedPhotosRequest {
@@ -300,7 +321,10 @@ pub async fn run(url: &str, token: &str, command: AdminCommand) -> anyhow::Resul
                 .await
                 .map_err(status)?
                 .into_inner();
-            println!("{} failed photo(s) queued for indexing again", r.photos_requeued);
+            println!(
+                "{} failed photo(s) queued for indexing again",
+                r.photos_requeued
+            );
         }
         AdminCommand::Studio { command } => match command {
             StudioCommand::Create { name } => {

@@ -274,7 +274,11 @@ impl AdminService for AdminApi {
             failure_code: (!failure_code.is_empty()).then_some(failure_code),
         };
         let queued = self.gateway.redrive(&filter).await?;
-        tracing::info!(photos = queued.len(), ?filter, "operator queued failed photos again");
+        tracing::info!(
+            photos = queued.len(),
+            ?filter,
+            "operator queued failed photos again"
+        );
         Ok(Response::new(pb::RetryFailedPhotosResponse {
             photos_requeued: queued.len() as u64,
         }))

@@ -11,8 +11,7 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::catalog::{
-    EventCounts, EventRow, PhotoRow, STATUS_FAILED, STATUS_INDEXED, STATUS_PENDING,
-    STATUS_RETRYING,
+    EventCounts, EventRow, PhotoRow, STATUS_FAILED, STATUS_INDEXED, STATUS_PENDING, STATUS_RETRYING,
 };
 use crate::domain::{Gateway, NewRegistration, NewUpload, PageRequest};
 use crate::faces::{check_limit, check_people, FaceId, Person, PhotoMatch, Tier, Tiers};
@@ -654,7 +653,9 @@ impl FacePassService for PublicApi {
             .gateway
             .retry_failed(studio, event_id, failure_code)
             .await?;
-        Ok(Response::new(pb::RetryFailedPhotosResponse { photos_requeued }))
+        Ok(Response::new(pb::RetryFailedPhotosResponse {
+            photos_requeued,
+        }))
     }
 
     async fn search_by_selfie(

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::IntoSql;
 use diesel::result::DatabaseErrorKind;
+use diesel::IntoSql;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use facepass_core::{Error, ErrorCode, Result};
 use facepass_db::{PgPool, PooledConnection};
@@ -613,10 +613,7 @@ impl Catalog {
             .filter(events::deleting_at.lt(before))
             .order(events::deleting_at)
             .limit(limit)
-            .select((
-                EventRow::as_select(),
-                events::deleting_by.assume_not_null(),
-            ))
+            .select((EventRow::as_select(), events::deleting_by.assume_not_null()))
             .load(&mut conn)
             .await
             .map_err(db)
@@ -809,9 +806,10 @@ impl Catalog {
                     let none = |absent: bool| absent.into_sql::<diesel::sql_types::Bool>();
                     let ids = photos::table
                         .filter(photos::status.eq(STATUS_FAILED))
-                        .filter(none(filter.studio_id.is_none()).or(
-                            photos::studio_id.eq(filter.studio_id.unwrap_or_default()),
-                        ))
+                        .filter(
+                            none(filter.studio_id.is_none())
+                                .or(photos::studio_id.eq(filter.studio_id.unwrap_or_default())),
+                        )
                         .filter(
                             none(filter.event_id.is_none())
                                 .or(photos::event_id.eq(filter.event_id.unwrap_or_default())),
@@ -820,9 +818,10 @@ impl Catalog {
                             none(filter.photo_id.is_none())
                                 .or(photos::id.eq(filter.photo_id.unwrap_or_default())),
                         )
-                        .filter(none(filter.failure_code.is_none()).or(
-                            photos::failure_code.eq(filter.failure_code.clone().unwrap_or_default()),
-                        ))
+                        .filter(
+                            none(filter.failure_code.is_none()).or(photos::failure_code
+                                .eq(filter.failure_code.clone().unwrap_or_default())),
+                        )
                         .select(photos::id)
                         .order(photos::id)
                         .limit(batch)
@@ -941,7 +940,9 @@ async fn counts_on(
     conn: &mut AsyncPgConnection,
     event_ids: &[Uuid],
 ) -> diesel::QueryResult<HashMap<Uuid, EventCounts>> {
-    let rows: Vec<(Uuid, String, i64, Option<i64>, Option<i64>)> = photos::table
+    // (event, status, photos, faces, re-drives)
+    type Row = (Uuid, String, i64, Option<i64>, Option<i64>);
+    let rows: Vec<Row> = photos::table
         .filter(photos::event_id.eq_any(event_ids))
         .group_by((photos::event_id, photos::status))
         .select((

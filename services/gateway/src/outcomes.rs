@@ -172,7 +172,9 @@ async fn apply_indexed(gateway: &Gateway, event: PhotoIndexed) -> Result<(), Opt
         ) {
             for size in facepass_core::preview::Size::ALL {
                 gateway
-                    .delete_object(&facepass_core::preview::key(&studio, &event, &photo_id, size))
+                    .delete_object(&facepass_core::preview::key(
+                        &studio, &event, &photo_id, size,
+                    ))
                     .await
                     .map_err(transient)?;
             }

@@ -90,8 +90,7 @@ pub async fn sweep(gateway: &Gateway) -> Result<Swept> {
 /// LocalFileSystem), left behind when the process dies mid-upload.
 fn remove_staged_parts(root: &Path, key: &str) {
     let path = root.join(key);
-    let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str()))
-    else {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
         return;
     };
     let Ok(entries) = std::fs::read_dir(dir) else {

@@ -304,7 +304,10 @@ mod tests {
         assert_eq!(letter.reason, "rejected");
         assert_eq!(letter.deaths, 2);
         assert_eq!(letter.routing_key, "photo.uploaded");
-        assert_eq!((letter.photo_id.as_str(), letter.event_id.as_str()), ("p1", "e1"));
+        assert_eq!(
+            (letter.photo_id.as_str(), letter.event_id.as_str()),
+            ("p1", "e1")
+        );
         assert!(letter.died_at.is_some());
         // A replayed copy keeps the trace context, not the death history.
         let copy = without_deaths(&props);

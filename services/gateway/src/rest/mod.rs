@@ -827,7 +827,7 @@ async fn register_photos(
             .into_iter()
             .map(|r| match r {
                 Ok((photo, created)) => RegisterResult::Registered {
-                    photo: Photo::from(&photo),
+                    photo: Box::new(Photo::from(&photo)),
                     created,
                 },
                 Err(e) => RegisterResult::Refused { error: e.into() },

@@ -483,7 +483,7 @@ pub struct RegisterResults {
 #[derive(Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum RegisterResult {
-    Registered { photo: Photo, created: bool },
+    Registered { photo: Box<Photo>, created: bool },
     Refused { error: ErrorObject },
 }
 
