@@ -679,6 +679,15 @@ impl FacePassService for PublicApi {
         if selfie.is_empty() {
             return Err(Error::invalid_field("selfie", "selfie is empty").into());
         }
+        // tonic has read the message already; the share bounds what the
+        // searches hold downstream (the detector's copies).
+        let selfie_bytes = selfie.len()
+            + more_selfies.iter().map(|s| s.len()).sum::<usize>()
+            + together
+                .iter()
+                .flat_map(|t| t.selfies.iter().map(|s| s.len()))
+                .sum::<usize>();
+        let _share = self.gateway.selfie_permit(selfie_bytes).await?;
         let mut people = vec![Person {
             selfies: std::iter::once(selfie).chain(more_selfies).collect(),
             faces: Vec::new(),
@@ -884,6 +893,7 @@ impl FacePassService for PublicApi {
         let studio = caller.studio;
         let pb::ForgetGuestRequest { event_id, selfie } = request.into_inner();
         let event_id = parse_id("event_id", &event_id)?;
+        let _share = self.gateway.selfie_permit(selfie.len()).await?;
         let event = self.gateway.catalog.get_event(studio, event_id).await?;
         let (faces, photos) = self
             .gateway

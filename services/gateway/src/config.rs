@@ -34,8 +34,18 @@ pub struct GatewayConfig {
     pub detector: PeerConfig,
     pub embedder: PeerConfig,
     pub search: PeerConfig,
-    /// Largest photo or selfie accepted, in bytes.
+    /// Largest photo accepted, in bytes.
     pub max_upload_bytes: usize,
+    /// Largest selfie accepted, in bytes (a phone selfie is a few MB): a
+    /// larger body is refused, IMAGE_TOO_LARGE, before it is read.
+    pub max_selfie_bytes: usize,
+    /// Selfie bytes held at once (all searches and "forget me" requests
+    /// together): the ceiling on the memory they take. A request that
+    /// cannot get its share within `overload_wait_ms` is OVERLOADED (429
+    /// with Retry-After).
+    pub selfie_memory_bytes: usize,
+    /// How long a request waits for a share of `selfie_memory_bytes`.
+    pub overload_wait_ms: u64,
     /// How often the outbox relay looks for unsent events.
     pub outbox_poll_ms: u64,
     /// The operator credential of facepass.admin.v1 (studios, API keys);
@@ -87,6 +97,9 @@ impl Default for GatewayConfig {
             embedder: PeerConfig::new("http://127.0.0.1:50053", 30_000),
             search: PeerConfig::new("http://127.0.0.1:50054", 30_000),
             max_upload_bytes: 50 * 1024 * 1024,
+            max_selfie_bytes: 10 * 1024 * 1024,
+            selfie_memory_bytes: 128 * 1024 * 1024,
+            overload_wait_ms: 1_000,
             outbox_poll_ms: 500,
             admin_token: String::new(),
             retention_poll_ms: 60_000,
@@ -102,6 +115,10 @@ impl Default for GatewayConfig {
         }
     }
 }
+
+/// What a multipart selfie form may add to its selfies (boundaries,
+/// headers, a face id).
+pub const SELFIE_FORM_OVERHEAD: usize = 64 * 1024;
 
 impl Validate for GatewayConfig {
     fn validate(&self) -> Vec<String> {
@@ -128,6 +145,15 @@ impl Validate for GatewayConfig {
         if self.max_upload_bytes == 0 || self.max_upload_bytes > self.grpc.max_message_bytes {
             problems.push(
                 "max_upload_bytes must be positive and at most grpc.max_message_bytes".into(),
+            );
+        }
+        if self.max_selfie_bytes == 0 || self.max_selfie_bytes > self.max_upload_bytes {
+            problems.push("max_selfie_bytes must be positive and at most max_upload_bytes".into());
+        }
+        // A "me and a friend" search holds two selfies and its form.
+        if self.selfie_memory_bytes < 2 * self.max_selfie_bytes + SELFIE_FORM_OVERHEAD {
+            problems.push(
+                "selfie_memory_bytes must hold at least two selfies of max_selfie_bytes".into(),
             );
         }
         if !self.admin_token.is_empty() && self.admin_token.len() < 16 {

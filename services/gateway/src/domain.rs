@@ -181,6 +181,20 @@ pub struct Gateway {
     pub outbox_ready: Arc<Notify>,
     /// Whether the catalog database and the broker answer (`/readyz`).
     pub readiness: facepass_server::health::Readiness,
+    /// Shares of `selfie_memory_bytes`, in KiB ([`Gateway::selfie_permit`]).
+    pub selfie_memory: Arc<tokio::sync::Semaphore>,
+}
+
+/// The KiB a body of `bytes` holds, for [`Gateway::selfie_memory`].
+fn kib(bytes: usize) -> u32 {
+    bytes.div_ceil(1024).min(u32::MAX as usize) as u32
+}
+
+/// [`Gateway::selfie_memory`] for a configuration.
+pub fn selfie_memory(config: &GatewayConfig) -> Arc<tokio::sync::Semaphore> {
+    Arc::new(tokio::sync::Semaphore::new(
+        kib(config.selfie_memory_bytes) as usize
+    ))
 }
 
 impl Gateway {
@@ -680,14 +694,31 @@ impl Gateway {
 
     /// The selfie's main face with its embedding, or a clear error. The
     /// bytes live only in this call's memory.
+    /// A share of the selfie memory for a body of `bytes`, held while the
+    /// selfie lives; OVERLOADED when none frees up within
+    /// `overload_wait_ms`.
+    pub async fn selfie_permit(&self, bytes: usize) -> Result<tokio::sync::OwnedSemaphorePermit> {
+        let wait = std::time::Duration::from_millis(self.config.overload_wait_ms);
+        let share = kib(bytes.min(self.config.selfie_memory_bytes));
+        match tokio::time::timeout(wait, self.selfie_memory.clone().acquire_many_owned(share))
+            .await
+        {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(Error::new(
+                ErrorCode::Overloaded,
+                "too many selfies are being searched right now; retry in a moment",
+            )),
+        }
+    }
+
     pub(crate) async fn selfie_face(&self, selfie: Bytes) -> Result<AnalyzedFace> {
-        if selfie.len() > self.config.max_upload_bytes {
+        if selfie.len() > self.config.max_selfie_bytes {
             return Err(Error::new(
                 ErrorCode::ImageTooLarge,
                 format!(
                     "selfie is {} bytes, the limit is {}",
                     selfie.len(),
-                    self.config.max_upload_bytes
+                    self.config.max_selfie_bytes
                 ),
             ));
         }

@@ -86,6 +86,7 @@ pub async fn run(
         config: config.clone(),
         outbox_ready: Arc::new(Notify::new()),
         readiness: health::Readiness::default(),
+        selfie_memory: domain::selfie_memory(&config),
     });
 
     let relay_up = Arc::new(AtomicBool::new(false));

@@ -194,7 +194,15 @@ pub async fn search_event(
 pub(crate) async fn read_people(mut multipart: Multipart) -> Result<Vec<Person>, Error> {
     let mut people = vec![Person::default()];
     let bad = |e: axum::extract::multipart::MultipartError| {
-        Error::invalid(format!("the body is not valid multipart/form-data: {e}"))
+        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            // Over the selfie limit (rest::selfies).
+            Error::new(
+                facepass_core::ErrorCode::ImageTooLarge,
+                format!("the selfies are larger than the limit: {e}"),
+            )
+        } else {
+            Error::invalid(format!("the body is not valid multipart/form-data: {e}"))
+        }
     };
     while let Some(field) = multipart.next_field().await.map_err(bad)? {
         let name = field.name().unwrap_or_default().to_string();

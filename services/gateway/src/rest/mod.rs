@@ -31,6 +31,7 @@ use crate::privacy::Channel;
 mod faces;
 pub mod model;
 pub mod openapi;
+mod selfies;
 mod session;
 mod stack;
 mod studio;
@@ -59,10 +60,18 @@ impl From<Error> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.0.code.http_status();
+        // OVERLOADED, UNAVAILABLE and TIMEOUT say when to come back.
+        let retry_after = self.0.code.retry_delay().map(|d| d.as_secs().max(1));
         let body = ErrorBody {
             error: ErrorObject::from(self.0),
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }
 
@@ -155,6 +164,10 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         // (After every route: the method fallback is set on those present.)
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            gateway.clone(),
+            selfies::bounded,
+        ))
         .layer(axum::middleware::from_fn(csrf_guard))
         .with_state(gateway);
     with_limits(routes, &limits)
@@ -336,14 +349,8 @@ async fn guest_search(
         crate::faces::check_people(&people, crate::api::person_field)?;
         people
     } else {
-        // The router's body limit bounds this; a selfie over the upload
-        // limit is IMAGE_TOO_LARGE from the search itself.
-        let body = axum::body::to_bytes(request.into_body(), usize::MAX)
-            .await
-            .map_err(|e| Error::invalid(format!("the selfie could not be read: {e}")))?;
-        if body.is_empty() {
-            return Err(Error::invalid_field("selfie", "selfie is empty").into());
-        }
+        // Bounded by `selfie_bodies` (max_selfie_bytes).
+        let body = selfies::read(request.into_body(), gw.config.max_selfie_bytes).await?;
         vec![Person {
             selfies: vec![body],
             faces: Vec::new(),

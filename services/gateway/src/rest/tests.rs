@@ -14,12 +14,20 @@ use crate::GatewayConfig;
 use serde_json::json;
 
 fn gateway(max_upload_bytes: usize) -> Arc<Gateway> {
+    gateway_with(GatewayConfig {
+        max_upload_bytes,
+        max_selfie_bytes: max_upload_bytes.min(10 << 20),
+        ..GatewayConfig::default()
+    })
+}
+
+fn gateway_with(config: GatewayConfig) -> Arc<Gateway> {
     let config = GatewayConfig {
         database_url: "postgres://nobody@127.0.0.1:1/nothing".into(),
-        max_upload_bytes,
-        ..GatewayConfig::default()
+        ..config
     };
     Arc::new(Gateway {
+        selfie_memory: crate::domain::selfie_memory(&config),
         catalog: Catalog::new(facepass_db::pool(&config.database_url, 1).unwrap()),
         store: Arc::new(object_store::memory::InMemory::new()),
         peers: Peers::connect(&config).unwrap(),
@@ -363,4 +371,79 @@ async fn cookie_requests_that_change_things_need_the_csrf_token() {
         .await
         .unwrap();
     assert_ne!(keyed.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_selfie_over_its_limit_is_refused_before_it_is_read() {
+    // Photos may be 1 MiB, selfies 64 KiB.
+    let gw = gateway_with(GatewayConfig {
+        max_upload_bytes: 1 << 20,
+        max_selfie_bytes: 64 << 10,
+        ..GatewayConfig::default()
+    });
+    for path in [
+        "/api/v1/guest/tok/search?consent=v1",
+        "/api/v1/guest/tok/forget",
+    ] {
+        // Declared too large: refused without reading (nor asking the
+        // database about the link).
+        let request = Request::builder()
+            .method("POST")
+            .uri(path)
+            .header(header::CONTENT_LENGTH, (100 << 10).to_string())
+            .body(Body::from(vec![0u8; 100 << 10]))
+            .unwrap();
+        let response = router(gw.clone()).oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE, "{path}");
+        let json: Value = serde_json::from_slice(
+            &axum::body::to_bytes(response.into_body(), 4096)
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(code(&json), "IMAGE_TOO_LARGE");
+        assert_eq!(
+            json["error"]["message"],
+            "the selfie is larger than the limit of 65536 bytes"
+        );
+    }
+    // Streamed without a length: cut off at the limit as it is read.
+    let chunks = futures::stream::iter(
+        (0..10).map(|_| Ok::<_, std::io::Error>(bytes::Bytes::from(vec![0u8; 16 << 10]))),
+    );
+    let err = super::selfies::read(Body::from_stream(chunks), 64 << 10)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, facepass_core::ErrorCode::ImageTooLarge);
+}
+
+#[tokio::test]
+async fn selfies_beyond_the_memory_ceiling_are_told_to_come_back() {
+    let gw = gateway_with(GatewayConfig {
+        max_upload_bytes: 1 << 20,
+        max_selfie_bytes: 64 << 10,
+        selfie_memory_bytes: 256 << 10,
+        overload_wait_ms: 100,
+        ..GatewayConfig::default()
+    });
+    // Every share is taken (searches in progress).
+    let _busy = gw.selfie_memory.clone().acquire_many_owned(256).await.unwrap();
+    let started = std::time::Instant::now();
+    let request = Request::builder()
+        .method("POST")
+        .uri("/api/v1/guest/tok/search?consent=v1")
+        .header(header::CONTENT_LENGTH, "1000")
+        .body(Body::from(vec![0u8; 1000]))
+        .unwrap();
+    let response = router(gw.clone()).oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    let json: Value = serde_json::from_slice(
+        &axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(code(&json), "OVERLOADED");
 }
