@@ -40,6 +40,10 @@ impl PublicApi {
             .get("authorization")
             .and_then(|v| v.to_str().ok());
         let caller = crate::auth::caller(&self.gateway.catalog, header).await?;
+        self.gateway
+            .rate
+            .api_key
+            .check(&caller.key_id.to_string())?;
         caller.require(scope)?;
         Ok(caller)
     }

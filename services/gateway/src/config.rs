@@ -9,6 +9,8 @@ use facepass_server::telemetry::LogConfig;
 use facepass_server::GrpcServerConfig;
 use serde::{Deserialize, Serialize};
 
+pub use crate::limits::Rate;
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct GatewayConfig {
@@ -46,6 +48,12 @@ pub struct GatewayConfig {
     pub selfie_memory_bytes: usize,
     /// How long a request waits for a share of `selfie_memory_bytes`.
     pub overload_wait_ms: u64,
+    /// Per-client rate limits (`[rate_limits]`).
+    pub rate_limits: RateLimits,
+    /// Take a guest's address from the first `X-Forwarded-For` entry (set
+    /// this behind an ingress or load balancer that sets it; never when
+    /// clients reach the gateway directly, or they choose their address).
+    pub trust_forwarded_for: bool,
     /// How often the outbox relay looks for unsent events.
     pub outbox_poll_ms: u64,
     /// The operator credential of facepass.admin.v1 (studios, API keys);
@@ -100,6 +108,8 @@ impl Default for GatewayConfig {
             max_selfie_bytes: 10 * 1024 * 1024,
             selfie_memory_bytes: 128 * 1024 * 1024,
             overload_wait_ms: 1_000,
+            rate_limits: RateLimits::default(),
+            trust_forwarded_for: false,
             outbox_poll_ms: 500,
             admin_token: String::new(),
             retention_poll_ms: 60_000,
@@ -112,6 +122,29 @@ impl Default for GatewayConfig {
             webhook_poll_ms: 1_000,
             webhook_allow_http: false,
             secure_cookies: false,
+        }
+    }
+}
+
+/// Per-client rate limits, per gateway (docs/reliability.md).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimits {
+    /// Every request made with one API key (or a dashboard session of it).
+    pub api_key: Rate,
+    /// A guest link's searches, "forget me" requests and downloads, all
+    /// guests together.
+    pub guest_link: Rate,
+    /// The same, from one guest address.
+    pub guest_address: Rate,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        RateLimits {
+            api_key: Rate::new(50.0, 100),
+            guest_link: Rate::new(10.0, 30),
+            guest_address: Rate::new(2.0, 10),
         }
     }
 }
@@ -147,6 +180,13 @@ impl Validate for GatewayConfig {
                 "max_upload_bytes must be positive and at most grpc.max_message_bytes".into(),
             );
         }
+        problems.extend(self.rate_limits.api_key.problems("rate_limits.api_key"));
+        problems.extend(self.rate_limits.guest_link.problems("rate_limits.guest_link"));
+        problems.extend(
+            self.rate_limits
+                .guest_address
+                .problems("rate_limits.guest_address"),
+        );
         if self.max_selfie_bytes == 0 || self.max_selfie_bytes > self.max_upload_bytes {
             problems.push("max_selfie_bytes must be positive and at most max_upload_bytes".into());
         }

@@ -183,6 +183,8 @@ pub struct Gateway {
     pub readiness: facepass_server::health::Readiness,
     /// Shares of `selfie_memory_bytes`, in KiB ([`Gateway::selfie_permit`]).
     pub selfie_memory: Arc<tokio::sync::Semaphore>,
+    /// Per-client rate limits.
+    pub rate: crate::limits::RateLimiters,
 }
 
 /// The KiB a body of `bytes` holds, for [`Gateway::selfie_memory`].

@@ -13,6 +13,7 @@ pub mod config;
 pub mod domain;
 pub mod faces;
 pub mod keys;
+pub mod limits;
 pub mod outcomes;
 pub mod privacy;
 pub mod relay;
@@ -87,6 +88,7 @@ pub async fn run(
         outbox_ready: Arc::new(Notify::new()),
         readiness: health::Readiness::default(),
         selfie_memory: domain::selfie_memory(&config),
+        rate: limits::RateLimiters::new(&config.rate_limits),
     });
 
     let relay_up = Arc::new(AtomicBool::new(false));
@@ -135,7 +137,11 @@ pub async fn run(
     let http_shutdown = shutdown.clone();
     let http_server = tokio::spawn(async move {
         tracing::info!(addr = %http_addr, "http server listening");
-        axum::serve(http, app)
+        // The peer's address, for the guests' rate limit.
+        axum::serve(
+            http,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
             .with_graceful_shutdown(http_shutdown.wait())
             .await
     });

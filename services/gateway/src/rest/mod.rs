@@ -60,8 +60,12 @@ impl From<Error> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.0.code.http_status();
-        // OVERLOADED, UNAVAILABLE and TIMEOUT say when to come back.
-        let retry_after = self.0.code.retry_delay().map(|d| d.as_secs().max(1));
+        // OVERLOADED, UNAVAILABLE and TIMEOUT say when to come back: a
+        // rate limit knows exactly, the others by their code.
+        let retry_after = match self.0.info.get("retry_after_ms") {
+            Some(ms) => ms.parse::<u64>().ok().map(|ms| ms.div_ceil(1000).max(1)),
+            None => self.0.code.retry_delay().map(|d| d.as_secs().max(1)),
+        };
         let body = ErrorBody {
             error: ErrorObject::from(self.0),
         };
@@ -168,9 +172,61 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
             gateway.clone(),
             selfies::bounded,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            gateway.clone(),
+            guest_rate,
+        ))
         .layer(axum::middleware::from_fn(csrf_guard))
         .with_state(gateway);
     with_limits(routes, &limits)
+}
+
+/// A guest's search, "forget me" and download (POST on a guest link) count
+/// against the link's and the guest address's rate limits.
+async fn guest_rate(
+    State(gw): State<Arc<Gateway>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let guest_post = request.method() == axum::http::Method::POST
+        && request
+            .extensions()
+            .get::<axum::extract::MatchedPath>()
+            .is_some_and(|p| p.as_str().starts_with("/api/v1/guest/{token}/"));
+    if guest_post {
+        let token = request
+            .uri()
+            .path()
+            .split('/')
+            .nth(4)
+            .unwrap_or_default()
+            .to_string();
+        let address = client_address(&gw, &request);
+        if let Err(e) = gw.rate.guest(&token, address) {
+            return ApiError(e).into_response();
+        }
+    }
+    next.run(request).await
+}
+
+/// The client's address: the connection's peer, or the first
+/// `X-Forwarded-For` entry when `trust_forwarded_for` says a proxy sets it.
+fn client_address(gw: &Gateway, request: &axum::extract::Request) -> Option<std::net::IpAddr> {
+    if gw.config.trust_forwarded_for {
+        if let Some(first) = request
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.trim().parse().ok())
+        {
+            return Some(first);
+        }
+    }
+    request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip())
 }
 
 /// The caller's studio, if its key has `scope`.
@@ -198,6 +254,7 @@ pub(crate) async fn caller(
         (None, Some(session)) => gateway.catalog.session(session).await?.0,
         _ => crate::auth::caller(&gateway.catalog, header).await?,
     };
+    gateway.rate.api_key.check(&caller.key_id.to_string())?;
     caller.require(scope)?;
     Ok(caller)
 }

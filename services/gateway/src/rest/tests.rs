@@ -28,6 +28,7 @@ fn gateway_with(config: GatewayConfig) -> Arc<Gateway> {
     };
     Arc::new(Gateway {
         selfie_memory: crate::domain::selfie_memory(&config),
+        rate: crate::limits::RateLimiters::new(&config.rate_limits),
         catalog: Catalog::new(facepass_db::pool(&config.database_url, 1).unwrap()),
         store: Arc::new(object_store::memory::InMemory::new()),
         peers: Peers::connect(&config).unwrap(),
@@ -446,4 +447,41 @@ async fn selfies_beyond_the_memory_ceiling_are_told_to_come_back() {
     )
     .unwrap();
     assert_eq!(code(&json), "OVERLOADED");
+}
+
+#[tokio::test]
+async fn a_guest_link_past_its_rate_is_told_when_to_come_back() {
+    let gw = gateway_with(GatewayConfig {
+        max_upload_bytes: 1 << 20,
+        max_selfie_bytes: 64 << 10,
+        rate_limits: crate::config::RateLimits {
+            guest_link: crate::limits::Rate::new(0.5, 2),
+            ..Default::default()
+        },
+        ..GatewayConfig::default()
+    });
+    let post = || {
+        Request::builder()
+            .method("POST")
+            .uri("/api/v1/guest/tok/download")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(r#"{"photo_ids": []}"#))
+            .unwrap()
+    };
+    // The burst goes through (to the database, which is down here).
+    for _ in 0..2 {
+        let response = router(gw.clone()).oneshot(post()).await.unwrap();
+        assert_ne!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+    let response = router(gw.clone()).oneshot(post()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    // One token per 2 s: the wait is rounded up to whole seconds.
+    assert_eq!(response.headers()[header::RETRY_AFTER], "2");
+    // Reading the link's photos is not limited.
+    let get = Request::builder()
+        .uri("/api/v1/guest/tok")
+        .body(Body::empty())
+        .unwrap();
+    let response = router(gw.clone()).oneshot(get).await.unwrap();
+    assert_ne!(response.status(), StatusCode::TOO_MANY_REQUESTS);
 }
