@@ -271,6 +271,13 @@ impl Service {
         }
     }
 
+    /// SIGKILL: no shutdown, nothing flushed (a crash, or the OOM killer).
+    pub fn kill(&mut self) -> anyhow::Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
+    }
+
     pub fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
@@ -802,6 +809,60 @@ impl Cluster {
             .join("\n")
     }
 
+    /// Every queue of this cluster (work, outcomes, dead letters and the
+    /// retry queues of its settings) with its number of ready messages.
+    pub async fn queue_depths(&self) -> anyhow::Result<Vec<(String, u32)>> {
+        let conn = facepass_queue::connect(&amqp_url(), "facepass-e2e-depths").await?;
+        let mut depths = Vec::new();
+        for queue in self.queue_names() {
+            // A passive declare of a queue that does not exist closes its
+            // channel: one channel per queue.
+            let channel = conn.create_channel().await?;
+            if let Ok(q) = channel
+                .queue_declare(
+                    queue.as_str().into(),
+                    facepass_queue::lapin::options::QueueDeclareOptions {
+                        passive: true,
+                        ..Default::default()
+                    },
+                    Default::default(),
+                )
+                .await
+            {
+                depths.push((queue, q.message_count()));
+            }
+        }
+        let _ = conn.close(200, "bye".into()).await;
+        Ok(depths)
+    }
+
+    fn queue_names(&self) -> Vec<String> {
+        let t = facepass_queue::AmqpConfig {
+            url: amqp_url(),
+            namespace: self.namespace.clone(),
+        }
+        .topology();
+        let mut queues = vec![t.indexer_queue(), t.outcomes_queue(), t.dead_letter_queue()];
+        // The retry queues of this cluster's settings (the harness's
+        // defaults, or a test's own).
+        let setting = |key: &str, default: u64| {
+            self.env
+                .get(key)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(default)
+        };
+        queues.extend(
+            facepass_queue::retry_delays_ms(
+                setting("FACEPASS_RETRY_BASE_MS", 1_000),
+                setting("FACEPASS_RETRY_MAX_MS", 60_000),
+                setting("FACEPASS_MAX_ATTEMPTS", 0) as u32,
+            )
+            .into_iter()
+            .map(|d| t.retry_queue(d)),
+        );
+        queues
+    }
+
     /// Deletes this test's queues and exchanges from RabbitMQ.
     pub async fn clean_broker(&self) {
         if let Ok(conn) = facepass_queue::connect(&amqp_url(), "facepass-e2e-cleanup").await {
@@ -811,24 +872,7 @@ impl Cluster {
                     namespace: self.namespace.clone(),
                 }
                 .topology();
-                let mut queues = vec![t.indexer_queue(), t.outcomes_queue(), t.dead_letter_queue()];
-                // The retry queues of this cluster's settings (the harness's
-                // defaults, or a test's own).
-                let setting = |key: &str, default: u64| {
-                    self.env
-                        .get(key)
-                        .and_then(|v| v.parse::<u64>().ok())
-                        .unwrap_or(default)
-                };
-                queues.extend(
-                    facepass_queue::retry_delays_ms(
-                        setting("FACEPASS_RETRY_BASE_MS", 1_000),
-                        setting("FACEPASS_RETRY_MAX_MS", 60_000),
-                        setting("FACEPASS_MAX_ATTEMPTS", 0) as u32,
-                    )
-                    .into_iter()
-                    .map(|d| t.retry_queue(d)),
-                );
+                let queues = self.queue_names();
                 for q in queues {
                     let _ = channel
                         .queue_delete(q.as_str().into(), Default::default())

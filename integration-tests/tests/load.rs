@@ -64,7 +64,13 @@ async fn guests_and_uploaders_at_once_get_answers_or_a_fast_429() {
     let event = create_event(&mut api, "Load").await;
     for i in 0..6 {
         let who = [1 + (i % 3) as u8];
-        upload(&mut api, &event.id, &format!("seed-{i}"), event_photo(900 + i, 1200, 900, &who, (100, 150)).jpeg(85)).await;
+        upload(
+            &mut api,
+            &event.id,
+            &format!("seed-{i}"),
+            event_photo(900 + i, 1200, 900, &who, (100, 150)).jpeg(85),
+        )
+        .await;
     }
     wait_indexed(&mut api, &event.id, 6, Duration::from_secs(90))
         .await
@@ -90,12 +96,20 @@ async fn guests_and_uploaders_at_once_get_answers_or_a_fast_429() {
                 let t = Instant::now();
                 let r = http
                     .post(&url)
-                    .header("x-forwarded-for", format!("10.0.{}.{}", guest / 200, guest % 200 + 1))
+                    .header(
+                        "x-forwarded-for",
+                        format!("10.0.{}.{}", guest / 200, guest % 200 + 1),
+                    )
                     .body(picture.clone())
                     .send()
                     .await
                     .unwrap_or_else(|e| panic!("guest {guest}: {e}"));
-                answers.push(("search", r.status().as_u16(), r.headers().contains_key("retry-after"), t.elapsed()));
+                answers.push((
+                    "search",
+                    r.status().as_u16(),
+                    r.headers().contains_key("retry-after"),
+                    t.elapsed(),
+                ));
             }
             answers
         }));
@@ -107,7 +121,8 @@ async fn guests_and_uploaders_at_once_get_answers_or_a_fast_429() {
             let mut answers = Vec::new();
             for n in 0..5u64 {
                 let seed = 1000 + uploader * 10 + n;
-                let photo = event_photo(seed, 1200, 900, &[1 + (seed % 3) as u8], (100, 150)).jpeg(85);
+                let photo =
+                    event_photo(seed, 1200, 900, &[1 + (seed % 3) as u8], (100, 150)).jpeg(85);
                 let t = Instant::now();
                 let r = http
                     .post(format!("{url}?external_id=u{uploader}-{n}"))
@@ -116,7 +131,12 @@ async fn guests_and_uploaders_at_once_get_answers_or_a_fast_429() {
                     .send()
                     .await
                     .unwrap_or_else(|e| panic!("uploader {uploader}: {e}"));
-                answers.push(("upload", r.status().as_u16(), r.headers().contains_key("retry-after"), t.elapsed()));
+                answers.push((
+                    "upload",
+                    r.status().as_u16(),
+                    r.headers().contains_key("retry-after"),
+                    t.elapsed(),
+                ));
             }
             answers
         }));

@@ -114,7 +114,10 @@ async fn hostile_selfies_and_uploads_stay_under_the_memory_ceilings() {
     };
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert!(answer.contains("IMAGE_TOO_LARGE"), "{answer}");
-    eprintln!("a selfie declared at 10 MiB + 1 refused in {:?}", started.elapsed());
+    eprintln!(
+        "a selfie declared at 10 MiB + 1 refused in {:?}",
+        started.elapsed()
+    );
 
     // Health checks and memory samples all along.
     let done = Arc::new(AtomicBool::new(false));
@@ -178,18 +181,31 @@ async fn hostile_selfies_and_uploads_stay_under_the_memory_ceilings() {
         tasks.push(tokio::spawn(async move {
             let started = Instant::now();
             let r = client.post(url).body(selfie).send().await;
-            ("search", i, started.elapsed(), r.map(|r| (r.status().as_u16(), r.headers().contains_key("retry-after"))))
+            (
+                "search",
+                i,
+                started.elapsed(),
+                r.map(|r| (r.status().as_u16(), r.headers().contains_key("retry-after"))),
+            )
         }));
         let (client, photo, key, url) = (
             http.clone(),
             photo.clone(),
             key.clone(),
-            format!("{base}/api/v1/events/{}/photos?external_id=big-{i}", event.id),
+            format!(
+                "{base}/api/v1/events/{}/photos?external_id=big-{i}",
+                event.id
+            ),
         );
         tasks.push(tokio::spawn(async move {
             let started = Instant::now();
             let r = client.post(url).bearer_auth(key).body(photo).send().await;
-            ("upload", i, started.elapsed(), r.map(|r| (r.status().as_u16(), r.headers().contains_key("retry-after"))))
+            (
+                "upload",
+                i,
+                started.elapsed(),
+                r.map(|r| (r.status().as_u16(), r.headers().contains_key("retry-after"))),
+            )
         }));
     }
     let mut statuses = std::collections::BTreeMap::<(&str, u16), usize>::new();

@@ -181,7 +181,11 @@ impl Validate for GatewayConfig {
             );
         }
         problems.extend(self.rate_limits.api_key.problems("rate_limits.api_key"));
-        problems.extend(self.rate_limits.guest_link.problems("rate_limits.guest_link"));
+        problems.extend(
+            self.rate_limits
+                .guest_link
+                .problems("rate_limits.guest_link"),
+        );
         problems.extend(
             self.rate_limits
                 .guest_address

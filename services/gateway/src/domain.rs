@@ -702,8 +702,7 @@ impl Gateway {
     pub async fn selfie_permit(&self, bytes: usize) -> Result<tokio::sync::OwnedSemaphorePermit> {
         let wait = std::time::Duration::from_millis(self.config.overload_wait_ms);
         let share = kib(bytes.min(self.config.selfie_memory_bytes));
-        match tokio::time::timeout(wait, self.selfie_memory.clone().acquire_many_owned(share))
-            .await
+        match tokio::time::timeout(wait, self.selfie_memory.clone().acquire_many_owned(share)).await
         {
             Ok(Ok(permit)) => Ok(permit),
             _ => Err(Error::new(

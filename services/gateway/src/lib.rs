@@ -142,8 +142,8 @@ pub async fn run(
             http,
             app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
         )
-            .with_graceful_shutdown(http_shutdown.wait())
-            .await
+        .with_graceful_shutdown(http_shutdown.wait())
+        .await
     });
 
     let admin = facepass_proto::admin::v1::admin_service_server::AdminServiceServer::new(

@@ -110,7 +110,10 @@ impl Limiter {
                 (wait * 1000.0).ceil() as u64
             ),
         )
-        .with_info("retry_after_ms", ((wait * 1000.0).ceil() as u64).to_string()))
+        .with_info(
+            "retry_after_ms",
+            ((wait * 1000.0).ceil() as u64).to_string(),
+        ))
     }
 }
 
@@ -153,7 +156,11 @@ mod tests {
         let err = limiter.check_at("k", t0).unwrap_err();
         assert_eq!(err.code, ErrorCode::Overloaded);
         assert_eq!(err.info["retry_after_ms"], "500");
-        assert!(err.message.contains("at most 2 a second"), "{}", err.message);
+        assert!(
+            err.message.contains("at most 2 a second"),
+            "{}",
+            err.message
+        );
         // Another client has its own bucket.
         limiter.check_at("other", t0).unwrap();
         // Half a second later one token is back, and only one.

@@ -428,7 +428,12 @@ async fn selfies_beyond_the_memory_ceiling_are_told_to_come_back() {
         ..GatewayConfig::default()
     });
     // Every share is taken (searches in progress).
-    let _busy = gw.selfie_memory.clone().acquire_many_owned(256).await.unwrap();
+    let _busy = gw
+        .selfie_memory
+        .clone()
+        .acquire_many_owned(256)
+        .await
+        .unwrap();
     let started = std::time::Instant::now();
     let request = Request::builder()
         .method("POST")
