@@ -35,7 +35,7 @@ fn setting(name: &str, default: usize) -> usize {
 /// The identities in photo `i`: one or two of 1..=6, known in advance.
 fn people(i: usize) -> Vec<u8> {
     let first = 1 + (i % IDENTITIES as usize) as u8;
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         vec![first, 1 + (first % IDENTITIES)]
     } else {
         vec![first]
