@@ -17,6 +17,11 @@ pub type Client = FacePassServiceClient<InterceptedService<Channel, AuthIntercep
 /// A client of the gateway at `url` that sends `key` as its bearer token.
 pub async fn client(url: &str, key: Option<&str>) -> anyhow::Result<Client> {
     let channel = Channel::from_shared(url.to_string())?.connect().await?;
+    client_over(channel, key)
+}
+
+/// [`client`] on a channel of the caller's making (TLS, say).
+pub fn client_over(channel: Channel, key: Option<&str>) -> anyhow::Result<Client> {
     let header: Option<MetadataValue<_>> = match key {
         Some(k) => Some(format!("Bearer {k}").parse()?),
         None => None,

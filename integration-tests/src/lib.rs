@@ -7,6 +7,7 @@
 //! pgvector, RabbitMQ, `.venv` (ONNX Runtime, onnx) and the built binaries.
 
 pub mod browser;
+pub mod certs;
 pub mod faces;
 pub mod gateway;
 pub mod otlp;
@@ -347,6 +348,8 @@ pub struct Cluster {
     /// A hosts file bind-mounted over /etc/hosts for the embedders' clients
     /// (gateway and indexer), when the embedders run under one name.
     hosts_file: Option<PathBuf>,
+    /// The test CA when the cluster runs TLS ([`ClusterOptions::tls`]).
+    pub tls: Option<certs::TestCa>,
 }
 
 /// The host name several embedders answer to in [`ClusterOptions::embedders`].
@@ -365,6 +368,10 @@ pub struct ClusterOptions {
     /// `unshare -m`), as pods resolve a headless Service. Empty: one
     /// embedder on 127.0.0.1.
     pub embedders: Vec<&'static str>,
+    /// TLS everywhere: every service's gRPC (mutual TLS between services,
+    /// server TLS on the gateway's public gRPC) and the gateway's HTTP,
+    /// with a test CA ([`Cluster::tls`]); URLs are `https://localhost:…`.
+    pub tls: bool,
 }
 
 /// Names of the extra embedders' services.
@@ -483,6 +490,25 @@ impl Cluster {
             );
             Some(path)
         };
+        let tls = if options.tls {
+            let ca = certs::TestCa::create(&dir.path().join("tls"), "cluster")?;
+            let path = |p: &PathBuf| p.display().to_string();
+            env.insert("FACEPASS_GRPC__TLS__CERT_PATH".into(), path(&ca.cert));
+            env.insert("FACEPASS_GRPC__TLS__KEY_PATH".into(), path(&ca.key));
+            env.insert("FACEPASS_GRPC__TLS__CLIENT_CA_PATH".into(), path(&ca.ca));
+            for (peer, port) in [("DETECTOR", det), ("EMBEDDER", emb), ("SEARCH", srch)] {
+                env.insert(
+                    format!("FACEPASS_{peer}__URL"),
+                    format!("https://localhost:{port}"),
+                );
+                env.insert(format!("FACEPASS_{peer}__TLS__CA_PATH"), path(&ca.ca));
+                env.insert(format!("FACEPASS_{peer}__TLS__CERT_PATH"), path(&ca.cert));
+                env.insert(format!("FACEPASS_{peer}__TLS__KEY_PATH"), path(&ca.key));
+            }
+            Some(ca)
+        } else {
+            None
+        };
         for (k, v) in &options.env {
             env.insert(k.clone(), v.clone());
         }
@@ -499,14 +525,19 @@ impl Cluster {
             metrics.push((EMBEDDER_NAMES[i], format!("{ip}:{}", free_port())));
         }
 
+        let (scheme, host) = if tls.is_some() {
+            ("https", "localhost")
+        } else {
+            ("http", "127.0.0.1")
+        };
         let mut cluster = Cluster {
             dir,
             db,
             namespace,
             env,
-            gateway_grpc: format!("http://127.0.0.1:{gw_grpc}"),
-            gateway_http: format!("http://127.0.0.1:{gw_http}"),
-            search_grpc: format!("http://127.0.0.1:{srch}"),
+            gateway_grpc: format!("{scheme}://{host}:{gw_grpc}"),
+            gateway_http: format!("{scheme}://{host}:{gw_http}"),
+            search_grpc: format!("{scheme}://{host}:{srch}"),
             internal_token,
             admin_token: format!("a{}", uuid::Uuid::new_v4().simple()),
             storage_root,
@@ -520,6 +551,7 @@ impl Cluster {
             ],
             metrics,
             hosts_file,
+            tls,
         };
         // Every model-aware service uses the fixture pack: the embedder
         // labels embeddings with its id, the store checks it and takes its
@@ -559,6 +591,24 @@ impl Cluster {
                 ("FACEPASS_GRPC__LISTEN", format!("127.0.0.1:{gw_grpc}")),
                 ("FACEPASS_HTTP_LISTEN", format!("127.0.0.1:{gw_http}")),
                 ("FACEPASS_ADMIN_TOKEN", cluster.admin_token.clone()),
+                // Pixora and browsers present no certificate to the gateway.
+                ("FACEPASS_GRPC__TLS__CLIENT_CA_PATH", String::new()),
+                (
+                    "FACEPASS_HTTP_TLS__CERT_PATH",
+                    cluster
+                        .env
+                        .get("FACEPASS_GRPC__TLS__CERT_PATH")
+                        .cloned()
+                        .unwrap_or_default(),
+                ),
+                (
+                    "FACEPASS_HTTP_TLS__KEY_PATH",
+                    cluster
+                        .env
+                        .get("FACEPASS_GRPC__TLS__KEY_PATH")
+                        .cloned()
+                        .unwrap_or_default(),
+                ),
                 // Expired events are purged within a second in tests.
                 ("FACEPASS_RETENTION_POLL_MS", "300".into()),
                 // Webhooks to the tests' own plain-HTTP receivers, retried fast.
@@ -583,7 +633,19 @@ impl Cluster {
             health.push((EMBEDDER_NAMES[i], format!("{ip}:{emb}")));
         }
         for (name, addr) in health {
-            if let Err(e) = wait_serving(&format!("http://{addr}"), Duration::from_secs(60)).await {
+            let waited = match &cluster.tls {
+                None => wait_serving(&format!("http://{addr}"), Duration::from_secs(60)).await,
+                Some(ca) => {
+                    let port = addr.rsplit(':').next().unwrap_or_default();
+                    wait_serving_tls(
+                        &format!("https://localhost:{port}"),
+                        ca.client(true)?,
+                        Duration::from_secs(60),
+                    )
+                    .await
+                }
+            };
+            if let Err(e) = waited {
                 let tail = cluster
                     .services
                     .iter()
@@ -746,7 +808,10 @@ impl Cluster {
             .iter()
             .find(|(n, _)| *n == name)
             .expect("known service");
-        format!("http://127.0.0.1:{port}")
+        match self.tls {
+            None => format!("http://127.0.0.1:{port}"),
+            Some(_) => format!("https://localhost:{port}"),
+        }
     }
 
     /// The face store's counts for one event, asked of search directly.
@@ -891,10 +956,31 @@ impl Cluster {
 
 /// Polls grpc.health.v1 until SERVING.
 pub async fn wait_serving(url: &str, timeout: Duration) -> anyhow::Result<()> {
+    wait_serving_with(url, None, timeout).await
+}
+
+/// [`wait_serving`] over TLS.
+pub async fn wait_serving_tls(
+    url: &str,
+    tls: tonic::transport::ClientTlsConfig,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    wait_serving_with(url, Some(tls), timeout).await
+}
+
+async fn wait_serving_with(
+    url: &str,
+    tls: Option<tonic::transport::ClientTlsConfig>,
+    timeout: Duration,
+) -> anyhow::Result<()> {
     let deadline = Instant::now() + timeout;
     let mut last = String::from("no answer");
     while Instant::now() < deadline {
-        if let Ok(channel) = Channel::from_shared(url.to_string())?.connect().await {
+        let mut endpoint = Channel::from_shared(url.to_string())?;
+        if let Some(tls) = &tls {
+            endpoint = endpoint.tls_config(tls.clone())?;
+        }
+        if let Ok(channel) = endpoint.connect().await {
             match HealthClient::new(channel)
                 .check(HealthCheckRequest {
                     service: String::new(),

@@ -65,7 +65,7 @@ pub struct PhotoRow {
     /// The error of the last failed attempt (retrying or failed).
     pub last_error_code: Option<String>,
     pub last_error_reason: Option<String>,
-    /// Attempts made in the current indexing run.
+    /// Attempts that failed so far in the current indexing run.
     pub attempts: i32,
     /// While retrying: the next attempt, and the end of the retry window.
     pub next_attempt_at: Option<DateTime<Utc>>,

@@ -18,6 +18,9 @@ pub struct GatewayConfig {
     pub grpc: GrpcServerConfig,
     /// REST/JSON and the web UI for browsers.
     pub http_listen: String,
+    /// HTTPS for the REST API and web app (`[http_tls]`): a certificate and
+    /// key; a client CA here would make browsers present certificates.
+    pub http_tls: facepass_server::tls::ServerTls,
     pub log: LogConfig,
     /// The Prometheus endpoint (`metrics.listen`, off when empty).
     pub metrics: MetricsConfig,
@@ -92,6 +95,7 @@ impl Default for GatewayConfig {
         GatewayConfig {
             grpc: GrpcServerConfig::with_listen("127.0.0.1:50051"),
             http_listen: "127.0.0.1:8080".into(),
+            http_tls: facepass_server::tls::ServerTls::default(),
             log: LogConfig::default(),
             metrics: MetricsConfig::default(),
             database_url: "postgres://postgres@127.0.0.1:5432/facepass".into(),
@@ -163,6 +167,7 @@ impl Validate for GatewayConfig {
         problems.extend(self.embedder.problems("embedder"));
         problems.extend(self.search.problems("search"));
         problems.extend(storage::problems(&self.storage_root, &self.s3));
+        problems.extend(self.http_tls.problems("http_tls"));
         if self.http_listen.parse::<std::net::SocketAddr>().is_err() {
             problems.push(format!(
                 "http_listen {:?} is not an address",

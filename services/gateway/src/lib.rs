@@ -12,6 +12,7 @@ pub mod catalog;
 pub mod config;
 pub mod domain;
 pub mod faces;
+pub mod https;
 pub mod keys;
 pub mod limits;
 pub mod outcomes;
@@ -135,15 +136,26 @@ pub async fn run(
     let http_addr = http.local_addr()?;
     let app = rest::router(gateway.clone());
     let http_shutdown = shutdown.clone();
+    let http_tls = config.http_tls.rustls()?;
     let http_server = tokio::spawn(async move {
-        tracing::info!(addr = %http_addr, "http server listening");
         // The peer's address, for the guests' rate limit.
-        axum::serve(
-            http,
-            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(http_shutdown.wait())
-        .await
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        match http_tls {
+            None => {
+                tracing::info!(addr = %http_addr, "http server listening");
+                axum::serve(http, app)
+                    .with_graceful_shutdown(http_shutdown.wait())
+                    .await
+            }
+            Some(tls) => {
+                tracing::info!(addr = %http_addr, "https server listening");
+                use axum::serve::ListenerExt;
+                let listener = https::TlsListener::new(http, tls)?.tap_io(|_| {});
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(http_shutdown.wait())
+                    .await
+            }
+        }
     });
 
     let admin = facepass_proto::admin::v1::admin_service_server::AdminServiceServer::new(

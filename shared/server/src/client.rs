@@ -11,12 +11,13 @@ use std::sync::Arc;
 use tonic::transport::Endpoint;
 
 use crate::balance::PeerChannel;
+use crate::tls::ClientTls;
 
 /// How to reach one peer service.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct PeerConfig {
-    /// `http://host:port`.
+    /// `http://host:port`, or `https://host:port` with `tls`.
     pub url: String,
     pub connect_timeout_ms: u64,
     pub request_timeout_ms: u64,
@@ -24,6 +25,9 @@ pub struct PeerConfig {
     /// came or went (a Kubernetes headless Service's pods) are used or
     /// dropped. IP addresses are not looked up.
     pub resolve_interval_ms: u64,
+    /// For an `https://` URL: the CA to trust, and this service's own
+    /// certificate when the peer requires one.
+    pub tls: ClientTls,
 }
 
 impl PeerConfig {
@@ -33,6 +37,7 @@ impl PeerConfig {
             connect_timeout_ms: 2_000,
             request_timeout_ms,
             resolve_interval_ms: 5_000,
+            tls: ClientTls::default(),
         }
     }
 
@@ -47,32 +52,51 @@ impl PeerConfig {
         if self.resolve_interval_ms < 100 {
             problems.push(format!("{name}.resolve_interval_ms must be at least 100"));
         }
+        problems.extend(self.tls.problems(name, &self.url));
         problems
     }
 
     /// A lazily connecting channel to every replica of the peer `name`;
     /// fails only on a malformed URL.
-    pub fn channel_named(&self, name: &str) -> Result<PeerChannel, tonic::transport::Error> {
+    pub fn channel_named(&self, name: &str) -> anyhow::Result<PeerChannel> {
         let connect = Duration::from_millis(self.connect_timeout_ms);
         let request = Duration::from_millis(self.request_timeout_ms);
+        // Over TLS the peer's certificate must name the host of the URL,
+        // although each replica is dialled by its address.
+        let tls = if self.url.starts_with("https://") {
+            let host = Endpoint::from_shared(self.url.clone())?
+                .uri()
+                .host()
+                .unwrap_or_default()
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string();
+            Some(self.tls.tonic(&host)?)
+        } else {
+            None
+        };
         let make = Arc::new(move |url: &str| {
-            Ok(Endpoint::from_shared(url.to_string())?
+            let mut endpoint = Endpoint::from_shared(url.to_string())?
                 .connect_timeout(connect)
                 .timeout(request)
                 .tcp_nodelay(true)
                 .http2_keep_alive_interval(Duration::from_secs(30))
-                .keep_alive_while_idle(true))
+                .keep_alive_while_idle(true);
+            if let Some(tls) = &tls {
+                endpoint = endpoint.tls_config(tls.clone())?;
+            }
+            Ok(endpoint)
         });
-        PeerChannel::new(
+        Ok(PeerChannel::new(
             name,
             &self.url,
             make,
             Duration::from_millis(self.resolve_interval_ms),
-        )
+        )?)
     }
 
     /// [`PeerConfig::channel_named`] for a peer named by its URL.
-    pub fn channel(&self) -> Result<PeerChannel, tonic::transport::Error> {
+    pub fn channel(&self) -> anyhow::Result<PeerChannel> {
         self.channel_named(&self.url)
     }
 }

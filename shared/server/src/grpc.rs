@@ -30,6 +30,8 @@ pub struct GrpcServerConfig {
     pub max_message_bytes: usize,
     /// How long in-flight requests may finish after SIGTERM.
     pub shutdown_grace_ms: u64,
+    /// TLS, and mutual TLS with a client CA (`[grpc.tls]`); off when empty.
+    pub tls: crate::tls::ServerTls,
 }
 
 impl GrpcServerConfig {
@@ -57,6 +59,7 @@ impl GrpcServerConfig {
         if self.max_message_bytes < 1024 {
             problems.push("grpc.max_message_bytes must be at least 1024".into());
         }
+        problems.extend(self.tls.problems("grpc.tls"));
         problems
     }
 }
@@ -69,6 +72,7 @@ impl Default for GrpcServerConfig {
             concurrency_limit: 256,
             max_message_bytes: 64 * 1024 * 1024,
             shutdown_grace_ms: 10_000,
+            tls: crate::tls::ServerTls::default(),
         }
     }
 }
@@ -155,7 +159,16 @@ impl GrpcServer {
         let addr = self.local_addr();
         let config = self.config;
         let grace = Duration::from_millis(config.shutdown_grace_ms);
-        let server = tonic::transport::Server::builder()
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = config.tls.tonic()? {
+            builder = builder.tls_config(tls)?;
+            tracing::info!(
+                service,
+                mutual = !config.tls.client_ca_path.is_empty(),
+                "grpc over tls"
+            );
+        }
+        let server = builder
             // Every handler is bounded in time; a stuck dependency cannot pin a request forever.
             .timeout(Duration::from_millis(config.request_timeout_ms))
             // Dead peers are noticed and their connections closed.

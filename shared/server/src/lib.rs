@@ -13,6 +13,7 @@ pub mod shutdown;
 pub mod storage;
 pub mod supervise;
 pub mod telemetry;
+pub mod tls;
 
 pub use grpc::{GrpcServer, GrpcServerConfig};
 pub use shutdown::Shutdown;

@@ -192,7 +192,7 @@ pub struct Photo {
     /// final one when `failed`).
     pub last_error_code: Option<String>,
     pub last_error_reason: Option<String>,
-    /// Attempts made in the current indexing run.
+    /// Attempts that failed so far in the current indexing run.
     pub attempts: i32,
     /// While `retrying`: the next attempt, and when retrying stops.
     pub next_attempt_at: Option<DateTime<Utc>>,

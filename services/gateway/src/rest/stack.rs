@@ -128,6 +128,17 @@ async fn security_headers(mut response: Response) -> Response {
     headers
         .entry(header::REFERRER_POLICY)
         .or_insert(header::HeaderValue::from_static("same-origin"));
+    // The pages set their own policy; everything else (JSON, photos,
+    // previews, archives) may not run, load or be framed: bytes that are
+    // HTML or SVG inside are inert even if a browser opened them.
+    headers
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(header::HeaderValue::from_static(
+            "default-src 'none'; frame-ancestors 'none'; sandbox",
+        ));
+    headers
+        .entry(header::X_FRAME_OPTIONS)
+        .or_insert(header::HeaderValue::from_static("DENY"));
     response
 }
 

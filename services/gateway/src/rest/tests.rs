@@ -65,6 +65,13 @@ async fn unknown_route_is_json_not_found() {
     let (status, headers, json) = send(app, "GET", "/api/v1/nothing/here", Body::empty()).await;
     // JSON answers are not cached (a 410 would be, heuristically).
     assert_eq!(headers[header::CACHE_CONTROL], "no-store");
+    // Nothing the API answers may run scripts or be framed.
+    assert_eq!(
+        headers[header::CONTENT_SECURITY_POLICY],
+        "default-src 'none'; frame-ancestors 'none'; sandbox"
+    );
+    assert_eq!(headers[header::X_FRAME_OPTIONS], "DENY");
+    assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(code(&json), "NOT_FOUND");
     assert_eq!(
