@@ -24,6 +24,7 @@ use crate::privacy::{Channel, MAX_POLICY_CHARS};
 /// `?limit=&tiers=&consent=` of a search.
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct SearchQuery {
     /// At most this many photos (1 to 1000; 0 or absent: 200).
     #[serde(default)]

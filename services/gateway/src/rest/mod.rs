@@ -203,6 +203,9 @@ async fn guest_rate(
             .to_string();
         let address = client_address(&gw, &request);
         if let Err(e) = gw.rate.guest(&token, address) {
+            // The client gets the 429, not a reset mid-upload.
+            let limit = 2 * gw.config.max_selfie_bytes + crate::config::SELFIE_FORM_OVERHEAD;
+            selfies::drain(request.into_body(), limit).await;
             return ApiError(e).into_response();
         }
     }

@@ -272,6 +272,7 @@ pub struct NewEvent {
 /// `?page_size=&page_token=` of the events.
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct EventPageQuery {
     /// 1 to 500; 0 or absent: 50.
     #[serde(default)]
@@ -286,6 +287,7 @@ pub struct EventPageQuery {
 /// `?page_size=&page_token=&status=` of an event's photos.
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct PhotoPageQuery {
     /// 1 to 1000; 0 or absent: 50.
     #[serde(default)]
@@ -304,6 +306,7 @@ pub struct PhotoPageQuery {
 /// `?page_size=&page_token=` of the audit log.
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// 1 to 500; 0 or absent: 100.
     #[serde(default)]
@@ -317,6 +320,7 @@ pub struct AuditQuery {
 /// `?external_id=&file_name=` of an upload.
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct UploadQuery {
     /// Your id for the photo: a repeated upload with it returns the same photo.
     #[serde(default)]
@@ -341,6 +345,7 @@ pub enum ImageSize {
 /// `?size=thumb|screen|original` (default: original).
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct ImageQuery {
     #[serde(default)]
     #[param(value_type = Option<ImageSize>)]

@@ -71,7 +71,12 @@ pub(super) async fn bounded(
     }
     let share = match gw.selfie_permit(declared.unwrap_or(limit)).await {
         Ok(share) => share,
-        Err(e) => return ApiError(e).into_response(),
+        Err(e) => {
+            // Read (and drop) what the client is sending, so that it gets
+            // the 429 rather than a connection reset mid-upload.
+            drain(request.into_body(), limit).await;
+            return ApiError(e).into_response();
+        }
     };
     let (parts, body) = request.into_parts();
     let body = Body::new(http_body_util::Limited::new(body, limit));
@@ -87,6 +92,22 @@ pub(super) async fn bounded(
         return ApiError(too_large(gw.config.max_selfie_bytes)).into_response();
     }
     response
+}
+
+/// Reads and drops a body the answer does not need, up to `limit` bytes
+/// (then the connection is closed instead), keeping nothing.
+pub(super) async fn drain(body: Body, limit: usize) {
+    use http_body_util::BodyExt;
+    let mut body = body;
+    let mut read = 0usize;
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Some(data) = frame.data_ref() {
+            read += data.len();
+            if read > limit {
+                return;
+            }
+        }
+    }
 }
 
 /// Reads a selfie body (already bounded by [`bounded`]): a body that grows

@@ -146,7 +146,7 @@ pub async fn retry_photo(
     summary = "Index the event's failed photos again",
     description = "Every failed photo of the event, or only those that failed with `failure_code`, goes back to `pending`.",
     params(("event_id" = Uuid, Path)),
-    request_body(content = RetryFailedBody, description = "Optional filter; an empty body retries every failed photo"),
+    request_body(content = RetryFailedBody, description = "`{}` retries every failed photo; `failure_code` only those that failed with it"),
     responses(
         (status = 200, description = "How many photos were queued", body = Requeued),
         (status = 400, description = "INVALID_ARGUMENT: not an error code", body = ErrorBody),
@@ -162,11 +162,7 @@ pub async fn retry_failed(
 ) -> ApiResult<Json<Requeued>> {
     let studio = studio(&gw, &headers, Scope::Upload).await?;
     let event_id = parse_id("event_id", &event_id)?;
-    let filter: RetryFailedBody = if body.iter().all(u8::is_ascii_whitespace) {
-        RetryFailedBody::default()
-    } else {
-        json_body(&body, r#"{"failure_code": "..."}"#)?
-    };
+    let filter: RetryFailedBody = json_body(&body, r#"{} or {"failure_code": "..."}"#)?;
     let photos_requeued = gw
         .retry_failed(studio, event_id, filter.failure_code)
         .await?;
