@@ -79,6 +79,30 @@ pub async fn wait_indexed(
     }
 }
 
+/// GetEvent, which must succeed.
+pub async fn event(api: &mut Client, event_id: &str) -> pb::Event {
+    api.get_event(pb::GetEventRequest {
+        event_id: event_id.into(),
+    })
+    .await
+    .expect("GetEvent")
+    .into_inner()
+    .event
+    .expect("an event")
+}
+
+/// GetPhoto, which must succeed.
+pub async fn photo(api: &mut Client, photo_id: &str) -> pb::Photo {
+    api.get_photo(pb::GetPhotoRequest {
+        photo_id: photo_id.into(),
+    })
+    .await
+    .expect("GetPhoto")
+    .into_inner()
+    .photo
+    .expect("a photo")
+}
+
 /// Creates an event without an external id.
 pub async fn create_event(api: &mut Client, name: &str) -> pb::Event {
     api.create_event(pb::CreateEventRequest {

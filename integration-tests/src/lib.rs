@@ -779,6 +779,27 @@ impl Cluster {
         ))
     }
 
+    /// Runs `facepass admin <args>` against this cluster (its gateway, admin
+    /// token, broker and namespace); (succeeded, stdout and stderr).
+    pub fn admin_cli(&self, args: &[&str]) -> (bool, String) {
+        let out = Command::new(binary("facepass").expect("the facepass binary"))
+            .args(["admin", "--gateway", &self.gateway_grpc])
+            .args(args)
+            .env("FACEPASS_ADMIN_TOKEN", &self.admin_token)
+            .env("FACEPASS_AMQP_URL", amqp_url())
+            .env("FACEPASS_AMQP_NAMESPACE", &self.namespace)
+            .output()
+            .expect("running facepass admin");
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    }
+
     /// A service's peak and current resident memory (VmHWM, VmRSS) in MiB.
     pub fn memory_mib(&self, name: &str) -> (f64, f64) {
         let pid = self

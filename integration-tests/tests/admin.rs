@@ -39,23 +39,6 @@ async fn admin(
     )
 }
 
-fn cli(cluster: &Cluster, args: &[&str]) -> (bool, String) {
-    let out = std::process::Command::new(facepass_integration_tests::binary("facepass").unwrap())
-        .args(["admin", "--gateway", &cluster.gateway_grpc])
-        .args(args)
-        .env("FACEPASS_ADMIN_TOKEN", &cluster.admin_token)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn studios_keys_and_share_links() {
     let cluster = Cluster::start().await.expect("cluster");
@@ -349,7 +332,7 @@ async fn studios_keys_and_share_links() {
     .unwrap();
 
     // --- the operator CLI -----------------------------------------------------
-    let (ok, out) = cli(&cluster, &["studio", "create", "--name", "Studio Beta"]);
+    let (ok, out) = cluster.admin_cli(&["studio", "create", "--name", "Studio Beta"]);
     assert!(ok, "{out}");
     let secret = out
         .lines()
@@ -360,26 +343,20 @@ async fn studios_keys_and_share_links() {
     beta.list_events(pb::ListEventsRequest::default())
         .await
         .unwrap();
-    let (ok, out) = cli(&cluster, &["studio", "list"]);
+    let (ok, out) = cluster.admin_cli(&["studio", "list"]);
     assert!(ok, "{out}");
     assert!(
         out.contains("Studio Alpha") && out.contains("Studio Beta"),
         "{out}"
     );
-    let (ok, out) = cli(
-        &cluster,
-        &[
-            "key", "create", &studio.id, "--label", "uploader", "--scopes", "upload",
-        ],
-    );
+    let (ok, out) = cluster.admin_cli(&[
+        "key", "create", &studio.id, "--label", "uploader", "--scopes", "upload",
+    ]);
     assert!(ok, "{out}");
     assert!(out.contains("uploader") && out.contains("upload"), "{out}");
-    let (ok, out) = cli(
-        &cluster,
-        &["key", "create", &studio.id, "--scopes", "write"],
-    );
+    let (ok, out) = cluster.admin_cli(&["key", "create", &studio.id, "--scopes", "write"]);
     assert!(!ok && out.contains("unknown scope"), "{out}");
-    let (ok, out) = cli(&cluster, &["key", "list", &studio.id, "--all"]);
+    let (ok, out) = cluster.admin_cli(&["key", "list", &studio.id, "--all"]);
     assert!(ok, "{out}");
     assert_eq!(
         out.lines().count(),

@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use facepass_integration_tests::gateway::{client, create_event, upload, wait_indexed};
+use facepass_integration_tests::gateway::{self, client, create_event, upload, wait_indexed};
 use facepass_integration_tests::{prom, Cluster, ClusterOptions};
 use facepass_proto::v1 as pb;
 use facepass_synth::event_photo;
@@ -54,15 +54,7 @@ async fn photos_wait_out_a_two_minute_embedder_outage() {
     let mut waiting = 0;
     let mut retrying = 0;
     while down_since.elapsed() < outage {
-        let counts = api
-            .get_event(pb::GetEventRequest {
-                event_id: event.id.clone(),
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .event
-            .unwrap();
+        let counts = gateway::event(&mut api, &event.id).await;
         assert_eq!(
             counts.photos_failed,
             0,
@@ -131,15 +123,7 @@ async fn photos_wait_out_a_two_minute_embedder_outage() {
         (done.photos_indexed, done.photos_failed, done.faces_total),
         (20, 0, 20)
     );
-    let after = api
-        .get_photo(pb::GetPhotoRequest {
-            photo_id: listed[0].id.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .photo
-        .unwrap();
+    let after = gateway::photo(&mut api, &listed[0].id).await;
     assert_eq!(after.status, pb::PhotoStatus::Indexed as i32);
     assert_eq!(
         (after.last_error_code.as_str(), after.next_attempt_at),

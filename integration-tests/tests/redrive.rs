@@ -6,8 +6,10 @@
 
 use std::time::{Duration, Instant};
 
-use facepass_integration_tests::gateway::{client, create_event, error_code, upload, wait_indexed};
-use facepass_integration_tests::{amqp_url, binary, Cluster};
+use facepass_integration_tests::gateway::{
+    client, create_event, error_code, event as get_event, photo as get_photo, upload, wait_indexed,
+};
+use facepass_integration_tests::{amqp_url, Cluster};
 use facepass_proto::v1 as pb;
 use facepass_queue::lapin::options::{BasicGetOptions, BasicRejectOptions};
 use facepass_synth::event_photo;
@@ -15,48 +17,6 @@ use tonic::Code;
 
 fn photo(i: u64) -> Vec<u8> {
     event_photo(500 + i, 1000, 750, &[1 + (i % 3) as u8], (90, 150)).jpeg(85)
-}
-
-/// `facepass admin ...` against this cluster; (succeeded, stdout + stderr).
-fn cli(cluster: &Cluster, args: &[&str]) -> (bool, String) {
-    let out = std::process::Command::new(binary("facepass").unwrap())
-        .args(["admin", "--gateway", &cluster.gateway_grpc])
-        .args(args)
-        .env("FACEPASS_ADMIN_TOKEN", &cluster.admin_token)
-        .env("FACEPASS_AMQP_URL", amqp_url())
-        .env("FACEPASS_AMQP_NAMESPACE", &cluster.namespace)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
-async fn event_of(api: &mut facepass_integration_tests::gateway::Client, id: &str) -> pb::Event {
-    api.get_event(pb::GetEventRequest {
-        event_id: id.into(),
-    })
-    .await
-    .unwrap()
-    .into_inner()
-    .event
-    .unwrap()
-}
-
-async fn photo_of(api: &mut facepass_integration_tests::gateway::Client, id: &str) -> pb::Photo {
-    api.get_photo(pb::GetPhotoRequest {
-        photo_id: id.into(),
-    })
-    .await
-    .unwrap()
-    .into_inner()
-    .photo
-    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -85,7 +45,7 @@ async fn failed_photos_are_redriven_and_dead_letters_replayed() {
         );
     }
     let deadline = Instant::now() + Duration::from_secs(90);
-    while event_of(&mut api, &event.id).await.photos_failed < 4 {
+    while get_event(&mut api, &event.id).await.photos_failed < 4 {
         assert!(
             Instant::now() < deadline,
             "photos did not fail\n{}",
@@ -93,7 +53,7 @@ async fn failed_photos_are_redriven_and_dead_letters_replayed() {
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    let failed = photo_of(&mut api, &ids[0]).await;
+    let failed = get_photo(&mut api, &ids[0]).await;
     assert_eq!(failed.status, pb::PhotoStatus::Failed as i32);
     assert_eq!(failed.failure_code, "UNAVAILABLE", "{failed:?}");
     assert_eq!(failed.last_error_code, "UNAVAILABLE");
@@ -125,7 +85,7 @@ async fn failed_photos_are_redriven_and_dead_letters_replayed() {
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
     let deadline = Instant::now() + Duration::from_secs(60);
-    while photo_of(&mut api, &ids[0]).await.status != pb::PhotoStatus::Indexed as i32 {
+    while get_photo(&mut api, &ids[0]).await.status != pb::PhotoStatus::Indexed as i32 {
         assert!(Instant::now() < deadline, "not indexed\n{}", cluster.logs());
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
@@ -175,7 +135,7 @@ async fn failed_photos_are_redriven_and_dead_letters_replayed() {
     assert_eq!(body["error"]["field"], "failure_code", "{body}");
 
     // The operator: every photo that failed UNAVAILABLE, across studios.
-    let (ok, out) = cli(&cluster, &["photos", "retry", "--code", "UNAVAILABLE"]);
+    let (ok, out) = cluster.admin_cli(&["photos", "retry", "--code", "UNAVAILABLE"]);
     assert!(ok, "{out}");
     assert!(
         out.contains("2 failed photo(s) queued for indexing again"),
@@ -188,7 +148,7 @@ async fn failed_photos_are_redriven_and_dead_letters_replayed() {
         (done.photos_indexed, done.photos_failed, done.faces_total),
         (4, 0, 4)
     );
-    let indexed = photo_of(&mut api, &ids[3]).await;
+    let indexed = get_photo(&mut api, &ids[3]).await;
     assert_eq!(
         (indexed.last_error_code.as_str(), indexed.next_attempt_at),
         ("", None)
@@ -235,24 +195,24 @@ async fn failed_photos_are_redriven_and_dead_letters_replayed() {
 
     // Listed (twice: listing takes nothing out), with its photo and reason.
     for _ in 0..2 {
-        let (ok, out) = cli(&cluster, &["dead-letters", "list"]);
+        let (ok, out) = cluster.admin_cli(&["dead-letters", "list"]);
         assert!(ok, "{out}");
         assert!(out.contains(&lost.id), "{out}");
         assert!(out.contains("rejected"), "{out}");
         assert!(out.contains(&topology.indexer_queue()), "{out}");
         assert!(out.contains("1 dead-lettered message(s)"), "{out}");
     }
-    let (ok, out) = cli(&cluster, &["dead-letters", "replay"]);
+    let (ok, out) = cluster.admin_cli(&["dead-letters", "replay"]);
     assert!(!ok, "replay without --id or --all must refuse: {out}");
     cluster.restart("indexer").unwrap();
-    let (ok, out) = cli(&cluster, &["dead-letters", "replay", "--id", &lost.id]);
+    let (ok, out) = cluster.admin_cli(&["dead-letters", "replay", "--id", &lost.id]);
     assert!(ok, "{out}");
     assert!(out.contains("1 message(s) sent back"), "{out}");
     let done = wait_indexed(&mut api, &event.id, 5, Duration::from_secs(60))
         .await
         .unwrap();
     assert_eq!((done.photos_indexed, done.photos_failed), (5, 0));
-    let (ok, out) = cli(&cluster, &["dead-letters", "list"]);
+    let (ok, out) = cluster.admin_cli(&["dead-letters", "list"]);
     assert!(ok && out.contains("0 dead-lettered message(s)"), "{out}");
     let _ = connection.close(200, "bye".into()).await;
     cluster.clean_broker().await;

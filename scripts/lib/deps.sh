@@ -259,7 +259,7 @@ facepass_ensure_apt() (
     local p
     for p in postgresql-${FACEPASS_PG_MAJOR} postgresql-client-${FACEPASS_PG_MAJOR} \
         postgresql-server-dev-${FACEPASS_PG_MAJOR} rabbitmq-server build-essential dpkg-dev \
-        ca-certificates libheif1; do
+        ca-certificates libheif1 openssl curl; do
         _fp_pkg_installed "$p" || missing+=("$p")
     done
     # npm: only when missing (here it may come from nodesource's nodejs, which bundles it).

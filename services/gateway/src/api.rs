@@ -636,7 +636,7 @@ impl FacePassService for PublicApi {
         let studio = self.studio(&request, Scope::Upload).await?;
         let pb::RetryPhotoRequest { photo_id } = request.into_inner();
         let photo_id = parse_id("photo_id", &photo_id)?;
-        let photo = self.gateway.retry_photo(studio, photo_id).await?;
+        let (photo, _) = self.gateway.retry_photo(studio, photo_id).await?;
         Ok(Response::new(pb::RetryPhotoResponse {
             photo: Some(photo_to_pb(&photo)),
         }))

@@ -613,27 +613,30 @@ impl Gateway {
 
     /// One photo of the studio indexed again: a failed photo is queued, a
     /// pending or retrying one is returned as it is, an indexed one is
-    /// INVALID_ARGUMENT.
-    pub async fn retry_photo(&self, studio: Uuid, photo_id: Uuid) -> Result<PhotoRow> {
+    /// INVALID_ARGUMENT. Returns the photo and whether this call queued it.
+    pub async fn retry_photo(&self, studio: Uuid, photo_id: Uuid) -> Result<(PhotoRow, bool)> {
         let photo = self.catalog.get_photo(studio, photo_id).await?;
         match photo.status.as_str() {
-            STATUS_INDEXED => {
-                return Err(Error::invalid_field(
-                    "photo_id",
-                    "the photo is indexed; only a failed photo can be retried",
-                ))
-            }
+            STATUS_INDEXED => Err(Error::invalid_field(
+                "photo_id",
+                "the photo is indexed; only a failed photo can be retried",
+            )),
             crate::catalog::STATUS_FAILED => {
-                self.redrive(&Redrive {
-                    studio_id: Some(studio),
-                    photo_id: Some(photo_id),
-                    ..Redrive::default()
-                })
-                .await?;
+                let queued = self
+                    .redrive(&Redrive {
+                        studio_id: Some(studio),
+                        photo_id: Some(photo_id),
+                        ..Redrive::default()
+                    })
+                    .await?;
+                match queued.into_iter().next() {
+                    Some(row) => Ok((row, true)),
+                    // Queued by a concurrent call meanwhile: as it is now.
+                    None => Ok((self.catalog.get_photo(studio, photo_id).await?, false)),
+                }
             }
-            _ => return Ok(photo),
+            _ => Ok((photo, false)),
         }
-        self.catalog.get_photo(studio, photo_id).await
     }
 
     /// Every failed photo of the studio's event (or those with one failure
@@ -928,14 +931,20 @@ impl Gateway {
     /// Deletes a photo's previews (FacePass's own, whoever owns the
     /// original); a photo without them is fine.
     pub(crate) async fn delete_previews(&self, photo: &PhotoRow) -> Result<()> {
+        self.delete_previews_of(photo.studio_id, photo.event_id, photo.id)
+            .await
+    }
+
+    /// Deletes the previews of a photo, whether or not its row still exists.
+    pub(crate) async fn delete_previews_of(
+        &self,
+        studio: Uuid,
+        event: Uuid,
+        photo: Uuid,
+    ) -> Result<()> {
         for size in preview::Size::ALL {
-            self.delete_object(&preview::key(
-                &photo.studio_id,
-                &photo.event_id,
-                &photo.id,
-                size,
-            ))
-            .await?;
+            self.delete_object(&preview::key(&studio, &event, &photo, size))
+                .await?;
         }
         Ok(())
     }

@@ -166,18 +166,14 @@ async fn apply_indexed(gateway: &Gateway, event: PhotoIndexed) -> Result<(), Opt
         // Deleted while it was being indexed: its faces must not outlive
         // it, nor the previews the detector wrote meanwhile.
         tracing::info!(%photo_id, "indexed photo no longer exists; removing its faces and previews");
-        if let (Ok(studio), Ok(event)) = (
+        if let (Ok(studio), Ok(event_id)) = (
             Uuid::parse_str(&event.studio_id),
             Uuid::parse_str(&event.event_id),
         ) {
-            for size in facepass_core::preview::Size::ALL {
-                gateway
-                    .delete_object(&facepass_core::preview::key(
-                        &studio, &event, &photo_id, size,
-                    ))
-                    .await
-                    .map_err(transient)?;
-            }
+            gateway
+                .delete_previews_of(studio, event_id, photo_id)
+                .await
+                .map_err(transient)?;
         }
         gateway
             .peers

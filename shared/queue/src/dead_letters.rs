@@ -13,9 +13,10 @@ use std::time::{Duration, SystemTime};
 
 use facepass_core::Error;
 use facepass_proto::events::v1::{PhotoFailed, PhotoIndexed, PhotoRetrying, PhotoUploaded};
+use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicGetOptions, BasicPublishOptions};
 use lapin::types::{AMQPValue, FieldTable, ShortString};
-use lapin::{BasicProperties, Connection};
+use lapin::{BasicProperties, Channel, Connection};
 
 use crate::{Event, Topology};
 
@@ -59,20 +60,10 @@ pub async fn list(
     let channel = connection.create_channel().await.map_err(unavailable)?;
     let mut letters = Vec::new();
     while letters.len() < limit {
-        let Some(message) = channel
-            .basic_get(
-                topology.dead_letter_queue().as_str().into(),
-                BasicGetOptions { no_ack: false },
-            )
-            .await
-            .map_err(unavailable)?
-        else {
+        let Some(delivery) = next(&channel, topology).await? else {
             break;
         };
-        letters.push(describe(
-            &message.delivery.properties,
-            &message.delivery.data,
-        ));
+        letters.push(describe(&delivery.properties, &delivery.data));
     }
     // Unacknowledged: closing the channel returns them all to the queue.
     channel
@@ -96,17 +87,9 @@ pub async fn replay(
     // Every message is taken once (unacknowledged ones are not delivered
     // again on this channel), so the loop ends at the queue's end.
     while replayed.len() < filter.limit {
-        let Some(message) = channel
-            .basic_get(
-                topology.dead_letter_queue().as_str().into(),
-                BasicGetOptions { no_ack: false },
-            )
-            .await
-            .map_err(unavailable)?
-        else {
+        let Some(delivery) = next(&channel, topology).await? else {
             break;
         };
-        let delivery = message.delivery;
         let letter = describe(&delivery.properties, &delivery.data);
         if !filter.message_ids.is_empty()
             && !filter
@@ -156,6 +139,19 @@ pub async fn replay(
         .await
         .map_err(unavailable)?;
     Ok(replayed)
+}
+
+/// The next dead letter, unacknowledged (it goes back to the queue unless
+/// acknowledged before the channel closes); `None` at the queue's end.
+async fn next(channel: &Channel, topology: &Topology) -> Result<Option<Delivery>, Error> {
+    Ok(channel
+        .basic_get(
+            topology.dead_letter_queue().as_str().into(),
+            BasicGetOptions { no_ack: false },
+        )
+        .await
+        .map_err(unavailable)?
+        .map(|message| message.delivery))
 }
 
 fn unavailable(e: lapin::Error) -> Error {

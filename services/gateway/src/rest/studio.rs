@@ -128,9 +128,8 @@ pub async fn retry_photo(
 ) -> ApiResult<(StatusCode, Json<Photo>)> {
     let studio = studio(&gw, &headers, Scope::Upload).await?;
     let photo_id = parse_id("photo_id", &photo_id)?;
-    let before = gw.catalog.get_photo(studio, photo_id).await?;
-    let photo = gw.retry_photo(studio, photo_id).await?;
-    let status = if before.status == crate::catalog::STATUS_FAILED {
+    let (photo, queued) = gw.retry_photo(studio, photo_id).await?;
+    let status = if queued {
         StatusCode::ACCEPTED
     } else {
         StatusCode::OK

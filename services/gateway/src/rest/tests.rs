@@ -441,7 +441,6 @@ async fn selfies_beyond_the_memory_ceiling_are_told_to_come_back() {
         .acquire_many_owned(256)
         .await
         .unwrap();
-    let started = std::time::Instant::now();
     let request = Request::builder()
         .method("POST")
         .uri("/api/v1/guest/tok/search?consent=v1")
@@ -451,7 +450,6 @@ async fn selfies_beyond_the_memory_ceiling_are_told_to_come_back() {
     let response = router(gw.clone()).oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(response.headers()[header::RETRY_AFTER], "1");
-    assert!(started.elapsed() < std::time::Duration::from_secs(2));
     let json: Value = serde_json::from_slice(
         &axum::body::to_bytes(response.into_body(), 4096)
             .await
