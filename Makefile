@@ -6,13 +6,13 @@
 
 CHECK := bash scripts/check.sh
 
-.PHONY: check lint fmt clippy deny proto test help
+.PHONY: check lint fmt clippy deny deps proto test fuzz help
 
-## check: everything below, in order (fmt deny proto clippy test)
+## check: the checks and the tests, in order (fmt deny deps proto clippy test)
 check:
 	$(CHECK) all
 
-## lint: the static checks only (fmt deny proto clippy)
+## lint: the static checks only (fmt deny deps proto clippy)
 lint:
 	$(CHECK) lint
 
@@ -24,9 +24,13 @@ fmt:
 clippy:
 	$(CHECK) clippy
 
-## deny: cargo deny --offline check licenses bans sources (deny.toml)
+## deny: cargo deny --offline check licenses bans sources, and advisories when the RustSec database is at hand (deny.toml)
 deny:
 	$(CHECK) deny
+
+## deps: the crate dependency map of ARCHITECTURE.md, and no unused dependency (tools/check_deps.py)
+deps:
+	$(CHECK) deps
 
 ## proto: buf lint, and buf breaking against proto/BREAKING_BASELINE
 proto:
@@ -35,6 +39,10 @@ proto:
 ## test: build the binaries, cargo nextest run --workspace (.config/nextest.toml)
 test:
 	$(CHECK) test
+
+## fuzz: coverage-guided fuzzing, 60 s per target (SECONDS=3600 for longer: make fuzz SECONDS=3600)
+fuzz:
+	bash scripts/fuzz.sh $(or $(SECONDS),60)
 
 ## help: this list
 help:

@@ -6,14 +6,15 @@
 #
 #   fmt     cargo fmt --all --check
 #   clippy  cargo clippy --workspace --all-targets -- -D warnings
-#   deny    cargo deny --offline check licenses bans sources  (deny.toml; advisories
-#           need the network database and are not run, see deny.toml)
+#   deny    cargo deny --offline check licenses bans sources (deny.toml), and
+#           advisories when a copy of the RustSec database is at hand
+#   deps    the crate dependency map (ARCHITECTURE.md) and no unused dependency
 #   proto   buf lint, and buf breaking against the last accepted contracts
 #           (proto/BREAKING_BASELINE; FACEPASS_BREAKING_AGAINST=<commit> overrides)
 #   test    builds the service binaries (the end-to-end tests start them), then
 #           cargo nextest run --workspace (.config/nextest.toml), then the doctests
 #           when a crate has any (nextest does not run doctests)
-#   lint    fmt deny proto clippy   (the quick ones first)
+#   lint    fmt deny deps proto clippy   (the quick ones first)
 #   all     lint test
 #
 # The tools come from `bash scripts/lib/deps.sh` (cargo-tools, buf, venv steps); the
@@ -49,6 +50,17 @@ check_deny() {
     # download them first from crates.io; a no-op once they are there.
     cargo fetch --quiet
     cargo deny --offline check --hide-inclusion-graph licenses bans sources
+    # Advisories need the RustSec database, a git repository these machines
+    # cannot fetch: checked when a copy is in cargo-deny's place
+    # (~/.cargo/advisory-dbs/advisory-db-3157b0e258782691, a clone of
+    # github.com/rustsec/advisory-db), else said and skipped.
+    local db="${CARGO_HOME:-$HOME/.cargo}/advisory-dbs/advisory-db-3157b0e258782691"
+    if [[ -d "$db/.git" ]]; then
+        say "cargo deny advisories (RustSec database of $(git -C "$db" log -1 --format=%cs))"
+        cargo deny --offline check --hide-inclusion-graph advisories
+    else
+        say "cargo deny advisories: skipped, no RustSec database at $db (docs/security.md §8)"
+    fi
 }
 
 # The commit whose proto/ `buf breaking` compares against (printed on stdout).
@@ -87,6 +99,12 @@ check_proto() {
     buf breaking proto --against "${git_dir}#ref=${against},subdir=proto"
 }
 
+check_deps() {
+    say "the crate map and unused dependencies (tools/check_deps.py)"
+    python tools/check_deps.py
+    python -m unittest tools/test_check_deps.py 2>&1 | tail -1
+}
+
 check_test() {
     say "building the binaries the end-to-end tests start"
     cargo build --workspace --bins
@@ -102,8 +120,8 @@ check_test() {
 steps=()
 for step in "${@:-all}"; do
     case "$step" in
-        lint) steps+=(fmt deny proto clippy) ;;
-        all) steps+=(fmt deny proto clippy test) ;;
+        lint) steps+=(fmt deny deps proto clippy) ;;
+        all) steps+=(fmt deny deps proto clippy test) ;;
         *) steps+=("$step") ;;
     esac
 done
@@ -111,6 +129,7 @@ done
 for step in "${steps[@]}"; do
     case "$step" in
         fmt) check_fmt ;;
+        deps) check_deps ;;
         clippy) check_clippy ;;
         deny) check_deny ;;
         proto) check_proto ;;

@@ -6,8 +6,9 @@
 # vision pipeline against insightface 0.7.3 (tools/parity), then runs the whole
 # Rust test suite with cargo-nextest: unit tests, integration tests against
 # PostgreSQL + pgvector and RabbitMQ, and the end-to-end tests that start the
-# five real binaries. The checks and the test run are scripts/check.sh's (the
-# same as `make check`), so they are defined once.
+# five real binaries; then fuzzes the image decoder and the REST request
+# parsing for a few minutes (scripts/fuzz.sh). The checks and the test run are
+# scripts/check.sh's (the same as `make check`), so they are defined once.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 cd "$ROOT"
@@ -49,3 +50,8 @@ bash tools/parity/run.sh --real
 # cargo nextest run --workspace (2 test threads, .config/nextest.toml), and the
 # doctests if any crate has some.
 bash scripts/check.sh test
+
+# Coverage-guided fuzzing of the image decoder and the REST request parsing, a
+# short run (a finding fails it); `bash scripts/fuzz.sh 3600` is the long one.
+say "coverage-guided fuzzing, 45 s per target (scripts/fuzz.sh)"
+bash scripts/fuzz.sh 45

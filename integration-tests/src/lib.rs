@@ -336,7 +336,11 @@ pub struct Cluster {
     pub gateway_grpc: String,
     pub gateway_http: String,
     pub search_grpc: String,
+    /// The gateway's internal token (what tests present when they call
+    /// search, the detector or the embedder directly, as the gateway).
     pub internal_token: String,
+    /// The indexer's internal token.
+    pub indexer_token: String,
     /// The gateway's operator credential (facepass.admin.v1).
     pub admin_token: String,
     pub storage_root: PathBuf,
@@ -435,7 +439,10 @@ impl Cluster {
         let db = TestDatabase::create("facepass_e2e").await?;
         let dylib = ort_dylib()?;
         let namespace = format!("e2e-{}", uuid::Uuid::new_v4().simple());
-        let internal_token = format!("t{}", uuid::Uuid::new_v4().simple());
+        // Each caller its own internal token; the called services know
+        // which is whose and what each may call (docs/security.md §4).
+        let internal_token = format!("g{}", uuid::Uuid::new_v4().simple());
+        let indexer_token = format!("i{}", uuid::Uuid::new_v4().simple());
         let storage_root = dir.path().join("objects");
         let ports: Vec<u16> = (0..6).map(|_| free_port()).collect();
         let (gw_grpc, gw_http, det, emb, srch, idx) =
@@ -449,7 +456,12 @@ impl Cluster {
         set("FACEPASS_DATABASE_URL", db.url.clone());
         set("FACEPASS_AMQP__URL", amqp_url());
         set("FACEPASS_AMQP__NAMESPACE", namespace.clone());
-        set("FACEPASS_INTERNAL_TOKEN", internal_token.clone());
+        set("FACEPASS_INTERNAL_CALLERS__GATEWAY", internal_token.clone());
+        set("FACEPASS_INTERNAL_CALLERS__INDEXER", indexer_token.clone());
+        set(
+            "FACEPASS_SHARE_LINK_KEY",
+            format!("k{}", uuid::Uuid::new_v4().simple()),
+        );
         set("FACEPASS_STORAGE_ROOT", storage_root.display().to_string());
         set("FACEPASS_DETECTOR__URL", format!("http://127.0.0.1:{det}"));
         set("FACEPASS_EMBEDDER__URL", format!("http://127.0.0.1:{emb}"));
@@ -539,6 +551,7 @@ impl Cluster {
             gateway_http: format!("{scheme}://{host}:{gw_http}"),
             search_grpc: format!("{scheme}://{host}:{srch}"),
             internal_token,
+            indexer_token: indexer_token.clone(),
             admin_token: format!("a{}", uuid::Uuid::new_v4().simple()),
             storage_root,
             services: Vec::new(),
@@ -591,6 +604,7 @@ impl Cluster {
                 ("FACEPASS_GRPC__LISTEN", format!("127.0.0.1:{gw_grpc}")),
                 ("FACEPASS_HTTP_LISTEN", format!("127.0.0.1:{gw_http}")),
                 ("FACEPASS_ADMIN_TOKEN", cluster.admin_token.clone()),
+                ("FACEPASS_INTERNAL_TOKEN", cluster.internal_token.clone()),
                 // Pixora and browsers present no certificate to the gateway.
                 ("FACEPASS_GRPC__TLS__CLIENT_CA_PATH", String::new()),
                 (
@@ -620,7 +634,10 @@ impl Cluster {
         cluster.spawn(
             "indexer",
             "facepass-indexer",
-            &[("FACEPASS_GRPC__LISTEN", format!("127.0.0.1:{idx}"))],
+            &[
+                ("FACEPASS_GRPC__LISTEN", format!("127.0.0.1:{idx}")),
+                ("FACEPASS_INTERNAL_TOKEN", indexer_token),
+            ],
         )?;
 
         let mut health = vec![
@@ -687,6 +704,12 @@ impl Cluster {
     /// Starts a service again with the same settings (stopping it first
     /// if it still runs).
     pub fn restart(&mut self, name: &str) -> anyhow::Result<()> {
+        self.restart_with(name, &[])
+    }
+
+    /// [`restart`](Self::restart) with some settings changed (a rotated
+    /// token, say); the changes stay for later restarts.
+    pub fn restart_with(&mut self, name: &str, changes: &[(&str, String)]) -> anyhow::Result<()> {
         let index = self
             .services
             .iter()
@@ -696,7 +719,11 @@ impl Cluster {
         if old.child.try_wait()?.is_none() {
             old.stop(Duration::from_secs(20))?;
         }
-        let (name, bin, extra) = (old.name, old.bin.clone(), old.extra.clone());
+        let (name, bin, mut extra) = (old.name, old.bin.clone(), old.extra.clone());
+        for (key, value) in changes {
+            extra.retain(|(k, _)| k != key);
+            extra.push((key.to_string(), value.clone()));
+        }
         let fresh = self.launch(name, &bin, extra)?;
         self.services[index] = fresh;
         Ok(())

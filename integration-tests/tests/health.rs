@@ -2,7 +2,7 @@
 //! only once what it needs answers (a warm-up inference on the loaded model
 //! for the detector and the embedder; the catalog database and the broker for
 //! the gateway), goes NOT_SERVING when a dependency stops, and comes back
-//! when it returns. The gateway's REST `/readyz` follows the same verdict;
+//! when it returns (search: its database; the indexer: its broker). The gateway's REST `/readyz` follows the same verdict;
 //! `/livez` only says the process answers.
 //!
 //! Dependencies are cut with a TCP forwarder (`Switch`), so the PostgreSQL
@@ -91,6 +91,10 @@ async fn gateway_readiness_follows_its_database_and_broker() {
             format!("health-{}", uuid::Uuid::new_v4().simple()),
         ),
         ("FACEPASS_INTERNAL_TOKEN", "health-token".to_string()),
+        (
+            "FACEPASS_SHARE_LINK_KEY",
+            "health-share-link-key".to_string(),
+        ),
         (
             "FACEPASS_STORAGE_ROOT",
             dir.path().join("objects").display().to_string(),
@@ -219,4 +223,87 @@ async fn embedder_serves_only_after_a_warm_up_inference() {
         .find("dependencies answer: serving")
         .expect("a serving line");
     assert!(warm < serves, "warm-up before SERVING:\n{log}");
+}
+
+/// A service whose readiness follows one dependency behind `switch`: SERVING,
+/// NOT_SERVING while the dependency is cut (gRPC health and the metrics
+/// port's plain-HTTP `/readyz`, the probe used with TLS), SERVING when it is
+/// back; `/livez` answers throughout.
+async fn follows(service: &Service, grpc: u16, metrics: u16, switch: &Switch, what: &str) {
+    let url = format!("http://127.0.0.1:{grpc}");
+    let probe = format!("http://127.0.0.1:{metrics}");
+    let limit = Duration::from_secs(60);
+    serving(&url, limit, service).await;
+    assert_eq!(
+        get(&format!("{probe}/readyz")).await,
+        (200, "ready\n".into())
+    );
+
+    switch.cut();
+    wait_not_serving(&url, limit, service).await;
+    let (code, body) = get(&format!("{probe}/readyz")).await;
+    assert_eq!(code, 503, "{} with its {what} down: {body}", service.name);
+    assert!(body.starts_with("not ready"), "{body}");
+    assert_eq!(get(&format!("{probe}/livez")).await.0, 200, "{what} down");
+
+    switch.restore();
+    serving(&url, limit, service).await;
+    assert_eq!(get(&format!("{probe}/readyz")).await.0, 200, "{what} back");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_readiness_follows_its_database() {
+    let dir = tempfile_dir::Dir::new("facepass-health").unwrap();
+    let db = TestDatabase::create("facepass_health").await.unwrap();
+    let pg = Switch::start(&host_port(&pg_base())).await.unwrap();
+    let (grpc, metrics) = (free_port(), free_port());
+    let env = [
+        ("FACEPASS_DATABASE_URL", through(&db.url, pg.port)),
+        ("FACEPASS_GRPC__LISTEN", format!("127.0.0.1:{grpc}")),
+        ("FACEPASS_METRICS__LISTEN", format!("127.0.0.1:{metrics}")),
+        (
+            "FACEPASS_MODEL__PACK",
+            fixture_models().unwrap().display().to_string(),
+        ),
+        ("FACEPASS_LOG__FILTER", "info".to_string()),
+    ];
+    let env = env.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    let search = Service::launch(
+        "search",
+        "facepass-search",
+        dir.path().join("search.log"),
+        env,
+    )
+    .unwrap();
+    follows(&search, grpc, metrics, &pg, "database").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn indexer_readiness_follows_its_broker() {
+    let dir = tempfile_dir::Dir::new("facepass-health").unwrap();
+    let amqp = Switch::start(&host_port(&amqp_url())).await.unwrap();
+    let (grpc, metrics) = (free_port(), free_port());
+    let nowhere = format!("http://127.0.0.1:{}", free_port());
+    let env = [
+        ("FACEPASS_AMQP__URL", through(&amqp_url(), amqp.port)),
+        (
+            "FACEPASS_AMQP__NAMESPACE",
+            format!("health-{}", uuid::Uuid::new_v4().simple()),
+        ),
+        ("FACEPASS_DETECTOR__URL", nowhere.clone()),
+        ("FACEPASS_EMBEDDER__URL", nowhere.clone()),
+        ("FACEPASS_SEARCH__URL", nowhere),
+        ("FACEPASS_GRPC__LISTEN", format!("127.0.0.1:{grpc}")),
+        ("FACEPASS_METRICS__LISTEN", format!("127.0.0.1:{metrics}")),
+        ("FACEPASS_LOG__FILTER", "info".to_string()),
+    ];
+    let env = env.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    let indexer = Service::launch(
+        "indexer",
+        "facepass-indexer",
+        dir.path().join("indexer.log"),
+        env,
+    )
+    .unwrap();
+    follows(&indexer, grpc, metrics, &amqp, "broker").await;
 }

@@ -92,6 +92,34 @@ async fn consent_forget_me_audit_and_retention() {
         "{}/api/v1/guest/{}",
         cluster.gateway_http, wedding.share_token
     );
+    // --- the link's token at rest: its hash and a sealed copy, never itself --
+    let tables = cluster
+        .db
+        .query_text(
+            "SELECT table_name FROM information_schema.tables \
+             WHERE table_schema = 'catalog' AND table_type = 'BASE TABLE'",
+        )
+        .unwrap();
+    let mut catalog = String::new();
+    for table in tables.lines().filter(|l| !l.is_empty()) {
+        let rows = cluster
+            .db
+            .query_text(&format!("SELECT t::text FROM catalog.\"{table}\" t"))
+            .unwrap();
+        catalog.push_str(&rows);
+    }
+    assert!(
+        !catalog.contains(&wedding.share_token),
+        "a guest link's token is stored in the clear"
+    );
+    let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+        wedding.share_token.as_bytes(),
+    ));
+    assert!(
+        catalog.contains(&hash),
+        "links are looked up by the token's hash"
+    );
+
     // The selfies of this test: one only searched, one searched and forgotten.
     let searched = selfie(801, 2).jpeg(90);
     let forgotten = selfie(802, 1).jpeg(90);

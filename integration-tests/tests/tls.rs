@@ -80,6 +80,15 @@ async fn every_endpoint_speaks_tls_and_services_authenticate_each_other() {
     let found = search_selfie(&mut api, &event.id, selfie(5, 2).jpeg(90)).await;
     assert_eq!(found.matches.len(), 1, "{found:?}");
 
+    // Probes: kubelet's gRPC probes cannot speak TLS, so each service's
+    // readiness is also on its plain-HTTP metrics port (k8s/components/tls).
+    for (name, addr) in &cluster.metrics {
+        let (code, body) = curl(&[&format!("http://{addr}/readyz")]);
+        assert_eq!((code, body.as_str()), (0, "ready\n"), "{name}'s /readyz");
+        let (code, body) = curl(&[&format!("http://{addr}/livez")]);
+        assert_eq!((code, body.as_str()), (0, "ok\n"), "{name}'s /livez");
+    }
+
     // An internal service refuses plain text ...
     let detector = cluster.url("detector");
     let port = detector.rsplit(':').next().unwrap();

@@ -75,7 +75,7 @@ stop_all() {
 }
 
 start_all() {
-    local profile="${1:-debug}" bin svc token
+    local profile="${1:-debug}" bin svc caller
     bin="${CARGO_TARGET_DIR:-$ROOT/target}/$profile"
     mkdir -p "$RUN" "$LOGS" "$ROOT/.facepass/objects"
     for svc in "${SERVICES[@]}"; do
@@ -84,13 +84,20 @@ start_all() {
     # shellcheck source=scripts/lib/deps.sh
     source "$ROOT/scripts/lib/deps.sh"
     facepass_env
-    # One internal token per checkout, kept across restarts.
-    if [[ ! -s "$ROOT/.facepass/internal-token" ]]; then
-        head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$ROOT/.facepass/internal-token"
-    fi
-    token="$(cat "$ROOT/.facepass/internal-token")"
+    # Each internal caller (gateway, indexer) its own token, one per
+    # checkout, kept across restarts; detector, embedder and search know
+    # which is whose (docs/security.md §4).
+    # The key that seals guest links' tokens at rest, kept the same way.
+    for secret in internal-token-gateway internal-token-indexer share-link-key; do
+        if [[ ! -s "$ROOT/.facepass/$secret" ]]; then
+            (umask 077 && head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$ROOT/.facepass/$secret")
+        fi
+    done
     stop_all
-    export FACEPASS_INTERNAL_TOKEN="$token"
+    unset FACEPASS_INTERNAL_TOKEN
+    FACEPASS_INTERNAL_CALLERS__GATEWAY="$(cat "$ROOT/.facepass/internal-token-gateway")"
+    FACEPASS_INTERNAL_CALLERS__INDEXER="$(cat "$ROOT/.facepass/internal-token-indexer")"
+    export FACEPASS_INTERNAL_CALLERS__GATEWAY FACEPASS_INTERNAL_CALLERS__INDEXER
     export FACEPASS_AMQP__URL="${FACEPASS_AMQP__URL:-$FACEPASS_AMQP_URL}"
     export FACEPASS_STORAGE_ROOT="$ROOT/.facepass/objects"
     export FACEPASS_LOG__FORMAT="${FACEPASS_LOG__FORMAT:-json}"
@@ -133,6 +140,12 @@ start_all() {
                     ;;
                 search)
                     export FACEPASS_MODEL__PACK="$pack"
+                    ;;
+                gateway | indexer)
+                    export FACEPASS_INTERNAL_TOKEN="$(cat "$ROOT/.facepass/internal-token-$svc")"
+                    if [[ "$svc" == gateway ]]; then
+                        export FACEPASS_SHARE_LINK_KEY="$(cat "$ROOT/.facepass/share-link-key")"
+                    fi
                     ;;
             esac
             nohup "$bin/facepass-$svc" >>"$LOGS/$svc.log" 2>&1 </dev/null &

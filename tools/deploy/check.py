@@ -213,7 +213,7 @@ NO_HEALTHCHECK = {
     "otel-collector": "distroless image: no shell or HTTP client to run a check inside",
     "jaeger": "checked by nothing inside; FacePass only exports to it, best effort",
 }
-SECRET_KEY = re.compile(r"PASS(WORD)?$|SECRET|TOKEN|_KEY$|_KEY_ID$")
+SECRET_KEY = re.compile(r"PASS(WORD)?$|SECRET|TOKEN|_KEY$|_KEY_ID$|INTERNAL_CALLERS__")
 # Secrets that may be empty, and why; every other one must be required (${VAR:?...})
 # or passed on by name.
 OPTIONAL_SECRETS = {

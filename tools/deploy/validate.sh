@@ -238,8 +238,8 @@ main() {
         'RABBITMQ_DEFAULT_PASS: ${RABBITMQ_PASSWORD:?set RABBITMQ_PASSWORD in deploy/.env (openssl rand -hex 24)}' \
         'RABBITMQ_DEFAULT_PASS: hunter2hunter2'
     mutant optional-secret check_compose compose.yaml \
-        'FACEPASS_INTERNAL_TOKEN: ${FACEPASS_INTERNAL_TOKEN:?set FACEPASS_INTERNAL_TOKEN in deploy/.env (openssl rand -hex 24)}' \
-        'FACEPASS_INTERNAL_TOKEN: ${FACEPASS_INTERNAL_TOKEN:-}'
+        'FACEPASS_SHARE_LINK_KEY: ${FACEPASS_SHARE_LINK_KEY:?set FACEPASS_SHARE_LINK_KEY in deploy/.env (openssl rand -hex 24)}' \
+        'FACEPASS_SHARE_LINK_KEY: ${FACEPASS_SHARE_LINK_KEY:-}'
     mutant unlisted-variable check_compose .env.example \
         $'RABBITMQ_PASSWORD=\n' ''
     mutant public-port check_compose compose.yaml \

@@ -211,6 +211,9 @@ def check_probes(deployments: list[Pod], report: Report) -> None:
             if not c.get("livenessProbe"):
                 report.fail(where, "has no livenessProbe")
             grpc_probes = 0
+            # With TLS (components/tls) kubelet cannot speak gRPC health to the
+            # service: the metrics port's /readyz carries the same verdict.
+            readyz = (c.get("readinessProbe") or {}).get("httpGet", {}).get("path") == "/readyz"
             for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
                 probe = c.get(kind)
                 if not probe:
@@ -226,8 +229,8 @@ def check_probes(deployments: list[Pod], report: Report) -> None:
                         report.fail(where, f"{kind} probes port {probe['httpGet']['port']}, which it does not declare")
                 else:
                     report.fail(where, f"{kind} is neither gRPC health nor HTTP")
-            if grpc_probes == 0:
-                report.fail(where, "no probe uses grpc.health.v1")
+            if grpc_probes == 0 and not readyz:
+                report.fail(where, "no probe uses grpc.health.v1 (or the metrics port's /readyz)")
 
 
 def image_parts(image: str) -> tuple[str, str]:
@@ -562,7 +565,7 @@ def check_network(docs: list[dict], pods: list[Pod], deployments: list[Pod], rep
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--overlay", choices=["cpu", "gpu"], help="overlay-specific rules (GPU requests, images)")
+    parser.add_argument("--overlay", choices=["cpu", "gpu", "cpu-tls"], help="overlay-specific rules (GPU requests, images)")
     parser.add_argument("file", nargs="?", default="-", help="rendered YAML (default: stdin)")
     args = parser.parse_args()
 

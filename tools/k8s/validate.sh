@@ -3,7 +3,7 @@
 #
 #   bash tools/k8s/validate.sh [K8S_DIR]     (default: k8s/ of this checkout)
 #
-# For each overlay (cpu, gpu):
+# For each overlay (cpu, gpu, cpu-tls):
 #   1. renders it with `kubectl kustomize K8S_DIR/overlays/<name>`;
 #   2. validates every resource against the JSON schemas of Kubernetes
 #      $K8S_VERSION, strict (unknown fields fail), with kubernetes-validate, and the
@@ -32,7 +32,7 @@ K8S_DIR="${1:-$ROOT/k8s}"
 # The Kubernetes version whose API schemas the manifests must satisfy (pinned;
 # kubernetes-validate 1.37.0 bundles the schemas of 1.25 to 1.37).
 K8S_VERSION="1.32"
-OVERLAYS=(cpu gpu)
+OVERLAYS=(cpu gpu cpu-tls)
 
 skip() {
     printf 'k8s validate: skipped: %s\n' "$*" >&2

@@ -2,6 +2,7 @@
 
 use facepass_core::config::Validate;
 use facepass_inference::OrtConfig;
+use facepass_server::auth::InternalCallers;
 use facepass_server::metrics::MetricsConfig;
 use facepass_server::storage::{self, S3Config};
 use facepass_server::telemetry::LogConfig;
@@ -16,8 +17,12 @@ pub struct DetectorConfig {
     /// The Prometheus endpoint (`metrics.listen`, off when empty).
     pub metrics: MetricsConfig,
     pub ort: OrtConfig,
-    /// Shared token internal callers must present; empty disables the check.
+    /// A token any internal caller may present for any RPC (development,
+    /// single-secret set-ups); empty with no `internal_callers` disables
+    /// the check.
     pub internal_token: String,
+    /// Each internal caller's own tokens (docs/security.md §4).
+    pub internal_callers: InternalCallers,
     pub model: DetectorModelConfig,
     pub limits: ImageLimits,
     /// Where photos are read from (and previews written to): the gateway's
@@ -151,6 +156,7 @@ impl Default for DetectorConfig {
                 ..OrtConfig::default()
             },
             internal_token: String::new(),
+            internal_callers: InternalCallers::default(),
             model: DetectorModelConfig::default(),
             limits: ImageLimits::default(),
             storage_root: ".facepass/objects".into(),
@@ -173,6 +179,7 @@ impl Validate for DetectorConfig {
         let mut problems = self.grpc.problems();
         problems.extend(self.log.problems());
         problems.extend(self.metrics.problems());
+        problems.extend(self.internal_callers.problems(&self.internal_token));
         problems.extend(self.ort.problems());
         problems.extend(storage::problems(&self.storage_root, &self.s3));
         if self.model.path.is_empty() && self.model.pack.is_empty() {

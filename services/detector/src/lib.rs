@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use facepass_proto::detector::v1::detector_service_server::DetectorServiceServer;
-use facepass_server::auth::RequireToken;
+use facepass_server::auth::{Caller, InternalAuth};
 use facepass_server::{health, storage, GrpcServer, Shutdown};
 use object_store::ObjectStore;
 
@@ -30,6 +30,10 @@ pub const SERVICE_NAME: &str = "facepass.detector.v1.DetectorService";
 pub fn object_store(root: &str) -> anyhow::Result<Arc<dyn ObjectStore>> {
     Ok(storage::open(root, &storage::S3Config::default(), false)?.store)
 }
+
+/// Who may call which RPC (the internal callers with their own tokens).
+pub const POLICY: facepass_server::auth::Policy =
+    &[("Detect", &[Caller::Gateway, Caller::Indexer])];
 
 /// Loads the model, then serves until `shutdown` fires.
 pub async fn run(
@@ -89,10 +93,8 @@ pub async fn run(
     let svc = DetectorServiceServer::new(api)
         .max_decoding_message_size(config.grpc.max_message_bytes)
         .max_encoding_message_size(config.grpc.max_message_bytes);
-    let svc = tonic::service::interceptor::InterceptedService::new(
-        svc,
-        RequireToken::new(&config.internal_token),
-    );
+    let svc =
+        InternalAuth::new(&config.internal_token, &config.internal_callers, POLICY).layer(svc);
     server
         .serve(
             SERVICE_NAME,

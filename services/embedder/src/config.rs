@@ -2,6 +2,7 @@
 
 use facepass_core::config::Validate;
 use facepass_inference::OrtConfig;
+use facepass_server::auth::InternalCallers;
 use facepass_server::metrics::MetricsConfig;
 use facepass_server::telemetry::LogConfig;
 use facepass_server::GrpcServerConfig;
@@ -15,8 +16,12 @@ pub struct EmbedderConfig {
     /// The Prometheus endpoint (`metrics.listen`, off when empty).
     pub metrics: MetricsConfig,
     pub ort: OrtConfig,
-    /// Shared token internal callers must present; empty disables the check.
+    /// A token any internal caller may present for any RPC (development,
+    /// single-secret set-ups); empty with no `internal_callers` disables
+    /// the check.
     pub internal_token: String,
+    /// Each internal caller's own tokens (docs/security.md §4).
+    pub internal_callers: InternalCallers,
     pub model: RecogniserModelConfig,
     pub batching: BatchingConfig,
     /// Most faces one request may carry.
@@ -98,6 +103,7 @@ impl Default for EmbedderConfig {
             metrics: MetricsConfig::default(),
             ort: OrtConfig::default(),
             internal_token: String::new(),
+            internal_callers: InternalCallers::default(),
             model: RecogniserModelConfig::default(),
             batching: BatchingConfig::default(),
             max_faces_per_request: 512,
@@ -111,6 +117,7 @@ impl Validate for EmbedderConfig {
         let mut problems = self.grpc.problems();
         problems.extend(self.log.problems());
         problems.extend(self.metrics.problems());
+        problems.extend(self.internal_callers.problems(&self.internal_token));
         problems.extend(self.ort.problems());
         if self.model.path.is_empty() && self.model.pack.is_empty() {
             problems.push("model.path is required".into());

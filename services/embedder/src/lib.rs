@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use facepass_proto::embedder::v1::embedder_service_server::EmbedderServiceServer;
-use facepass_server::auth::RequireToken;
+use facepass_server::auth::{Caller, InternalAuth};
 use facepass_server::{health, GrpcServer, Shutdown};
 
 pub use config::EmbedderConfig;
@@ -82,6 +82,12 @@ pub fn apply_pack(config: &mut EmbedderConfig) -> Result<(), facepass_inference:
     Ok(())
 }
 
+/// Who may call which RPC (the internal callers with their own tokens).
+pub const POLICY: facepass_server::auth::Policy = &[
+    ("Embed", &[Caller::Gateway, Caller::Indexer]),
+    ("GetModelInfo", &[Caller::Gateway, Caller::Indexer]),
+];
+
 /// Loads the model, then serves until `shutdown` fires.
 pub async fn run(
     mut config: EmbedderConfig,
@@ -119,10 +125,8 @@ pub async fn run(
     let svc = EmbedderServiceServer::new(api)
         .max_decoding_message_size(config.grpc.max_message_bytes)
         .max_encoding_message_size(config.grpc.max_message_bytes);
-    let svc = tonic::service::interceptor::InterceptedService::new(
-        svc,
-        RequireToken::new(&config.internal_token),
-    );
+    let svc =
+        InternalAuth::new(&config.internal_token, &config.internal_callers, POLICY).layer(svc);
     server
         .serve(
             SERVICE_NAME,

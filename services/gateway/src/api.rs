@@ -61,7 +61,7 @@ pub fn event_to_pb(event: &EventRow, counts: &EventCounts) -> pb::Event {
         id: event.id.to_string(),
         name: event.name.clone(),
         external_id: event.external_id.clone().unwrap_or_default(),
-        share_token: event.share_token.clone(),
+        share_token: event.share_token.to_string(),
         created_at: Some(timestamp(event.created_at)),
         photos_total: counts.total,
         photos_pending: counts.pending,

@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::schema::{events, outbox, pending_objects, photos, studios};
+use crate::share_tokens::{self, ShareToken};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = events)]
@@ -24,7 +25,12 @@ pub struct EventRow {
     pub studio_id: Uuid,
     pub name: String,
     pub external_id: Option<String>,
-    pub share_token: String,
+    /// The guest link's token, stored sealed (`share_tokens.rs`).
+    #[diesel(column_name = share_token_sealed)]
+    pub share_token: ShareToken,
+    /// Its SHA-256, which a guest's link is looked up by.
+    #[diesel(column_name = share_token)]
+    pub share_token_hash: String,
     pub created_at: DateTime<Utc>,
     pub share_expires_at: Option<DateTime<Utc>>,
     pub share_disabled_at: Option<DateTime<Utc>>,
@@ -214,12 +220,14 @@ impl Catalog {
         retain_until: Option<DateTime<Utc>>,
     ) -> Result<(EventRow, bool)> {
         let mut conn = self.conn().await?;
+        let token = random_token("");
         let row = EventRow {
             id: Uuid::new_v4(),
             studio_id,
             name: name.to_string(),
             external_id,
-            share_token: random_token(""),
+            share_token_hash: share_tokens::hash(&token),
+            share_token: ShareToken(token),
             created_at: now(),
             share_expires_at: None,
             share_disabled_at: None,
@@ -284,7 +292,15 @@ impl Catalog {
         let mut conn = self.conn().await?;
         let (event, studio_disabled) = events::table
             .inner_join(studios::table)
-            .filter(events::share_token.eq(token))
+            // By its hash; a token not sealed yet (written by a gateway of an
+            // older version during an upgrade) is still there in the clear.
+            .filter(
+                events::share_token
+                    .eq(share_tokens::hash(token))
+                    .or(events::share_token_sealed
+                        .eq("")
+                        .and(events::share_token.eq(token))),
+            )
             .filter(events::deleting_at.is_null())
             .select((EventRow::as_select(), studios::disabled_at))
             .first::<(EventRow, Option<DateTime<Utc>>)>(&mut conn)
@@ -304,6 +320,51 @@ impl Catalog {
         Ok(event)
     }
 
+    /// Seals the share tokens still stored in the clear (events created
+    /// before tokens were sealed, or by an older gateway during an
+    /// upgrade), and with `all`, seals again with the first `share_link_key`
+    /// those that only an older key opens. Returns how many it changed. Run
+    /// at start-up (`all`) and by the sweeper.
+    pub async fn reseal_share_tokens(&self, all: bool) -> Result<usize> {
+        let mut conn = self.conn().await?;
+        let mut query = events::table.into_boxed();
+        if !all {
+            query = query.filter(events::share_token_sealed.eq(""));
+        }
+        let rows: Vec<(Uuid, String, String)> = query
+            .select((events::id, events::share_token, events::share_token_sealed))
+            .load(&mut conn)
+            .await
+            .map_err(db)?;
+        let mut changed = 0;
+        for (id, stored, sealed) in rows {
+            let token = if sealed.is_empty() {
+                // In the clear: the column holds the token itself.
+                stored.clone()
+            } else {
+                match share_tokens::unseal(&sealed) {
+                    Some(_) if share_tokens::sealed_with_first_key(&sealed) => continue,
+                    Some(token) => token,
+                    None => continue,
+                }
+            };
+            let updated = diesel::update(
+                events::table
+                    .filter(events::id.eq(id))
+                    .filter(events::share_token.eq(&stored)),
+            )
+            .set((
+                events::share_token.eq(share_tokens::hash(&token)),
+                events::share_token_sealed.eq(ShareToken(token)),
+            ))
+            .execute(&mut conn)
+            .await
+            .map_err(db)?;
+            changed += updated;
+        }
+        Ok(changed)
+    }
+
     /// A new share token for the event: the old link stops working.
     pub async fn rotate_share_token(&self, studio_id: Uuid, event_id: Uuid) -> Result<EventRow> {
         let mut conn = self.conn().await?;
@@ -313,7 +374,13 @@ impl Catalog {
                 .filter(events::studio_id.eq(studio_id))
                 .filter(events::deleting_at.is_null()),
         )
-        .set(events::share_token.eq(random_token("")))
+        .set({
+            let token = random_token("");
+            (
+                events::share_token.eq(share_tokens::hash(&token)),
+                events::share_token_sealed.eq(ShareToken(token)),
+            )
+        })
         .returning(EventRow::as_returning())
         .get_result(&mut conn)
         .await

@@ -63,6 +63,12 @@ pub struct GatewayConfig {
     /// empty turns the admin API off. Set it from a secret
     /// (`FACEPASS_ADMIN_TOKEN`), never in a committed file.
     pub admin_token: String,
+    /// Seals the guest links' tokens at rest (docs/security.md §4): at least
+    /// 16 characters, the same on every gateway (from the secret
+    /// `FACEPASS_SHARE_LINK_KEY`). Several, separated by commas, while
+    /// rotating: the first seals, each opens. Required to serve (not for
+    /// `migrate` and `create-studio`).
+    pub share_link_key: String,
     /// How often expired events (retain_until) are looked for and purged.
     pub retention_poll_ms: u64,
     /// An upload's object whose photo row has not committed this long after
@@ -116,6 +122,7 @@ impl Default for GatewayConfig {
             trust_forwarded_for: false,
             outbox_poll_ms: 500,
             admin_token: String::new(),
+            share_link_key: String::new(),
             retention_poll_ms: 60_000,
             orphan_grace_ms: 15 * 60 * 1000,
             sweep_poll_ms: 60_000,

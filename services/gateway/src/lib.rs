@@ -21,6 +21,7 @@ pub mod relay;
 pub mod rest;
 pub mod schema;
 pub mod sessions;
+pub mod share_tokens;
 pub mod sweeper;
 pub mod uploads;
 pub mod watch;
@@ -68,6 +69,10 @@ pub async fn run(
     http: tokio::net::TcpListener,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
+    if let Some(problem) = share_tokens::problem(&config.share_link_key) {
+        anyhow::bail!("invalid configuration: {problem}");
+    }
+    share_tokens::set_keys(&config.share_link_key);
     facepass_server::metrics::serve(&config.metrics, shutdown.clone()).await?;
     if config.migrate_on_start {
         let applied = migrate(&config).await?;

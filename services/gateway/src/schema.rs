@@ -40,6 +40,7 @@ diesel::table! {
         event_date -> Nullable<Date>,
         deleting_at -> Nullable<Timestamptz>,
         deleting_by -> Nullable<Text>,
+        share_token_sealed -> Text,
     }
 }
 

@@ -35,7 +35,25 @@ pub struct Swept {
 
 pub async fn run(gateway: Arc<Gateway>, shutdown: Shutdown) {
     let poll = Duration::from_millis(gateway.config.sweep_poll_ms);
+    // Share tokens: the first successful pass seals every token again with
+    // the current key (a rotated share_link_key); later passes seal only the
+    // ones an older gateway wrote in the clear during an upgrade.
+    let mut resealed_all = false;
     loop {
+        match gateway.catalog.reseal_share_tokens(!resealed_all).await {
+            Ok(changed) => {
+                resealed_all = true;
+                if changed > 0 {
+                    tracing::info!(
+                        changed,
+                        "share tokens sealed with the current share_link_key"
+                    );
+                }
+            }
+            Err(e) => {
+                tracing::warn!(code = %e.code, error = %e.message, "sealing share tokens failed; retrying")
+            }
+        }
         match sweep(&gateway).await {
             Ok(Swept {
                 deletions_finished: 0,

@@ -1,6 +1,7 @@
 //! The search service's configuration (`FACEPASS_*`, see docs/ARCHITECTURE.md).
 
 use facepass_core::config::Validate;
+use facepass_server::auth::InternalCallers;
 use facepass_server::metrics::MetricsConfig;
 use facepass_server::telemetry::LogConfig;
 use facepass_server::GrpcServerConfig;
@@ -18,8 +19,12 @@ pub struct SearchConfig {
     pub pool_size: usize,
     /// Apply migrations/faces at start-up.
     pub migrate_on_start: bool,
-    /// Shared token internal callers must present; empty disables the check.
+    /// A token any internal caller may present for any RPC (development,
+    /// single-secret set-ups); empty with no `internal_callers` disables
+    /// the check.
     pub internal_token: String,
+    /// Each internal caller's own tokens (docs/security.md §4).
+    pub internal_callers: InternalCallers,
     /// Most photos per page of search results (100 when a request says 0).
     pub max_page_size: u32,
     /// Most people in one "me and them" query.
@@ -138,6 +143,7 @@ impl Default for SearchConfig {
             pool_size: 8,
             migrate_on_start: true,
             internal_token: String::new(),
+            internal_callers: InternalCallers::default(),
             max_page_size: 1_000,
             max_people: 4,
             max_selfies_per_person: 5,
@@ -155,6 +161,7 @@ impl Validate for SearchConfig {
         let mut problems = self.grpc.problems();
         problems.extend(self.log.problems());
         problems.extend(self.metrics.problems());
+        problems.extend(self.internal_callers.problems(&self.internal_token));
         if !self.database_url.starts_with("postgres") {
             problems.push("database_url must be a postgres:// URL".into());
         }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 use facepass_proto::search::v1::search_service_server::SearchServiceServer;
-use facepass_server::auth::RequireToken;
+use facepass_server::auth::{Caller, InternalAuth};
 use facepass_server::{health, GrpcServer, Shutdown};
 
 pub use config::SearchConfig;
@@ -21,6 +21,22 @@ pub use config::SearchConfig;
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/faces");
 
 pub const SERVICE_NAME: &str = "facepass.search.v1.SearchService";
+
+/// Who may call which RPC (the internal callers with their own tokens):
+/// the indexer writes a photo's faces; the gateway does everything else
+/// (guest searches, deletions, "forget me", counts, failures it records).
+pub const POLICY: facepass_server::auth::Policy = &[
+    ("UpsertPhotoFaces", &[Caller::Indexer]),
+    ("BulkUpsertPhotoFaces", &[Caller::Indexer]),
+    ("MarkPhotoFailed", &[Caller::Gateway]),
+    ("SearchEvent", &[Caller::Gateway]),
+    ("DeletePhotoFaces", &[Caller::Gateway]),
+    ("DeleteFaces", &[Caller::Gateway]),
+    ("DeleteEventFaces", &[Caller::Gateway]),
+    ("ForgetFaces", &[Caller::Gateway]),
+    ("GetEventStats", &[Caller::Gateway, Caller::Indexer]),
+    ("ListPhotoFaces", &[Caller::Gateway]),
+];
 
 /// Applies the face store's migrations.
 pub async fn migrate(config: &SearchConfig) -> anyhow::Result<Vec<String>> {
@@ -67,10 +83,8 @@ pub async fn run(
     let svc = SearchServiceServer::new(api)
         .max_decoding_message_size(config.grpc.max_message_bytes)
         .max_encoding_message_size(config.grpc.max_message_bytes);
-    let svc = tonic::service::interceptor::InterceptedService::new(
-        svc,
-        RequireToken::new(&config.internal_token),
-    );
+    let svc =
+        InternalAuth::new(&config.internal_token, &config.internal_callers, POLICY).layer(svc);
     let routes = tonic::service::Routes::new(svc);
     server
         .serve(SERVICE_NAME, routes, health_service, shutdown)

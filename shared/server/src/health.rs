@@ -22,6 +22,15 @@ impl Default for Readiness {
     }
 }
 
+static PROCESS: std::sync::OnceLock<Readiness> = std::sync::OnceLock::new();
+
+/// This process's readiness (the first [`watch`] started), for the
+/// plain-HTTP `/readyz` beside `/metrics`: kubelet's gRPC probes cannot
+/// speak TLS, its HTTP probes on the metrics port can reach this.
+pub fn process_readiness() -> Option<Readiness> {
+    PROCESS.get().cloned()
+}
+
 impl Readiness {
     /// `Ok` while serving, else why not.
     pub fn get(&self) -> Result<(), String> {
@@ -69,6 +78,7 @@ pub async fn watch_ready<F, Fut>(
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<(), String>>,
 {
+    let _ = PROCESS.set(readiness.clone());
     let mut last: Option<bool> = None;
     loop {
         let result = check().await;

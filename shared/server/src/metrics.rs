@@ -138,16 +138,8 @@ pub async fn serve(
                     return;
                 }
                 let line = head.split(|&b| b == b'\r').next().unwrap_or_default();
-                let (status, kind, body) =
-                    if line.starts_with(b"GET /metrics ") || line.starts_with(b"GET /metrics?") {
-                        ("200 OK", OPENMETRICS, render())
-                    } else {
-                        (
-                            "404 Not Found",
-                            "text/plain; charset=utf-8",
-                            "only GET /metrics is served here\n".into(),
-                        )
-                    };
+                let ready = crate::health::process_readiness().map(|r| r.get());
+                let (status, kind, body) = answer(line, ready);
                 let response = format!(
                     "HTTP/1.1 {status}\r\ncontent-type: {kind}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
                     body.len()
@@ -161,6 +153,44 @@ pub async fn serve(
         }
     });
     Ok(Some(addr))
+}
+
+const TEXT: &str = "text/plain; charset=utf-8";
+
+/// What the metrics port answers to a request line: the metrics, and the
+/// probes (`/livez`, `/readyz`: the same verdict as grpc.health.v1), which
+/// stay plain HTTP when the service's gRPC speaks TLS.
+fn answer(line: &[u8], ready: Option<Result<(), String>>) -> (&'static str, &'static str, String) {
+    let path = |p: &str| {
+        line.strip_prefix(b"GET ")
+            .and_then(|rest| rest.strip_prefix(p.as_bytes()))
+            .is_some_and(|rest| rest.starts_with(b" ") || rest.starts_with(b"?"))
+    };
+    if path("/metrics") {
+        ("200 OK", OPENMETRICS, render())
+    } else if path("/livez") || path("/healthz") {
+        ("200 OK", TEXT, "ok\n".into())
+    } else if path("/readyz") {
+        match ready {
+            Some(Ok(())) => ("200 OK", TEXT, "ready\n".into()),
+            Some(Err(why)) => (
+                "503 Service Unavailable",
+                TEXT,
+                format!("not ready: {why}\n"),
+            ),
+            None => (
+                "503 Service Unavailable",
+                TEXT,
+                "not ready: starting\n".into(),
+            ),
+        }
+    } else {
+        (
+            "404 Not Found",
+            TEXT,
+            "GET /metrics, /livez and /readyz are served here\n".into(),
+        )
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -453,6 +483,33 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("facepass_test_things_total 3"), "{text}");
+    }
+
+    #[test]
+    fn the_probes_answer_beside_the_metrics() {
+        let status =
+            |line: &str, ready: Option<Result<(), String>>| answer(line.as_bytes(), ready).0;
+        assert_eq!(status("GET /livez HTTP/1.1", None), "200 OK");
+        assert_eq!(status("GET /healthz HTTP/1.1", None), "200 OK");
+        assert_eq!(status("GET /readyz HTTP/1.1", Some(Ok(()))), "200 OK");
+        let (code, _, body) = answer(
+            b"GET /readyz HTTP/1.1",
+            Some(Err("database: timeout".into())),
+        );
+        assert_eq!(
+            (code, body.as_str()),
+            ("503 Service Unavailable", "not ready: database: timeout\n")
+        );
+        assert_eq!(
+            status("GET /readyz HTTP/1.1", None),
+            "503 Service Unavailable"
+        );
+        assert_eq!(status("GET /metrics?x=1 HTTP/1.1", None), "200 OK");
+        assert_eq!(status("GET /metricsx HTTP/1.1", None), "404 Not Found");
+        assert_eq!(
+            status("POST /readyz HTTP/1.1", Some(Ok(()))),
+            "404 Not Found"
+        );
     }
 
     #[test]

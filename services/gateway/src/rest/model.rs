@@ -153,7 +153,7 @@ impl Event {
             id: event.id,
             name: event.name.clone(),
             external_id: event.external_id.clone(),
-            share_token: event.share_token.clone(),
+            share_token: event.share_token.to_string(),
             guest_url: format!("/e/{}", event.share_token),
             created_at: event.created_at,
             share_enabled: event.share_disabled_at.is_none(),
