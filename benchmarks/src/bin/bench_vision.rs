@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use facepass_detector::config::FinePass;
 use facepass_detector::engine::{FaceDetector, Mode};
 use facepass_detector::DetectorConfig;
 use facepass_embedder::EmbedderConfig;
@@ -152,11 +153,19 @@ async fn main() -> anyhow::Result<()> {
 
     // Parity rows decode in full, like insightface; "reduced decode" rows
     // detect on the JPEG decoded at 1/2-1/8 scale in the DCT domain.
-    let det_config_with = |fine: u32, reduced: bool| {
+    // `fine`: the small-face pass's side (0: off, insightface's single
+    // pass); it runs as the services' default decides (`auto`) unless
+    // `always`.
+    let det_config_full = |fine: u32, reduced: bool, always: bool| {
         let mut c = DetectorConfig {
             reduced_decode: reduced,
             workers: 1,
             fine_pass_side: fine,
+            fine_pass: if always {
+                FinePass::Always
+            } else {
+                FinePass::Auto
+            },
             ..DetectorConfig::default()
         };
         c.model.path = format!("{}/det.onnx", args.models);
@@ -164,7 +173,9 @@ async fn main() -> anyhow::Result<()> {
         c.limits.max_bytes = 256 << 20;
         c
     };
+    let det_config_with = |fine: u32, reduced: bool| det_config_full(fine, reduced, false);
     let det_config = |fine: u32| det_config_with(fine, false);
+    let defaults = DetectorConfig::default();
     let rec_config = |max_batch: usize| {
         let mut c = EmbedderConfig::default();
         c.model.path = format!("{}/rec.onnx", args.models);
@@ -181,14 +192,25 @@ async fn main() -> anyhow::Result<()> {
     )?);
 
     // --- in process ----------------------------------------------------------
-    for (label, fine, reduced) in [
-        ("in-process (parity)", 0u32, false),
-        ("in-process (reduced decode)", 0, true),
-        ("in-process (fine pass)", 1920, false),
-        ("in-process (fine pass, reduced decode)", 1920, true),
+    for (label, fine, reduced, always) in [
+        (
+            "in-process (defaults)",
+            defaults.fine_pass_side,
+            defaults.reduced_decode,
+            defaults.fine_pass == FinePass::Always,
+        ),
+        ("in-process (parity)", 0u32, false, false),
+        ("in-process (reduced decode)", 0, true, false),
+        ("in-process (fine pass always)", 1920, false, true),
+        (
+            "in-process (fine pass always, reduced decode)",
+            1920,
+            true,
+            true,
+        ),
     ] {
         let detector = Arc::new(FaceDetector::load(
-            &det_config_with(fine, reduced),
+            &det_config_full(fine, reduced, always),
             Some(&dylib),
         )?);
         for class in classes(&photos) {
@@ -219,18 +241,36 @@ async fn main() -> anyhow::Result<()> {
     // threads run at any moment in both.
     if args.threads >= 2 {
         let t = args.threads;
+        // Defaults: the services' own detector settings (small-face pass
+        // `auto`); parity: insightface's single pass.
         let shapes = [
-            (format!("in-process ({t} in flight x 1 thread)"), t, 1, 0, t),
+            (
+                format!("in-process ({t} in flight x 1 thread, defaults)"),
+                t,
+                1,
+                0,
+                t,
+                defaults.fine_pass_side,
+            ),
+            (
+                format!("in-process ({t} in flight x 1 thread)"),
+                t,
+                1,
+                0,
+                t,
+                0,
+            ),
             (
                 format!("in-process (1 session x {t} threads, decode ahead, 2 in flight)"),
                 1,
                 t,
                 1,
                 2,
+                0,
             ),
         ];
-        for (label, workers, threads, ahead, flight) in shapes {
-            let mut dc = det_config(0);
+        for (label, workers, threads, ahead, flight, fine) in shapes {
+            let mut dc = det_config(fine);
             dc.workers = workers;
             dc.ort.intra_threads = threads;
             dc.decode_ahead = ahead;

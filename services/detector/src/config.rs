@@ -44,6 +44,23 @@ pub struct DetectorConfig {
     /// it, so that small faces in big group photos are found; 0 turns it off
     /// (then detection is exactly insightface's single 640x640 pass).
     pub fine_pass_side: u32,
+    /// When the finer pass runs (docs/ARCHITECTURE.md, "Small faces"):
+    /// `auto` (the default) only where the first pass suggests faces too
+    /// small for it: it found none, or some near its limit (the whole
+    /// photo), or weak candidates too small to confirm (the regions around
+    /// them); `always` on every photo larger than `fine_pass_side`.
+    pub fine_pass: FinePass,
+    /// `auto`: the smallest face, in pixels of the first pass's input, the
+    /// first pass finds reliably; a photo whose smallest face found is under
+    /// 1.5 times this (in the photo's pixels) gets the whole finer pass.
+    pub first_pass_min_face: f32,
+    /// `auto`: a first-pass candidate scoring at least this (below the
+    /// model's threshold) and smaller than the first pass's limit asks for
+    /// a finer look at its region.
+    pub proposal_score: f32,
+    /// `auto`: the most regions looked at more finely; a photo with more
+    /// proposals gets the whole finer pass.
+    pub max_proposal_regions: usize,
     /// Detect on large JPEGs decoded at 1/2, 1/4 or 1/8 scale in the DCT
     /// domain (never below the detection passes' resolution); crops of
     /// faces too small there are re-sampled from the full image
@@ -54,6 +71,17 @@ pub struct DetectorConfig {
     /// reduced image gets its aligned crop from the full-resolution image.
     pub reduced_min_face_px: f32,
     pub selfie: SelfieConfig,
+}
+
+/// When the finer small-face pass runs (`fine_pass`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum FinePass {
+    /// Only where the first pass suggests small faces.
+    #[default]
+    Auto,
+    /// On every photo larger than `fine_pass_side`.
+    Always,
 }
 
 /// When a selfie can be used.
@@ -165,6 +193,10 @@ impl Default for DetectorConfig {
             decode_ahead: 0,
             min_face_px: 20.0,
             fine_pass_side: 1920,
+            fine_pass: FinePass::Auto,
+            first_pass_min_face: 16.0,
+            proposal_score: 0.2,
+            max_proposal_regions: 4,
             // Measured slower than a full zune-jpeg decode on x86 (see
             // docs/benchmarks.md), so off by default.
             reduced_decode: false,
@@ -193,6 +225,12 @@ impl Validate for DetectorConfig {
         }
         if !(0.0..1.0).contains(&self.model.nms_threshold) {
             problems.push("model.nms_threshold must be within 0 and 1".into());
+        }
+        if self.first_pass_min_face.is_nan() || self.first_pass_min_face <= 0.0 {
+            problems.push("first_pass_min_face must be positive".into());
+        }
+        if !(0.0..1.0).contains(&self.proposal_score) {
+            problems.push("proposal_score must be within 0 and 1".into());
         }
         // Also refuses NaN.
         if self.reduced_min_face_px.is_nan() || self.reduced_min_face_px <= 0.0 {

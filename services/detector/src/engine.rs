@@ -14,7 +14,7 @@ use facepass_inference::{ModelCheck, ModelError, TensorSpec};
 use image::RgbImage;
 use tokio::sync::Semaphore;
 
-use crate::config::DetectorConfig;
+use crate::config::{DetectorConfig, FinePass};
 use crate::decode::decode_rgb;
 use crate::scrfd::{self, Detection, RawOutputs};
 use crate::vision::align_face;
@@ -40,6 +40,91 @@ pub struct Face {
 }
 
 /// The faces of one image.
+/// What the finer small-face pass did with one photo.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FineLook {
+    /// Not wanted: the photo is not larger than `fine_pass_side`, or the
+    /// pass is off.
+    Off,
+    /// `auto`: the first pass found faces, all comfortably above its limit,
+    /// and nothing smaller that looked like a face.
+    Skipped,
+    /// `auto`: only these squares (`[x, y, side]`, photo pixels), each
+    /// around a small weak candidate of the first pass.
+    Regions(Vec<[u32; 3]>),
+    /// The whole photo: `always`, or `auto` when the first pass found no
+    /// face, a face near its limit, or too many small candidates.
+    Whole,
+}
+
+impl FineLook {
+    pub fn name(&self) -> &'static str {
+        match self {
+            FineLook::Off => "off",
+            FineLook::Skipped => "skipped",
+            FineLook::Regions(_) => "regions",
+            FineLook::Whole => "whole",
+        }
+    }
+}
+
+/// The `auto` decision, from what the first pass found.
+/// - `confident`: its faces; `weak`: candidates under the model's threshold.
+/// - `floor`: the smallest face it finds reliably, in photo pixels.
+/// - `region`: the side, in photo pixels, of one input of the finer pass.
+pub fn fine_look(
+    confident: &[Detection],
+    weak: &[Detection],
+    (width, height): (u32, u32),
+    floor: f32,
+    region: f32,
+    max_regions: usize,
+) -> FineLook {
+    let side = |d: &Detection| (d.bbox[2] - d.bbox[0]).min(d.bbox[3] - d.bbox[1]);
+    let near_limit = 1.5 * floor;
+    // Nothing found: a photo of no one, or a crowd too small for the pass.
+    // A face near the limit: its neighbours may be just under it.
+    if confident.is_empty() || confident.iter().any(|d| side(d) < near_limit) {
+        return FineLook::Whole;
+    }
+    let inside = |d: &Detection, f: &Detection| {
+        let (cx, cy) = ((d.bbox[0] + d.bbox[2]) / 2.0, (d.bbox[1] + d.bbox[3]) / 2.0);
+        cx >= f.bbox[0] && cx <= f.bbox[2] && cy >= f.bbox[1] && cy <= f.bbox[3]
+    };
+    // Small weak candidates that are not part of a face already found.
+    let proposals: Vec<&Detection> = weak
+        .iter()
+        .filter(|d| side(d) < near_limit && !confident.iter().any(|f| inside(d, f)))
+        .collect();
+    if proposals.is_empty() {
+        return FineLook::Skipped;
+    }
+    let side_px = (region.round() as u32).clamp(1, width.min(height));
+    let half = side_px as f32 / 2.0;
+    let mut regions: Vec<[u32; 3]> = Vec::new();
+    for d in proposals {
+        let (cx, cy) = ((d.bbox[0] + d.bbox[2]) / 2.0, (d.bbox[1] + d.bbox[3]) / 2.0);
+        // Already well inside a region (a quarter of its side from its edges).
+        let covered = regions.iter().any(|&[x, y, s]| {
+            let margin = s as f32 / 4.0;
+            cx >= x as f32 + margin
+                && cx <= (x + s) as f32 - margin
+                && cy >= y as f32 + margin
+                && cy <= (y + s) as f32 - margin
+        });
+        if covered {
+            continue;
+        }
+        let x = (cx - half).clamp(0.0, (width - side_px) as f32) as u32;
+        let y = (cy - half).clamp(0.0, (height - side_px) as f32) as u32;
+        regions.push([x, y, side_px]);
+        if regions.len() > max_regions {
+            return FineLook::Whole;
+        }
+    }
+    FineLook::Regions(regions)
+}
+
 #[derive(Debug, Clone)]
 pub struct Faces {
     pub width: u32,
@@ -283,28 +368,107 @@ impl FaceDetector {
 
     /// insightface's 640x640 pass, plus a finer pass over large photos so
     /// small faces in group shots are not lost; duplicates merge by NMS.
+    fn detect_all(&self, image: &RgbImage) -> Result<Vec<Detection>, Error> {
+        let (detections, look) = self.detect_all_explained(image)?;
+        crate::metrics::get()
+            .fine_pass
+            .get_or_create(&crate::metrics::LookLabels { look: look.name() })
+            .inc();
+        Ok(detections)
+    }
+
+    /// [`detect_all`](Self::detect_all), saying what the finer pass did.
+    ///
     /// The finer pass sees the photo with its long side at
     /// `fine_pass_side`: as one canvas of that size, or, when the model's
-    /// input is fixed, as overlapping tiles of the model's size.
-    fn detect_all(&self, image: &RgbImage) -> Result<Vec<Detection>, Error> {
+    /// input is fixed, as overlapping tiles of the model's size; or, with
+    /// `fine_pass = auto`, only the regions around the first pass's small
+    /// weak candidates ([`FineLook`]).
+    pub fn detect_all_explained(
+        &self,
+        image: &RgbImage,
+    ) -> Result<(Vec<Detection>, FineLook), Error> {
         let size = self.config.model.input_size;
-        let mut detections = self.run_model(image, size, size)?;
+        let threshold = self.config.model.score_threshold;
         let fine = self.config.fine_pass_side;
         let long = image.width().max(image.height());
-        if fine > 0 && long > fine {
-            let scale = fine as f32 / long as f32;
-            if self.config.model.fixed_input {
-                detections.extend(self.run_tiles(image, scale)?);
-            } else {
-                let round32 =
-                    |v: u32| (((v as f32 * scale).ceil() as u32).div_ceil(32) * 32).max(32);
-                let (cw, ch) = (round32(image.width()), round32(image.height()));
-                detections.extend(self.run_model(image, cw, ch)?);
-            }
-            detections.sort_by(|a, b| b.score.total_cmp(&a.score));
-            detections = scrfd::nms(detections, self.config.model.nms_threshold);
+        let wanted = fine > 0 && long > fine;
+        let auto = wanted && self.config.fine_pass == FinePass::Auto;
+        // With `auto`, the first pass also keeps weaker candidates: they
+        // point at faces too small for it to confirm. The confident ones are
+        // exactly what the pass alone returns (NMS keeps higher scores first).
+        let first_threshold = if auto {
+            self.config.proposal_score.min(threshold)
+        } else {
+            threshold
+        };
+        let prepared = scrfd::prepare_canvas(image, size, size);
+        let (mut detections, weak): (Vec<Detection>, Vec<Detection>) = self
+            .infer_at(&prepared, size, size, first_threshold)?
+            .into_iter()
+            .partition(|d| d.score >= threshold);
+        if !wanted {
+            return Ok((detections, FineLook::Off));
         }
-        Ok(detections)
+        let look = if auto {
+            fine_look(
+                &detections,
+                &weak,
+                (image.width(), image.height()),
+                self.config.first_pass_min_face / prepared.det_scale,
+                size as f32 * long as f32 / fine as f32,
+                self.config.max_proposal_regions,
+            )
+        } else {
+            FineLook::Whole
+        };
+        let scale = fine as f32 / long as f32;
+        match &look {
+            FineLook::Off | FineLook::Skipped => return Ok((detections, look)),
+            FineLook::Whole => {
+                if self.config.model.fixed_input {
+                    detections.extend(self.run_tiles(image, scale)?);
+                } else {
+                    let round32 =
+                        |v: u32| (((v as f32 * scale).ceil() as u32).div_ceil(32) * 32).max(32);
+                    let (cw, ch) = (round32(image.width()), round32(image.height()));
+                    detections.extend(self.run_model(image, cw, ch)?);
+                }
+            }
+            FineLook::Regions(regions) => {
+                for region in regions {
+                    detections.extend(self.run_region(image, *region)?);
+                }
+            }
+        }
+        detections.sort_by(|a, b| b.score.total_cmp(&a.score));
+        Ok((
+            scrfd::nms(detections, self.config.model.nms_threshold),
+            look,
+        ))
+    }
+
+    /// Detection on one square region of the photo (`[x, y, side]` in its
+    /// pixels) at the model's input size; detections in the photo's pixels.
+    fn run_region(
+        &self,
+        image: &RgbImage,
+        [x, y, side]: [u32; 3],
+    ) -> Result<Vec<Detection>, Error> {
+        let size = self.config.model.input_size;
+        let crop = image::imageops::crop_imm(image, x, y, side, side).to_image();
+        Ok(self
+            .run_model(&crop, size, size)?
+            .into_iter()
+            .map(|mut d| {
+                let shift = |[px, py]: [f32; 2]| [px + x as f32, py + y as f32];
+                let [x1, y1] = shift([d.bbox[0], d.bbox[1]]);
+                let [x2, y2] = shift([d.bbox[2], d.bbox[3]]);
+                d.bbox = [x1, y1, x2, y2];
+                d.landmarks = d.landmarks.map(shift);
+                d
+            })
+            .collect())
     }
 
     /// The photo resized by `scale`, cut into overlapping tiles of the
@@ -428,6 +592,17 @@ impl FaceDetector {
         width: u32,
         height: u32,
     ) -> Result<Vec<Detection>, Error> {
+        self.infer_at(prepared, width, height, self.config.model.score_threshold)
+    }
+
+    /// [`infer`](Self::infer), keeping candidates down to `threshold`.
+    fn infer_at(
+        &self,
+        prepared: &scrfd::Prepared,
+        width: u32,
+        height: u32,
+        threshold: f32,
+    ) -> Result<Vec<Detection>, Error> {
         // Blocking threads only: wait for a session (the permits bound how
         // many images can be waiting, and each holds one session at most).
         let mut session = {
@@ -465,7 +640,7 @@ impl FaceDetector {
                 &raw,
                 (width, height),
                 prepared.det_scale,
-                self.config.model.score_threshold,
+                threshold,
                 self.config.model.nms_threshold,
             )
             .map_err(|e| Error::internal(format!("detector outputs: {e}")))
@@ -548,6 +723,84 @@ mod tests {
             score: 0.9,
             landmarks: [[0.0; 2]; 5],
         }
+    }
+
+    /// A square face of `side` px centred at (x, y).
+    fn face(x: f32, y: f32, side: f32) -> Detection {
+        det([
+            x - side / 2.0,
+            y - side / 2.0,
+            x + side / 2.0,
+            y + side / 2.0,
+        ])
+    }
+
+    // A 6000x4000 photo: the first pass's floor is 16 px at 640 = 150 px,
+    // one region of the finer pass at 1920 is 2000 px.
+    const PHOTO: (u32, u32) = (6000, 4000);
+    const FLOOR: f32 = 150.0;
+    const REGION: f32 = 2000.0;
+
+    fn look(confident: &[Detection], weak: &[Detection]) -> FineLook {
+        fine_look(confident, weak, PHOTO, FLOOR, REGION, 4)
+    }
+
+    #[test]
+    fn no_face_or_a_face_near_the_limit_gets_the_whole_finer_pass() {
+        assert_eq!(look(&[], &[]), FineLook::Whole);
+        assert_eq!(look(&[], &[face(100.0, 100.0, 30.0)]), FineLook::Whole);
+        // 220 px < 1.5 x 150: smaller faces may stand beside it.
+        assert_eq!(
+            look(
+                &[face(3000.0, 2000.0, 400.0), face(1000.0, 1000.0, 220.0)],
+                &[]
+            ),
+            FineLook::Whole
+        );
+    }
+
+    #[test]
+    fn large_faces_alone_skip_the_finer_pass() {
+        let faces = [face(2000.0, 2000.0, 400.0), face(4000.0, 2000.0, 250.0)];
+        assert_eq!(look(&faces, &[]), FineLook::Skipped);
+        // A weak candidate inside a found face (an eye, a half face) is not a proposal,
+        // nor is a weak candidate as large as the faces found.
+        let inside = face(2050.0, 1950.0, 60.0);
+        let large = face(5000.0, 3000.0, 300.0);
+        assert_eq!(look(&faces, &[inside, large]), FineLook::Skipped);
+    }
+
+    #[test]
+    fn small_weak_candidates_get_their_regions_only() {
+        let faces = [face(2000.0, 2000.0, 400.0)];
+        let far = face(5500.0, 3800.0, 60.0);
+        let FineLook::Regions(regions) = look(&faces, std::slice::from_ref(&far)) else {
+            panic!("expected regions");
+        };
+        // One square of the finer pass's input, around the candidate, kept in the photo.
+        assert_eq!(regions, vec![[4000, 2000, 2000]]);
+        // A second candidate well inside that region adds nothing; one elsewhere adds one.
+        let near = face(5000.0, 3000.0, 50.0);
+        let elsewhere = face(600.0, 600.0, 50.0);
+        let FineLook::Regions(regions) = look(&faces, &[far, near, elsewhere]) else {
+            panic!("expected regions");
+        };
+        assert_eq!(regions, vec![[4000, 2000, 2000], [0, 0, 2000]]);
+    }
+
+    #[test]
+    fn too_many_regions_get_the_whole_finer_pass() {
+        let faces = [face(3000.0, 2000.0, 400.0)];
+        let scattered: Vec<Detection> = (0..6)
+            .map(|i| {
+                face(
+                    300.0 + 1100.0 * i as f32,
+                    (i % 2) as f32 * 3600.0 + 200.0,
+                    50.0,
+                )
+            })
+            .collect();
+        assert_eq!(look(&faces, &scattered), FineLook::Whole);
     }
 
     #[test]
