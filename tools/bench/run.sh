@@ -23,9 +23,14 @@ if [[ ! -f .facepass/models/proxy/manifest.toml ]]; then
 fi
 PHOTOS="$OUT/photos-c$COUNT"
 [[ -f "$PHOTOS/manifest.json" ]] || "$PY" tools/bench/make_photos.py "$PHOTOS" --count "$COUNT"
-cargo build --release -p facepass-benchmarks --bin facepass-bench-vision
+# FACEPASS_BENCH_PROVIDER=cuda on a GPU machine (onnxruntime-gpu as the ORT
+# library): FacePass's side runs on the CUDA provider; insightface stays on CPU.
+PROVIDER="${FACEPASS_BENCH_PROVIDER:-cpu}"
+FEATURES=()
+[[ "$PROVIDER" == cuda ]] && FEATURES=(--features facepass-inference/cuda)
+cargo build --release -p facepass-benchmarks --bin facepass-bench-vision "${FEATURES[@]}"
 "$PY" tools/bench/python_baseline.py .facepass/models/proxy "$PHOTOS" --threads "$THREADS" --repeat "$REPEAT" --wait-idle 300 --retries 3 --out "$OUT/python.json"
-"${CARGO_TARGET_DIR:-target}/release/facepass-bench-vision" .facepass/models/proxy "$PHOTOS" --threads "$THREADS" --repeat "$REPEAT" --out "$OUT/facepass.json"
+"${CARGO_TARGET_DIR:-target}/release/facepass-bench-vision" .facepass/models/proxy "$PHOTOS" --threads "$THREADS" --repeat "$REPEAT" --provider "$PROVIDER" --out "$OUT/facepass.json"
 CONCURRENT=()
 if ((THREADS >= 2)); then
     # The original's Celery-like shape: THREADS processes of one ORT thread each.

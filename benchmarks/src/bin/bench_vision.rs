@@ -43,13 +43,16 @@ struct Args {
     threads: usize,
     repeat: usize,
     out: Option<String>,
+    /// ONNX Runtime's execution provider: `cpu` or `cuda` (a GPU machine,
+    /// onnxruntime-gpu, and a build with `--features facepass-inference/cuda`).
+    provider: String,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
     let mut it = std::env::args().skip(1);
-    let models = it
-        .next()
-        .context("usage: MODEL_DIR PHOTO_DIR [--threads T] [--repeat R] [--out JSON]")?;
+    let models = it.next().context(
+        "usage: MODEL_DIR PHOTO_DIR [--threads T] [--repeat R] [--provider cpu|cuda] [--out JSON]",
+    )?;
     let photos = it.next().context("PHOTO_DIR is required")?;
     let mut args = Args {
         models,
@@ -57,12 +60,14 @@ fn parse_args() -> anyhow::Result<Args> {
         threads: 2,
         repeat: 3,
         out: None,
+        provider: "cpu".into(),
     };
     while let Some(flag) = it.next() {
         let value = it.next().with_context(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--threads" => args.threads = value.parse()?,
             "--repeat" => args.repeat = value.parse()?,
+            "--provider" => args.provider = value,
             "--out" => args.out = Some(value),
             other => anyhow::bail!("unknown flag {other}"),
         }
@@ -170,6 +175,7 @@ async fn main() -> anyhow::Result<()> {
         };
         c.model.path = format!("{}/det.onnx", args.models);
         c.ort.intra_threads = args.threads;
+        c.ort.provider = args.provider.clone();
         c.limits.max_bytes = 256 << 20;
         c
     };
@@ -180,6 +186,7 @@ async fn main() -> anyhow::Result<()> {
         let mut c = EmbedderConfig::default();
         c.model.path = format!("{}/rec.onnx", args.models);
         c.ort.intra_threads = args.threads;
+        c.ort.provider = args.provider.clone();
         c.batching.max_batch = max_batch;
         c.batching.workers = 1;
         c
