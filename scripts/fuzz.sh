@@ -67,8 +67,8 @@ for target in "${targets[@]}"; do
         -print_final_stats=1 -artifact_prefix="$artifacts" >"$log" 2>&1 || status=$?
     runs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)"
     speed="$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)"
-    cov="$(grep -oE 'cov: [0-9]+' "$log" | tail -1 | cut -d' ' -f2)"
-    ft="$(grep -oE 'ft: [0-9]+' "$log" | tail -1 | cut -d' ' -f2)"
+    cov="$({ grep -oE 'cov: [0-9]+' "$log" || true; } | tail -1 | cut -d' ' -f2)"
+    ft="$({ grep -oE 'ft: [0-9]+' "$log" || true; } | tail -1 | cut -d' ' -f2)"
     size="$(find "$corpus" -type f | wc -l)"
     crashes="$(find "$artifacts" -type f | wc -l)"
     if ((status != 0)); then

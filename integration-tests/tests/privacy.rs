@@ -352,13 +352,21 @@ async fn consent_forget_me_audit_and_retention() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let purge = api
-        .list_audit_log(pb::ListAuditLogRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .entries
-        .remove(0);
+    // The event is NOT_FOUND as soon as its deletion begins; the purge's
+    // receipt is written when the deletion is complete, a moment later.
+    let purge = loop {
+        let newest = api
+            .list_audit_log(pb::ListAuditLogRequest::default())
+            .await
+            .unwrap()
+            .into_inner()
+            .entries
+            .remove(0);
+        if newest.action == "event.purged" || Instant::now() >= deadline {
+            break newest;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     assert_eq!(
         (purge.action.as_str(), purge.actor.as_str()),
         ("event.purged", "retention")

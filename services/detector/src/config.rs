@@ -229,8 +229,9 @@ impl Validate for DetectorConfig {
         if self.first_pass_min_face.is_nan() || self.first_pass_min_face <= 0.0 {
             problems.push("first_pass_min_face must be positive".into());
         }
-        if !(0.0..1.0).contains(&self.proposal_score) {
-            problems.push("proposal_score must be within 0 and 1".into());
+        // Lower than 0.05 would keep thousands of candidates per photo.
+        if !(0.05..1.0).contains(&self.proposal_score) {
+            problems.push("proposal_score must be within 0.05 and 1".into());
         }
         // Also refuses NaN.
         if self.reduced_min_face_px.is_nan() || self.reduced_min_face_px <= 0.0 {

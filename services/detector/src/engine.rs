@@ -99,7 +99,7 @@ pub fn fine_look(
     if proposals.is_empty() {
         return FineLook::Skipped;
     }
-    let side_px = (region.round() as u32).clamp(1, width.min(height));
+    let side_px = (region.round() as u32).clamp(1, width.min(height).max(1));
     let half = side_px as f32 / 2.0;
     let mut regions: Vec<[u32; 3]> = Vec::new();
     for d in proposals {
@@ -457,6 +457,17 @@ impl FaceDetector {
     ) -> Result<Vec<Detection>, Error> {
         let size = self.config.model.input_size;
         let crop = image::imageops::crop_imm(image, x, y, side, side).to_image();
+        let (width, height) = image.dimensions();
+        let (right, bottom) = ((x + side) as f32, (y + side) as f32);
+        // A face cut by the region's edge inside the photo is half a face:
+        // dropped (the first pass, or the whole pass, sees it whole).
+        let cut = |d: &Detection| {
+            let [x1, y1, x2, y2] = d.bbox;
+            (x > 0 && x1 <= x as f32 + 2.0)
+                || (y > 0 && y1 <= y as f32 + 2.0)
+                || (x + side < width && x2 >= right - 2.0)
+                || (y + side < height && y2 >= bottom - 2.0)
+        };
         Ok(self
             .run_model(&crop, size, size)?
             .into_iter()
@@ -468,6 +479,7 @@ impl FaceDetector {
                 d.landmarks = d.landmarks.map(shift);
                 d
             })
+            .filter(|d| !cut(d))
             .collect())
     }
 

@@ -290,18 +290,24 @@ impl Catalog {
     pub async fn event_by_share_token(&self, token: &str) -> Result<EventRow> {
         facepass_core::text::token("token", token, facepass_core::text::MAX_TOKEN_CHARS)?;
         let mut conn = self.conn().await?;
-        let (event, studio_disabled) = events::table
+        let hashed = share_tokens::hash(token);
+        let mut query = events::table
             .inner_join(studios::table)
-            // By its hash; a token not sealed yet (written by a gateway of an
-            // older version during an upgrade) is still there in the clear.
-            .filter(
-                events::share_token
-                    .eq(share_tokens::hash(token))
-                    .or(events::share_token_sealed
-                        .eq("")
-                        .and(events::share_token.eq(token))),
-            )
             .filter(events::deleting_at.is_null())
+            .into_boxed();
+        // By its hash. A token not sealed yet (written before sealing, or by a
+        // gateway of an older version during an upgrade) is still there in
+        // the clear, in a token's own form: a hash from a dump opens nothing.
+        query = if share_tokens::looks_clear(token) {
+            query.filter(
+                events::share_token.eq(hashed).or(events::share_token_sealed
+                    .eq("")
+                    .and(events::share_token.eq(token))),
+            )
+        } else {
+            query.filter(events::share_token.eq(hashed))
+        };
+        let (event, studio_disabled) = query
             .select((EventRow::as_select(), studios::disabled_at))
             .first::<(EventRow, Option<DateTime<Utc>>)>(&mut conn)
             .await
@@ -339,7 +345,12 @@ impl Catalog {
         let mut changed = 0;
         for (id, stored, sealed) in rows {
             let token = if sealed.is_empty() {
-                // In the clear: the column holds the token itself.
+                // In the clear: the column holds the token itself, in a
+                // token's form (a hash there, say after the migration was
+                // reverted and applied again, is no token to seal).
+                if !share_tokens::looks_clear(&stored) {
+                    continue;
+                }
                 stored.clone()
             } else {
                 match share_tokens::unseal(&sealed) {

@@ -64,6 +64,13 @@ fn keys() -> &'static [[u8; 32]] {
     KEYS.get().map(Vec::as_slice).unwrap_or_default()
 }
 
+/// Whether `text` has the form of a share token as FacePass issues them (32
+/// hex digits), and so can be one stored in the clear; a 64-digit hash
+/// never is.
+pub fn looks_clear(text: &str) -> bool {
+    text.len() == 32 && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// What a guest's link is looked up by: the token's hex SHA-256.
 pub fn hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
@@ -226,6 +233,13 @@ mod tests {
         assert_eq!(unseal_with(&key, &String::from_utf8(bytes).unwrap()), None);
         assert_eq!(unseal_with(&key, "4f1c2a9e0b7d4c3a8e6f5d2c1b0a9f8e"), None);
         assert_eq!(unseal_with(&key, "s1.zz.zz.zz"), None);
+    }
+
+    #[test]
+    fn only_a_tokens_form_counts_as_a_clear_token() {
+        assert!(looks_clear("4f1c2a9e0b7d4c3a8e6f5d2c1b0a9f8e"));
+        assert!(!looks_clear(&hash("4f1c2a9e0b7d4c3a8e6f5d2c1b0a9f8e")));
+        assert!(!looks_clear("not-a-token-not-a-token-not-a-to"));
     }
 
     #[test]

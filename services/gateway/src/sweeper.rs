@@ -35,14 +35,19 @@ pub struct Swept {
 
 pub async fn run(gateway: Arc<Gateway>, shutdown: Shutdown) {
     let poll = Duration::from_millis(gateway.config.sweep_poll_ms);
-    // Share tokens: the first successful pass seals every token again with
-    // the current key (a rotated share_link_key); later passes seal only the
-    // ones an older gateway wrote in the clear during an upgrade.
-    let mut resealed_all = false;
+    // Share tokens: the first successful pass, and one an hour after it,
+    // seals every token again with the current key (a rotated
+    // share_link_key: links that gateways still on the old key wrote during
+    // the rollout are caught too); the passes between seal only the ones an
+    // older gateway wrote in the clear during an upgrade.
+    let mut last_full: Option<std::time::Instant> = None;
     loop {
-        match gateway.catalog.reseal_share_tokens(!resealed_all).await {
+        let full = last_full.is_none_or(|at| at.elapsed() >= Duration::from_secs(3600));
+        match gateway.catalog.reseal_share_tokens(full).await {
             Ok(changed) => {
-                resealed_all = true;
+                if full {
+                    last_full = Some(std::time::Instant::now());
+                }
                 if changed > 0 {
                     tracing::info!(
                         changed,
