@@ -66,11 +66,6 @@ impl InternalCallers {
         out
     }
 
-    /// Whether any caller has a token (per-service auth is on).
-    pub fn enabled(&self) -> bool {
-        !self.tokens().is_empty()
-    }
-
     /// Configuration problems: tokens too short to be secrets, a token given
     /// to two callers, or the shared token reused as a caller's.
     pub fn problems(&self, shared: &str) -> Vec<String> {
