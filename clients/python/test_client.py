@@ -117,5 +117,41 @@ class RetryTests(unittest.TestCase):
         self.assertEqual(fake.calls, 5)
 
 
+class Recorder:
+    """A stub method that keeps the requests it gets."""
+
+    def __init__(self, answer):
+        self.answer, self.requests = answer, []
+
+    def __call__(self, request, timeout=None, metadata=None):
+        self.requests.append(request)
+        return self.answer
+
+
+class PriorityTests(unittest.TestCase):
+    def test_uploads_are_live_unless_bulk(self):
+        fake = Recorder(pb.UploadPhotoResponse(photo=pb.Photo(id="p")))
+        c = client_with("UploadPhoto", fake)
+        c.upload_photo("e", b"jpeg")
+        c.upload_photo("e", b"jpeg", bulk=True)
+        self.assertEqual([r.priority for r in fake.requests],
+                         [pb.INDEXING_PRIORITY_LIVE, pb.INDEXING_PRIORITY_BULK])
+
+    def test_a_streamed_bulk_upload_says_so_in_its_header(self):
+        fake = Recorder(pb.UploadPhotoStreamResponse(photo=pb.Photo(id="p")))
+        c = client_with("UploadPhotoStream", fake)
+        c.stream_above = 2
+        sent = []
+        original = fake.__call__
+
+        def consume(messages, timeout=None, metadata=None):
+            sent.extend(messages)
+            return original(None, timeout, metadata)
+        setattr(c._stub, "UploadPhotoStream", consume)
+        c.upload_photo("e", b"a large photo", bulk=True)
+        self.assertEqual(sent[0].header.priority, pb.INDEXING_PRIORITY_BULK)
+        self.assertEqual(b"".join(m.chunk for m in sent[1:]), b"a large photo")
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -149,6 +149,7 @@ pub async fn upload(
         external_id: external_id.into(),
         content: bytes.into(),
         file_name: format!("{external_id}.jpg"),
+        ..Default::default()
     })
     .await
     .expect("UploadPhoto")

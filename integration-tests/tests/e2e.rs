@@ -249,6 +249,7 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
                 external_id,
                 object_key: key,
                 file_name: format!("{i}.img"),
+                ..Default::default()
             })
             .await
             .unwrap()
@@ -261,6 +262,7 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
                 external_id,
                 content: bytes.into(),
                 file_name: format!("{i}.jpg"),
+                ..Default::default()
             })
             .await
             .unwrap()
@@ -283,6 +285,7 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
             external_id: "a-corrupt".into(),
             content: corrupt_jpeg(5).into(),
             file_name: "broken.jpg".into(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -304,6 +307,7 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
             external_id: String::new(),
             object_key: "studios/someone-else/x.jpg".into(),
             file_name: String::new(),
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -314,6 +318,7 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
             external_id: String::new(),
             object_key: format!("studios/{studio_id}/missing.jpg"),
             file_name: String::new(),
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -329,6 +334,7 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
                 external_id: format!("b-{i}"),
                 content: scene.jpeg(92).into(),
                 file_name: String::new(),
+                ..Default::default()
             })
             .await
             .unwrap()
@@ -617,6 +623,7 @@ async fn photos_travel_through_the_pipeline_and_a_selfie_finds_them() {
                 expiration_ms: None,
                 message_id: &group,
                 headers: &[],
+                priority: None,
             },
         )
         .await

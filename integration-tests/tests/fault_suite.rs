@@ -122,6 +122,7 @@ async fn photos_survive_kills_and_restarts_of_everything() {
                                         external_id: format!("f-{i}"),
                                         content: bytes.clone().into(),
                                         file_name: String::new(),
+                                        ..Default::default()
                                     })
                                     .await
                                     .map(|r| r.into_inner().photo.unwrap().id)

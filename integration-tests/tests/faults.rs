@@ -71,6 +71,7 @@ async fn photos_survive_a_detector_outage() {
             .png()
             .into(),
         file_name: String::new(),
+        ..Default::default()
     };
     let recovered = api
         .upload_photo(upload(1))

@@ -144,7 +144,7 @@ async fn metrics_count_what_happened() {
         6.0
     );
     // The backlog drained: nothing ready in the work queue, one consumer.
-    let work_queue = format!("{}.indexer.photo-uploaded", cluster.namespace);
+    let work_queue = format!("{}.indexer.photos", cluster.namespace);
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let text = cluster.scrape("indexer").await.unwrap();

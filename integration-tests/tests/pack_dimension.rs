@@ -56,6 +56,7 @@ async fn a_128_d_pack_indexes_and_searches_at_its_own_dimension() {
                 external_id: format!("p{i}"),
                 content: photo.jpeg(92).into(),
                 file_name: format!("p{i}.jpg"),
+                ..Default::default()
             })
             .await
             .unwrap()

@@ -126,6 +126,7 @@ async fn the_public_api_as_an_integrator_meets_it() {
                 external_id: "img-1".into(),
                 content: jpeg.into(),
                 file_name: "IMG_0001.JPG".into(),
+                ..Default::default()
             })
             .await
             .unwrap()
@@ -156,6 +157,7 @@ async fn the_public_api_as_an_integrator_meets_it() {
             external_id: "img-1".into(),
             content: scene.png().into(),
             file_name: "IMG_0001.PNG".into(),
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -173,6 +175,7 @@ async fn the_public_api_as_an_integrator_meets_it() {
                 event.id, photo.id
             ),
             file_name: String::new(),
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -190,6 +193,7 @@ async fn the_public_api_as_an_integrator_meets_it() {
         external_id: external_id.into(),
         object_key: object_key.into(),
         file_name: "px-2.jpg".into(),
+        ..Default::default()
     };
     let registered = api
         .register_photo(register("reg-1", &own_key))

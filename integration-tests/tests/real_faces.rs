@@ -142,6 +142,7 @@ async fn real_faces_find_their_photos_and_no_one_else() {
                 external_id: name.clone(),
                 content: bytes.clone().into(),
                 file_name: name.clone(),
+                ..Default::default()
             })
             .await
             .unwrap()

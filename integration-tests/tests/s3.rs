@@ -80,6 +80,7 @@ async fn photos_live_in_an_s3_bucket_and_survive_an_outage() {
             external_id: "reg-1".into(),
             object_key: pixora_key.clone(),
             file_name: "reg-1.jpg".into(),
+            ..Default::default()
         })
         .await
         .expect("RegisterPhoto by key in the bucket")
@@ -152,6 +153,7 @@ async fn photos_live_in_an_s3_bucket_and_survive_an_outage() {
             external_id: "during-outage".into(),
             content: event_photo(4, 1600, 1200, &[1], (90, 150)).jpeg(90).into(),
             file_name: "x.jpg".into(),
+            ..Default::default()
         })
         .await
         .unwrap_err();

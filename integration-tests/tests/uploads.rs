@@ -32,6 +32,7 @@ fn stream_request(
                 event_id: event_id.into(),
                 external_id: external_id.into(),
                 file_name: format!("{external_id}.jpg"),
+                ..Default::default()
             },
         )),
     };
@@ -166,6 +167,7 @@ async fn bulk_registration_and_streamed_uploads() {
         .register_photos(pb::RegisterPhotosRequest {
             event_id: event.id.clone(),
             items: items.clone(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -202,6 +204,7 @@ async fn bulk_registration_and_streamed_uploads() {
         .register_photos(pb::RegisterPhotosRequest {
             event_id: event.id.clone(),
             items,
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -219,6 +222,7 @@ async fn bulk_registration_and_streamed_uploads() {
         .register_photos(pb::RegisterPhotosRequest {
             event_id: event.id.clone(),
             items: vec![pb::RegisterPhotosItem::default(); 1001],
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -319,6 +323,7 @@ async fn watch_event_streams_progress_and_each_outcome() {
                 external_id: format!("w{i}"),
                 content: bytes.into(),
                 file_name: String::new(),
+                ..Default::default()
             })
             .await
             .unwrap()

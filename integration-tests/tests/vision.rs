@@ -596,3 +596,142 @@ async fn selfie_verdicts() {
         found.faces[0].issues
     );
 }
+
+/// `first_pass_canvas = fitted` (the default) feeds the first pass the
+/// photo with 32 rows of the square's padding (640x480 for 3:2): the same faces,
+/// boxes and landmarks as insightface's square, faces at the padded edge
+/// included. On real weights the differences are measured in
+/// docs/benchmarks.md ("First pass canvas").
+#[test]
+fn the_fitted_first_pass_finds_what_the_square_one_finds() {
+    use facepass_detector::config::Canvas;
+    let fitted = detector_with(|c| c.fine_pass_side = 0);
+    let square = detector_with(|c| {
+        c.fine_pass_side = 0;
+        c.first_pass_canvas = Canvas::Square;
+    });
+    let decode = |scene: &Scene| image::load_from_memory(&scene.jpeg(92)).unwrap().to_rgb8();
+    let mut worst = (0f32, 0f32);
+    let mut compared = 0;
+    // Faces at least 200 px apart at the detector's scale (the fixture
+    // detector's rule), one of them against the padded edge (bottom, or
+    // right when portrait).
+    // ((width, height), [(x, y, side); 3])
+    type Layout = ((u32, u32), [(u32, u32, u32); 3]);
+    let layouts: [Layout; 4] = [
+        (
+            (6000, 4000),
+            [(300, 300, 500), (3500, 400, 600), (2000, 3670, 300)],
+        ),
+        (
+            (4000, 6000),
+            [(300, 300, 500), (400, 4000, 600), (3670, 2500, 300)],
+        ),
+        (
+            (4032, 3024),
+            [(200, 200, 400), (2400, 300, 500), (1400, 2694, 300)],
+        ),
+        (
+            (3000, 3000),
+            [(200, 200, 400), (1800, 300, 500), (1200, 2670, 300)],
+        ),
+    ];
+    for (seed, ((w, h), faces)) in layouts.into_iter().enumerate() {
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(9300 + seed as u64);
+        let mut scene = Scene {
+            image: facepass_synth::background(&mut rng, w, h),
+            faces: Vec::new(),
+        };
+        for (i, (x, y, size)) in faces.into_iter().enumerate() {
+            let face = Face {
+                identity: 1 + i as u8,
+                x,
+                y,
+                size,
+            };
+            facepass_synth::draw_face(&mut scene.image, &face);
+            scene.faces.push(face);
+        }
+        let image = decode(&scene);
+        let (a, _) = fitted.detect_all_explained(&image).unwrap();
+        let (b, _) = square.detect_all_explained(&image).unwrap();
+        for (name, found) in [("fitted", &a), ("square", &b)] {
+            for f in &scene.faces {
+                if !found.iter().any(|d| iou(d.bbox, f.bbox()) > 0.5) {
+                    println!(
+                        "{w}x{h} {name} missed {f:?}; found {:?}",
+                        found.iter().map(|d| d.bbox).collect::<Vec<_>>()
+                    );
+                }
+            }
+        }
+        assert_eq!(recall(&scene, &a), (scene.faces.len(), 0), "{w}x{h} fitted");
+        assert_eq!(recall(&scene, &b), (scene.faces.len(), 0), "{w}x{h} square");
+        assert_eq!(a.len(), b.len(), "{w}x{h}");
+        for d in &a {
+            let twin = b
+                .iter()
+                .max_by(|x, y| iou(d.bbox, x.bbox).total_cmp(&iou(d.bbox, y.bbox)))
+                .unwrap();
+            let boxes = (0..4)
+                .map(|i| (d.bbox[i] - twin.bbox[i]).abs())
+                .fold(0f32, f32::max);
+            let marks = (0..5)
+                .flat_map(|i| (0..2).map(move |j| (i, j)))
+                .map(|(i, j)| (d.landmarks[i][j] - twin.landmarks[i][j]).abs())
+                .fold(0f32, f32::max);
+            worst = (worst.0.max(boxes), worst.1.max(marks));
+            compared += 1;
+            // A face is 250-600 px here: 2 % of its side.
+            assert!(
+                boxes < 5.0 && marks < 5.0,
+                "{w}x{h}: box {boxes} px, landmarks {marks} px"
+            );
+        }
+    }
+    println!(
+        "fitted against square over {compared} faces: box at most {:.2} px, landmarks {:.2} px",
+        worst.0, worst.1
+    );
+}
+
+/// `selfie.reduced_decode`: a 12 MP phone selfie whose face is large is
+/// read from the JPEG decoded at 1/4 scale: the same face, box and verdicts
+/// as from the full decode, an aligned crop within a few grey levels; a
+/// face too small at that scale is taken from the full decode instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phone_selfies_are_read_at_reduced_scale_when_the_face_is_large() {
+    let reduced = detector_with(|c| c.selfie.reduced_decode = true);
+    let full = detector();
+    for (side, scale) in [(1000u32, 0.25f32), (300, 1.0)] {
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(side as u64);
+        let mut image = facepass_synth::background(&mut rng, 4032, 3024);
+        let face = Face {
+            identity: 4,
+            x: 1500,
+            y: 1000,
+            size: side,
+        };
+        facepass_synth::draw_face(&mut image, &face);
+        let bytes: bytes::Bytes = facepass_synth::encode_jpeg(&image, 90).into();
+        let a = reduced.detect(bytes.clone(), Mode::Selfie).await.unwrap();
+        let b = full.detect(bytes, Mode::Selfie).await.unwrap();
+        assert_eq!(a.decode_scale, scale, "{side} px face");
+        assert_eq!((a.width, a.height), (4032, 3024));
+        assert_eq!((a.faces.len(), b.faces.len()), (1, 1), "{side} px face");
+        let (fa, fb) = (&a.faces[0], &b.faces[0]);
+        assert_eq!(fa.issues, fb.issues, "{side} px face");
+        assert!(fa.issues.is_empty(), "{:?}", fa.issues);
+        let boxes = (0..4)
+            .map(|i| (fa.detection.bbox[i] - fb.detection.bbox[i]).abs())
+            .fold(0f32, f32::max);
+        let mad = mean_abs_diff(&fa.crop, &fb.crop);
+        println!("{side} px selfie face at scale {scale}: box within {boxes:.1} px of the full decode's, crop MAD {mad:.2}");
+        // 1 % of the face's side.
+        assert!(
+            boxes <= side as f32 / 100.0,
+            "{side} px: box off by {boxes} px"
+        );
+        assert!(mad < 8.0, "{side} px: crops differ by {mad} grey levels");
+    }
+}

@@ -144,6 +144,7 @@ async fn webhooks_are_signed_retried_logged_and_replayed() {
             external_id: id.into(),
             content: bytes.into(),
             file_name: String::new(),
+            ..Default::default()
         })
         .await
         .unwrap();

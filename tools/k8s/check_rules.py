@@ -51,7 +51,7 @@ SERVICES = ["gateway", "detector", "embedder", "search", "indexer"]
 HEADLESS = {"detector", "embedder"}  # balanced per call by their clients
 PUBLIC_SERVICE = "facepass-gateway"
 GPU_COMPONENTS = {"detector", "embedder"}
-INDEXER_QUEUE = "{namespace}.indexer.photo-uploaded"
+INDEXER_QUEUE = "{namespace}.indexer.photos"
 INFLIGHT_METRIC = "facepass_embedder_inflight"
 
 # Who may open a connection to whose gRPC port inside the namespace.

@@ -204,6 +204,7 @@ async fn main() -> anyhow::Result<()> {
             |c| {
                 c.fine_pass_side = 0;
                 c.reduced_decode = false;
+                c.first_pass_canvas = facepass_detector::config::Canvas::Square;
             },
         ),
         (

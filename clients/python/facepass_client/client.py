@@ -179,20 +179,26 @@ class Client:
     # -- photos ----------------------------------------------------------------
 
     def upload_photo(self, event_id: str, content: bytes, external_id: str = "",
-                     file_name: str = ""):
+                     file_name: str = "", bulk: bool = False):
         """Uploads a photo (streamed when it is large). With an external_id a
-        retry returns the same photo, so failures are retried."""
+        retry returns the same photo, so failures are retried. `bulk=True` for
+        an archive sent photo by photo: it is indexed after photos uploaded
+        live (IndexingPriority)."""
         idempotent = bool(external_id)
+        priority = pb.INDEXING_PRIORITY_BULK if bulk else pb.INDEXING_PRIORITY_LIVE
         if len(content) <= self.stream_above:
             request = pb.UploadPhotoRequest(event_id=event_id, external_id=external_id,
-                                            content=content, file_name=file_name)
+                                            content=content, file_name=file_name,
+                                            priority=priority)
             return self.call("UploadPhoto", request, idempotent=idempotent).photo
-        return self._upload_stream(event_id, content, external_id, file_name, idempotent)
+        return self._upload_stream(event_id, content, external_id, file_name, idempotent,
+                                   priority)
 
-    def _upload_stream(self, event_id, content, external_id, file_name, idempotent):
+    def _upload_stream(self, event_id, content, external_id, file_name, idempotent, priority):
         def messages() -> Iterable:
             yield pb.UploadPhotoStreamRequest(header=pb.UploadPhotoHeader(
-                event_id=event_id, external_id=external_id, file_name=file_name))
+                event_id=event_id, external_id=external_id, file_name=file_name,
+                priority=priority))
             for at in range(0, len(content), CHUNK):
                 yield pb.UploadPhotoStreamRequest(chunk=content[at:at + CHUNK])
         attempt = 0

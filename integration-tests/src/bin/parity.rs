@@ -57,6 +57,13 @@ async fn main() -> anyhow::Result<()> {
     det_config.fine_pass_side = 0;
     // insightface decodes every photo in full (cv2.imdecode).
     det_config.reduced_decode = false;
+    // insightface's 640x640 letterbox; FACEPASS_PARITY_CANVAS=fitted
+    // measures how far the services' default canvas is from it
+    // (docs/benchmarks.md, "First pass canvas").
+    det_config.first_pass_canvas = match std::env::var("FACEPASS_PARITY_CANVAS").as_deref() {
+        Ok("fitted") => facepass_detector::config::Canvas::Fitted,
+        _ => facepass_detector::config::Canvas::Square,
+    };
     let detector = Arc::new(FaceDetector::load(&det_config, Some(&dylib))?);
     let mut rec_config = EmbedderConfig::default();
     rec_config.model.path = format!("{models}/rec.onnx");

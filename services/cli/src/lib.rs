@@ -214,6 +214,7 @@ pub async fn load_event(
                         external_id: format!("{external_id}-{i}"),
                         content: bytes.into(),
                         file_name,
+                        ..Default::default()
                     })
                     .await?;
                 println!("uploaded {}/{total} ({what})", i + 1);

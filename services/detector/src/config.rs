@@ -61,6 +61,14 @@ pub struct DetectorConfig {
     /// `auto`: the most regions looked at more finely; a photo with more
     /// proposals gets the whole finer pass.
     pub max_proposal_regions: usize,
+    /// The first pass's input (and a selfie's): `fitted` (the default) is
+    /// the photo at `model.input_size` on its long side, its short side
+    /// with 32 rows of the square's padding, rounded up to a multiple of 32
+    /// (640x480 for a 3:2 photo, 640x512 for 4:3);
+    /// `square` is insightface's `input_size` square canvas, a third of it
+    /// padding on a 3:2 photo. A model with a fixed input always gets the
+    /// square (docs/benchmarks.md, "First pass canvas").
+    pub first_pass_canvas: Canvas,
     /// Detect on large JPEGs decoded at 1/2, 1/4 or 1/8 scale in the DCT
     /// domain (never below the detection passes' resolution); crops of
     /// faces too small there are re-sampled from the full image
@@ -84,6 +92,17 @@ pub enum FinePass {
     Always,
 }
 
+/// The first detection pass's input canvas (`first_pass_canvas`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Canvas {
+    /// Fitted to the photo's aspect ratio, sides multiples of 32.
+    #[default]
+    Fitted,
+    /// insightface's square canvas, the photo at its top-left.
+    Square,
+}
+
 /// When a selfie can be used.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -102,6 +121,12 @@ pub struct SelfieConfig {
     /// When no face is found, shrink the selfie onto a larger canvas and retry
     /// (close-ups that fill the frame are SCRFD's known weakness).
     pub retry_shrunk: bool,
+    /// Decode a large JPEG selfie at 1/2, 1/4 or 1/8 scale in the DCT
+    /// domain (its long side still at least the detector's input) and
+    /// take the face from there when it is at least `reduced_min_face_px`
+    /// wide in it; otherwise the selfie is decoded in full
+    /// (docs/benchmarks.md, "A guest's wait").
+    pub reduced_decode: bool,
 }
 
 impl Default for SelfieConfig {
@@ -111,6 +136,7 @@ impl Default for SelfieConfig {
             blur_threshold: 25.0,
             ambiguity_ratio: 0.8,
             retry_shrunk: true,
+            reduced_decode: false,
         }
     }
 }
@@ -197,6 +223,7 @@ impl Default for DetectorConfig {
             first_pass_min_face: 16.0,
             proposal_score: 0.2,
             max_proposal_regions: 4,
+            first_pass_canvas: Canvas::Fitted,
             // Measured slower than a full zune-jpeg decode on x86 (see
             // docs/benchmarks.md), so off by default.
             reduced_decode: false,

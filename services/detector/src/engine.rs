@@ -14,7 +14,7 @@ use facepass_inference::{ModelCheck, ModelError, TensorSpec};
 use image::RgbImage;
 use tokio::sync::Semaphore;
 
-use crate::config::{DetectorConfig, FinePass};
+use crate::config::{Canvas, DetectorConfig, FinePass};
 use crate::decode::decode_rgb;
 use crate::scrfd::{self, Detection, RawOutputs};
 use crate::vision::align_face;
@@ -260,6 +260,22 @@ impl FaceDetector {
     }
 
     fn detect_blocking(&self, bytes: &[u8], mode: Mode, previews: &[u32]) -> Result<Faces, Error> {
+        if mode == Mode::Selfie && self.config.selfie.reduced_decode {
+            let started = std::time::Instant::now();
+            let reduced = crate::decode::decode_reduced(
+                bytes,
+                &self.config.limits,
+                self.config.model.input_size,
+            );
+            if let Some(reduced) = reduced {
+                crate::metrics::get()
+                    .decode_seconds
+                    .observe(started.elapsed().as_secs_f64());
+                if let Some(faces) = self.selfie_reduced(&reduced)? {
+                    return Ok(faces);
+                }
+            }
+        }
         if mode == Mode::All && self.config.reduced_decode {
             // The passes never look at more than this many pixels, nor the
             // largest preview.
@@ -321,6 +337,35 @@ impl FaceDetector {
             decode_scale: 1.0,
             previews,
         })
+    }
+
+    /// A selfie's main face from its JPEG decoded at reduced scale, mapped
+    /// back to the original's pixels; `None` when there is no face there or
+    /// it is narrower than `reduced_min_face_px` (the full image decides).
+    fn selfie_reduced(&self, reduced: &crate::decode::Reduced) -> Result<Option<Faces>, Error> {
+        let started = std::time::Instant::now();
+        let Some(mut face) = self.detect_selfie(&reduced.image)? else {
+            return Ok(None);
+        };
+        let [x1, _, x2, _] = face.detection.bbox;
+        if x2 - x1 < self.config.reduced_min_face_px {
+            return Ok(None);
+        }
+        crate::metrics::get()
+            .detect_seconds
+            .get_or_create(&crate::metrics::ModeLabels { mode: "selfie" })
+            .observe(started.elapsed().as_secs_f64());
+        let up = 1.0 / reduced.scale;
+        face.detection.bbox = face.detection.bbox.map(|v| v * up);
+        face.detection.landmarks = face.detection.landmarks.map(|[x, y]| [x * up, y * up]);
+        let (width, height) = reduced.full;
+        Ok(Some(Faces {
+            width,
+            height,
+            faces: vec![face],
+            decode_scale: reduced.scale,
+            previews: Vec::new(),
+        }))
     }
 
     /// Detection on a JPEG decoded at reduced scale. Boxes and landmarks
@@ -402,9 +447,9 @@ impl FaceDetector {
         } else {
             threshold
         };
-        let prepared = scrfd::prepare_canvas(image, size, size);
+        let prepared = self.prepare_first(image);
         let (mut detections, weak): (Vec<Detection>, Vec<Detection>) = self
-            .infer_at(&prepared, size, size, first_threshold)?
+            .infer_at(&prepared, prepared.width, prepared.height, first_threshold)?
             .into_iter()
             .partition(|d| d.score >= threshold);
         if !wanted {
@@ -511,10 +556,20 @@ impl FaceDetector {
         Ok(found)
     }
 
+    /// The first pass's input for `image` (`first_pass_canvas`).
+    fn prepare_first(&self, image: &RgbImage) -> scrfd::Prepared {
+        let size = self.config.model.input_size;
+        if self.config.model.fixed_input || self.config.first_pass_canvas == Canvas::Square {
+            scrfd::prepare(image, size)
+        } else {
+            scrfd::prepare_fitted(image, size)
+        }
+    }
+
     /// The main face of a selfie with its verdicts, or none.
     fn detect_selfie(&self, image: &RgbImage) -> Result<Option<Face>, Error> {
-        let size = self.config.model.input_size;
-        let mut detections = self.run_model(image, size, size)?;
+        let prepared = self.prepare_first(image);
+        let mut detections = self.infer(&prepared, prepared.width, prepared.height)?;
         if detections.is_empty() && self.config.selfie.retry_shrunk {
             // A face that fills the frame is too large for SCRFD: shrink the
             // selfie onto a black canvas of the model's size and try again.

@@ -43,6 +43,29 @@ pub fn resized_size(w: u32, h: u32, width: u32, height: u32) -> (u32, u32) {
     }
 }
 
+/// Rows (or columns) of the square's black padding a fitted canvas keeps
+/// beyond the image: a face at the image's padded edge sees what it sees
+/// in the square for this far, where a canvas ending at the image would
+/// give it the convolutions' zero padding (grey) instead; the fixture
+/// detector lost such a face without it.
+pub const FITTED_MARGIN: u32 = 32;
+
+/// The smallest canvas, sides multiples of 32 (SCRFD's largest stride),
+/// that holds a `w` x `h` image resized as [`prepare`] would resize it for
+/// a `size` square, with [`FITTED_MARGIN`] of its padding: the square
+/// without most of its padding rows or columns.
+pub fn fitted_canvas(w: u32, h: u32, size: u32) -> (u32, u32) {
+    let (new_w, new_h) = resized_size(w, h, size, size);
+    let up = |v: u32| {
+        if v >= size {
+            size
+        } else {
+            ((v.max(1) + FITTED_MARGIN).div_ceil(32) * 32).min(size)
+        }
+    };
+    (up(new_w), up(new_h))
+}
+
 /// Resizes `image` into a `size` x `size` canvas and normalises it
 /// (insightface's default square input).
 pub fn prepare(image: &RgbImage, size: u32) -> Prepared {
@@ -54,7 +77,27 @@ pub fn prepare(image: &RgbImage, size: u32) -> Prepared {
 pub fn prepare_canvas(image: &RgbImage, width: u32, height: u32) -> Prepared {
     let (w, h) = image.dimensions();
     let (new_w, new_h) = resized_size(w, h, width, height);
-    let (new_w, new_h) = (new_w.max(1), new_h.max(1));
+    prepare_resized(image, (new_w, new_h), width, height)
+}
+
+/// [`prepare`] on the [`fitted_canvas`]: the image resized exactly as for
+/// the `size` square, on a canvas without the square's padding.
+pub fn prepare_fitted(image: &RgbImage, size: u32) -> Prepared {
+    let (w, h) = image.dimensions();
+    let (width, height) = fitted_canvas(w, h, size);
+    prepare_resized(image, resized_size(w, h, size, size), width, height)
+}
+
+/// `image` resized to `new_w` x `new_h` at the top-left of a `width` x
+/// `height` canvas, normalised.
+fn prepare_resized(
+    image: &RgbImage,
+    (new_w, new_h): (u32, u32),
+    width: u32,
+    height: u32,
+) -> Prepared {
+    let h = image.height();
+    let (new_w, new_h) = (new_w.clamp(1, width), new_h.clamp(1, height));
     let det_scale = new_h as f32 / h as f32;
     let resized = resize_bilinear(image, new_w, new_h);
 
@@ -308,6 +351,32 @@ mod tests {
         assert_eq!(resized_size(870, 1200, 640, 640), (463, 640));
         assert_eq!(resized_size(6000, 4000, 640, 640), (640, 426));
         assert_eq!(resized_size(640, 640, 640, 640), (640, 640));
+        // The fitted canvas: the same resize, without the padding.
+        // 426 rows of image and at least 32 of padding.
+        assert_eq!(fitted_canvas(6000, 4000, 640), (640, 480));
+        assert_eq!(fitted_canvas(4000, 6000, 640), (480, 640));
+        assert_eq!(fitted_canvas(4032, 3024, 640), (640, 512));
+        assert_eq!(fitted_canvas(640, 640, 640), (640, 640));
+        assert_eq!(fitted_canvas(640, 600, 640), (640, 640));
+        assert_eq!(fitted_canvas(10000, 10, 640), (640, 64));
+        // Its content is the square's, row for row.
+        let image = RgbImage::from_fn(900, 600, |x, y| {
+            image::Rgb([(x % 251) as u8, (y % 241) as u8, 7])
+        });
+        let (square, fitted) = (prepare(&image, 640), prepare_fitted(&image, 640));
+        assert_eq!((fitted.width, fitted.height), (640, 480));
+        assert_eq!(square.det_scale, fitted.det_scale);
+        for c in 0..3 {
+            let (sq, fi) = (
+                &square.tensor[c * 640 * 640..],
+                &fitted.tensor[c * 640 * 480..],
+            );
+            assert_eq!(sq[..640 * 480], fi[..640 * 480]);
+        }
+        // A portrait photo whose resized width is a multiple of 32.
+        let tall = RgbImage::new(448, 640);
+        let p = prepare_fitted(&tall, 640);
+        assert_eq!((p.width, p.height, p.det_scale), (480, 640, 1.0));
     }
 
     #[test]

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::catalog::{
     EventCounts, EventRow, PhotoRow, STATUS_FAILED, STATUS_INDEXED, STATUS_PENDING, STATUS_RETRYING,
 };
-use crate::domain::{Gateway, NewRegistration, NewUpload, PageRequest};
+use crate::domain::{Gateway, NewRegistration, NewUpload, PageRequest, Priority};
 use crate::faces::{check_limit, check_people, FaceId, Person, PhotoMatch, Tier, Tiers};
 use crate::keys::{Caller, Scope};
 use crate::privacy::{Channel, Consent};
@@ -353,11 +353,13 @@ impl FacePassService for PublicApi {
             external_id,
             content,
             file_name,
+            priority,
         } = request.into_inner();
         let event_id = parse_id("event_id", &event_id)?;
         let new = NewUpload {
             external_id: &external_id,
             file_name: &file_name,
+            priority: Priority::from_pb(priority, Priority::Live)?,
         };
         let (photo, created) = self
             .gateway
@@ -379,6 +381,7 @@ impl FacePassService for PublicApi {
             external_id,
             object_key,
             file_name,
+            priority,
         } = request.into_inner();
         let event_id = parse_id("event_id", &event_id)?;
         // The key's text, prefix and shape are checked by `register_photo`.
@@ -386,6 +389,7 @@ impl FacePassService for PublicApi {
             external_id: &external_id,
             object_key: &object_key,
             file_name: &file_name,
+            priority: Priority::from_pb(priority, Priority::Live)?,
         };
         let (photo, created) = self.gateway.register_photo(studio, event_id, new).await?;
         Ok(Response::new(pb::RegisterPhotoResponse {
@@ -416,8 +420,10 @@ impl FacePassService for PublicApi {
             event_id,
             external_id,
             file_name,
+            priority,
         } = header;
         let event_id = parse_id("event_id", &event_id)?;
+        let priority = Priority::from_pb(priority, Priority::Live)?;
         let chunks = stream.map(|m| match m {
             Ok(pb::UploadPhotoStreamRequest {
                 part: Some(pb::upload_photo_stream_request::Part::Chunk(chunk)),
@@ -435,6 +441,7 @@ impl FacePassService for PublicApi {
         let new = NewUpload {
             external_id: &external_id,
             file_name: &file_name,
+            priority,
         };
         let (photo, created) = self
             .gateway
@@ -532,14 +539,20 @@ impl FacePassService for PublicApi {
         request: Request<pb::RegisterPhotosRequest>,
     ) -> Result<Response<pb::RegisterPhotosResponse>, Status> {
         let studio = self.studio(&request, Scope::Upload).await?;
-        let pb::RegisterPhotosRequest { event_id, items } = request.into_inner();
+        let pb::RegisterPhotosRequest {
+            event_id,
+            items,
+            priority,
+        } = request.into_inner();
         let event_id = parse_id("event_id", &event_id)?;
+        let priority = Priority::from_pb(priority, Priority::Bulk)?;
         let items: Vec<NewRegistration<'_>> = items
             .iter()
             .map(|i| NewRegistration {
                 external_id: &i.external_id,
                 object_key: &i.object_key,
                 file_name: &i.file_name,
+                priority,
             })
             .collect();
         let results = self.gateway.register_many(studio, event_id, &items).await?;

@@ -90,6 +90,8 @@ pub struct OutboxRow {
     pub payload: Vec<u8>,
     /// The W3C `traceparent` of the upload that wrote the row.
     pub trace_context: Option<String>,
+    /// The message's AMQP priority (`facepass_queue::PRIORITY_*`).
+    pub priority: i16,
 }
 
 #[derive(Insertable)]
@@ -99,6 +101,7 @@ struct NewOutbox<'a> {
     message_type: &'a str,
     payload: &'a [u8],
     trace_context: Option<&'a str>,
+    priority: i16,
 }
 
 /// Photo counts of one event by status.
@@ -478,6 +481,7 @@ impl Catalog {
         message_type: &str,
         payload: &[u8],
         pending_key: Option<&str>,
+        priority: u8,
     ) -> Result<bool> {
         let mut conn = self.conn().await?;
         let row = row.clone();
@@ -505,6 +509,7 @@ impl Catalog {
                         message_type: &message_type,
                         payload: &payload,
                         trace_context: trace_context.as_deref(),
+                        priority: priority as i16,
                     })
                     .execute(conn)
                     .await?;
@@ -932,6 +937,9 @@ impl Catalog {
                             message_type,
                             payload,
                             trace_context,
+                            // A re-drive is work done again, not a photo
+                            // just taken: it waits behind live uploads.
+                            priority: facepass_queue::PRIORITY_BULK as i16,
                         })
                         .collect();
                     diesel::insert_into(outbox::table)

@@ -145,11 +145,59 @@ impl<T> Page<T> {
     }
 }
 
+/// Where a new photo waits for indexing (`IndexingPriority`): a photo
+/// uploaded live is indexed before the waiting photos of a bulk import.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Priority {
+    #[default]
+    Live,
+    Bulk,
+}
+
+impl Priority {
+    /// The `photo.uploaded` message's AMQP priority.
+    pub fn amqp(self) -> u8 {
+        match self {
+            Priority::Live => facepass_queue::PRIORITY_LIVE,
+            Priority::Bulk => facepass_queue::PRIORITY_BULK,
+        }
+    }
+
+    /// From the API's `IndexingPriority`; `unspecified` is the call's own
+    /// default (live for one photo, bulk for a bulk registration).
+    pub fn from_pb(value: i32, unspecified: Priority) -> Result<Priority> {
+        use facepass_proto::v1::IndexingPriority as P;
+        match P::try_from(value) {
+            Ok(P::Unspecified) => Ok(unspecified),
+            Ok(P::Live) => Ok(Priority::Live),
+            Ok(P::Bulk) => Ok(Priority::Bulk),
+            Err(_) => Err(Error::invalid_field(
+                "priority",
+                format!("{value} is not an IndexingPriority (LIVE = 1, BULK = 2)"),
+            )),
+        }
+    }
+
+    /// From REST's `priority` (`live` or `bulk`; empty: `unspecified`).
+    pub fn from_text(value: &str, unspecified: Priority) -> Result<Priority> {
+        match value {
+            "" => Ok(unspecified),
+            "live" => Ok(Priority::Live),
+            "bulk" => Ok(Priority::Bulk),
+            other => Err(Error::invalid_field(
+                "priority",
+                format!("{other:?} is not a priority: live or bulk"),
+            )),
+        }
+    }
+}
+
 /// What an upload says about itself besides its bytes.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NewUpload<'a> {
     pub external_id: &'a str,
     pub file_name: &'a str,
+    pub priority: Priority,
 }
 
 /// A photo registered by its key in the object store.
@@ -158,6 +206,7 @@ pub struct NewRegistration<'a> {
     pub external_id: &'a str,
     pub object_key: &'a str,
     pub file_name: &'a str,
+    pub priority: Priority,
 }
 
 /// Most events in one page.
@@ -516,7 +565,7 @@ impl Gateway {
                 meta.size as i64,
             )
         };
-        match self.insert_photo(&row).await? {
+        match self.insert_photo(&row, new.priority).await? {
             Some(()) => Ok((row, true)),
             None => same(self.existing_photo(&row).await?).map(|p| (p, false)),
         }
@@ -563,7 +612,11 @@ impl Gateway {
 
     /// Writes the row and its `photo.uploaded` event; `None` when the
     /// event already has a photo with the row's external_id.
-    pub(crate) async fn insert_photo(&self, row: &PhotoRow) -> Result<Option<()>> {
+    pub(crate) async fn insert_photo(
+        &self,
+        row: &PhotoRow,
+        priority: Priority,
+    ) -> Result<Option<()>> {
         let inserted = self
             .catalog
             .insert_photo(
@@ -572,13 +625,14 @@ impl Gateway {
                 &PhotoUploaded::type_name(),
                 &photo_uploaded(row),
                 row.owned_object.then_some(row.object_key.as_str()),
+                priority.amqp(),
             )
             .await?;
         if !inserted {
             return Ok(None);
         }
         self.outbox_ready.notify_one();
-        tracing::info!(photo_id = %row.id, event_id = %row.event_id, bytes = row.size_bytes, "photo accepted");
+        tracing::info!(photo_id = %row.id, event_id = %row.event_id, bytes = row.size_bytes, ?priority, "photo accepted");
         Ok(Some(()))
     }
 

@@ -66,6 +66,7 @@ async fn session(
                             expiration_ms: None,
                             message_id: &row.id.to_string(),
                             headers: &headers,
+                            priority: Some(row.priority.clamp(0, 9) as u8),
                         },
                     )
                     .await

@@ -84,6 +84,7 @@ diesel::table! {
         created_at -> Timestamptz,
         sent_at -> Nullable<Timestamptz>,
         trace_context -> Nullable<Text>,
+        priority -> Int2,
     }
 }
 

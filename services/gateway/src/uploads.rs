@@ -209,7 +209,7 @@ impl Gateway {
                 streamed.size as i64,
             )
         };
-        match self.insert_photo(&row).await {
+        match self.insert_photo(&row, new.priority).await {
             Ok(Some(())) => Ok((row, true)),
             Ok(None) => {
                 // A concurrent call with the same external_id won: its

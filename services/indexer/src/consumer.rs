@@ -58,6 +58,12 @@ async fn session(
     topology
         .declare_retry_queues(&channel, &retry_delays(config))
         .await?;
+    // The queue before priorities, left by an older release: its messages
+    // join the priority queue and it goes.
+    let moved = topology.retire_legacy_queue(&connection).await?;
+    if moved > 0 {
+        tracing::info!(moved, queue = %topology.legacy_indexer_queue(), "moved the old indexer queue's messages into the priority queue");
+    }
     channel
         .basic_qos(config.prefetch, BasicQosOptions::default())
         .await?;
@@ -287,7 +293,12 @@ async fn handle_photo(
             )
             .await
             {
-                Ok(()) => publish(channel, "", &retry_queue, &event.photo_id, event, None).await,
+                // The retry keeps its place among priorities: a live
+                // photo's retry is still live.
+                Ok(()) => {
+                    let priority = *delivery.properties.priority();
+                    publish(channel, "", &retry_queue, &event.photo_id, event, priority).await
+                }
                 Err(e) => Err(e),
             }
         }
@@ -324,7 +335,7 @@ async fn publish<E: Event>(
     routing_key: &str,
     id: &str,
     message: &E,
-    expiration_ms: Option<u64>,
+    priority: Option<u8>,
 ) -> Result<(), Error> {
     let payload = message.encode_to_vec();
     // Inside the photo's span: the outcome (or the retry) continues its trace.
@@ -338,9 +349,10 @@ async fn publish<E: Event>(
             routing_key,
             message_type,
             payload: &payload,
-            expiration_ms,
+            expiration_ms: None,
             message_id: id,
             headers: &headers,
+            priority,
         },
     )
     .await

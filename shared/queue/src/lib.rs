@@ -9,7 +9,7 @@
 //! |---|---|---|
 //! | `<ns>.events` | topic exchange | `photo.uploaded`, `photo.indexed`, `photo.failed`, `photo.retrying` |
 //! | `<ns>.dlx` | topic exchange | dead letters (undecodable messages) |
-//! | `<ns>.indexer.photo-uploaded` | queue, bound to `photo.uploaded` | the indexer's work |
+//! | `<ns>.indexer.photos` | priority queue (`x-max-priority` [`MAX_PRIORITY`]), bound to `photo.uploaded` | the indexer's work: live uploads ([`PRIORITY_LIVE`]) before bulk imports ([`PRIORITY_BULK`]) |
 //! | `<ns>.indexer.retry.<ms>ms` | one queue per retry delay, queue TTL `<ms>`, dead-letters back to `photo.uploaded` | delayed retries (declared by the indexer) |
 //! | `<ns>.gateway.photo-outcomes` | queue, bound to `photo.indexed`, `photo.failed` and `photo.retrying` | status updates |
 //! | `<ns>.dead-letters` | queue, bound to `<ns>.dlx` with `#` | kept for inspection |
@@ -32,6 +32,17 @@ pub const PHOTO_UPLOADED: &str = "photo.uploaded";
 pub const PHOTO_INDEXED: &str = "photo.indexed";
 pub const PHOTO_FAILED: &str = "photo.failed";
 pub const PHOTO_RETRYING: &str = "photo.retrying";
+
+/// The AMQP priority of a `photo.uploaded` message for a photo uploaded
+/// live (during the event, one by one): delivered before every waiting
+/// bulk message.
+pub const PRIORITY_LIVE: u8 = 2;
+/// The AMQP priority of a bulk import's `photo.uploaded` (and of messages
+/// published before priorities existed, which carry none).
+pub const PRIORITY_BULK: u8 = 0;
+/// The indexer queue's `x-max-priority`: room above [`PRIORITY_LIVE`]
+/// without declaring the queue again (its arguments are fixed for life).
+pub const MAX_PRIORITY: u8 = 3;
 
 /// A message carried on the events exchange: its routing key is here, its
 /// type name (the AMQP `type` property) is the message's own full protobuf
@@ -119,8 +130,98 @@ impl Topology {
     pub fn dead_letter_exchange(&self) -> String {
         format!("{}.dlx", self.ns)
     }
+    /// The indexer's priority queue.
     pub fn indexer_queue(&self) -> String {
+        format!("{}.indexer.photos", self.ns)
+    }
+    /// The indexer's queue before priorities (no `x-max-priority`; a
+    /// queue's arguments cannot change): [`Topology::retire_legacy_queue`]
+    /// empties it into [`Topology::indexer_queue`] and deletes it.
+    pub fn legacy_indexer_queue(&self) -> String {
         format!("{}.indexer.photo-uploaded", self.ns)
+    }
+
+    /// Moves what waits in the pre-priority indexer queue, if it still
+    /// exists, into the priority queue (confirmed, at bulk priority, in
+    /// order), then deletes it; unbinds it first so nothing new arrives.
+    /// Returns how many messages moved. Safe to run from several indexers
+    /// at once: each message is taken by one of them. A service of an older
+    /// release still running during a rolling upgrade declares the old
+    /// queue again; its messages are then indexed twice, which the
+    /// indexer's idempotence makes harmless, and the next start retires it.
+    pub async fn retire_legacy_queue(&self, connection: &Connection) -> Result<u64, Error> {
+        use lapin::options::{BasicAckOptions, BasicGetOptions, QueueDeleteOptions};
+        let legacy = self.legacy_indexer_queue();
+        let unavailable = |e: lapin::Error| Error::unavailable(format!("rabbitmq: {e}"));
+        // A passive declare of a missing queue closes its channel: a
+        // channel of its own.
+        let probe = connection.create_channel().await.map_err(unavailable)?;
+        let passive = QueueDeclareOptions {
+            passive: true,
+            ..QueueDeclareOptions::default()
+        };
+        if probe
+            .queue_declare(legacy.as_str().into(), passive, FieldTable::default())
+            .await
+            .is_err()
+        {
+            return Ok(0);
+        }
+        let _ = probe.close(200, "".into()).await;
+        let channel = confirmed_channel(connection).await.map_err(unavailable)?;
+        channel
+            .queue_unbind(
+                legacy.as_str().into(),
+                self.events_exchange().as_str().into(),
+                PHOTO_UPLOADED.into(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(unavailable)?;
+        let mut moved = 0u64;
+        while let Some(message) = channel
+            .basic_get(legacy.as_str().into(), BasicGetOptions::default())
+            .await
+            .map_err(unavailable)?
+        {
+            let delivery = message.delivery;
+            let confirm = channel
+                .basic_publish(
+                    "".into(),
+                    self.indexer_queue().as_str().into(),
+                    BasicPublishOptions {
+                        mandatory: true,
+                        ..BasicPublishOptions::default()
+                    },
+                    &delivery.data,
+                    delivery.properties.clone().with_priority(PRIORITY_BULK),
+                )
+                .await
+                .map_err(unavailable)?
+                .await
+                .map_err(unavailable)?;
+            if !matches!(confirm, lapin::Confirmation::Ack(None)) {
+                return Err(Error::unavailable(format!(
+                    "rabbitmq did not take a message moved from {legacy}"
+                )));
+            }
+            delivery
+                .ack(BasicAckOptions::default())
+                .await
+                .map_err(unavailable)?;
+            moved += 1;
+        }
+        channel
+            .queue_delete(
+                legacy.as_str().into(),
+                QueueDeleteOptions {
+                    if_empty: true,
+                    ..QueueDeleteOptions::default()
+                },
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(moved)
     }
     /// The retry queue whose messages wait `delay_ms` before going back to
     /// `photo.uploaded`. One queue per delay: RabbitMQ expires messages only
@@ -191,10 +292,15 @@ impl Topology {
             "x-dead-letter-exchange".into(),
             AMQPValue::LongString(self.dead_letter_exchange().as_str().into()),
         );
+        let mut prioritised = dead_lettered.clone();
+        prioritised.insert(
+            "x-max-priority".into(),
+            AMQPValue::ShortShortUInt(MAX_PRIORITY),
+        );
         let queues = [
             (
                 self.indexer_queue(),
-                dead_lettered.clone(),
+                prioritised,
                 vec![(self.events_exchange(), PHOTO_UPLOADED)],
             ),
             (
@@ -283,6 +389,9 @@ pub struct Outgoing<'a> {
     /// Message headers: the W3C trace context (`traceparent`, `tracestate`)
     /// that continues the publisher's trace in the consumer.
     pub headers: &'a [(String, String)],
+    /// The AMQP priority ([`PRIORITY_LIVE`], [`PRIORITY_BULK`]); none for
+    /// messages to queues without priorities.
+    pub priority: Option<u8>,
 }
 
 /// Publishes and waits for the broker's confirm. A message the broker
@@ -296,6 +405,9 @@ pub async fn publish_confirmed(channel: &Channel, out: Outgoing<'_>) -> Result<(
         .with_delivery_mode(2);
     if let Some(ms) = out.expiration_ms {
         properties = properties.with_expiration(ShortString::from(ms.to_string()));
+    }
+    if let Some(priority) = out.priority {
+        properties = properties.with_priority(priority);
     }
     if !out.headers.is_empty() {
         let mut headers = FieldTable::default();

@@ -479,9 +479,14 @@ interface Item {
   state: "queued" | "sending" | "done" | "skipped" | "failed";
   progress: number;
   error?: string;
+  // Part of a large drop (an archive): sent with priority=bulk.
+  bulk: boolean;
 }
 
 const PARALLEL = 3;
+// A drop of this many photos or more is an archive: its photos are indexed
+// after photos uploaded one by one during the event (`priority=bulk`).
+const BULK_FROM = 20;
 
 function EventPage(props: {
   t: T;
@@ -560,7 +565,8 @@ function EventPage(props: {
       item.state = "sending";
       running.current++;
       const id = externalId(item.file);
-      const url = `${base}/photos?external_id=${encodeURIComponent(id)}&file_name=${encodeURIComponent(item.file.name)}`;
+      const priority = item.bulk ? "bulk" : "live";
+      const url = `${base}/photos?external_id=${encodeURIComponent(id)}&file_name=${encodeURIComponent(item.file.name)}&priority=${priority}`;
       send(url, item.file, (f) => {
         item.progress = f;
         refresh();
@@ -590,7 +596,12 @@ function EventPage(props: {
       const there = await alreadyThere();
       for (const file of images) {
         const skipped = there.has(externalId(file));
-        queue.current.push({ file, state: skipped ? "skipped" : "queued", progress: skipped ? 1 : 0 });
+        queue.current.push({
+          file,
+          state: skipped ? "skipped" : "queued",
+          progress: skipped ? 1 : 0,
+          bulk: images.length >= BULK_FROM,
+        });
       }
     } catch (e) {
       onError(e);

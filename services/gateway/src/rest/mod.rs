@@ -23,7 +23,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::catalog::EventCounts;
-use crate::domain::{Gateway, NewRegistration, NewUpload, PageRequest};
+use crate::domain::{Gateway, NewRegistration, NewUpload, PageRequest, Priority};
 use crate::faces::Person;
 use crate::keys::Scope;
 use crate::privacy::Channel;
@@ -784,6 +784,7 @@ async fn upload_photo(
     let new = NewUpload {
         external_id: &q.external_id,
         file_name: &q.file_name,
+        priority: Priority::from_text(&q.priority, Priority::Live)?,
     };
     // Streamed to the object store as it arrives (uploads.rs).
     let chunks = body
@@ -879,6 +880,7 @@ async fn register_photos(
     let studio = studio(&gw, &headers, Scope::Upload).await?;
     let event_id = parse_id("event_id", &event_id)?;
     let body: RegisterBody = json_body(&body, "{\"items\": [{\"object_key\": ...}]}")?;
+    let priority = Priority::from_text(&body.priority, Priority::Bulk)?;
     let items: Vec<NewRegistration<'_>> = body
         .items
         .iter()
@@ -886,6 +888,7 @@ async fn register_photos(
             external_id: &i.external_id,
             object_key: &i.object_key,
             file_name: &i.file_name,
+            priority,
         })
         .collect();
     let results = gw.register_many(studio, event_id, &items).await?;

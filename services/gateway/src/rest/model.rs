@@ -327,6 +327,11 @@ pub struct UploadQuery {
     pub external_id: String,
     #[serde(default)]
     pub file_name: String,
+    /// `live` (the default): indexed before the waiting photos of bulk
+    /// imports; `bulk`: for an archive sent photo by photo.
+    #[serde(default)]
+    #[param(pattern = "^(live|bulk)?$")]
+    pub priority: String,
 }
 
 /// Which image of a photo: a preview made while indexing, or the original.
@@ -466,6 +471,11 @@ pub struct EventEdit {
 pub struct RegisterBody {
     /// 1 to 1,000 photos.
     pub items: Vec<RegisterItem>,
+    /// `bulk` (the default): indexed after waiting live uploads; `live`
+    /// for photos just taken.
+    #[serde(default)]
+    #[schema(pattern = "^(live|bulk)?$")]
+    pub priority: String,
 }
 
 #[derive(Deserialize, ToSchema)]
