@@ -55,6 +55,17 @@ def main(argv):
         expected = f["in-process (defaults)"].get("faces_expected")
         print(f"| {cls} | {fmt(one)} | {fmt(two) if two else '-'} | {fmt(d1)} | {fmt(d2) if d2 else '-'} | **{best_fp / best_py:.2f}x** | {found} / {expected} |")
     print()
+    # The first pass's canvas: fitted (the default) against insightface's square.
+    squares = [(cls, rows[cls]) for cls in py["classes"] if "in-process (defaults, square canvas)" in rows.get(cls, {})]
+    if squares:
+        print("**First pass canvas** (defaults, 1 photo at a time, photos/s): fitted against insightface's 640x640 square\n")
+        print("| class | square | fitted (default) | fitted / square |")
+        print("|---|---|---|---|")
+        for cls, f in squares:
+            sq = rate(f["in-process (defaults, square canvas)"])
+            fi = rate(f["in-process (defaults)"])
+            print(f"| {cls} | {fmt(sq)} | {fmt(fi)} | {fi[0] / sq[0]:.2f}x |")
+        print()
     print("| class | insightface photos/s | raw ORT (Python) | FacePass in-process (parity) | FacePass in-process (reduced decode) | FacePass in-process (fine pass always) | FacePass in-process (fine pass always, reduced decode) | FacePass gRPC | raw ORT (Rust) | FacePass / insightface (parity; reduced decode) | overhead above raw ORT |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for cls, c in py["classes"].items():

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use facepass_detector::config::FinePass;
+use facepass_detector::config::{Canvas, FinePass};
 use facepass_detector::engine::{FaceDetector, Mode};
 use facepass_detector::DetectorConfig;
 use facepass_embedder::EmbedderConfig;
@@ -177,6 +177,11 @@ async fn main() -> anyhow::Result<()> {
         c.ort.intra_threads = args.threads;
         c.ort.provider = args.provider.clone();
         c.limits.max_bytes = 256 << 20;
+        // Without the small-face pass: insightface's path, its square
+        // letterbox included (parity).
+        if fine == 0 {
+            c.first_pass_canvas = Canvas::Square;
+        }
         c
     };
     let det_config_with = |fine: u32, reduced: bool| det_config_full(fine, reduced, false);
@@ -206,6 +211,12 @@ async fn main() -> anyhow::Result<()> {
             defaults.reduced_decode,
             defaults.fine_pass == FinePass::Always,
         ),
+        (
+            "in-process (defaults, square canvas)",
+            defaults.fine_pass_side,
+            defaults.reduced_decode,
+            defaults.fine_pass == FinePass::Always,
+        ),
         ("in-process (parity)", 0u32, false, false),
         ("in-process (reduced decode)", 0, true, false),
         ("in-process (fine pass always)", 1920, false, true),
@@ -216,10 +227,11 @@ async fn main() -> anyhow::Result<()> {
             true,
         ),
     ] {
-        let detector = Arc::new(FaceDetector::load(
-            &det_config_full(fine, reduced, always),
-            Some(&dylib),
-        )?);
+        let mut config = det_config_full(fine, reduced, always);
+        if label.contains("square canvas") {
+            config.first_pass_canvas = Canvas::Square;
+        }
+        let detector = Arc::new(FaceDetector::load(&config, Some(&dylib))?);
         for class in classes(&photos) {
             let set: Vec<&Photo> = photos.iter().filter(|p| p.class == class).collect();
             let mut runs = Vec::new();
