@@ -35,14 +35,17 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Folder of the built binaries (next to this test executable).
+/// Folder of the built binaries: target/<profile>, next to this test
+/// executable (target/<profile>/deps/<test>) or this binary (a benchmark,
+/// target/<profile>/<bench>).
 pub fn bin_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    // target/<profile>/deps/<test> -> target/<profile>
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("test executable is in target/<profile>/deps")
-        .to_path_buf()
+    let exe = std::env::current_exe().expect("executable path");
+    let dir = exe.parent().expect("executable in a folder");
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        dir.parent().expect("target/<profile>/deps").to_path_buf()
+    } else {
+        dir.to_path_buf()
+    }
 }
 
 pub fn binary(name: &str) -> anyhow::Result<PathBuf> {

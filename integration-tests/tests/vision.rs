@@ -735,3 +735,48 @@ async fn phone_selfies_are_read_at_reduced_scale_when_the_face_is_large() {
         assert!(mad < 8.0, "{side} px: crops differ by {mad} grey levels");
     }
 }
+
+/// A guest's selfie does not queue behind the photos being indexed: it has
+/// its own permits and takes the next free session before any photo.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_selfie_goes_before_the_photos_waiting_for_the_detector() {
+    let detector = detector_with(|c| {
+        c.workers = 1;
+        c.fine_pass_side = 0;
+    });
+    // Made first: in a debug build, making them takes longer than detecting.
+    let images: Vec<bytes::Bytes> = (0..6u64)
+        .map(|i| {
+            event_photo(800 + i, 3000, 2000, &[1, 2, 3], (200, 300))
+                .jpeg(90)
+                .into()
+        })
+        .collect();
+    let selfie_bytes: bytes::Bytes = selfie(1, 4).jpeg(90).into();
+    let started = std::time::Instant::now();
+    let mut photos = Vec::new();
+    for bytes in images {
+        let detector = detector.clone();
+        photos.push(tokio::spawn(async move {
+            detector.detect(bytes, Mode::All).await.unwrap();
+            started.elapsed()
+        }));
+        // Queued in this order.
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let found = detector.detect(selfie_bytes, Mode::Selfie).await.unwrap();
+    let selfie_done = started.elapsed();
+    assert_eq!(found.faces.len(), 1);
+    let mut after = 0;
+    for photo in photos {
+        if photo.await.unwrap() > selfie_done {
+            after += 1;
+        }
+    }
+    println!(
+        "selfie done at {selfie_done:?}, {after} of 6 photos queued before it finished after it"
+    );
+    // First come, first served would finish all six first; the selfie waits
+    // at most for the photo holding the session (and one just decoded).
+    assert!(after >= 4, "only {after} photos finished after the selfie");
+}

@@ -38,7 +38,10 @@ cargo build --release --bins -p facepass-gateway -p facepass-detector -p facepas
 BENCH="${CARGO_TARGET_DIR:-target}/release/facepass-bench-mesh"
 if [[ "$WHAT" == indexing || "$WHAT" == both ]]; then
     echo "[mesh] indexing: throughput, memory, upload to indexed (idle, behind a bulk import)"
-    "$BENCH" indexing .facepass/models/proxy "$PHOTOS" --out "$OUT/mesh.json" "$@"
+    # Beside the in-process and the original's figures when tools/bench/run.sh
+    # measured the same photos.
+    "$BENCH" indexing .facepass/models/proxy "$PHOTOS" --out "$OUT/mesh.json" \
+        --compare "$OUT/facepass.json" --compare "$OUT/python_concurrent.json" "$@"
 fi
 if [[ "$WHAT" == guests || "$WHAT" == both ]]; then
     echo "[mesh] guests: 12 MP selfies, 1/8/32 at once, indexing beside them"

@@ -7,7 +7,7 @@
 //! Pixora would.
 //!
 //! ```text
-//! facepass-bench-mesh indexing PACK PHOTO_DIR [--repeat R] [--idle N] [--backlog N] [--live N] [--out JSON]
+//! facepass-bench-mesh indexing PACK PHOTO_DIR [--repeat R] [--copies C] [--idle N] [--backlog N] [--live N] [--out JSON]
 //! facepass-bench-mesh guests PACK SELFIE_DIR [--faces N] [--clients 1,8,32] [--requests N] [--out JSON]
 //! ```
 //!
@@ -264,6 +264,7 @@ struct Options {
     pack: PathBuf,
     dir: PathBuf,
     repeat: usize,
+    copies: usize,
     idle: usize,
     backlog: usize,
     live: usize,
@@ -272,6 +273,9 @@ struct Options {
     requests: usize,
     out: Option<PathBuf>,
     env: Vec<(String, String)>,
+    /// facepass-bench-vision's and python_concurrent.py's JSON of the same
+    /// photos, for the in-process and the original's figures beside the mesh.
+    compare: Vec<PathBuf>,
 }
 
 fn parse(args: &[String]) -> anyhow::Result<Options> {
@@ -283,20 +287,23 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
         pack: PathBuf::from(&args[0]),
         dir: PathBuf::from(&args[1]),
         repeat: 2,
+        copies: 3,
         idle: 20,
         backlog: 500,
         live: 15,
         faces: 50_000,
         clients: vec![1, 8, 32],
-        requests: 160,
+        requests: 48,
         out: None,
         env: Vec::new(),
+        compare: Vec::new(),
     };
     let mut it = args[2..].iter();
     while let Some(flag) = it.next() {
         let value = it.next().with_context(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--repeat" => o.repeat = value.parse()?,
+            "--copies" => o.copies = value.parse::<usize>()?.max(1),
             "--idle" => o.idle = value.parse()?,
             "--backlog" => o.backlog = value.parse()?,
             "--live" => o.live = value.parse()?,
@@ -309,6 +316,7 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
                     .collect::<Result<_, _>>()?
             }
             "--out" => o.out = Some(PathBuf::from(value)),
+            "--compare" => o.compare.push(PathBuf::from(value)),
             // A setting for every service, e.g. --set FACEPASS_DETECTOR...=x.
             "--set" => {
                 let (k, v) = value.split_once('=').context("--set KEY=VALUE")?;
@@ -380,12 +388,18 @@ async fn indexing(o: &Options) -> anyhow::Result<Value> {
         .await?;
     studio.until_indexed(&id, Instant::now()).await?;
 
-    // Throughput: a class's photos uploaded 4 at a time, first upload to
-    // last `indexed`.
+    // Throughput: a class's photos, `copies` times each (so the pipeline
+    // runs full for most of the run, not only filling and draining),
+    // uploaded 4 at a time, first upload to last `indexed`.
     let memory = MemoryWatch::start(&cluster);
     let mut throughput = Vec::new();
     for class in &classes {
-        let set: Vec<&Photo> = photos.iter().filter(|p| &p.class == class).collect();
+        let set: Vec<&Photo> = photos
+            .iter()
+            .filter(|p| &p.class == class)
+            .cycle()
+            .take(photos.iter().filter(|p| &p.class == class).count() * o.copies)
+            .collect();
         let mut rates = Vec::new();
         for run in 0..o.repeat {
             let (event, _) = studio.create_event(&format!("{class} {run}")).await?;
@@ -420,6 +434,38 @@ async fn indexing(o: &Options) -> anyhow::Result<Value> {
         );
         throughput.push(json!({"class": class, "photos": set.len(),
             "photos_per_s": {"median": median, "min": rates[0], "max": rates[rates.len() - 1]}}));
+    }
+    // Beside the in-process figure (FacePass's defaults, photos in flight)
+    // and the original's (insightface, 2 processes x 1 thread), measured on
+    // the same photos by tools/bench/run.sh.
+    for file in &o.compare {
+        let Ok(text) = std::fs::read(file) else {
+            eprintln!(
+                "no {} (run tools/bench/run.sh first): no comparison",
+                file.display()
+            );
+            continue;
+        };
+        let doc: Value = serde_json::from_slice(&text)?;
+        for row in doc["results"].as_array().into_iter().flatten() {
+            let mode = row["mode"].as_str().unwrap_or("");
+            let wanted = (mode.contains("in flight") && mode.contains("defaults"))
+                || mode.starts_with("insightface (");
+            if !wanted {
+                continue;
+            }
+            let class = row["class"].as_str().unwrap_or("");
+            let Some(mesh) = throughput.iter_mut().find(|t| t["class"] == class) else {
+                continue;
+            };
+            let other = row["photos_per_s"]["median"].as_f64().unwrap_or(f64::NAN);
+            let ours = mesh["photos_per_s"]["median"].as_f64().unwrap_or(f64::NAN);
+            println!(
+                "mesh {class:<12} {ours:.3} photos/s = {:.0} % of {mode} ({other:.3})",
+                100.0 * ours / other
+            );
+            mesh["against"][mode] = json!(other);
+        }
     }
     let (peaks, total) = memory.finish().await;
     for (name, mib) in &peaks {

@@ -5,6 +5,7 @@
 //! `decode_ahead` more images are decoded and prepared, and then wait for a
 //! session.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 use facepass_core::Error;
@@ -154,8 +155,20 @@ pub struct FaceDetector {
     sessions: Mutex<Vec<Session>>,
     /// Signalled when a session goes back to `sessions`.
     session_free: Condvar,
+    /// Photos being indexed: at most `workers + decode_ahead` at once.
     permits: Semaphore,
+    /// Selfies, which a guest waits for: their own `workers` permits, so a
+    /// selfie never queues behind the photos of an import, and the next
+    /// free session goes to a waiting selfie before any photo.
+    selfie_permits: Semaphore,
+    /// Selfies waiting for a session.
+    selfies_waiting: AtomicUsize,
     config: DetectorConfig,
+}
+
+thread_local! {
+    /// Whether the detection on this (blocking) thread is a selfie's.
+    static SELFIE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// What the detector's model file must look like (SCRFD with keypoints).
@@ -226,6 +239,8 @@ impl FaceDetector {
             sessions: Mutex::new(sessions),
             session_free: Condvar::new(),
             permits: Semaphore::new(config.workers + config.decode_ahead),
+            selfie_permits: Semaphore::new(config.workers),
+            selfies_waiting: AtomicUsize::new(0),
             config: config.clone(),
         })
     }
@@ -248,15 +263,21 @@ impl FaceDetector {
         mode: Mode,
         preview_sides: Vec<u32>,
     ) -> Result<Faces, Error> {
-        let _permit = self
-            .permits
+        let permits = match mode {
+            Mode::All => &self.permits,
+            Mode::Selfie => &self.selfie_permits,
+        };
+        let _permit = permits
             .acquire()
             .await
             .map_err(|_| Error::unavailable("detector is shutting down"))?;
         let this = Arc::clone(self);
-        tokio::task::spawn_blocking(move || this.detect_blocking(&bytes, mode, &preview_sides))
-            .await
-            .map_err(|e| Error::internal(format!("detection task failed: {e}")))?
+        tokio::task::spawn_blocking(move || {
+            SELFIE.with(|s| s.set(mode == Mode::Selfie));
+            this.detect_blocking(&bytes, mode, &preview_sides)
+        })
+        .await
+        .map_err(|e| Error::internal(format!("detection task failed: {e}")))?
     }
 
     fn detect_blocking(&self, bytes: &[u8], mode: Mode, previews: &[u32]) -> Result<Faces, Error> {
@@ -675,12 +696,33 @@ impl FaceDetector {
         let mut session = {
             let poisoned = |_| Error::internal("detector session pool poisoned");
             let mut pool = self.sessions.lock().map_err(poisoned)?;
-            loop {
-                if let Some(session) = pool.pop() {
-                    break session;
-                }
-                pool = self.session_free.wait(pool).map_err(poisoned)?;
+            // A selfie takes the next free session; a photo only when no
+            // selfie waits for one.
+            let selfie = SELFIE.with(|s| s.get());
+            if selfie {
+                self.selfies_waiting.fetch_add(1, Ordering::SeqCst);
             }
+            let session = loop {
+                if selfie || self.selfies_waiting.load(Ordering::SeqCst) == 0 {
+                    if let Some(session) = pool.pop() {
+                        break session;
+                    }
+                }
+                match self.session_free.wait(pool) {
+                    Ok(p) => pool = p,
+                    Err(_) => return Err(Error::internal("detector session pool poisoned")),
+                }
+            };
+            if selfie {
+                self.selfies_waiting.fetch_sub(1, Ordering::SeqCst);
+                // A photo that saw this selfie waiting may have let a free
+                // session be: it looks again (the lock is still held).
+                if !pool.is_empty() {
+                    self.session_free.notify_all();
+                }
+            }
+            drop(pool);
+            session
         };
         let result = (|| {
             let input = TensorRef::from_array_view((
@@ -715,7 +757,8 @@ impl FaceDetector {
         if let Ok(mut pool) = self.sessions.lock() {
             pool.push(session);
         }
-        self.session_free.notify_one();
+        // Every waiter looks: a selfie among them must get it.
+        self.session_free.notify_all();
         result
     }
 
