@@ -38,6 +38,12 @@ pub struct DetectorConfig {
     /// gain (docs/benchmarks.md); with the CUDA provider set 1 or more so
     /// the CPU decodes while the GPU infers.
     pub decode_ahead: usize,
+    /// The CPU niceness (Linux `setpriority`, 0..=19) of the threads that
+    /// detect photos being indexed; selfies run at the process's own. With
+    /// 10 (the default) a guest's selfie takes the cores from an import's
+    /// photos while it runs, and the photos have them otherwise. 0 turns
+    /// it off.
+    pub photo_nice: i32,
     /// Faces smaller than this (shorter box side, pixels) get FACE_TOO_SMALL.
     pub min_face_px: f32,
     /// Long side of a second, finer detection pass over photos larger than
@@ -217,6 +223,7 @@ impl Default for DetectorConfig {
             s3: S3Config::default(),
             workers: 2,
             decode_ahead: 0,
+            photo_nice: 10,
             min_face_px: 20.0,
             fine_pass_side: 1920,
             fine_pass: FinePass::Auto,
@@ -269,6 +276,9 @@ impl Validate for DetectorConfig {
         }
         if !(0.0..=1.0).contains(&self.selfie.ambiguity_ratio) {
             problems.push("selfie.ambiguity_ratio must be within 0 and 1".into());
+        }
+        if !(0..=19).contains(&self.photo_nice) {
+            problems.push("photo_nice must be within 0 and 19".into());
         }
         if self.workers == 0 {
             problems.push("workers must be at least 1".into());

@@ -166,6 +166,25 @@ pub struct FaceDetector {
     config: DetectorConfig,
 }
 
+/// Lowers this thread's CPU priority to `nice` (Linux niceness; threads
+/// have their own), once: a lowered thread stays so, and only photos run on
+/// tokio's blocking threads in the detector. Raising it back would need
+/// CAP_SYS_NICE, which pods lack.
+fn lower_this_thread(nice: i32) {
+    thread_local! {
+        static LOWERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+    if nice <= 0 || LOWERED.with(|l| l.replace(true)) {
+        return;
+    }
+    // SAFETY: setpriority and gettid have no memory-safety preconditions.
+    let result =
+        unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, nice) };
+    if result != 0 {
+        tracing::warn!(nice, error = %std::io::Error::last_os_error(), "could not lower a detection thread's priority");
+    }
+}
+
 thread_local! {
     /// Whether the detection on this (blocking) thread is a selfie's.
     static SELFIE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
@@ -272,12 +291,37 @@ impl FaceDetector {
             .await
             .map_err(|_| Error::unavailable("detector is shutting down"))?;
         let this = Arc::clone(self);
-        tokio::task::spawn_blocking(move || {
+        let work = move || {
             SELFIE.with(|s| s.set(mode == Mode::Selfie));
             this.detect_blocking(&bytes, mode, &preview_sides)
-        })
-        .await
-        .map_err(|e| Error::internal(format!("detection task failed: {e}")))?
+        };
+        match mode {
+            // Photos on tokio's blocking threads, lowered once for good
+            // (`photo_nice`).
+            Mode::All => {
+                let nice = self.config.photo_nice;
+                tokio::task::spawn_blocking(move || {
+                    lower_this_thread(nice);
+                    work()
+                })
+                .await
+                .map_err(|e| Error::internal(format!("detection task failed: {e}")))?
+            }
+            // A selfie on a thread of its own, at the process's priority:
+            // never on a lowered one.
+            Mode::Selfie => {
+                let (sender, receiver) = tokio::sync::oneshot::channel();
+                std::thread::Builder::new()
+                    .name("detector-selfie".into())
+                    .spawn(move || {
+                        let _ = sender.send(work());
+                    })
+                    .map_err(|e| Error::internal(format!("selfie thread: {e}")))?;
+                receiver
+                    .await
+                    .map_err(|_| Error::internal("selfie detection thread died"))?
+            }
+        }
     }
 
     fn detect_blocking(&self, bytes: &[u8], mode: Mode, previews: &[u32]) -> Result<Faces, Error> {

@@ -3,7 +3,8 @@
 //! waiting face, then keeps taking faces until the batch is full or the
 //! first face has waited `max_wait`, runs one inference and answers every
 //! request whose faces were in the batch. Inference never runs on the async
-//! runtime.
+//! runtime. Interactive faces (a guest's selfie) have a queue of their own,
+//! which every batch takes from first.
 
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
@@ -16,6 +17,13 @@ use tokio::sync::oneshot;
 /// `batch * dimension` raw outputs.
 pub trait Model: Send + 'static {
     fn infer(&mut self, inputs: &[f32], batch: usize) -> Result<Vec<f32>, String>;
+}
+
+/// What the main queue carries: a face, or a nudge that an interactive face
+/// waits (an idle inference thread sleeps on the main queue).
+enum Slot {
+    Face(Item),
+    Wake,
 }
 
 struct Item {
@@ -74,7 +82,8 @@ pub struct Stats {
 }
 
 pub struct Batcher {
-    queue: SyncSender<Item>,
+    queue: SyncSender<Slot>,
+    urgent: SyncSender<Item>,
     settings: Settings,
     pub stats: Arc<Stats>,
 }
@@ -82,8 +91,9 @@ pub struct Batcher {
 impl Batcher {
     /// Starts one inference thread per model.
     pub fn start<M: Model>(models: Vec<M>, settings: Settings) -> Batcher {
-        let (queue, receiver) = mpsc::sync_channel::<Item>(settings.queue_capacity);
-        let receiver = Arc::new(Mutex::new(receiver));
+        let (queue, receiver) = mpsc::sync_channel::<Slot>(settings.queue_capacity);
+        let (urgent, urgent_receiver) = mpsc::sync_channel::<Item>(settings.queue_capacity);
+        let receiver = Arc::new(Mutex::new((receiver, urgent_receiver)));
         let stats = Arc::new(Stats::default());
         for (i, model) in models.into_iter().enumerate() {
             let receiver = Arc::clone(&receiver);
@@ -95,6 +105,7 @@ impl Batcher {
         }
         Batcher {
             queue,
+            urgent,
             settings,
             stats,
         }
@@ -102,6 +113,16 @@ impl Batcher {
 
     /// Embeds preprocessed faces; the answer keeps their order.
     pub async fn embed(&self, inputs: Vec<Vec<f32>>) -> Result<Vec<Vec<f32>>, Error> {
+        self.embed_with(inputs, false).await
+    }
+
+    /// [`embed`](Self::embed); `interactive` faces go before every waiting
+    /// face that is not.
+    pub async fn embed_with(
+        &self,
+        inputs: Vec<Vec<f32>>,
+        interactive: bool,
+    ) -> Result<Vec<Vec<f32>>, Error> {
         if inputs.is_empty() {
             return Ok(Vec::new());
         }
@@ -120,7 +141,18 @@ impl Batcher {
                 reply: Arc::clone(&reply),
                 slot,
             };
-            match self.queue.try_send(item) {
+            let sent = if interactive {
+                self.urgent.try_send(item)
+            } else {
+                self.queue.try_send(Slot::Face(item)).map_err(|e| match e {
+                    TrySendError::Full(Slot::Face(item)) => TrySendError::Full(item),
+                    TrySendError::Disconnected(Slot::Face(item)) => {
+                        TrySendError::Disconnected(item)
+                    }
+                    _ => unreachable!("a face was sent"),
+                })
+            };
+            match sent {
                 Ok(()) => {
                     crate::metrics::get().queued.inc();
                 }
@@ -137,6 +169,11 @@ impl Batcher {
                 }
             }
         }
+        if interactive {
+            // Wakes an idle inference thread; a busy one finds the faces
+            // at its next batch anyway, so a full queue is no matter.
+            let _ = self.queue.try_send(Slot::Wake);
+        }
         receiver
             .await
             .map_err(|_| Error::internal("inference thread dropped a request"))?
@@ -145,7 +182,7 @@ impl Batcher {
 
 fn worker<M: Model>(
     mut model: M,
-    receiver: Arc<Mutex<mpsc::Receiver<Item>>>,
+    receiver: Arc<Mutex<(mpsc::Receiver<Slot>, mpsc::Receiver<Item>)>>,
     settings: Settings,
     stats: Arc<Stats>,
 ) {
@@ -154,13 +191,25 @@ fn worker<M: Model>(
     loop {
         {
             // Only one thread gathers at a time; the others wait for the lock.
-            let receiver = match receiver.lock() {
+            let guard = match receiver.lock() {
                 Ok(r) => r,
                 Err(_) => return,
             };
-            match receiver.recv() {
-                Ok(item) => batch.push(item),
-                Err(_) => return,
+            let (receiver, urgent) = &*guard;
+            // Interactive faces first, as many as fit.
+            while batch.len() < settings.max_batch {
+                match urgent.try_recv() {
+                    Ok(item) => batch.push(item),
+                    Err(_) => break,
+                }
+            }
+            if batch.is_empty() {
+                match receiver.recv() {
+                    Ok(Slot::Face(item)) => batch.push(item),
+                    // An interactive face came while this thread slept.
+                    Ok(Slot::Wake) => continue,
+                    Err(_) => return,
+                }
             }
             let deadline = Instant::now() + settings.max_wait;
             while batch.len() < settings.max_batch {
@@ -169,7 +218,8 @@ fn worker<M: Model>(
                     break;
                 }
                 match receiver.recv_timeout(deadline - now) {
-                    Ok(item) => batch.push(item),
+                    Ok(Slot::Face(item)) => batch.push(item),
+                    Ok(Slot::Wake) => {}
                     Err(RecvTimeoutError::Timeout) => break,
                     Err(RecvTimeoutError::Disconnected) => break,
                 }
@@ -306,6 +356,57 @@ mod tests {
             "no batch mixed requests: {sizes:?}"
         );
         assert!(sizes.iter().all(|&s| s <= 8));
+    }
+
+    /// Records the first input value of every face, in inference order.
+    struct Recorder {
+        seen: Arc<Mutex<Vec<f32>>>,
+    }
+
+    impl Model for Recorder {
+        fn infer(&mut self, inputs: &[f32], _batch: usize) -> Result<Vec<f32>, String> {
+            self.seen
+                .lock()
+                .unwrap()
+                .extend(inputs.chunks(3).map(|c| c[0]));
+            std::thread::sleep(Duration::from_millis(20));
+            Ok(inputs.chunks(3).flat_map(|c| [c[0], 1.0]).collect())
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_interactive_face_goes_before_the_waiting_ones() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let batcher = Arc::new(Batcher::start(
+            vec![Recorder { seen: seen.clone() }],
+            settings(),
+        ));
+        // 40 photo faces queued (5 batches of 8), then a selfie's.
+        let bulk = {
+            let batcher = Arc::clone(&batcher);
+            tokio::spawn(async move {
+                let inputs: Vec<Vec<f32>> = (1..=40).map(|i| vec![i as f32, 0.0, 0.0]).collect();
+                batcher.embed(inputs).await.unwrap()
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let selfie = batcher
+            .embed_with(vec![vec![-1.0, 0.0, 0.0]], true)
+            .await
+            .unwrap();
+        assert_eq!(selfie.len(), 1);
+        bulk.await.unwrap();
+        let order = seen.lock().unwrap().clone();
+        let at = order.iter().position(|&v| v == -1.0).unwrap();
+        // In the first or second batch, not after the 40 queued before it.
+        assert!(at <= 16, "the selfie's face was embedded {at}th: {order:?}");
+        // And an idle batcher answers it at once (the wake nudge).
+        let started = Instant::now();
+        batcher
+            .embed_with(vec![vec![-2.0, 0.0, 0.0]], true)
+            .await
+            .unwrap();
+        assert!(started.elapsed() < Duration::from_secs(5));
     }
 
     #[test]

@@ -30,7 +30,7 @@ impl EmbedderService for EmbedderApi {
         &self,
         request: Request<pb::EmbedRequest>,
     ) -> Result<Response<pb::EmbedResponse>, Status> {
-        let pb::EmbedRequest { faces } = request.into_inner();
+        let pb::EmbedRequest { faces, interactive } = request.into_inner();
         if faces.len() > self.config.max_faces_per_request {
             return Err(Error::invalid(format!(
                 "{} faces exceed the limit of {} per request",
@@ -56,7 +56,7 @@ impl EmbedderService for EmbedderApi {
             ));
         }
         let requested = inputs.len() as u64;
-        let embeddings = self.batcher.embed(inputs).await?;
+        let embeddings = self.batcher.embed_with(inputs, interactive).await?;
         crate::metrics::get().faces.inc_by(requested);
         Ok(Response::new(pb::EmbedResponse {
             model: self.config.model.name.clone(),

@@ -207,7 +207,11 @@ impl FaceAnalysis {
     }
 
     /// Embeds the crops, in order, with the pack's identity.
-    async fn embed(&self, crops: Vec<AlignedCrop>) -> Result<(Vec<Embedding>, Arc<PackIdentity>)> {
+    async fn embed(
+        &self,
+        crops: Vec<AlignedCrop>,
+        interactive: bool,
+    ) -> Result<(Vec<Embedding>, Arc<PackIdentity>)> {
         let pack = self.pack().await?;
         if crops.is_empty() {
             return Ok((Vec::new(), pack));
@@ -229,6 +233,7 @@ impl FaceAnalysis {
             .clone()
             .embed(emb::EmbedRequest {
                 faces: crops.into_iter().map(Into::into).collect(),
+                interactive,
             })
             .await
             .map_err(peer("embedder"))?
@@ -290,7 +295,7 @@ impl FaceAnalysis {
             .into_iter()
             .map(|DetectedFace { face, issues, crop }| ((face, issues), crop))
             .unzip();
-        let (embeddings, pack) = self.embed(crops).await?;
+        let (embeddings, pack) = self.embed(crops, false).await?;
         Ok(AnalyzedPhoto {
             faces: geometry
                 .into_iter()
@@ -330,7 +335,7 @@ impl FaceAnalysis {
             return Err(Error::new(ErrorCode::SelfieUnusable, advice.join("; ")));
         }
         let DetectedFace { face, issues, crop } = face;
-        let (embeddings, _) = self.embed(vec![crop]).await?;
+        let (embeddings, _) = self.embed(vec![crop], true).await?;
         let embedding = embeddings
             .into_iter()
             .next()
