@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Every benchmark docs/benchmarks.md leads with, in one run (about an hour on
+# 2 cores; each step prints its progress):
+#   bash tools/bench/all.sh [COUNT_PER_CLASS]
+# 1. tools/bench/run.sh: the vision pipeline, FacePass's defaults against
+#    insightface in both of its shapes (report.md);
+# 2. tools/bench/mesh.sh: the five release services through the public API:
+#    throughput beside step 1's figures, resident memory, upload to indexed
+#    (idle and behind a bulk import of 500), and a guest's wait (1, 8, 32
+#    guests, 12 MP JPEG and HEIC selfies, 50,000 stored faces).
+# The face store has its own, longer benchmark: tools/bench/store.sh.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)"
+cd "$ROOT"
+COUNT="${1:-4}"
+step() { echo; echo "==== [$(date +%H:%M:%S)] $*"; }
+step "1/2 vision: FacePass's defaults against insightface (about 20 minutes)"
+bash tools/bench/run.sh "$COUNT" 3 2
+step "2/2 the mesh and a guest's wait (about 20 minutes)"
+bash tools/bench/mesh.sh "$COUNT" both
+step "done: .facepass/bench/{report.md,mesh.json,guests.json}"
