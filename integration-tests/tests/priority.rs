@@ -145,7 +145,7 @@ async fn live_uploads_overtake_a_waiting_bulk_import() {
     assert_eq!(error_code(&err), "INVALID_ARGUMENT");
     let total = bulk + 1 + live_ids.len() as u64;
 
-    // The relay has published everything: both queues hold every photo.
+    // The relay has published everything into the priority queue.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
         let depths = cluster.queue_depths().await.unwrap();
@@ -226,15 +226,21 @@ async fn live_uploads_overtake_a_waiting_bulk_import() {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
         let (_, legacy_depth) = queue_depth(&legacy).await;
-        if legacy_depth == 2 {
+        let (_, depth) = queue_depth(&topology.indexer_queue()).await;
+        if legacy_depth == 2 && depth == 2 {
             break;
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "legacy queue has {legacy_depth}"
+            "legacy queue has {legacy_depth}, the new one {depth}"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // Only the old queue holds them now: they are indexed only if moved.
+    channel
+        .queue_purge(topology.indexer_queue().as_str().into(), Default::default())
+        .await
+        .unwrap();
     cluster.restart("indexer").unwrap();
     wait_indexed(&mut api, &event.id, total + 2, Duration::from_secs(120))
         .await

@@ -598,7 +598,7 @@ async fn selfie_verdicts() {
 }
 
 /// `first_pass_canvas = fitted` (the default) feeds the first pass the
-/// photo with 32 rows of the square's padding (640x480 for 3:2): the same faces,
+/// photo with at least 32 rows of the square's padding (640x480 for 3:2): the same faces,
 /// boxes and landmarks as insightface's square, faces at the padded edge
 /// included. On real weights the differences are measured in
 /// docs/benchmarks.md ("First pass canvas").

@@ -12,9 +12,12 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)"
 cd "$ROOT"
-COUNT="${1:-4}" WHAT="${2:-both}"
-shift $(( $# < 2 ? $# : 2 ))
+COUNT="${1:-4}"
+shift $(( $# < 1 ? $# : 1 ))
+WHAT=both
+if [[ -n "${1:-}" && "${1:-}" != "--" ]]; then WHAT="$1"; shift; fi
 [[ "${1:-}" == "--" ]] && shift
+case "$WHAT" in indexing|guests|both) ;; *) echo "mesh.sh: $WHAT is not indexing, guests or both" >&2; exit 2 ;; esac
 bash scripts/lib/deps.sh
 # shellcheck source=scripts/env.sh
 source scripts/env.sh

@@ -504,7 +504,10 @@ async fn indexing(o: &Options) -> anyhow::Result<Value> {
         // Hard links: 500 objects of the store, no copies on disk.
         let name = format!("{i:04}.jpg");
         let _ = std::fs::remove_file(dir.join(&name));
-        std::fs::hard_link(&photo.file, dir.join(&name))?;
+        // A copy where the store is on another filesystem.
+        if std::fs::hard_link(&photo.file, dir.join(&name)).is_err() {
+            std::fs::copy(&photo.file, dir.join(&name))?;
+        }
         items.push(
             json!({"object_key": format!("studios/{studio_id}/archive/{name}"),
                           "external_id": format!("bulk-{i}")}),

@@ -378,7 +378,10 @@ impl FaceDetector {
                     }
                 })
                 .collect(),
-            Mode::Selfie => self.detect_selfie(&image)?.into_iter().collect(),
+            Mode::Selfie => self
+                .detect_selfie(&image, self.config.selfie.retry_shrunk)?
+                .into_iter()
+                .collect(),
         };
         let label = match mode {
             Mode::All => "photo",
@@ -409,7 +412,9 @@ impl FaceDetector {
     /// it is narrower than `reduced_min_face_px` (the full image decides).
     fn selfie_reduced(&self, reduced: &crate::decode::Reduced) -> Result<Option<Faces>, Error> {
         let started = std::time::Instant::now();
-        let Some(mut face) = self.detect_selfie(&reduced.image)? else {
+        // No shrunk retries here: a selfie without a face at this scale is
+        // looked at again, in full, with them.
+        let Some(mut face) = self.detect_selfie(&reduced.image, false)? else {
             return Ok(None);
         };
         let [x1, _, x2, _] = face.detection.bbox;
@@ -632,10 +637,10 @@ impl FaceDetector {
     }
 
     /// The main face of a selfie with its verdicts, or none.
-    fn detect_selfie(&self, image: &RgbImage) -> Result<Option<Face>, Error> {
+    fn detect_selfie(&self, image: &RgbImage, retry_shrunk: bool) -> Result<Option<Face>, Error> {
         let prepared = self.prepare_first(image);
         let mut detections = self.infer(&prepared, prepared.width, prepared.height)?;
-        if detections.is_empty() && self.config.selfie.retry_shrunk {
+        if detections.is_empty() && retry_shrunk {
             // A face that fills the frame is too large for SCRFD: shrink the
             // selfie onto a black canvas of the model's size and try again.
             for factor in [2.0f32, 3.0] {

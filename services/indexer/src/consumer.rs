@@ -52,18 +52,13 @@ async fn session(
     connected: &AtomicBool,
 ) -> anyhow::Result<()> {
     let topology = config.amqp.topology();
-    let connection = facepass_queue::connect(&config.amqp.url, "facepass-indexer").await?;
+    let connection =
+        std::sync::Arc::new(facepass_queue::connect(&config.amqp.url, "facepass-indexer").await?);
     let channel = facepass_queue::confirmed_channel(&connection).await?;
     topology.declare(&channel).await?;
     topology
         .declare_retry_queues(&channel, &retry_delays(config))
         .await?;
-    // The queue before priorities, left by an older release: its messages
-    // join the priority queue and it goes.
-    let moved = topology.retire_legacy_queue(&connection).await?;
-    if moved > 0 {
-        tracing::info!(moved, queue = %topology.legacy_indexer_queue(), "moved the old indexer queue's messages into the priority queue");
-    }
     channel
         .basic_qos(config.prefetch, BasicQosOptions::default())
         .await?;
@@ -95,6 +90,28 @@ async fn session(
         Duration::from_secs(5),
     ));
     let _stop_watcher = AbortOnDrop(watcher);
+    // The queue before priorities, left by an older release: its messages
+    // join the priority queue and it goes. In the background, best effort,
+    // while this indexer consumes; again every 10 minutes, for an old
+    // indexer that binds it again during a rolling upgrade.
+    let retire = tokio::spawn({
+        let (connection, topology) = (std::sync::Arc::clone(&connection), topology.clone());
+        async move {
+            loop {
+                match topology.retire_legacy_queue(&connection).await {
+                    Ok(0) => {}
+                    Ok(moved) => {
+                        tracing::info!(moved, queue = %topology.legacy_indexer_queue(), "moved the old indexer queue's messages into the priority queue")
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, queue = %topology.legacy_indexer_queue(), "could not retire the old indexer queue yet")
+                    }
+                }
+                tokio::time::sleep(Duration::from_secs(600)).await;
+            }
+        }
+    });
+    let _stop_retire = AbortOnDrop(retire);
 
     let broken = AtomicBool::new(false);
     consumer

@@ -104,10 +104,17 @@ pub async fn replay(
             // there is nowhere to send it back to.
             continue;
         }
+        // A letter that died in the indexer queue of an earlier release
+        // goes back to the queue that replaced it.
+        let queue = if letter.queue == topology.legacy_indexer_queue() {
+            topology.indexer_queue()
+        } else {
+            letter.queue.clone()
+        };
         let confirm = channel
             .basic_publish(
                 "".into(),
-                letter.queue.as_str().into(),
+                queue.as_str().into(),
                 BasicPublishOptions {
                     mandatory: true,
                     ..BasicPublishOptions::default()
@@ -123,8 +130,7 @@ pub async fn replay(
             lapin::Confirmation::Ack(None) => {}
             _ => {
                 return Err(Error::unavailable(format!(
-                    "rabbitmq did not accept the message for queue {}",
-                    letter.queue
+                    "rabbitmq did not accept the message for queue {queue}"
                 )))
             }
         }

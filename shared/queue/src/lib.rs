@@ -143,12 +143,15 @@ impl Topology {
 
     /// Moves what waits in the pre-priority indexer queue, if it still
     /// exists, into the priority queue (confirmed, at bulk priority, in
-    /// order), then deletes it; unbinds it first so nothing new arrives.
-    /// Returns how many messages moved. Safe to run from several indexers
-    /// at once: each message is taken by one of them. A service of an older
-    /// release still running during a rolling upgrade declares the old
-    /// queue again; its messages are then indexed twice, which the
-    /// indexer's idempotence makes harmless, and the next start retires it.
+    /// order), then deletes it if it is empty and unused; unbinds it first
+    /// so nothing new arrives. Returns how many messages moved. Several
+    /// indexers may run it at once: each message is taken by one of them,
+    /// and one still being moved keeps the queue (it is not empty). An
+    /// indexer of an older release still running during a rolling upgrade
+    /// consumes the old queue (which is then not deleted) and binds it
+    /// again when it reconnects; its messages are then indexed twice, which
+    /// the indexer's idempotence makes harmless, and the indexer retires it
+    /// again every 10 minutes.
     pub async fn retire_legacy_queue(&self, connection: &Connection) -> Result<u64, Error> {
         use lapin::options::{BasicAckOptions, BasicGetOptions, QueueDeleteOptions};
         let legacy = self.legacy_indexer_queue();
@@ -214,8 +217,12 @@ impl Topology {
         channel
             .queue_delete(
                 legacy.as_str().into(),
+                // Neither a message left nor a consumer (an indexer of the
+                // older release, or another one moving it): else it stays,
+                // for the next start.
                 QueueDeleteOptions {
                     if_empty: true,
+                    if_unused: true,
                     ..QueueDeleteOptions::default()
                 },
             )
