@@ -65,3 +65,19 @@ pub async fn exact_reference(
         .map(|r| (r.photo_id, r.face_index, r.similarity as f32))
         .collect())
 }
+
+/// A stored face in the search service's terms: `bbox` (x1, y1, x2, y2),
+/// landmarks at the origin, score 0.9 (the benchmarks' synthetic faces).
+pub fn stored_face(bbox: &[f32]) -> facepass_proto::types::v1::Face {
+    use facepass_proto::types::v1 as types;
+    types::Face {
+        r#box: Some(types::FaceBox {
+            x1: bbox[0],
+            y1: bbox[1],
+            x2: bbox[2],
+            y2: bbox[3],
+        }),
+        landmarks: vec![types::Point { x: 0.0, y: 0.0 }; 5],
+        score: 0.9,
+    }
+}

@@ -872,25 +872,29 @@ impl Cluster {
         event: &str,
     ) -> anyhow::Result<facepass_proto::search::v1::GetEventStatsResponse> {
         use facepass_proto::search::v1 as srch;
-        let channel = Channel::from_shared(self.search_grpc.clone())?
-            .connect()
-            .await?;
-        let token: tonic::metadata::MetadataValue<_> =
-            format!("Bearer {}", self.internal_token).parse()?;
-        let mut search = srch::search_service_client::SearchServiceClient::with_interceptor(
-            channel,
-            move |mut r: tonic::Request<()>| {
-                r.metadata_mut().insert("authorization", token.clone());
-                Ok(r)
-            },
-        );
-        Ok(search
+        Ok(self
+            .search_as(&self.internal_token)
+            .await?
             .get_event_stats(srch::GetEventStatsRequest {
                 studio_id: studio.into(),
                 event_id: event.into(),
             })
             .await?
             .into_inner())
+    }
+
+    /// A client of the cluster's search service, calling with `token` (the
+    /// gateway's `internal_token` or the indexer's `indexer_token`).
+    pub async fn search_as(&self, token: &str) -> anyhow::Result<search::Client> {
+        let channel = Channel::from_shared(self.search_grpc.clone())?
+            .connect()
+            .await?;
+        Ok(
+            facepass_proto::search::v1::search_service_client::SearchServiceClient::with_interceptor(
+                channel,
+                search::Auth::bearer(token)?,
+            ),
+        )
     }
 
     /// A service's Prometheus metrics, as text.

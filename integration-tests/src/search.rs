@@ -18,6 +18,13 @@ pub const TOKEN: &str = "store-test-token";
 #[derive(Clone)]
 pub struct Auth(MetadataValue<Ascii>);
 
+impl Auth {
+    /// `authorization: Bearer <token>` on every call.
+    pub fn bearer(token: &str) -> anyhow::Result<Auth> {
+        Ok(Auth(format!("Bearer {token}").parse()?))
+    }
+}
+
 impl tonic::service::Interceptor for Auth {
     fn call(&mut self, mut r: Request<()>) -> Result<Request<()>, Status> {
         r.metadata_mut().insert("authorization", self.0.clone());

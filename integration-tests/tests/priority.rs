@@ -6,7 +6,9 @@
 
 use std::time::Duration;
 
-use facepass_integration_tests::gateway::{client, create_event, error_code, photo, wait_indexed};
+use facepass_integration_tests::gateway::{
+    client, create_event, error_code, photo, upload, wait_indexed,
+};
 use facepass_integration_tests::{amqp_url, Cluster, ClusterOptions};
 use facepass_proto::v1 as pb;
 use facepass_queue::lapin::options::QueueDeclareOptions;
@@ -87,18 +89,8 @@ async fn live_uploads_overtake_a_waiting_bulk_import() {
     // Then photos taken at the event: gRPC's default is live, REST's too,
     // and REST says so explicitly as well.
     let mut live_ids = vec![
-        api.upload_photo(pb::UploadPhotoRequest {
-            event_id: event.id.clone(),
-            external_id: "live-grpc".into(),
-            content: jpeg(100).into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .photo
-        .unwrap()
-        .id,
+        // No priority given: live.
+        upload(&mut api, &event.id, "live-grpc", jpeg(100)).await.id,
     ];
     let http = reqwest::Client::new();
     let photos_url = format!("{}/api/v1/events/{}/photos", cluster.gateway_http, event.id);

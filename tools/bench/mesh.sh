@@ -21,15 +21,8 @@ case "$WHAT" in indexing|guests|both) ;; *) echo "mesh.sh: $WHAT is not indexing
 bash scripts/lib/deps.sh
 # shellcheck source=scripts/env.sh
 source scripts/env.sh
-bash tools/parity/run.sh --venv-only
-PY="$ROOT/.venv-parity/bin/python"
-OUT="$ROOT/.facepass/bench"
-mkdir -p "$OUT"
-if [[ ! -f .facepass/models/proxy/manifest.toml ]]; then
-    python tools/bench/make_proxy_models.py .facepass/models/proxy --no-timing
-fi
-PHOTOS="$OUT/photos-c$COUNT"
-[[ -f "$PHOTOS/manifest.json" ]] || "$PY" tools/bench/make_photos.py "$PHOTOS" --count "$COUNT"
+# shellcheck source=tools/bench/inputs.sh
+source tools/bench/inputs.sh
 SELFIES="$OUT/selfies"
 if [[ ! -f "$SELFIES/selfie-12mp.heic" ]]; then
     "$PY" -c 'import pillow_heif' 2>/dev/null || "$PY" -m pip install -q pillow-heif==1.1.1

@@ -14,15 +14,8 @@ cd "$ROOT"
 COUNT="${1:-4}" REPEAT="${2:-3}" THREADS="${3:-2}"
 # shellcheck source=scripts/env.sh
 source scripts/env.sh
-bash tools/parity/run.sh --venv-only
-PY="$ROOT/.venv-parity/bin/python"
-OUT="$ROOT/.facepass/bench"
-mkdir -p "$OUT"
-if [[ ! -f .facepass/models/proxy/manifest.toml ]]; then
-    python tools/bench/make_proxy_models.py .facepass/models/proxy --no-timing
-fi
-PHOTOS="$OUT/photos-c$COUNT"
-[[ -f "$PHOTOS/manifest.json" ]] || "$PY" tools/bench/make_photos.py "$PHOTOS" --count "$COUNT"
+# shellcheck source=tools/bench/inputs.sh
+source tools/bench/inputs.sh
 # FACEPASS_BENCH_PROVIDER=cuda on a GPU machine (onnxruntime-gpu as the ORT
 # library): FacePass's side runs on the CUDA provider; insightface stays on CPU.
 PROVIDER="${FACEPASS_BENCH_PROVIDER:-cpu}"

@@ -29,10 +29,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context};
+use facepass_benchmarks::stored_face;
 use facepass_integration_tests::faces::FaceGen;
 use facepass_integration_tests::{Cluster, ClusterOptions};
 use facepass_proto::search::v1 as srch;
-use facepass_proto::types::v1 as types;
 use futures::StreamExt;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -147,27 +147,24 @@ impl Studio {
         Ok(body["id"].as_str().context("photo id")?.to_string())
     }
 
-    async fn counts(&self, event: &str) -> anyhow::Result<Value> {
-        let event: Value = self
+    /// GET `path` of the REST API as JSON.
+    async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        Ok(self
             .http
-            .get(format!("{}/api/v1/events/{event}", self.base))
+            .get(format!("{}/api/v1/{path}", self.base))
             .bearer_auth(&self.key)
             .send()
             .await?
             .json()
-            .await?;
-        Ok(event["photos"].clone())
+            .await?)
+    }
+
+    async fn counts(&self, event: &str) -> anyhow::Result<Value> {
+        Ok(self.get(&format!("events/{event}")).await?["photos"].clone())
     }
 
     async fn photo_status(&self, photo: &str) -> anyhow::Result<String> {
-        let photo: Value = self
-            .http
-            .get(format!("{}/api/v1/photos/{photo}", self.base))
-            .bearer_auth(&self.key)
-            .send()
-            .await?
-            .json()
-            .await?;
+        let photo = self.get(&format!("photos/{photo}")).await?;
         Ok(photo["status"].as_str().unwrap_or("?").to_string())
     }
 
@@ -579,20 +576,6 @@ async fn indexing(o: &Options) -> anyhow::Result<Value> {
 
 // ---- guests ------------------------------------------------------------------
 
-/// A stored face in the search service's terms.
-fn stored_face(bbox: &[f32]) -> types::Face {
-    types::Face {
-        r#box: Some(types::FaceBox {
-            x1: bbox[0],
-            y1: bbox[1],
-            x2: bbox[2],
-            y2: bbox[3],
-        }),
-        landmarks: vec![types::Point { x: 0.0, y: 0.0 }; 5],
-        score: 0.9,
-    }
-}
-
 async fn guests(o: &Options) -> anyhow::Result<Value> {
     // Guests from many addresses: the per-address limit is per guest, so
     // the benchmark gives each its own (X-Forwarded-For), and the per-link
@@ -640,20 +623,11 @@ async fn guests(o: &Options) -> anyhow::Result<Value> {
              FROM unnest('{{{list}}}'::uuid[]) AS id"
         ))?;
     }
-    let channel = tonic::transport::Channel::from_shared(cluster.search_grpc.clone())?
-        .connect()
-        .await?;
-    let auth: tonic::metadata::MetadataValue<_> =
-        format!("Bearer {}", cluster.indexer_token).parse()?;
-    let mut search = srch::search_service_client::SearchServiceClient::with_interceptor(
-        channel,
-        move |mut r: tonic::Request<()>| {
-            r.metadata_mut().insert("authorization", auth.clone());
-            Ok(r)
-        },
-    )
-    .max_decoding_message_size(64 << 20)
-    .max_encoding_message_size(64 << 20);
+    let mut search = cluster
+        .search_as(&cluster.indexer_token)
+        .await?
+        .max_decoding_message_size(64 << 20)
+        .max_encoding_message_size(64 << 20);
     let mut gen = FaceGen::new(16);
     let mut stored = 0;
     for chunk in ids.chunks(500) {

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use facepass_benchmarks::exact_reference;
+use facepass_benchmarks::{exact_reference, stored_face};
 use facepass_integration_tests::faces::FaceGen;
 use facepass_proto::search::v1 as pb;
 use facepass_proto::types::v1 as types;
@@ -35,19 +35,6 @@ use tonic::Request;
 use uuid::Uuid;
 
 /// A generated face box as the contract's face (landmarks are not used).
-fn stored_face(bbox: &[f32]) -> types::Face {
-    types::Face {
-        r#box: Some(types::FaceBox {
-            x1: bbox[0],
-            y1: bbox[1],
-            x2: bbox[2],
-            y2: bbox[3],
-        }),
-        landmarks: vec![types::Point { x: 0.0, y: 0.0 }; 5],
-        score: 0.9,
-    }
-}
-
 const MATCH: f32 = 0.5;
 const POSSIBLE: f32 = 0.4;
 const MODEL: &str = "bench@1";

@@ -204,31 +204,37 @@ async fn main() -> anyhow::Result<()> {
     )?);
 
     // --- in process ----------------------------------------------------------
-    for (label, fine, reduced, always) in [
+    // (label, small-face pass side, reduced decode, pass always, square canvas)
+    let d = &defaults;
+    let always_default = d.fine_pass == FinePass::Always;
+    for (label, fine, reduced, always, square) in [
         (
             "in-process (defaults)",
-            defaults.fine_pass_side,
-            defaults.reduced_decode,
-            defaults.fine_pass == FinePass::Always,
+            d.fine_pass_side,
+            d.reduced_decode,
+            always_default,
+            false,
         ),
         (
             "in-process (defaults, square canvas)",
-            defaults.fine_pass_side,
-            defaults.reduced_decode,
-            defaults.fine_pass == FinePass::Always,
+            d.fine_pass_side,
+            d.reduced_decode,
+            always_default,
+            true,
         ),
-        ("in-process (parity)", 0u32, false, false),
-        ("in-process (reduced decode)", 0, true, false),
-        ("in-process (fine pass always)", 1920, false, true),
+        ("in-process (parity)", 0u32, false, false, true),
+        ("in-process (reduced decode)", 0, true, false, true),
+        ("in-process (fine pass always)", 1920, false, true, false),
         (
             "in-process (fine pass always, reduced decode)",
             1920,
             true,
             true,
+            false,
         ),
     ] {
         let mut config = det_config_full(fine, reduced, always);
-        if label.contains("square canvas") {
+        if square {
             config.first_pass_canvas = Canvas::Square;
         }
         let detector = Arc::new(FaceDetector::load(&config, Some(&dylib))?);
