@@ -8,7 +8,8 @@
 #   clippy  cargo clippy --workspace --all-targets -- -D warnings
 #   deny    cargo deny --offline check licenses bans sources (deny.toml), and
 #           advisories when a copy of the RustSec database is at hand
-#   deps    the crate dependency map (ARCHITECTURE.md) and no unused dependency
+#   deps    the crate dependency map (ARCHITECTURE.md), no unused dependency, and
+#           fuzz/Cargo.lock current with the crates the fuzz targets link
 #   proto   buf lint, and buf breaking against the last accepted contracts
 #           (proto/BREAKING_BASELINE; FACEPASS_BREAKING_AGAINST=<commit> overrides)
 #   test    builds the service binaries (the end-to-end tests start them), then
@@ -103,6 +104,12 @@ check_deps() {
     say "the crate map and unused dependencies (tools/check_deps.py)"
     python tools/check_deps.py
     python -m unittest tools/test_check_deps.py 2>&1 | tail -1
+    # fuzz/ is its own workspace with its own lock file, built --locked by
+    # scripts/fuzz.sh at the very end of scripts/test.sh: a dependency added to a
+    # crate it links (the detector, the gateway) must be in fuzz/Cargo.lock too.
+    # Checked here, in seconds, not after the whole test run.
+    say "fuzz/Cargo.lock is current (fix: cargo update --workspace --manifest-path fuzz/Cargo.toml)"
+    cargo metadata --locked --quiet --format-version 1 --manifest-path fuzz/Cargo.toml >/dev/null
 }
 
 check_test() {
