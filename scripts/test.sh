@@ -47,6 +47,13 @@ python -m unittest clients/python/test_client.py 2>&1 | tail -3
 python tools/fixtures/make_models.py .facepass/models/fixture128 --dimension 128 >/dev/null
 bash tools/parity/run.sh --real
 
+say "the real pack's INT8 variant, the opt-in fast tier (tools/models/quantize.py)"
+# Made once (a few seconds); real_faces.rs checks it against full precision.
+if [[ ! -f .facepass/models/real-int8/manifest.toml ]]; then
+    .venv-parity/bin/python tools/models/quantize.py .facepass/models/real .facepass/models/real-int8 \
+        --photos .facepass/photos/real 2>&1 | grep -v '^WARNING'
+fi
+
 # cargo nextest run --workspace (2 test threads, .config/nextest.toml), and the
 # doctests if any crate has some.
 bash scripts/check.sh test

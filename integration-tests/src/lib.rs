@@ -133,6 +133,22 @@ pub fn real_pack() -> anyhow::Result<(PathBuf, PathBuf)> {
     Ok((models, photos))
 }
 
+/// The real pack's INT8 variant (the opt-in fast tier), which scripts/test.sh
+/// makes with tools/models/quantize.py.
+pub fn real_int8_pack() -> anyhow::Result<PathBuf> {
+    let models = repo_root().join(".facepass/models/real-int8");
+    if !models.join("manifest.toml").is_file() {
+        bail!(
+            "the real pack's INT8 variant is not in {}: run `bash tools/parity/run.sh --venv-only && \
+             .venv-parity/bin/python tools/models/quantize.py .facepass/models/real \
+             .facepass/models/real-int8 --photos .facepass/photos/real` \
+             (scripts/test.sh does)",
+            models.display()
+        );
+    }
+    Ok(models)
+}
+
 /// Base PostgreSQL URL (without database) and AMQP URL.
 pub fn pg_base() -> String {
     std::env::var("FACEPASS_TEST_PG")

@@ -37,7 +37,8 @@ def main(argv):
     crow = {r["class"]: r for r in conc["results"]} if conc else {}
     # What a studio gets: the services' default configuration against the
     # original in both of its shapes, each target against the faster one.
-    flight_defaults = next((m for r in rows.values() for m in r if "in flight" in m and "defaults" in m), None)
+    flight_defaults = next((m for r in rows.values() for m in r
+                            if "in flight" in m and "defaults" in m and not m.startswith("INT8")), None)
     print("**Defaults against the original** (photos/s, median [min..max]; the ratio is FacePass's faster shape over insightface's faster shape)\n")
     print("| class | insightface, 1 photo at a time | insightface, 2 processes x 1 thread | FacePass defaults, 1 photo at a time | FacePass defaults, photos in flight | FacePass / insightface | faces found (defaults / expected) |")
     print("|---|---|---|---|---|---|---|")
@@ -55,6 +56,22 @@ def main(argv):
         expected = f["in-process (defaults)"].get("faces_expected")
         print(f"| {cls} | {fmt(one)} | {fmt(two) if two else '-'} | {fmt(d1)} | {fmt(d2) if d2 else '-'} | **{best_fp / best_py:.2f}x** | {found} / {expected} |")
     print()
+    # The opt-in fast tier: the same defaults on the pack's INT8 variant.
+    int8 = next((m for r in rows.values() for m in r if m.startswith("INT8 pack")), None)
+    if int8:
+        print("**The INT8 tier** (opt-in; photos/s, median [min..max]): the defaults with photos in flight on the INT8 variant of the same pack (tools/models/quantize.py)\n")
+        print("| class | insightface, faster shape | FacePass defaults (FP32), in flight | FacePass INT8, in flight | INT8 / insightface | INT8 / FP32 | faces found (INT8 / expected) |")
+        print("|---|---|---|---|---|---|---|")
+        for cls, c in py["classes"].items():
+            f = rows.get(cls, {})
+            if int8 not in f or not flight_defaults or flight_defaults not in f:
+                continue
+            one = rate(c["baseline"])
+            best_py = max(one, rate(crow[cls]), key=lambda v: v[0]) if cls in crow else one
+            fp32 = rate(f[flight_defaults])
+            q = rate(f[int8])
+            print(f"| {cls} | {fmt(best_py)} | {fmt(fp32)} | {fmt(q)} | **{q[0] / best_py[0]:.2f}x** | {q[0] / fp32[0]:.2f}x | {f[int8].get('faces')} / {f[int8].get('faces_expected')} |")
+        print()
     # The first pass's canvas: fitted (the default) against insightface's square.
     squares = [(cls, rows[cls]) for cls in py["classes"] if "in-process (defaults, square canvas)" in rows.get(cls, {})]
     if squares:

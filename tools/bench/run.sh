@@ -23,7 +23,8 @@ FEATURES=()
 [[ "$PROVIDER" == cuda ]] && FEATURES=(--features facepass-inference/cuda)
 cargo build --release -p facepass-benchmarks --bin facepass-bench-vision "${FEATURES[@]}"
 "$PY" tools/bench/python_baseline.py .facepass/models/proxy "$PHOTOS" --threads "$THREADS" --repeat "$REPEAT" --wait-idle 300 --retries 3 --out "$OUT/python.json"
-"${CARGO_TARGET_DIR:-target}/release/facepass-bench-vision" .facepass/models/proxy "$PHOTOS" --threads "$THREADS" --repeat "$REPEAT" --provider "$PROVIDER" --out "$OUT/facepass.json"
+"${CARGO_TARGET_DIR:-target}/release/facepass-bench-vision" .facepass/models/proxy "$PHOTOS" --threads "$THREADS" --repeat "$REPEAT" --provider "$PROVIDER" \
+    --fast-models .facepass/models/proxy-int8 --out "$OUT/facepass.json"
 CONCURRENT=()
 if ((THREADS >= 2)); then
     # The original's Celery-like shape: THREADS processes of one ORT thread each.

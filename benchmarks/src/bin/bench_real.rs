@@ -1,7 +1,7 @@
 //! facepass-bench-real: what FacePass's departures from insightface change
 //! on real faces (issue 11, item 7), and how the selfie checks fare on them.
 //!
-//!   facepass-bench-real MODEL_DIR PHOTO_DIR [--out JSON]
+//!   facepass-bench-real MODEL_DIR PHOTO_DIR [--variant INT8_PACK] [--out JSON]
 //!
 //! MODEL_DIR is a pack (the real one: .facepass/models/real), PHOTO_DIR the
 //! real photos (.facepass/photos/real). Build with --release.
@@ -13,6 +13,15 @@
 //! camera-sized group photo where reduced decoding applies) and is compared
 //! face by face with the reference: faces found, lost and added, and the
 //! cosine of each matched face's embedding to the reference's.
+//!
+//! Part 3 (with `--variant DIR`, the INT8 variant of MODEL_DIR written by
+//! tools/models/quantize.py), the fast tier's accuracy: both packs with the
+//! services' defaults over the same photos, face by face (faces found, lost,
+//! added, the cosine of each matched face's embedding to its full-precision
+//! one), then same-person and different-person similarity in each (the
+//! portraits of Barack Obama against each other; against Joe Biden and the
+//! 29 Solvay faces, and those against each other) at the pack's match
+//! threshold, and the seconds each took.
 //!
 //! Part 2, selfie checks. The portraits blurred (Gaussian, sigma in pixels
 //! of a 626 px wide photo) and scaled down so the face is 160..24 px wide:
@@ -156,13 +165,17 @@ fn jpeg(image: &image::RgbImage, quality: u8) -> bytes::Bytes {
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let (Some(models), Some(photos)) = (args.get(1), args.get(2)) else {
-        anyhow::bail!("usage: facepass-bench-real MODEL_DIR PHOTO_DIR [--out JSON]");
+        anyhow::bail!(
+            "usage: facepass-bench-real MODEL_DIR PHOTO_DIR [--variant INT8_PACK] [--out JSON]"
+        );
     };
-    let out = args
-        .iter()
-        .position(|a| a == "--out")
-        .and_then(|i| args.get(i + 1))
-        .cloned();
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let (out, variant) = (flag("--out"), flag("--variant"));
     let dylib = facepass_integration_tests::ort_dylib()?;
     let manifest = facepass_inference::pack::Pack::open(std::path::Path::new(models))?.manifest;
     let match_threshold = manifest.thresholds.match_similarity;
@@ -356,11 +369,185 @@ async fn main() -> anyhow::Result<()> {
                 "sharpness": sharp, "cos_to_obama": c, "issues": format!("{:?}", face.issues)}));
         }
     }
+    let precision = match &variant {
+        Some(variant) => Some(
+            precision(
+                models,
+                variant,
+                &dylib,
+                &set,
+                match_threshold,
+                manifest.model_id(),
+            )
+            .await?,
+        ),
+        None => None,
+    };
     if let Some(out) = out {
-        let doc: Value =
-            json!({"pack": manifest.model_id(), "variants": rows, "selfie_checks": selfie_rows});
+        let doc: Value = json!({"pack": manifest.model_id(), "variants": rows,
+            "selfie_checks": selfie_rows, "precision": precision});
         std::fs::write(&out, serde_json::to_vec_pretty(&doc)?)?;
         println!("\nwrote {out}");
     }
     Ok(())
+}
+
+/// Who is in which photo of `set` (by position): the portraits of Barack
+/// Obama, Joe Biden's, and the Solvay photo's faces (each another person);
+/// the 2x Solvay copy repeats them and is left out of the pairs.
+fn people(found: &[Found]) -> Vec<(String, Vec<f32>)> {
+    let largest = |f: &Found| {
+        (0..f.boxes.len()).max_by(|&a, &b| {
+            let area = |i: usize| (f.boxes[i][2] - f.boxes[i][0]) * (f.boxes[i][3] - f.boxes[i][1]);
+            area(a).total_cmp(&area(b))
+        })
+    };
+    let mut out = Vec::new();
+    for (i, f) in found.iter().enumerate() {
+        match i {
+            0..=4 | 6 => {
+                out.extend(largest(f).map(|j| ("obama".to_string(), f.embeddings[j].clone())))
+            }
+            5 => out.extend(largest(f).map(|j| ("biden".to_string(), f.embeddings[j].clone()))),
+            7 => out.extend(
+                f.embeddings
+                    .iter()
+                    .enumerate()
+                    .map(|(j, e)| (format!("solvay {j}"), e.clone())),
+            ),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// (same-person cosines, different-person cosines), each sorted.
+fn pairs(people: &[(String, Vec<f32>)]) -> (Vec<f32>, Vec<f32>) {
+    let (mut same, mut different) = (Vec::new(), Vec::new());
+    for (i, (a, ea)) in people.iter().enumerate() {
+        for (b, eb) in &people[i + 1..] {
+            if a == b { &mut same } else { &mut different }.push(cos(ea, eb));
+        }
+    }
+    same.sort_by(f32::total_cmp);
+    different.sort_by(f32::total_cmp);
+    (same, different)
+}
+
+/// Part 3: the INT8 variant against the full-precision pack, both with the
+/// services' defaults.
+async fn precision(
+    models: &str,
+    variant: &str,
+    dylib: &str,
+    set: &[(String, bytes::Bytes)],
+    match_threshold: f32,
+    model_id: String,
+) -> anyhow::Result<Value> {
+    let vm = facepass_inference::pack::Pack::open(std::path::Path::new(variant))?.manifest;
+    println!(
+        "\nPart 3: the {} variant ({}) against full precision ({model_id}), services' defaults",
+        vm.quantised
+            .as_ref()
+            .map(|q| q.precision.as_str())
+            .unwrap_or("?"),
+        vm.model_id()
+    );
+    let full = Pipeline::load(models, dylib, |_| {})?;
+    let fast = Pipeline::load(variant, dylib, |_| {})?;
+    let (mut full_found, mut fast_found, mut per_image, mut all_cos) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut lost, mut added) = (0, 0);
+    println!(
+        "{:<36} {:>6} {:>6} {:>5} {:>5} {:>9} {:>9} {:>9} {:>9}",
+        "photo", "faces", "int8", "lost", "added", "min cos", "median", "s fp32", "s int8"
+    );
+    for (i, (name, bytes)) in set.iter().enumerate() {
+        if i == 0 {
+            full.run(bytes, Mode::All).await?;
+            fast.run(bytes, Mode::All).await?;
+        }
+        let a = full.run(bytes, Mode::All).await?;
+        let b = fast.run(bytes, Mode::All).await?;
+        let (mut c, l, ad) = compare(&a, &b);
+        c.sort_by(f32::total_cmp);
+        let (min, median) = c
+            .first()
+            .map_or((f32::NAN, f32::NAN), |m| (*m, c[c.len() / 2]));
+        println!(
+            "{name:<36} {:>6} {:>6} {l:>5} {ad:>5} {min:>9.4} {median:>9.4} {:>9.3} {:>9.3}",
+            a.boxes.len(),
+            b.boxes.len(),
+            a.seconds,
+            b.seconds
+        );
+        per_image.push(
+            json!({"image": name, "faces": a.boxes.len(), "faces_int8": b.boxes.len(),
+            "lost": l, "added": ad, "min_cos": min, "median_cos": median,
+            "seconds": a.seconds, "seconds_int8": b.seconds}),
+        );
+        all_cos.extend(c);
+        lost += l;
+        added += ad;
+        full_found.push(a);
+        fast_found.push(b);
+    }
+    all_cos.sort_by(f32::total_cmp);
+    let at = |q: f64| all_cos[((all_cos.len() - 1) as f64 * q).round() as usize];
+    let above = all_cos.iter().filter(|c| **c >= 0.99).count();
+    println!(
+        "all photos: {} faces matched, {lost} lost, {added} added; cosine to full precision min {:.4}, 5th percentile {:.4}, median {:.4}; {above} of {} at >= 0.99",
+        all_cos.len(),
+        at(0.0),
+        at(0.05),
+        at(0.5),
+        all_cos.len()
+    );
+    let mut similarity = Vec::new();
+    println!(
+        "\n{:<10} {:>24} {:>26} {:>12} {:>14}",
+        "pack",
+        "same person min / median",
+        "different max / median",
+        "same >= thr",
+        "different >= thr"
+    );
+    for (label, found) in [("fp32", &full_found), ("int8", &fast_found)] {
+        let (same, different) = pairs(&people(found));
+        let med = |v: &[f32]| v[v.len() / 2];
+        let same_ok = same.iter().filter(|c| **c >= match_threshold).count();
+        let diff_bad = different.iter().filter(|c| **c >= match_threshold).count();
+        println!(
+            "{label:<10} {:>11.3} / {:<10.3} {:>12.3} / {:<11.3} {:>6} of {:<4} {:>7} of {}",
+            same[0],
+            med(&same),
+            different[different.len() - 1],
+            med(&different),
+            same_ok,
+            same.len(),
+            diff_bad,
+            different.len()
+        );
+        similarity.push(
+            json!({"pack": label, "same_pairs": same.len(), "same_min": same[0],
+            "same_median": med(&same), "different_pairs": different.len(),
+            "different_max": different[different.len() - 1], "different_median": med(&different),
+            "same_at_or_above_match": same_ok, "different_at_or_above_match": diff_bad,
+            "match_threshold": match_threshold}),
+        );
+    }
+    let (sa, sb): (f64, f64) = (
+        full_found.iter().map(|f| f.seconds).sum(),
+        fast_found.iter().map(|f| f.seconds).sum(),
+    );
+    println!(
+        "seconds over the photos: fp32 {sa:.2}, int8 {sb:.2} ({:.2}x)",
+        sa / sb
+    );
+    Ok(
+        json!({"variant": vm.model_id(), "reference": model_id, "images": per_image,
+        "matched": all_cos.len(), "lost": lost, "added": added,
+        "min_cos": at(0.0), "p5_cos": at(0.05), "median_cos": at(0.5), "at_or_above_0_99": above,
+        "similarity": similarity, "seconds_fp32": sa, "seconds_int8": sb}),
+    )
 }

@@ -13,7 +13,14 @@
 //! - raw ONNX Runtime inference alone on pre-made inputs (the floor);
 //! - embedding throughput one face at a time against dynamic batching.
 //!
-//!   facepass-bench-vision MODEL_DIR PHOTO_DIR [--threads T] [--repeat R] [--out JSON]
+//! ```text
+//! facepass-bench-vision MODEL_DIR PHOTO_DIR [--threads T] [--repeat R]
+//!     [--fast-models INT8_PACK] [--out JSON]
+//! ```
+//!
+//! With --fast-models (the INT8 variant of MODEL_DIR, tools/models/quantize.py)
+//! the defaults with photos in flight also run on that pack: the opt-in fast
+//! tier's row ("INT8 pack, ...").
 //!
 //! Build with --release. Figures per class: median photos/s and faces/s
 //! over R runs, with min and max.
@@ -46,12 +53,15 @@ struct Args {
     /// ONNX Runtime's execution provider: `cpu` or `cuda` (a GPU machine,
     /// onnxruntime-gpu, and a build with `--features facepass-inference/cuda`).
     provider: String,
+    /// The INT8 variant of MODEL_DIR (tools/models/quantize.py): adds the
+    /// fast tier's row, the defaults with photos in flight on that pack.
+    fast_models: Option<String>,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
     let mut it = std::env::args().skip(1);
     let models = it.next().context(
-        "usage: MODEL_DIR PHOTO_DIR [--threads T] [--repeat R] [--provider cpu|cuda] [--out JSON]",
+        "usage: MODEL_DIR PHOTO_DIR [--threads T] [--repeat R] [--provider cpu|cuda] [--fast-models INT8_PACK] [--out JSON]",
     )?;
     let photos = it.next().context("PHOTO_DIR is required")?;
     let mut args = Args {
@@ -61,6 +71,7 @@ fn parse_args() -> anyhow::Result<Args> {
         repeat: 3,
         out: None,
         provider: "cpu".into(),
+        fast_models: None,
     };
     while let Some(flag) = it.next() {
         let value = it.next().with_context(|| format!("{flag} needs a value"))?;
@@ -69,6 +80,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--repeat" => args.repeat = value.parse()?,
             "--provider" => args.provider = value,
             "--out" => args.out = Some(value),
+            "--fast-models" => args.fast_models = Some(value),
             other => anyhow::bail!("unknown flag {other}"),
         }
     }
@@ -268,7 +280,7 @@ async fn main() -> anyhow::Result<()> {
         let t = args.threads;
         // Defaults: the services' own detector settings (small-face pass
         // `auto`); parity: insightface's single pass.
-        let shapes = [
+        let mut shapes = vec![
             (
                 format!("in-process ({t} in flight x 1 thread, defaults)"),
                 t,
@@ -276,6 +288,7 @@ async fn main() -> anyhow::Result<()> {
                 0,
                 t,
                 defaults.fine_pass_side,
+                None,
             ),
             (
                 format!("in-process ({t} in flight x 1 thread)"),
@@ -284,6 +297,7 @@ async fn main() -> anyhow::Result<()> {
                 0,
                 t,
                 0,
+                None,
             ),
             (
                 format!("in-process (1 session x {t} threads, decode ahead, 2 in flight)"),
@@ -292,9 +306,22 @@ async fn main() -> anyhow::Result<()> {
                 1,
                 2,
                 0,
+                None,
             ),
         ];
-        for (label, workers, threads, ahead, flight, fine) in shapes {
+        // The opt-in fast tier: the same defaults on the INT8 variant.
+        if let Some(pack) = &args.fast_models {
+            shapes.push((
+                format!("INT8 pack ({t} x 1 thread, defaults)"),
+                t,
+                1,
+                0,
+                t,
+                defaults.fine_pass_side,
+                Some(pack.clone()),
+            ));
+        }
+        for (label, workers, threads, ahead, flight, fine, pack) in shapes {
             let mut dc = det_config(fine);
             dc.workers = workers;
             dc.ort.intra_threads = threads;
@@ -302,6 +329,11 @@ async fn main() -> anyhow::Result<()> {
             let mut rc = rec_config(default_batch);
             rc.batching.workers = workers;
             rc.ort.intra_threads = threads;
+            if let Some(pack) = pack {
+                dc.model.pack = pack.clone();
+                rc.model.pack = pack;
+                facepass_embedder::apply_pack(&mut rc)?;
+            }
             let detector = Arc::new(FaceDetector::load(&dc, Some(&dylib))?);
             let batcher = Arc::new(facepass_embedder::start_batcher(&rc, Some(&dylib))?);
             for class in classes(&photos) {

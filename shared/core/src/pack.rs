@@ -22,6 +22,25 @@ pub struct PackManifest {
     pub thresholds: Thresholds,
     #[serde(default)]
     pub download: Option<Download>,
+    /// Set on a reduced-precision variant of another pack (the INT8 tier,
+    /// written by tools/models/quantize.py): its own version, so its
+    /// embeddings are never compared with the full-precision pack's.
+    #[serde(default)]
+    pub quantised: Option<Quantised>,
+}
+
+/// What a reduced-precision variant was made from, and how.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Quantised {
+    /// The full-precision pack, `name@version`.
+    pub from: String,
+    /// `int8` (or `fp16`).
+    pub precision: String,
+    #[serde(default)]
+    pub method: String,
+    #[serde(default)]
+    pub calibration: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -129,6 +148,20 @@ impl PackManifest {
         if m.detector.input_size == 0 || !m.detector.input_size.is_multiple_of(32) {
             problems.push("detector.input_size must be a positive multiple of 32".into());
         }
+        if let Some(q) = &m.quantised {
+            if !matches!(q.precision.as_str(), "int8" | "fp16") {
+                problems.push(format!(
+                    "quantised.precision is '{}' (known: int8, fp16)",
+                    q.precision
+                ));
+            }
+            if q.from == m.model_id() {
+                problems.push(
+                    "a quantised variant needs a version of its own (its embeddings differ from the full-precision pack's)"
+                        .into(),
+                );
+            }
+        }
         if m.thresholds.possible_similarity > m.thresholds.match_similarity {
             problems.push("thresholds.possible_similarity must not exceed match_similarity".into());
         }
@@ -147,12 +180,16 @@ impl PackManifest {
         }
     }
 
-    /// One line for logs and the operator: name and licence.
+    /// One line for logs and the operator: name, precision and licence.
     pub fn licence_line(&self) -> String {
         format!(
-            "model pack {} {}: {}{}",
+            "model pack {} {}{}: {}{}",
             self.name,
             self.version,
+            self.quantised
+                .as_ref()
+                .map(|q| format!(" ({} variant of {})", q.precision, q.from))
+                .unwrap_or_default(),
             self.licence.name,
             if self.licence.commercial_use {
                 ""
@@ -195,6 +232,30 @@ mod tests {
         assert_eq!(m.model_id(), format!("buffalo_l@{}", m.version));
         assert!(m.download.unwrap().url.ends_with("buffalo_l.zip"));
         assert!(PackManifest::builtin("nope").is_none());
+    }
+
+    #[test]
+    fn a_quantised_variant_says_what_it_was_made_from() {
+        let variant = BUFFALO_L.replace("version = \"0.7\"", "version = \"0.7-int8\"")
+            + "\n[quantised]\nfrom = \"buffalo_l@0.7\"\nprecision = \"int8\"\nmethod = \"QDQ\"\n";
+        let m = PackManifest::parse(&variant).unwrap();
+        assert_eq!(m.model_id(), "buffalo_l@0.7-int8");
+        assert_eq!(m.quantised.as_ref().unwrap().from, "buffalo_l@0.7");
+        assert!(m
+            .licence_line()
+            .starts_with("model pack buffalo_l 0.7-int8 (int8 variant of buffalo_l@0.7): "));
+        assert!(PackManifest::builtin("buffalo_l")
+            .unwrap()
+            .quantised
+            .is_none());
+        // Its own version, and a known precision.
+        let same = BUFFALO_L.to_string()
+            + "\n[quantised]\nfrom = \"buffalo_l@0.7\"\nprecision = \"int8\"\n";
+        assert!(PackManifest::parse(&same)
+            .unwrap_err()
+            .contains("version of its own"));
+        let odd = variant.replace("precision = \"int8\"", "precision = \"int4\"");
+        assert!(PackManifest::parse(&odd).unwrap_err().contains("int4"));
     }
 
     #[test]
