@@ -49,6 +49,7 @@ bash tools/parity/run.sh --real
 
 say "the real pack's INT8 variant, the opt-in fast tier (tools/models/quantize.py)"
 # Made once (a few seconds); real_faces.rs checks it against full precision.
+.venv-parity/bin/python -m unittest tools/models/test_quantize.py 2>&1 | tail -3
 if [[ ! -f .facepass/models/real-int8/manifest.toml ]]; then
     .venv-parity/bin/python tools/models/quantize.py .facepass/models/real .facepass/models/real-int8 \
         --photos .facepass/photos/real 2>&1 | grep -v '^WARNING'

@@ -260,40 +260,52 @@ def kept_in_full_precision(model, only_prefix, keep_depthwise=False, depth=1):
 
 
 def quantise(src_file, out_file, blobs, only_prefix, method, keep_depthwise=False, depth=1):
+    src_file, out_file = Path(src_file).resolve(), Path(out_file).resolve()
+    cwd = os.getcwd()
     with tempfile.TemporaryDirectory() as tmp:
-        pre = os.path.join(tmp, "pre.onnx")
-        src = onnx.load(str(src_file))
-        opset = next((o.version for o in src.opset_import if o.domain in ("", "ai.onnx")), 0)
-        if opset < 13:
-            # Per-channel DequantizeLinear (its `axis`) needs opset 13.
-            src = onnx.version_converter.convert_version(src, 13)
-            src_file = os.path.join(tmp, "opset13.onnx")
-            onnx.save(src, src_file)
-        del src
+        # onnxruntime's shape inference leaves external-data files in the
+        # working directory when it gives up: keep them in the temporary one.
+        os.chdir(tmp)
         try:
-            quant_pre_process(str(src_file), pre, skip_symbolic_shape=False)
-        except Exception as e:  # noqa: BLE001 (onnxruntime raises a bare Exception)
-            # Dynamic shapes the symbolic inference cannot follow (the
-            # benchmark proxies): ONNX's own shape inference is enough.
-            print(f"[quantize] {Path(src_file).name}: {e}; ONNX shape inference only", file=sys.stderr)
-            quant_pre_process(str(src_file), pre, skip_symbolic_shape=True)
-        model = onnx.load(pre)
-        name = model.graph.input[0].name
-        exclude = kept_in_full_precision(model, only_prefix, keep_depthwise, depth)
-        quantize_static(
-            pre, str(out_file), Reader(name, blobs),
-            quant_format=QuantFormat.QDQ,
-            per_channel=True,
-            reduce_range=False,
-            activation_type=QuantType.QUInt8,
-            weight_type=QuantType.QInt8,
-            nodes_to_exclude=exclude,
-            calibrate_method={"minmax": CalibrationMethod.MinMax,
-                              "percentile": CalibrationMethod.Percentile,
-                              "entropy": CalibrationMethod.Entropy}[method],
-            extra_options={"WeightSymmetric": True, "ActivationSymmetric": False,
-                           "CalibMovingAverage": False},
-        )
+            return _quantise(tmp, src_file, out_file, blobs, only_prefix, method, keep_depthwise, depth)
+        finally:
+            os.chdir(cwd)
+
+
+def _quantise(tmp, src_file, out_file, blobs, only_prefix, method, keep_depthwise, depth):
+    pre = os.path.join(tmp, "pre.onnx")
+    src = onnx.load(str(src_file))
+    opset = next((o.version for o in src.opset_import if o.domain in ("", "ai.onnx")), 0)
+    if opset < 13:
+        # Per-channel DequantizeLinear (its `axis`) needs opset 13.
+        src = onnx.version_converter.convert_version(src, 13)
+        src_file = os.path.join(tmp, "opset13.onnx")
+        onnx.save(src, src_file)
+    del src
+    try:
+        quant_pre_process(str(src_file), pre, skip_symbolic_shape=False)
+    except Exception as e:  # noqa: BLE001 (onnxruntime raises a bare Exception)
+        # Dynamic shapes the symbolic inference cannot follow (the
+        # benchmark proxies): ONNX's own shape inference is enough.
+        print(f"[quantize] {Path(src_file).name}: {e}; ONNX shape inference only", file=sys.stderr)
+        quant_pre_process(str(src_file), pre, skip_symbolic_shape=True)
+    model = onnx.load(pre)
+    name = model.graph.input[0].name
+    exclude = kept_in_full_precision(model, only_prefix, keep_depthwise, depth)
+    quantize_static(
+        pre, str(out_file), Reader(name, blobs),
+        quant_format=QuantFormat.QDQ,
+        per_channel=True,
+        reduce_range=False,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        nodes_to_exclude=exclude,
+        calibrate_method={"minmax": CalibrationMethod.MinMax,
+                          "percentile": CalibrationMethod.Percentile,
+                          "entropy": CalibrationMethod.Entropy}[method],
+        extra_options={"WeightSymmetric": True, "ActivationSymmetric": False,
+                       "CalibMovingAverage": False},
+    )
     return len(exclude)
 
 
