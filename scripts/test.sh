@@ -48,11 +48,14 @@ python tools/fixtures/make_models.py .facepass/models/fixture128 --dimension 128
 bash tools/parity/run.sh --real
 
 say "the real pack's INT8 variant, the opt-in fast tier (tools/models/quantize.py)"
-# Made once (a few seconds); real_faces.rs checks it against full precision.
+# Made again (about 20 s) only when the tool or the pack changed;
+# real_faces.rs checks it against full precision.
 .venv-parity/bin/python -m unittest tools/models/test_quantize.py 2>&1 | tail -3
-if [[ ! -f .facepass/models/real-int8/manifest.toml ]]; then
+int8_stamp="$(cat tools/models/quantize.py .facepass/models/real/manifest.toml | sha256sum | cut -c1-64)"
+if [[ "$(cat .facepass/models/real-int8/.made-from 2>/dev/null)" != "$int8_stamp" ]]; then
     .venv-parity/bin/python tools/models/quantize.py .facepass/models/real .facepass/models/real-int8 \
         --photos .facepass/photos/real 2>&1 | grep -v '^WARNING'
+    printf '%s\n' "$int8_stamp" >.facepass/models/real-int8/.made-from
 fi
 
 # cargo nextest run --workspace (2 test threads, .config/nextest.toml), and the
