@@ -106,6 +106,35 @@ try {
   });
   await page.unroute("**/search?**");
 
+  // A search the gateway sheds (429 with Retry-After: many guests at once)
+  // is sent again by itself after the wait, which the page counts down.
+  let shed = 0;
+  await page.route("**/search?**", async (route) => {
+    shed += 1;
+    if (shed > 1) return route.continue();
+    await route.fulfill({
+      status: 429,
+      headers: { "retry-after": "2", "content-type": "application/json" },
+      body: JSON.stringify({ error: { code: "OVERLOADED", message: "many guests are searching right now" } }),
+    });
+  });
+  await page.locator("[data-state=selfie] input[type=file]").setInputFiles(selfie);
+  await page.waitForFunction(
+    () => /снова через/.test([...document.querySelectorAll("[role=status]")].pop()?.textContent ?? ""),
+    null,
+    { timeout: 15000 },
+  );
+  const waiting = await page.locator("[role=status]").last().innerText();
+  await shot(page, "guest-phone-shed");
+  await page.waitForTimeout(5000);
+  step("shed", {
+    searches: shed,
+    waiting,
+    error: await page.locator(".error").count(),
+    tiles: await page.locator(".grid img").count(),
+  });
+  await page.unroute("**/search?**");
+
   // Me and a friend: the guest (person 1) with person 2, in one photo.
   await page.locator("[data-action=together]").click();
   await page.locator("[data-action=together] + input[type=file]").setInputFiles(otherSelfie);
@@ -168,8 +197,10 @@ try {
   });
   await shot(page, "guest-phone-bad-link");
   seen.outside = [...net.outside, ...deskOutside];
+  // The statuses the steps provoke (a bad link, a selfie without a face, the
+  // shed search's 429) are logged by the browser; nothing else may be.
   seen.errors = [...net.errors, ...deskErrors].filter(
-    (e) => !/Failed to load resource: the server responded with a status of (404|410|422)/.test(e),
+    (e) => !/Failed to load resource: the server responded with a status of (404|410|422|429)/.test(e),
   );
   await phone.close();
 

@@ -118,6 +118,20 @@ async fn a_guest_finds_views_downloads_and_forgets_their_photos() {
     assert_eq!(race["error"], 0, "{race}");
     assert_eq!(race["tiles"], 3, "{race}");
 
+    // Shed by the gateway (429 with Retry-After): the page counts down and
+    // sends the selfie again by itself.
+    let shed = step("shed");
+    assert_eq!(shed["searches"], 2, "{shed}");
+    assert!(
+        shed["waiting"]
+            .as_str()
+            .unwrap()
+            .contains("Пробуем снова через"),
+        "{shed}"
+    );
+    assert_eq!(shed["error"], 0, "{shed}");
+    assert_eq!(shed["tiles"], 3, "{shed}");
+
     // Me and a friend: only the photo with both (person 1 and person 2).
     let together = step("together");
     assert_eq!(together["error"], "", "{together}");

@@ -51,6 +51,10 @@ pub struct GatewayConfig {
     pub selfie_memory_bytes: usize,
     /// How long a request waits for a share of `selfie_memory_bytes`.
     pub overload_wait_ms: u64,
+    /// A selfie search expected to wait longer than this (the selfies in
+    /// flight over the rate they complete at, `shed.rs`) is shed at once:
+    /// OVERLOADED, 429 with Retry-After the expected wait. 0: never shed.
+    pub selfie_max_wait_ms: u64,
     /// Per-client rate limits (`[rate_limits]`).
     pub rate_limits: RateLimits,
     /// Take a guest's address from the first `X-Forwarded-For` entry (set
@@ -118,6 +122,7 @@ impl Default for GatewayConfig {
             max_selfie_bytes: 10 * 1024 * 1024,
             selfie_memory_bytes: 128 * 1024 * 1024,
             overload_wait_ms: 1_000,
+            selfie_max_wait_ms: 5_000,
             rate_limits: RateLimits::default(),
             trust_forwarded_for: false,
             outbox_poll_ms: 500,

@@ -232,6 +232,9 @@ pub struct Gateway {
     pub readiness: facepass_server::health::Readiness,
     /// Shares of `selfie_memory_bytes`, in KiB ([`Gateway::selfie_permit`]).
     pub selfie_memory: Arc<tokio::sync::Semaphore>,
+    /// The selfies in flight and the rate they complete at: sheds those
+    /// that would wait past `selfie_max_wait_ms`.
+    pub selfie_queue: Arc<crate::shed::SelfieQueue>,
     /// Per-client rate limits.
     pub rate: crate::limits::RateLimiters,
 }
@@ -239,6 +242,18 @@ pub struct Gateway {
 /// The KiB a body of `bytes` holds, for [`Gateway::selfie_memory`].
 fn kib(bytes: usize) -> u32 {
     bytes.div_ceil(1024).min(u32::MAX as usize) as u32
+}
+
+/// [`Gateway::selfie_queue`] for a configuration.
+pub fn selfie_queue(config: &GatewayConfig) -> Arc<crate::shed::SelfieQueue> {
+    crate::shed::SelfieQueue::new(std::time::Duration::from_millis(config.selfie_max_wait_ms))
+}
+
+/// What a selfie search holds while it runs: its share of the selfie
+/// memory and its place in the selfie queue.
+pub struct SelfiePermit {
+    _memory: tokio::sync::OwnedSemaphorePermit,
+    _queue: crate::shed::Ticket,
 }
 
 /// [`Gateway::selfie_memory`] for a configuration.
@@ -753,15 +768,36 @@ impl Gateway {
 
     /// The selfie's main face with its embedding, or a clear error. The
     /// bytes live only in this call's memory.
-    /// A share of the selfie memory for a body of `bytes`, held while the
-    /// selfie lives; OVERLOADED when none frees up within
-    /// `overload_wait_ms`.
-    pub async fn selfie_permit(&self, bytes: usize) -> Result<tokio::sync::OwnedSemaphorePermit> {
+    /// A place in the selfie queue and a share of the selfie memory for a
+    /// body of `bytes`, held while the selfie lives. OVERLOADED at once
+    /// when the selfie would wait past `selfie_max_wait_ms` (with
+    /// `retry_after_ms`, the expected wait), or when no memory share frees
+    /// up within `overload_wait_ms`.
+    pub async fn selfie_permit(&self, bytes: usize) -> Result<SelfiePermit> {
+        let queue = self.selfie_queue.admit().map_err(|wait| {
+            let ms = wait.as_millis().min(u64::MAX as u128) as u64;
+            tracing::info!(
+                expected_wait_ms = ms,
+                in_flight = self.selfie_queue.in_flight(),
+                "selfie shed: the expected wait is over selfie_max_wait_ms"
+            );
+            Error::new(
+                ErrorCode::Overloaded,
+                format!(
+                    "many guests are searching right now: this search would wait about {} s; retry then",
+                    ms.div_ceil(1000)
+                ),
+            )
+            .with_info("retry_after_ms", ms.to_string())
+        })?;
         let wait = std::time::Duration::from_millis(self.config.overload_wait_ms);
         let share = kib(bytes.min(self.config.selfie_memory_bytes));
         match tokio::time::timeout(wait, self.selfie_memory.clone().acquire_many_owned(share)).await
         {
-            Ok(Ok(permit)) => Ok(permit),
+            Ok(Ok(memory)) => Ok(SelfiePermit {
+                _memory: memory,
+                _queue: queue,
+            }),
             _ => Err(Error::new(
                 ErrorCode::Overloaded,
                 "too many selfies are being searched right now; retry in a moment",

@@ -22,6 +22,7 @@ pub mod rest;
 pub mod schema;
 pub mod sessions;
 pub mod share_tokens;
+pub mod shed;
 pub mod sweeper;
 pub mod uploads;
 pub mod watch;
@@ -94,6 +95,7 @@ pub async fn run(
         outbox_ready: Arc::new(Notify::new()),
         readiness: health::Readiness::default(),
         selfie_memory: domain::selfie_memory(&config),
+        selfie_queue: domain::selfie_queue(&config),
         rate: limits::RateLimiters::new(&config.rate_limits),
     });
 

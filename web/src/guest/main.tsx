@@ -25,7 +25,16 @@ type Load =
   | { kind: "link"; code: string }
   | { kind: "ready"; event: GuestEvent };
 
-type Busy = { key: "preparing" | "uploading" | "searching" | "zip"; percent?: number } | null;
+type Busy =
+  | { key: "preparing" | "uploading" | "searching" | "zip" | "waiting"; percent?: number; seconds?: number }
+  | null;
+
+/// How often, and for how long at most, a search the gateway shed (429 with
+/// Retry-After: many guests at once) is sent again by itself.
+const SHED_RETRIES = 3;
+const SHED_MAX_WAIT_S = 30;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function errorText(t: T, e: unknown): string {
   if (e instanceof ApiError) {
@@ -118,12 +127,28 @@ function App() {
         const selfie = await shrink(file);
         if (!current()) return;
         lastSelfie.current = selfie;
-        setBusy({ key: "uploading", percent: 0 });
         const url = `${base}/search?consent=${encodeURIComponent(event.policy_version)}`;
-        const result = await postWithProgress<SearchResult>(url, selfie, (f) => {
-          if (!current()) return;
-          setBusy(f < 1 ? { key: "uploading", percent: Math.round(f * 100) } : { key: "searching" });
-        });
+        let result: SearchResult | null = null;
+        for (let attempt = 0; result === null; attempt++) {
+          setBusy({ key: "uploading", percent: 0 });
+          try {
+            result = await postWithProgress<SearchResult>(url, selfie, (f) => {
+              if (!current()) return;
+              setBusy(f < 1 ? { key: "uploading", percent: Math.round(f * 100) } : { key: "searching" });
+            });
+          } catch (e) {
+            // Shed by the gateway (many guests at once): wait as it asks,
+            // counting down on screen, and send the selfie again.
+            const wait = e instanceof ApiError && e.status === 429 ? e.retryAfter : null;
+            if (wait === null || wait > SHED_MAX_WAIT_S || attempt >= SHED_RETRIES) throw e;
+            for (let left = Math.max(1, Math.ceil(wait)); left > 0; left--) {
+              if (!current()) return;
+              setBusy({ key: "waiting", seconds: left });
+              await sleep(1000);
+            }
+            if (!current()) return;
+          }
+        }
         if (!current()) return;
         setMatches((old) => merge(old ?? [], result.matches));
       } catch (e) {
@@ -344,7 +369,9 @@ function App() {
             ? t("status.uploading", { percent: busy.percent ?? 0 })
             : busy.key === "zip"
               ? t("results.preparingZip")
-              : t(`status.${busy.key}`)
+              : busy.key === "waiting"
+                ? t("status.waiting", { seconds: busy.seconds ?? 1 })
+                : t(`status.${busy.key}`)
           : matches && matches.length > 0
             ? t("status.found", { count: matches.length })
             : ""}

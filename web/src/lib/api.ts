@@ -5,17 +5,26 @@ export class ApiError extends Error {
     public code: string,
     message: string,
     public status: number,
+    /// Seconds the server asks to wait before trying again (Retry-After).
+    public retryAfter: number | null = null,
   ) {
     super(message);
   }
 }
 
+/// Retry-After in seconds (only the delay form the gateway sends).
+function retryAfter(value: string | null): number | null {
+  const seconds = value === null ? NaN : Number(value);
+  return Number.isFinite(seconds) && seconds >= 0 ? seconds : null;
+}
+
 async function failure(response: Response): Promise<ApiError> {
+  const wait = retryAfter(response.headers.get("retry-after"));
   try {
     const body = await response.json();
-    return new ApiError(body.error?.code ?? "INTERNAL", body.error?.message ?? "", response.status);
+    return new ApiError(body.error?.code ?? "INTERNAL", body.error?.message ?? "", response.status, wait);
   } catch {
-    return new ApiError("INTERNAL", response.statusText, response.status);
+    return new ApiError("INTERNAL", response.statusText, response.status, wait);
   }
 }
 
@@ -51,7 +60,12 @@ export function postWithProgress<T>(
       if (xhr.status >= 200 && xhr.status < 300) resolve(body as T);
       else
         reject(
-          new ApiError(body?.error?.code ?? "INTERNAL", body?.error?.message ?? "", xhr.status),
+          new ApiError(
+            body?.error?.code ?? "INTERNAL",
+            body?.error?.message ?? "",
+            xhr.status,
+            retryAfter(xhr.getResponseHeader("retry-after")),
+          ),
         );
     };
     xhr.onerror = () => reject(new ApiError("network", "", 0));

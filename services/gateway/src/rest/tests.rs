@@ -28,6 +28,7 @@ fn gateway_with(config: GatewayConfig) -> Arc<Gateway> {
     };
     Arc::new(Gateway {
         selfie_memory: crate::domain::selfie_memory(&config),
+        selfie_queue: crate::domain::selfie_queue(&config),
         rate: crate::limits::RateLimiters::new(&config.rate_limits),
         catalog: Catalog::new(facepass_db::pool(&config.database_url, 1).unwrap()),
         store: Arc::new(object_store::memory::InMemory::new()),
