@@ -3,12 +3,12 @@
 # tests need (same as setup, without starting the services), runs the static
 # checks (cargo fmt --check, cargo deny, buf lint + buf breaking, clippy -D
 # warnings), checks the generated fixture models with ONNX Runtime, holds the
-# vision pipeline against insightface 0.7.3 (tools/parity), then runs the whole
-# Rust test suite with cargo-nextest: unit tests, integration tests against
-# PostgreSQL + pgvector and RabbitMQ, and the end-to-end tests that start the
-# five real binaries; then fuzzes the image decoder and the REST request
-# parsing for a few minutes (scripts/fuzz.sh). The checks and the test run are
-# scripts/check.sh's (the same as `make check`), so they are defined once.
+# vision pipeline against insightface 0.7.3 (tools/parity), fuzzes the image
+# decoder and the REST request parsing for a few minutes (scripts/fuzz.sh),
+# then runs the whole Rust test suite with cargo-nextest: unit tests,
+# integration tests against PostgreSQL + pgvector and RabbitMQ, and the
+# end-to-end tests that start the five real binaries. The checks and the test
+# run are scripts/check.sh's (the same as `make check`), so they are defined once.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 cd "$ROOT"
@@ -58,11 +58,15 @@ if [[ "$(cat .facepass/models/real-int8/.made-from 2>/dev/null)" != "$int8_stamp
     printf '%s\n' "$int8_stamp" >.facepass/models/real-int8/.made-from
 fi
 
+# Coverage-guided fuzzing of the image decoder and the REST request parsing, a
+# short run (a finding fails it); `bash scripts/fuzz.sh 3600` is the long one.
+# Before the test suite: the fuzz targets are their own workspace and build
+# (they construct the gateway's state), so a change that breaks them fails here
+# in minutes rather than after the whole suite.
+say "coverage-guided fuzzing, 45 s per target (scripts/fuzz.sh)"
+bash scripts/fuzz.sh 45
+
 # cargo nextest run --workspace (2 test threads, .config/nextest.toml), and the
 # doctests if any crate has some.
 bash scripts/check.sh test
 
-# Coverage-guided fuzzing of the image decoder and the REST request parsing, a
-# short run (a finding fails it); `bash scripts/fuzz.sh 3600` is the long one.
-say "coverage-guided fuzzing, 45 s per target (scripts/fuzz.sh)"
-bash scripts/fuzz.sh 45

@@ -41,6 +41,7 @@ fn router() -> axum::Router {
             };
             let gateway = Gateway {
                 selfie_memory: selfie_memory(&config),
+                selfie_queue: facepass_gateway::domain::selfie_queue(&config),
                 rate: facepass_gateway::limits::RateLimiters::new(&config.rate_limits),
                 catalog: facepass_gateway::catalog::Catalog::new(
                     facepass_db::pool(&config.database_url, 1).unwrap(),
