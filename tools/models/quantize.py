@@ -363,8 +363,19 @@ def toml_value(v):
         return repr(v)
     if isinstance(v, list):
         return "[" + ", ".join(toml_value(x) for x in v) + "]"
-    s = str(v).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{s}"'
+    # A basic string: backslash, quote and every control character but tab
+    # escaped (a licence text may hold form feeds or carriage returns).
+    out = []
+    for ch in str(v):
+        if ch in '\\"':
+            out.append("\\" + ch)
+        elif ch == "\n":
+            out.append("\\n")
+        elif (ord(ch) < 0x20 and ch != "\t") or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04X}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
 
 
 def toml_text(doc, prefix=""):
@@ -443,7 +454,7 @@ def main(argv=None):
     }
     header = (f"# INT8 variant of {manifest['name']}@{manifest['version']}, written by "
               "tools/models/quantize.py.\n# Same licence as the pack it was made from.\n")
-    (tmp_out / "manifest.toml").write_text(header + toml_text(variant) + "\n")
+    (tmp_out / "manifest.toml").write_text(header + toml_text(variant) + "\n", encoding="utf-8")
     for extra in ("LICENCES.txt", "licences", "LICENSE"):
         p = args.src / extra
         if p.is_dir():

@@ -63,7 +63,7 @@ class KeptInFullPrecision(unittest.TestCase):
 
 class Manifest(unittest.TestCase):
     def test_toml_round_trip(self):
-        doc = {"name": "p", "version": "1-int8", "licence": {"name": 'a "b"\nc', "commercial_use": False},
+        doc = {"name": "p", "version": "1-int8", "licence": {"name": 'a "b"\nc\\d\x0c\r\te', "commercial_use": False},
                "detector": {"bytes": 12, "score_threshold": 0.5},
                "thresholds": {"match_similarity": 0.58, "calibration": {"faces": 35, "rate": 1e-05}},
                "quantised": {"from": "p@1", "precision": "int8"}}

@@ -782,7 +782,13 @@ async fn guests(o: &Options) -> anyhow::Result<Value> {
                                     {
                                         tokio::time::sleep(Duration::from_secs(secs)).await
                                     }
-                                    _ => break,
+                                    _ => {
+                                        if outcome.0 == 429 {
+                                            // Given up: the guest pauses before the next selfie.
+                                            tokio::time::sleep(Duration::from_millis(200)).await;
+                                        }
+                                        break;
+                                    }
                                 }
                             }
                         }
@@ -817,6 +823,8 @@ async fn guests(o: &Options) -> anyhow::Result<Value> {
             let (ok_json, line) = latencies(&mut ok);
             let (shed_json, shed_line) = latencies(&mut shed);
             let mut to_result = to_result.lock().unwrap().clone();
+            // Selfies that never got results (shed on every try).
+            let abandoned = clients * per_client - to_result.len();
             let (to_result_json, to_result_line) = latencies(&mut to_result);
             println!(
                 "guests {clients:>2} x {kind:<4}: 200s {line}; {:.1} searches/s; statuses {statuses:?}{}",
@@ -825,14 +833,14 @@ async fn guests(o: &Options) -> anyhow::Result<Value> {
                     String::new()
                 } else {
                     format!(
-                        "; 429 answered in {shed_line}; selfie to results, Retry-After honoured: {to_result_line}"
+                        "; 429 answered in {shed_line}; selfie to results, Retry-After honoured: {to_result_line}, {abandoned} given up"
                     )
                 }
             );
             rows.push(
                 json!({"clients": clients, "selfie": kind, "bytes": selfie.len(),
                 "ok": ok_json, "shed": shed_json, "statuses": statuses,
-                "to_result": to_result_json,
+                "to_result": to_result_json, "given_up": abandoned,
                 "searches_per_s": ok.len() as f64 / wall}),
             );
         }

@@ -249,13 +249,6 @@ pub fn selfie_queue(config: &GatewayConfig) -> Arc<crate::shed::SelfieQueue> {
     crate::shed::SelfieQueue::new(std::time::Duration::from_millis(config.selfie_max_wait_ms))
 }
 
-/// What a selfie search holds while it runs: its share of the selfie
-/// memory and its place in the selfie queue.
-pub struct SelfiePermit {
-    _memory: tokio::sync::OwnedSemaphorePermit,
-    _queue: crate::shed::Ticket,
-}
-
 /// [`Gateway::selfie_memory`] for a configuration.
 pub fn selfie_memory(config: &GatewayConfig) -> Arc<tokio::sync::Semaphore> {
     Arc::new(tokio::sync::Semaphore::new(
@@ -768,13 +761,12 @@ impl Gateway {
 
     /// The selfie's main face with its embedding, or a clear error. The
     /// bytes live only in this call's memory.
-    /// A place in the selfie queue and a share of the selfie memory for a
-    /// body of `bytes`, held while the selfie lives. OVERLOADED at once
-    /// when the selfie would wait past `selfie_max_wait_ms` (with
-    /// `retry_after_ms`, the expected wait), or when no memory share frees
-    /// up within `overload_wait_ms`.
-    pub async fn selfie_permit(&self, bytes: usize) -> Result<SelfiePermit> {
-        let queue = self.selfie_queue.admit().map_err(|wait| {
+    /// A place in the selfie queue, taken once the selfie is read (its
+    /// upload time is the guest's network, not the detector's queue):
+    /// OVERLOADED at once when it would wait past `selfie_max_wait_ms`,
+    /// with `retry_after_ms` the expected wait.
+    fn selfie_ticket(&self) -> Result<crate::shed::Ticket> {
+        self.selfie_queue.admit().map_err(|wait| {
             let ms = wait.as_millis().min(u64::MAX as u128) as u64;
             tracing::info!(
                 expected_wait_ms = ms,
@@ -789,15 +781,18 @@ impl Gateway {
                 ),
             )
             .with_info("retry_after_ms", ms.to_string())
-        })?;
+        })
+    }
+
+    /// A share of the selfie memory for a body of `bytes`, held while the
+    /// selfie lives; OVERLOADED when none frees up within
+    /// `overload_wait_ms`.
+    pub async fn selfie_permit(&self, bytes: usize) -> Result<tokio::sync::OwnedSemaphorePermit> {
         let wait = std::time::Duration::from_millis(self.config.overload_wait_ms);
         let share = kib(bytes.min(self.config.selfie_memory_bytes));
         match tokio::time::timeout(wait, self.selfie_memory.clone().acquire_many_owned(share)).await
         {
-            Ok(Ok(memory)) => Ok(SelfiePermit {
-                _memory: memory,
-                _queue: queue,
-            }),
+            Ok(Ok(permit)) => Ok(permit),
             _ => Err(Error::new(
                 ErrorCode::Overloaded,
                 "too many selfies are being searched right now; retry in a moment",
@@ -816,7 +811,18 @@ impl Gateway {
                 ),
             ));
         }
-        self.peers.faces.analyze_selfie(selfie).await
+        let ticket = self.selfie_ticket()?;
+        let analysed = self.peers.faces.analyze_selfie(selfie).await;
+        // A selfie analysed, with a face or a verdict on it, is a completion;
+        // a dependency that failed is not.
+        let ran = match &analysed {
+            Ok(_) => true,
+            Err(e) => e.code.http_status().is_client_error() && e.code != ErrorCode::Overloaded,
+        };
+        if ran {
+            ticket.done();
+        }
+        analysed
     }
 
     /// "Forget me": deletes every face of `event` that matches the selfie's

@@ -41,10 +41,21 @@ pub struct SelfieQueue {
     state: Mutex<State>,
 }
 
-/// Held while a selfie is searched; its drop counts a completion.
+/// Held while a selfie is analysed. [`Ticket::done`] counts a completion;
+/// dropped without it (a request given up, a dependency down), it only
+/// leaves the queue, so that failures that cost nothing do not make the
+/// rate look fast.
 #[derive(Debug)]
 pub struct Ticket {
     queue: Arc<SelfieQueue>,
+    done: bool,
+}
+
+impl Ticket {
+    /// The selfie was analysed (a face found or not): a completion.
+    pub fn done(mut self) {
+        self.done = true;
+    }
 }
 
 impl State {
@@ -57,8 +68,9 @@ impl State {
         }
         let keep = (-dt / DECAY.as_secs_f64()).exp();
         if self.in_flight > 0 {
-            // The busy time of this interval, decayed as its middle would be.
-            self.busy = self.busy * keep + dt * (-dt / 2.0 / DECAY.as_secs_f64()).exp();
+            // The busy time of this interval, each instant decayed by its
+            // age: the integral of e^(-age/τ) over it, τ(1 - e^(-dt/τ)).
+            self.busy = self.busy * keep + DECAY.as_secs_f64() * (1.0 - keep);
         } else {
             self.busy *= keep;
         }
@@ -109,14 +121,17 @@ impl SelfieQueue {
         s.in_flight += 1;
         Ok(Ticket {
             queue: Arc::clone(self),
+            done: false,
         })
     }
 
-    fn complete_at(&self, now: Instant) {
+    fn leave_at(&self, now: Instant, completed: bool) {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         s.advance(now);
         s.in_flight = s.in_flight.saturating_sub(1);
-        s.completed += 1.0;
+        if completed {
+            s.completed += 1.0;
+        }
     }
 
     /// Selfies in flight now.
@@ -130,7 +145,7 @@ impl SelfieQueue {
 
 impl Drop for Ticket {
     fn drop(&mut self) {
-        self.queue.complete_at(Instant::now());
+        self.queue.leave_at(Instant::now(), self.done);
     }
 }
 
@@ -140,10 +155,10 @@ mod tests {
 
     const S: Duration = Duration::from_secs(1);
 
-    /// Completes `ticket` at `at` (as its drop would, at a chosen time).
+    /// Completes `ticket` at `at` (as `done` would, at a chosen time).
     fn finish(q: &Arc<SelfieQueue>, ticket: Ticket, at: Instant) {
         std::mem::forget(ticket);
-        q.complete_at(at);
+        q.leave_at(at, true);
     }
 
     #[test]
@@ -205,6 +220,35 @@ mod tests {
         }
         // Four guests at once: at most 4 / 5 per second = 0.8 s.
         let _held: Vec<Ticket> = (0..4).map(|_| q.admit_at(now).expect("admitted")).collect();
+    }
+
+    #[test]
+    fn given_up_selfies_leave_without_counting_as_completions() {
+        let t0 = Instant::now();
+        let q = SelfieQueue::new_at(2 * S, t0);
+        // A stream of requests that fail at once (nothing analysed).
+        for _ in 0..50 {
+            drop(q.admit_at(t0).unwrap());
+        }
+        assert_eq!(q.in_flight(), 0);
+        let s = q.state.lock().unwrap();
+        assert_eq!(s.completed, 0.0, "no completion counted");
+        assert!(s.rate().is_none());
+    }
+
+    #[test]
+    fn long_busy_stretches_count_in_full() {
+        let t0 = Instant::now();
+        let q = SelfieQueue::new_at(2 * S, t0);
+        let ticket = q.admit_at(t0).unwrap();
+        finish(&q, ticket, t0 + 20 * S);
+        let s = q.state.lock().unwrap();
+        // τ(1 - e^(-20/5)) = 4.91 s of decayed busy time, not less.
+        assert!(
+            (s.busy - 5.0 * (1.0 - (-4.0f64).exp())).abs() < 1e-9,
+            "{}",
+            s.busy
+        );
     }
 
     #[test]

@@ -128,14 +128,17 @@ function App() {
         if (!current()) return;
         lastSelfie.current = selfie;
         const url = `${base}/search?consent=${encodeURIComponent(event.policy_version)}`;
-        let result: SearchResult | null = null;
-        for (let attempt = 0; result === null; attempt++) {
+        let result: SearchResult;
+        for (let attempt = 0; ; attempt++) {
           setBusy({ key: "uploading", percent: 0 });
           try {
-            result = await postWithProgress<SearchResult>(url, selfie, (f) => {
+            const answer = await postWithProgress<SearchResult | null>(url, selfie, (f) => {
               if (!current()) return;
               setBusy(f < 1 ? { key: "uploading", percent: Math.round(f * 100) } : { key: "searching" });
             });
+            if (!answer) throw new ApiError("INTERNAL", "", 200);
+            result = answer;
+            break;
           } catch (e) {
             // Shed by the gateway (many guests at once): wait as it asks,
             // counting down on screen, and send the selfie again.
