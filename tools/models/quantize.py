@@ -18,6 +18,7 @@ Usage:
   --max-faces N     at most N faces for the recogniser's calibration (200)
   --method M        minmax | percentile | entropy (minmax)
   --int8-depthwise  quantise depthwise convolutions too
+  --reduce-range    7-bit weights, for CPUs without VNNI (AVX2 only)
 
 Both models are quantised statically with onnxruntime's own tools
 (onnxruntime.quantization.quantize_static), after its pre-processing
@@ -259,7 +260,8 @@ def kept_in_full_precision(model, only_prefix, keep_depthwise=False, depth=1):
     return sorted(k for k in keep if k)
 
 
-def quantise(src_file, out_file, blobs, only_prefix, method, keep_depthwise=False, depth=1):
+def quantise(src_file, out_file, blobs, only_prefix, method, keep_depthwise=False, depth=1,
+             reduce_range=False):
     src_file, out_file = Path(src_file).resolve(), Path(out_file).resolve()
     cwd = os.getcwd()
     with tempfile.TemporaryDirectory() as tmp:
@@ -267,12 +269,13 @@ def quantise(src_file, out_file, blobs, only_prefix, method, keep_depthwise=Fals
         # working directory when it gives up: keep them in the temporary one.
         os.chdir(tmp)
         try:
-            return _quantise(tmp, src_file, out_file, blobs, only_prefix, method, keep_depthwise, depth)
+            return _quantise(tmp, src_file, out_file, blobs, only_prefix, method, keep_depthwise, depth,
+                             reduce_range)
         finally:
             os.chdir(cwd)
 
 
-def _quantise(tmp, src_file, out_file, blobs, only_prefix, method, keep_depthwise, depth):
+def _quantise(tmp, src_file, out_file, blobs, only_prefix, method, keep_depthwise, depth, reduce_range):
     pre = os.path.join(tmp, "pre.onnx")
     src = onnx.load(str(src_file))
     opset = next((o.version for o in src.opset_import if o.domain in ("", "ai.onnx")), 0)
@@ -296,7 +299,7 @@ def _quantise(tmp, src_file, out_file, blobs, only_prefix, method, keep_depthwis
         pre, str(out_file), Reader(name, blobs),
         quant_format=QuantFormat.QDQ,
         per_channel=True,
-        reduce_range=False,
+        reduce_range=reduce_range,
         activation_type=QuantType.QUInt8,
         weight_type=QuantType.QInt8,
         nodes_to_exclude=exclude,
@@ -400,6 +403,9 @@ def main(argv=None):
                          "precision: memory-bound, little faster in INT8, a large share of the error)")
     ap.add_argument("--det-head-depth", type=int, default=1,
                     help="the detector's last N layers before each output kept in full precision (1)")
+    ap.add_argument("--reduce-range", action="store_true",
+                    help="7-bit weights: for CPUs without VNNI (AVX2 only), where ONNX Runtime's "
+                         "U8S8 kernels can saturate; a little less accurate on CPUs with it")
     args = ap.parse_args(argv)
 
     with open(args.src / "manifest.toml", "rb") as fh:
@@ -427,7 +433,8 @@ def main(argv=None):
         kept[part] = quantise(args.src / manifest[part]["file"], tmp_out / file, blobs,
                               args.only_prefix, args.method,
                               keep_depthwise=not args.int8_depthwise,
-                              depth=args.det_head_depth if part == "detector" else 1)
+                              depth=args.det_head_depth if part == "detector" else 1,
+                              reduce_range=args.reduce_range)
         # ONNX Runtime must load it (a quantiser bug fails here, not in a service).
         session(str(tmp_out / file), threads=1)
         print(f"[quantize] {part}: {file}, {(tmp_out / file).stat().st_size / 1e6:.1f} MB "
@@ -447,7 +454,7 @@ def main(argv=None):
         "from": f"{manifest['name']}@{manifest['version']}",
         "precision": "int8",
         "method": (f"onnxruntime {ort.__version__} quantize_static, QDQ, weights int8 per channel, "
-                   f"activations uint8, {args.method} calibration; {kept['detector']} detector and "
+                   f"activations uint8{', reduced range' if args.reduce_range else ''}, {args.method} calibration; {kept['detector']} detector and "
                    f"{kept['recogniser']} recogniser layers (the first and the output ones) in full precision"),
         "calibration": f"{len(photos)} photos ({args.photos.name}), {len(det_inputs)} detector inputs, "
                        f"{len(rec_inputs)} faces",
