@@ -406,9 +406,7 @@ fn people(found: &[Found]) -> Vec<(String, Vec<f32>)> {
     let mut out = Vec::new();
     for (i, f) in found.iter().enumerate() {
         match i {
-            0..=4 => {
-                out.extend(largest(f).map(|j| ("obama".to_string(), f.embeddings[j].clone())))
-            }
+            0..=4 => out.extend(largest(f).map(|j| ("obama".to_string(), f.embeddings[j].clone()))),
             5 => out.extend(largest(f).map(|j| ("biden".to_string(), f.embeddings[j].clone()))),
             7 => out.extend(
                 f.embeddings
