@@ -149,6 +149,19 @@ pub fn real_int8_pack() -> anyhow::Result<PathBuf> {
     Ok(models)
 }
 
+/// Intersection over union of two `[x1, y1, x2, y2]` boxes (0 for empty
+/// ones): how the tests and benchmarks match faces found to faces expected.
+pub fn iou(a: [f32; 4], b: [f32; 4]) -> f32 {
+    let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
+    let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
+    let union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h;
+    if union > 0.0 {
+        w * h / union
+    } else {
+        0.0
+    }
+}
+
 /// Base PostgreSQL URL (without database) and AMQP URL.
 pub fn pg_base() -> String {
     std::env::var("FACEPASS_TEST_PG")

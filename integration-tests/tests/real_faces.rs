@@ -19,7 +19,7 @@ use std::time::Duration;
 use facepass_detector::engine::{FaceDetector, Mode};
 use facepass_detector::DetectorConfig;
 use facepass_integration_tests::gateway::{client, error_code, wait_indexed, Client};
-use facepass_integration_tests::{ort_dylib, real_int8_pack, real_pack, Cluster};
+use facepass_integration_tests::{iou, ort_dylib, real_int8_pack, real_pack, Cluster};
 use facepass_proto::v1 as pb;
 use image::imageops::FilterType;
 
@@ -167,7 +167,7 @@ async fn the_int8_tier_finds_the_same_faces_and_photos() {
         for (b, e) in boxes.iter().zip(embeddings) {
             let (j, overlap) = fast_boxes
                 .iter()
-                .map(|f| iou(b, f))
+                .map(|f| iou(*b, *f))
                 .enumerate()
                 .max_by(|x, y| x.1.total_cmp(&y.1))
                 .unwrap();
@@ -198,17 +198,6 @@ async fn the_int8_tier_finds_the_same_faces_and_photos() {
 
     // And the whole system, configured with the variant.
     real_faces_on(&int8, &photos).await;
-}
-
-fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
-    let iw = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
-    let ih = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
-    let union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - iw * ih;
-    if union > 0.0 {
-        iw * ih / union
-    } else {
-        0.0
-    }
 }
 
 /// The event of real photos on the five services with the pack in `models`,

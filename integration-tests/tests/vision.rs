@@ -7,7 +7,7 @@ use std::sync::Arc;
 use facepass_detector::engine::{FaceDetector, FineLook, Issue, Mode};
 use facepass_detector::DetectorConfig;
 use facepass_embedder::EmbedderConfig;
-use facepass_integration_tests::{fixture_models, ort_dylib};
+use facepass_integration_tests::{fixture_models, iou, ort_dylib};
 use facepass_synth::{event_photo, selfie, Face, Scene};
 
 fn detector() -> Arc<FaceDetector> {
@@ -23,13 +23,6 @@ fn fixture_batcher() -> facepass_embedder::batcher::Batcher {
         .display()
         .to_string();
     facepass_embedder::start_batcher(&config, Some(&ort_dylib().unwrap())).unwrap()
-}
-
-fn iou(a: [f32; 4], b: [f32; 4]) -> f32 {
-    let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
-    let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
-    let inter = w * h;
-    inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 }
 
 /// Largest corner/landmark error (pixels) of the detection matching `face`.

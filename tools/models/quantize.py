@@ -242,7 +242,7 @@ def depthwise(model):
     return found
 
 
-def kept_in_full_precision(model, only_prefix, keep_depthwise=False, depth=1):
+def kept_in_full_precision(model, only_prefix, keep_depthwise=False):
     """Node names left in full precision: the first Conv (raw pixels in),
     the layers that make the outputs, and with `only_prefix` every node
     outside it."""
@@ -252,7 +252,7 @@ def kept_in_full_precision(model, only_prefix, keep_depthwise=False, depth=1):
     keep = set()
     if heavy:
         keep.add(heavy[0].name)
-        keep.update(output_layers(model, depth))
+        keep.update(output_layers(model))
     if keep_depthwise:
         keep.update(depthwise(model))
     if only_prefix:
@@ -260,8 +260,7 @@ def kept_in_full_precision(model, only_prefix, keep_depthwise=False, depth=1):
     return sorted(k for k in keep if k)
 
 
-def quantise(src_file, out_file, blobs, only_prefix, method, keep_depthwise=False, depth=1,
-             reduce_range=False):
+def quantise(src_file, out_file, blobs, only_prefix, method, keep_depthwise=False, reduce_range=False):
     src_file, out_file = Path(src_file).resolve(), Path(out_file).resolve()
     cwd = os.getcwd()
     with tempfile.TemporaryDirectory() as tmp:
@@ -269,13 +268,13 @@ def quantise(src_file, out_file, blobs, only_prefix, method, keep_depthwise=Fals
         # working directory when it gives up: keep them in the temporary one.
         os.chdir(tmp)
         try:
-            return _quantise(tmp, src_file, out_file, blobs, only_prefix, method, keep_depthwise, depth,
+            return _quantise(tmp, src_file, out_file, blobs, only_prefix, method, keep_depthwise,
                              reduce_range)
         finally:
             os.chdir(cwd)
 
 
-def _quantise(tmp, src_file, out_file, blobs, only_prefix, method, keep_depthwise, depth, reduce_range):
+def _quantise(tmp, src_file, out_file, blobs, only_prefix, method, keep_depthwise, reduce_range):
     pre = os.path.join(tmp, "pre.onnx")
     src = onnx.load(str(src_file))
     opset = next((o.version for o in src.opset_import if o.domain in ("", "ai.onnx")), 0)
@@ -294,7 +293,7 @@ def _quantise(tmp, src_file, out_file, blobs, only_prefix, method, keep_depthwis
         quant_pre_process(str(src_file), pre, skip_symbolic_shape=True)
     model = onnx.load(pre)
     name = model.graph.input[0].name
-    exclude = kept_in_full_precision(model, only_prefix, keep_depthwise, depth)
+    exclude = kept_in_full_precision(model, only_prefix, keep_depthwise)
     quantize_static(
         pre, str(out_file), Reader(name, blobs),
         quant_format=QuantFormat.QDQ,
@@ -401,8 +400,6 @@ def main(argv=None):
     ap.add_argument("--int8-depthwise", action="store_true",
                     help="quantise the depthwise convolutions too (by default they stay in full "
                          "precision: memory-bound, little faster in INT8, a large share of the error)")
-    ap.add_argument("--det-head-depth", type=int, default=1,
-                    help="the detector's last N layers before each output kept in full precision (1)")
     ap.add_argument("--reduce-range", action="store_true",
                     help="7-bit weights: for CPUs without VNNI (AVX2 only), where ONNX Runtime's "
                          "U8S8 kernels can saturate; a little less accurate on CPUs with it")
@@ -433,7 +430,6 @@ def main(argv=None):
         kept[part] = quantise(args.src / manifest[part]["file"], tmp_out / file, blobs,
                               args.only_prefix, args.method,
                               keep_depthwise=not args.int8_depthwise,
-                              depth=args.det_head_depth if part == "detector" else 1,
                               reduce_range=args.reduce_range)
         # ONNX Runtime must load it (a quantiser bug fails here, not in a service).
         session(str(tmp_out / file), threads=1)

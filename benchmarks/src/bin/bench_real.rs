@@ -36,6 +36,7 @@ use anyhow::Context;
 use facepass_detector::engine::{sharpness, FaceDetector, Mode};
 use facepass_detector::DetectorConfig;
 use facepass_embedder::EmbedderConfig;
+use facepass_integration_tests::iou;
 use image::imageops::FilterType;
 use serde_json::{json, Value};
 
@@ -102,18 +103,6 @@ impl Pipeline {
     }
 }
 
-fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
-    let iw = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
-    let ih = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
-    let inter = iw * ih;
-    let union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
-    if union > 0.0 {
-        inter / union
-    } else {
-        0.0
-    }
-}
-
 fn cos(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
@@ -123,7 +112,7 @@ fn compare(reference: &Found, candidate: &Found) -> (Vec<f32>, usize, usize) {
     let mut pairs: Vec<(f32, usize, usize)> = Vec::new();
     for (i, r) in reference.boxes.iter().enumerate() {
         for (j, c) in candidate.boxes.iter().enumerate() {
-            let v = iou(r, c);
+            let v = iou(*r, *c);
             if v > 0.5 {
                 pairs.push((v, i, j));
             }
