@@ -8,7 +8,7 @@
 //!
 //! ```text
 //! facepass-bench-mesh indexing PACK PHOTO_DIR [--repeat R] [--copies C] [--idle N] [--backlog N] [--live N] [--out JSON]
-//! facepass-bench-mesh guests PACK SELFIE_DIR [--faces N] [--clients 1,8,32] [--requests N] [--out JSON]
+//! facepass-bench-mesh guests PACK SELFIE_DIR [--faces N] [--clients 1,8,32] [--requests N] [--formats jpeg,heic] [--out JSON]
 //! ```
 //!
 //! `indexing`: photos/s from the first upload to the last `indexed` per
@@ -269,6 +269,8 @@ struct Options {
     live: usize,
     faces: usize,
     clients: Vec<usize>,
+    /// Selfie formats sent, among `jpeg` and `heic`.
+    formats: Vec<String>,
     requests: usize,
     out: Option<PathBuf>,
     env: Vec<(String, String)>,
@@ -292,6 +294,7 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
         live: 15,
         faces: 50_000,
         clients: vec![1, 8, 32],
+        formats: vec!["jpeg".into(), "heic".into()],
         requests: 48,
         out: None,
         env: Vec::new(),
@@ -313,6 +316,13 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
                     .split(',')
                     .map(|c| c.parse())
                     .collect::<Result<_, _>>()?
+            }
+            "--formats" => {
+                o.formats = value.split(',').map(str::to_string).collect();
+                ensure!(
+                    o.formats.iter().all(|f| f == "jpeg" || f == "heic"),
+                    "--formats takes jpeg, heic or both"
+                );
             }
             "--out" => o.out = Some(PathBuf::from(value)),
             "--compare" => o.compare.push(PathBuf::from(value)),
@@ -604,7 +614,11 @@ async fn guests(o: &Options) -> anyhow::Result<Value> {
             let kind = if f.ends_with("heic") { "heic" } else { "jpeg" };
             Ok((kind.to_string(), std::fs::read(o.dir.join(f))?.into()))
         })
-        .collect::<anyhow::Result<_>>()?;
+        .collect::<anyhow::Result<Vec<_>>>()?
+        .into_iter()
+        .filter(|(kind, _)| o.formats.contains(kind))
+        .collect();
+    ensure!(!selfies.is_empty(), "no selfie format to send");
     let portrait = std::fs::read(o.dir.join("guest-photo.jpg"))?;
 
     // The guest's own photo, indexed the normal way.
@@ -720,6 +734,7 @@ async fn guests(o: &Options) -> anyhow::Result<Value> {
     for &clients in &o.clients {
         for (kind, selfie) in &selfies {
             let per_client = (o.requests / clients).max(3);
+            let stages_before = selfie_stages(&cluster).await;
             let results = Arc::new(Mutex::new(Vec::new()));
             // Per selfie: first request to results, shed answers and the
             // waits they asked for included (as the guest page does).
@@ -799,6 +814,16 @@ async fn guests(o: &Options) -> anyhow::Result<Value> {
                 t.await?;
             }
             let wall = started.elapsed().as_secs_f64();
+            // Where the wait went: each stage's mean over this row, as the
+            // gateway waited for it (facepass_selfie_stage_seconds).
+            let stages_after = selfie_stages(&cluster).await;
+            let stage_means: BTreeMap<&str, f64> = stages_after
+                .iter()
+                .filter_map(|(stage, &(sum, count))| {
+                    let (sum0, count0) = stages_before.get(stage).copied().unwrap_or((0.0, 0.0));
+                    (count > count0).then(|| (*stage, (sum - sum0) / (count - count0)))
+                })
+                .collect();
             let results = results.lock().unwrap().clone();
             let mut statuses: BTreeMap<String, usize> = BTreeMap::new();
             for ((status, retry_after), _) in &results {
@@ -826,8 +851,13 @@ async fn guests(o: &Options) -> anyhow::Result<Value> {
             // Selfies that never got results (shed on every try).
             let abandoned = clients * per_client - to_result.len();
             let (to_result_json, to_result_line) = latencies(&mut to_result);
+            let stage_line = stage_means
+                .iter()
+                .map(|(stage, mean)| format!("{stage} {:.0} ms", mean * 1e3))
+                .collect::<Vec<_>>()
+                .join(", ");
             println!(
-                "guests {clients:>2} x {kind:<4}: 200s {line}; {:.1} searches/s; statuses {statuses:?}{}",
+                "guests {clients:>2} x {kind:<4}: 200s {line}; {:.1} searches/s; mean stages: {stage_line}; statuses {statuses:?}{}",
                 ok.len() as f64 / wall,
                 if shed.is_empty() {
                     String::new()
@@ -841,6 +871,7 @@ async fn guests(o: &Options) -> anyhow::Result<Value> {
                 json!({"clients": clients, "selfie": kind, "bytes": selfie.len(),
                 "ok": ok_json, "shed": shed_json, "statuses": statuses,
                 "to_result": to_result_json, "given_up": abandoned,
+                "stage_means_s": stage_means,
                 "searches_per_s": ok.len() as f64 / wall}),
             );
         }
@@ -853,6 +884,25 @@ async fn guests(o: &Options) -> anyhow::Result<Value> {
         "rows": rows,
         "event_counts": indexed_meanwhile,
     }))
+}
+
+/// The gateway's `facepass_selfie_stage_seconds` as (sum, count) by
+/// stage; empty when the scrape fails (the row then has no breakdown).
+async fn selfie_stages(cluster: &Cluster) -> BTreeMap<&'static str, (f64, f64)> {
+    let Ok(text) = cluster.scrape("gateway").await else {
+        return BTreeMap::new();
+    };
+    let mut stages = BTreeMap::new();
+    for stage in ["detect", "embed", "search"] {
+        let labels = [("stage", stage)];
+        let sum = facepass_integration_tests::prom::sum(&text, "facepass_selfie_stage_seconds_sum", &labels);
+        let count =
+            facepass_integration_tests::prom::sum(&text, "facepass_selfie_stage_seconds_count", &labels);
+        if let (Some(sum), Some(count)) = (sum, count) {
+            stages.insert(stage, (sum, count));
+        }
+    }
+    stages
 }
 
 /// The model id a pack's faces are stored under (`name@version`).

@@ -134,6 +134,22 @@ pub struct SelfieConfig {
     /// (docs/benchmarks.md, "A guest's wait": one guest's 12 MP JPEG p50
     /// 0.532 s -> 0.395 s).
     pub reduced_decode: bool,
+    /// The long side (a multiple of 32) a selfie is first detected at. A
+    /// selfie's face fills much of the frame, so 320 (the default) finds it
+    /// at a quarter of the 640 pass's cost; a selfie with no face found
+    /// there gets the model's `input_size` pass and its shrunk retries.
+    /// The face's crop is still aligned from enough pixels: from the
+    /// reduced decode when the face is `reduced_min_face_px` wide there,
+    /// else from a larger one. 0: `input_size` (one pass, as before).
+    pub detect_side: u32,
+    /// ONNX sessions that detect only selfies, at the process's CPU
+    /// priority, so a guest never waits for a photo's detection to free a
+    /// session (1 by default; a detector session is small). 0: selfies
+    /// take the next free session of the `workers`' pool before any photo.
+    pub sessions: usize,
+    /// Threads each selfie session may use (0: ONNX Runtime's default, all
+    /// cores): a selfie is one short inference a guest waits for.
+    pub threads: usize,
 }
 
 impl Default for SelfieConfig {
@@ -144,6 +160,9 @@ impl Default for SelfieConfig {
             ambiguity_ratio: 0.8,
             retry_shrunk: true,
             reduced_decode: true,
+            detect_side: 320,
+            sessions: 1,
+            threads: 0,
         }
     }
 }
@@ -277,6 +296,11 @@ impl Validate for DetectorConfig {
         }
         if !(0.0..=1.0).contains(&self.selfie.ambiguity_ratio) {
             problems.push("selfie.ambiguity_ratio must be within 0 and 1".into());
+        }
+        if self.selfie.detect_side != 0
+            && (self.selfie.detect_side < 128 || !self.selfie.detect_side.is_multiple_of(32))
+        {
+            problems.push("selfie.detect_side must be 0 or a multiple of 32 of at least 128".into());
         }
         if !(0..=19).contains(&self.photo_nice) {
             problems.push("photo_nice must be within 0 and 19".into());

@@ -138,6 +138,21 @@ pub struct Faces {
     pub previews: Vec<crate::preview::Encoded>,
 }
 
+/// The smallest face (box width, canvas pixels) the selfie's small first
+/// pass (`selfie.detect_side`) is trusted with; a smaller one is looked at
+/// again by the model's own pass. On the synthetic 12 MP selfies of
+/// `vision.rs::a_selfie_is_found_on_a_small_canvas_first`, faces of 40 and
+/// 79 px on the 320 canvas came out within 1.3 % of the 640 pass's box and
+/// 3 grey levels of its crop; a 12 px one 3.9 % and 11 grey levels.
+pub const SMALL_PASS_MIN_FACE: f32 = 32.0;
+
+/// A selfie's main face as one detection pass saw it (that pass's pixels),
+/// and whether another face, not cut by the frame, is nearly as large.
+struct SelfieSeen {
+    main: Detection,
+    rivals: bool,
+}
+
 /// Which faces the caller wants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -163,26 +178,24 @@ pub struct FaceDetector {
     selfie_permits: Semaphore,
     /// Selfies waiting for a session.
     selfies_waiting: AtomicUsize,
+    /// Sessions for selfies only (`selfie.sessions`), at the process's CPU
+    /// priority; empty: selfies share `sessions`.
+    selfie_sessions: Mutex<Vec<Session>>,
+    /// Signalled when a selfie session goes back.
+    selfie_session_free: Condvar,
+    /// Inferences run, by pool (tests and diagnostics).
+    pub runs: SessionRuns,
     config: DetectorConfig,
 }
 
-/// Lowers this thread's CPU priority to `nice` (Linux niceness; threads
-/// have their own), once: a lowered thread stays so, and only photos run on
-/// tokio's blocking threads in the detector. Raising it back would need
-/// CAP_SYS_NICE, which pods lack.
-fn lower_this_thread(nice: i32) {
-    thread_local! {
-        static LOWERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-    }
-    if nice <= 0 || LOWERED.with(|l| l.replace(true)) {
-        return;
-    }
-    // SAFETY: setpriority and gettid have no memory-safety preconditions.
-    let result =
-        unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, nice) };
-    if result != 0 {
-        tracing::warn!(nice, error = %std::io::Error::last_os_error(), "could not lower a detection thread's priority");
-    }
+/// Inferences run on each pool's sessions.
+#[derive(Debug, Default)]
+pub struct SessionRuns {
+    /// On the `workers`' sessions (photos, and selfies when they have none
+    /// of their own).
+    pub shared: AtomicUsize,
+    /// On the selfies' own sessions.
+    pub selfie: AtomicUsize,
 }
 
 thread_local! {
@@ -238,13 +251,29 @@ impl FaceDetector {
         let config = &config;
         let env = facepass_inference::environment(&config.ort, env_dylib)?;
         let check = model_check(config);
-        let sessions = (0..config.workers)
+        // Photo sessions are built on a lowered thread, so that their
+        // intra-op threads (when `ort.intra_threads` > 1) run lowered too.
+        let sessions =
+            facepass_inference::priority::on_lowered_thread(config.photo_nice, || {
+                (0..config.workers)
+                    .map(|_| {
+                        facepass_inference::load_session(
+                            env,
+                            &check,
+                            config.ort.intra_threads,
+                            &config.ort.provider,
+                        )
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })?;
+        let selfie_sessions = (0..config.selfie.sessions)
             .map(|_| {
-                facepass_inference::load_session(
+                facepass_inference::load_session_spinning(
                     env,
                     &check,
-                    config.ort.intra_threads,
+                    config.selfie.threads,
                     &config.ort.provider,
+                    false,
                 )
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -252,6 +281,7 @@ impl FaceDetector {
             model = %config.model.name,
             path = %config.model.path,
             workers = config.workers,
+            selfie_sessions = config.selfie.sessions,
             "detector model loaded"
         );
         Ok(FaceDetector {
@@ -260,6 +290,9 @@ impl FaceDetector {
             permits: Semaphore::new(config.workers + config.decode_ahead),
             selfie_permits: Semaphore::new(config.workers),
             selfies_waiting: AtomicUsize::new(0),
+            selfie_sessions: Mutex::new(selfie_sessions),
+            selfie_session_free: Condvar::new(),
+            runs: SessionRuns::default(),
             config: config.clone(),
         })
     }
@@ -301,7 +334,7 @@ impl FaceDetector {
             Mode::All => {
                 let nice = self.config.photo_nice;
                 tokio::task::spawn_blocking(move || {
-                    lower_this_thread(nice);
+                    facepass_inference::priority::lower_this_thread(nice);
                     work()
                 })
                 .await
@@ -325,20 +358,26 @@ impl FaceDetector {
     }
 
     fn detect_blocking(&self, bytes: &[u8], mode: Mode, previews: &[u32]) -> Result<Faces, Error> {
+        // Whether the selfie was looked at on a small canvas already.
+        let mut small_tried = false;
         if mode == Mode::Selfie && self.config.selfie.reduced_decode {
-            let started = std::time::Instant::now();
-            let reduced = crate::decode::decode_reduced(
-                bytes,
-                &self.config.limits,
-                self.config.model.input_size,
-            );
-            if let Some(reduced) = reduced {
+            let (size, side) = (self.config.model.input_size, self.selfie_side());
+            // The small pass first, then the model's own; each on the
+            // smallest DCT-scaled decode that holds its canvas.
+            let passes: &[u32] = if side < size { &[side, size] } else { &[size] };
+            for &pass in passes {
+                let started = std::time::Instant::now();
+                let Some(reduced) = crate::decode::decode_reduced(bytes, &self.config.limits, pass)
+                else {
+                    break;
+                };
                 crate::metrics::get()
                     .decode_seconds
                     .observe(started.elapsed().as_secs_f64());
-                if let Some(faces) = self.selfie_reduced(&reduced)? {
+                if let Some(faces) = self.selfie_reduced(bytes, &reduced, pass)? {
                     return Ok(faces);
                 }
+                small_tried |= pass < size;
             }
         }
         if mode == Mode::All && self.config.reduced_decode {
@@ -379,7 +418,7 @@ impl FaceDetector {
                 })
                 .collect(),
             Mode::Selfie => self
-                .detect_selfie(&image, self.config.selfie.retry_shrunk)?
+                .detect_selfie(&image, self.config.selfie.retry_shrunk, small_tried)?
                 .into_iter()
                 .collect(),
         };
@@ -407,28 +446,55 @@ impl FaceDetector {
         })
     }
 
-    /// A selfie's main face from its JPEG decoded at reduced scale, mapped
-    /// back to the original's pixels; `None` when there is no face there or
-    /// it is narrower than `reduced_min_face_px` (the full image decides).
-    fn selfie_reduced(&self, reduced: &crate::decode::Reduced) -> Result<Option<Faces>, Error> {
+    /// A selfie's main face from its JPEG decoded at reduced scale (its
+    /// long side at least `side`, where the face is looked for), mapped
+    /// back to the original's pixels; `None` when there is no face there
+    /// (the full image decides). The aligned crop comes from the reduced
+    /// image when the face is at least `reduced_min_face_px` wide there,
+    /// else from the smallest decode in which it is, or the full image.
+    fn selfie_reduced(
+        &self,
+        bytes: &[u8],
+        reduced: &crate::decode::Reduced,
+        side: u32,
+    ) -> Result<Option<Faces>, Error> {
         let started = std::time::Instant::now();
         // No shrunk retries here: a selfie without a face at this scale is
         // looked at again, in full, with them.
-        let Some(mut face) = self.detect_selfie(&reduced.image, false)? else {
+        let Some(SelfieSeen { mut main, rivals }) = self.find_selfie(&reduced.image, side, false)?
+        else {
             return Ok(None);
         };
-        let [x1, _, x2, _] = face.detection.bbox;
-        if x2 - x1 < self.config.reduced_min_face_px {
+        if !self.trusted_at(&main, reduced.image.dimensions(), side) {
             return Ok(None);
         }
         crate::metrics::get()
             .detect_seconds
             .get_or_create(&crate::metrics::ModeLabels { mode: "selfie" })
             .observe(started.elapsed().as_secs_f64());
+        let narrow = main.bbox[2] - main.bbox[0] < self.config.reduced_min_face_px;
         let up = 1.0 / reduced.scale;
-        face.detection.bbox = face.detection.bbox.map(|v| v * up);
-        face.detection.landmarks = face.detection.landmarks.map(|[x, y]| [x * up, y * up]);
+        main.bbox = main.bbox.map(|v| v * up);
+        main.landmarks = main.landmarks.map(|[x, y]| [x * up, y * up]);
         let (width, height) = reduced.full;
+        let issues = self.selfie_issues(&main, rivals, width, height);
+        let face = if !narrow {
+            self.selfie_face(&reduced.image, reduced.scale, main, issues)
+        } else {
+            // Too few pixels here for a good 112x112 crop.
+            let face_px = (main.bbox[2] - main.bbox[0]).max(1.0);
+            let long = width.max(height) as f32;
+            let needed = (long * self.config.reduced_min_face_px / face_px).ceil() as u32;
+            match crate::decode::decode_reduced(bytes, &self.config.limits, needed) {
+                Some(larger) if larger.scale > reduced.scale => {
+                    self.selfie_face(&larger.image, larger.scale, main, issues)
+                }
+                _ => {
+                    let full = decode_rgb(bytes, &self.config.limits)?;
+                    self.selfie_face(&full, 1.0, main, issues)
+                }
+            }
+        };
         Ok(Some(Faces {
             width,
             height,
@@ -628,17 +694,78 @@ impl FaceDetector {
 
     /// The first pass's input for `image` (`first_pass_canvas`).
     fn prepare_first(&self, image: &RgbImage) -> scrfd::Prepared {
-        let size = self.config.model.input_size;
+        self.prepare_at(image, self.config.model.input_size)
+    }
+
+    /// The first pass's kind of input, with long side `side`.
+    fn prepare_at(&self, image: &RgbImage, side: u32) -> scrfd::Prepared {
         if self.config.model.fixed_input || self.config.first_pass_canvas == Canvas::Square {
-            scrfd::prepare(image, size)
+            scrfd::prepare(image, side)
         } else {
-            scrfd::prepare_fitted(image, size)
+            scrfd::prepare_fitted(image, side)
         }
     }
 
-    /// The main face of a selfie with its verdicts, or none.
-    fn detect_selfie(&self, image: &RgbImage, retry_shrunk: bool) -> Result<Option<Face>, Error> {
-        let prepared = self.prepare_first(image);
+    /// The side a selfie is first detected at (`selfie.detect_side`): the
+    /// model's own when that is 0, not smaller, or the input is fixed.
+    fn selfie_side(&self) -> u32 {
+        let size = self.config.model.input_size;
+        let side = self.config.selfie.detect_side;
+        if self.config.model.fixed_input || side == 0 || side >= size {
+            size
+        } else {
+            side
+        }
+    }
+
+    /// Whether a face found on a canvas of long side `side` smaller than
+    /// the model's is large enough there for its landmarks to be trusted
+    /// ([`SMALL_PASS_MIN_FACE`]); the model's own pass is always trusted.
+    fn trusted_at(&self, face: &Detection, (width, height): (u32, u32), side: u32) -> bool {
+        if side >= self.config.model.input_size {
+            return true;
+        }
+        let on_canvas = (face.bbox[2] - face.bbox[0]) * side as f32 / width.max(height) as f32;
+        on_canvas >= SMALL_PASS_MIN_FACE
+    }
+
+    /// The main face of a selfie (the whole image) with its verdicts, or
+    /// none: first at `selfie_side` (unless `small_tried`: it found nothing
+    /// there already), then at the model's size with the shrunk retries.
+    fn detect_selfie(
+        &self,
+        image: &RgbImage,
+        retry_shrunk: bool,
+        small_tried: bool,
+    ) -> Result<Option<Face>, Error> {
+        let (size, side) = (self.config.model.input_size, self.selfie_side());
+        let mut seen = None;
+        if side < size && !small_tried {
+            seen = self
+                .find_selfie(image, side, false)?
+                .filter(|s| self.trusted_at(&s.main, image.dimensions(), side));
+        }
+        if seen.is_none() {
+            seen = self.find_selfie(image, size, retry_shrunk)?;
+        }
+        let Some(SelfieSeen { main, rivals }) = seen else {
+            return Ok(None);
+        };
+        let (width, height) = image.dimensions();
+        let issues = self.selfie_issues(&main, rivals, width, height);
+        Ok(Some(self.selfie_face(image, 1.0, main, issues)))
+    }
+
+    /// The main face of a selfie seen on a canvas of long side `side`, in
+    /// `image`'s pixels; with `retry_shrunk`, when nothing is found, the
+    /// image shrunk onto the model's canvas is looked at again.
+    fn find_selfie(
+        &self,
+        image: &RgbImage,
+        side: u32,
+        retry_shrunk: bool,
+    ) -> Result<Option<SelfieSeen>, Error> {
+        let prepared = self.prepare_at(image, side);
         let mut detections = self.infer(&prepared, prepared.width, prepared.height)?;
         if detections.is_empty() && retry_shrunk {
             // A face that fills the frame is too large for SCRFD: shrink the
@@ -654,7 +781,6 @@ impl FaceDetector {
         let Some(main) = main_face(detections.clone(), width, height) else {
             return Ok(None);
         };
-        let mut issues = self.issues(&main, width, height);
         let area = |d: &Detection| (d.bbox[2] - d.bbox[0]) * (d.bbox[3] - d.bbox[1]);
         // A face cut by the frame's edge is a bystander, not a second subject:
         // on real photos a neighbour half in frame is common (a crop of a
@@ -664,6 +790,13 @@ impl FaceDetector {
             .iter()
             .filter(|d| d.bbox != main.bbox && !touches_edge(d, width, height))
             .any(|d| area(d) >= self.config.selfie.ambiguity_ratio * area(&main));
+        Ok(Some(SelfieSeen { main, rivals }))
+    }
+
+    /// The verdicts on a selfie's main face, in the original's pixels
+    /// (`width` x `height`), whatever scale it was detected at.
+    fn selfie_issues(&self, main: &Detection, rivals: bool, width: u32, height: u32) -> Vec<Issue> {
+        let mut issues = self.issues(main, width, height);
         if rivals {
             issues.push(Issue::MultipleFaces);
         }
@@ -673,15 +806,29 @@ impl FaceDetector {
         {
             issues.push(Issue::TooSmall);
         }
-        let crop = align_face(image, &main.landmarks);
+        issues
+    }
+
+    /// The selfie's face aligned from `image`, which holds `scale` of its
+    /// pixels per original pixel (`detection` is in the original's), and
+    /// the blur verdict on that crop.
+    fn selfie_face(
+        &self,
+        image: &RgbImage,
+        scale: f32,
+        detection: Detection,
+        mut issues: Vec<Issue>,
+    ) -> Face {
+        let landmarks = detection.landmarks.map(|[x, y]| [x * scale, y * scale]);
+        let crop = align_face(image, &landmarks);
         if sharpness(&crop) < self.config.selfie.blur_threshold {
             issues.push(Issue::Blurry);
         }
-        Ok(Some(Face {
-            detection: main,
+        Face {
+            detection,
             issues,
             crop,
-        }))
+        }
     }
 
     /// Detects on the image shrunk by `factor` and centred on a black
@@ -740,39 +887,14 @@ impl FaceDetector {
         height: u32,
         threshold: f32,
     ) -> Result<Vec<Detection>, Error> {
-        // Blocking threads only: wait for a session (the permits bound how
-        // many images can be waiting, and each holds one session at most).
-        let mut session = {
-            let poisoned = |_| Error::internal("detector session pool poisoned");
-            let mut pool = self.sessions.lock().map_err(poisoned)?;
-            // A selfie takes the next free session; a photo only when no
-            // selfie waits for one.
-            let selfie = SELFIE.with(|s| s.get());
-            if selfie {
-                self.selfies_waiting.fetch_add(1, Ordering::SeqCst);
-            }
-            let session = loop {
-                if selfie || self.selfies_waiting.load(Ordering::SeqCst) == 0 {
-                    if let Some(session) = pool.pop() {
-                        break session;
-                    }
-                }
-                match self.session_free.wait(pool) {
-                    Ok(p) => pool = p,
-                    Err(_) => return Err(Error::internal("detector session pool poisoned")),
-                }
-            };
-            if selfie {
-                self.selfies_waiting.fetch_sub(1, Ordering::SeqCst);
-                // A photo that saw this selfie waiting may have let a free
-                // session be: it looks again (the lock is still held).
-                if !pool.is_empty() {
-                    self.session_free.notify_all();
-                }
-            }
-            drop(pool);
-            session
+        let selfie = SELFIE.with(|s| s.get());
+        let (mut session, own) = self.take_session(selfie)?;
+        let pool = if own {
+            &self.runs.selfie
+        } else {
+            &self.runs.shared
         };
+        pool.fetch_add(1, Ordering::Relaxed);
         let result = (|| {
             let input = TensorRef::from_array_view((
                 [1usize, 3, height as usize, width as usize],
@@ -803,12 +925,61 @@ impl FaceDetector {
             )
             .map_err(|e| Error::internal(format!("detector outputs: {e}")))
         })();
-        if let Ok(mut pool) = self.sessions.lock() {
-            pool.push(session);
+        if own {
+            if let Ok(mut pool) = self.selfie_sessions.lock() {
+                pool.push(session);
+            }
+            self.selfie_session_free.notify_one();
+        } else {
+            if let Ok(mut pool) = self.sessions.lock() {
+                pool.push(session);
+            }
+            // Every waiter looks: a selfie among them must get it.
+            self.session_free.notify_all();
         }
-        // Every waiter looks: a selfie among them must get it.
-        self.session_free.notify_all();
         result
+    }
+
+    /// Waits for a session (blocking threads only; the permits bound how
+    /// many images can be waiting, and each holds one session at most).
+    /// A selfie takes one of its own sessions when there are any (`true`
+    /// beside it: it goes back there); otherwise the next free one of the
+    /// pool, before any photo; a photo takes one only when no selfie waits.
+    fn take_session(&self, selfie: bool) -> Result<(Session, bool), Error> {
+        let poisoned = |_| Error::internal("detector session pool poisoned");
+        if selfie && self.config.selfie.sessions > 0 {
+            let mut pool = self.selfie_sessions.lock().map_err(poisoned)?;
+            loop {
+                if let Some(session) = pool.pop() {
+                    return Ok((session, true));
+                }
+                pool = self.selfie_session_free.wait(pool).map_err(poisoned)?;
+            }
+        }
+        let mut pool = self.sessions.lock().map_err(poisoned)?;
+        if selfie {
+            self.selfies_waiting.fetch_add(1, Ordering::SeqCst);
+        }
+        let session = loop {
+            if selfie || self.selfies_waiting.load(Ordering::SeqCst) == 0 {
+                if let Some(session) = pool.pop() {
+                    break session;
+                }
+            }
+            match self.session_free.wait(pool) {
+                Ok(p) => pool = p,
+                Err(_) => return Err(Error::internal("detector session pool poisoned")),
+            }
+        };
+        if selfie {
+            self.selfies_waiting.fetch_sub(1, Ordering::SeqCst);
+            // A photo that saw this selfie waiting may have let a free
+            // session be: it looks again (the lock is still held).
+            if !pool.is_empty() {
+                self.session_free.notify_all();
+            }
+        }
+        Ok((session, false))
     }
 
     fn issues(&self, d: &Detection, width: u32, height: u32) -> Vec<Issue> {

@@ -72,6 +72,8 @@ pub struct Settings {
     pub queue_capacity: usize,
     pub dimension: usize,
     pub input_len: usize,
+    /// Niceness of the threads that run bulk batches (0: the process's).
+    pub bulk_nice: i32,
 }
 
 /// Counters for tests and metrics.
@@ -84,28 +86,63 @@ pub struct Stats {
 pub struct Batcher {
     queue: SyncSender<Slot>,
     urgent: SyncSender<Item>,
+    /// Whether an inference thread of its own serves the interactive queue.
+    dedicated: bool,
     settings: Settings,
     pub stats: Arc<Stats>,
 }
 
+/// The queues the bulk inference threads take from: the main one, and the
+/// interactive one when no thread of its own serves it.
+type BulkQueues = Arc<Mutex<(mpsc::Receiver<Slot>, Option<mpsc::Receiver<Item>>)>>;
+
 impl Batcher {
     /// Starts one inference thread per model.
     pub fn start<M: Model>(models: Vec<M>, settings: Settings) -> Batcher {
+        Self::start_with(models, None, settings)
+    }
+
+    /// [`start`](Self::start); with `interactive`, that model gets an
+    /// inference thread of its own, at the process's CPU priority, which
+    /// embeds only interactive faces (a guest's selfie): they never wait
+    /// for a bulk batch to end, nor run at the bulk threads' lowered
+    /// priority (`bulk_nice`).
+    pub fn start_with<M: Model>(
+        models: Vec<M>,
+        interactive: Option<M>,
+        settings: Settings,
+    ) -> Batcher {
         let (queue, receiver) = mpsc::sync_channel::<Slot>(settings.queue_capacity);
         let (urgent, urgent_receiver) = mpsc::sync_channel::<Item>(settings.queue_capacity);
-        let receiver = Arc::new(Mutex::new((receiver, urgent_receiver)));
         let stats = Arc::new(Stats::default());
+        let dedicated = interactive.is_some();
+        let shared_urgent = match interactive {
+            Some(model) => {
+                let stats = Arc::clone(&stats);
+                std::thread::Builder::new()
+                    .name("embedder-interactive".into())
+                    .spawn(move || interactive_worker(model, urgent_receiver, settings, stats))
+                    .expect("spawn inference thread");
+                None
+            }
+            None => Some(urgent_receiver),
+        };
+        let receiver: BulkQueues = Arc::new(Mutex::new((receiver, shared_urgent)));
         for (i, model) in models.into_iter().enumerate() {
             let receiver = Arc::clone(&receiver);
             let stats = Arc::clone(&stats);
             std::thread::Builder::new()
                 .name(format!("embedder-infer-{i}"))
-                .spawn(move || worker(model, receiver, settings, stats))
+                .spawn(move || {
+                    facepass_inference::priority::lower_this_thread(settings.bulk_nice);
+                    worker(model, receiver, settings, stats)
+                })
                 .expect("spawn inference thread");
         }
         Batcher {
             queue,
             urgent,
+            dedicated,
             settings,
             stats,
         }
@@ -169,7 +206,7 @@ impl Batcher {
                 }
             }
         }
-        if interactive {
+        if interactive && !self.dedicated {
             // Wakes an idle inference thread; a busy one finds the faces
             // at its next batch anyway, so a full queue is no matter.
             let _ = self.queue.try_send(Slot::Wake);
@@ -180,12 +217,7 @@ impl Batcher {
     }
 }
 
-fn worker<M: Model>(
-    mut model: M,
-    receiver: Arc<Mutex<(mpsc::Receiver<Slot>, mpsc::Receiver<Item>)>>,
-    settings: Settings,
-    stats: Arc<Stats>,
-) {
+fn worker<M: Model>(mut model: M, receiver: BulkQueues, settings: Settings, stats: Arc<Stats>) {
     let mut batch: Vec<Item> = Vec::with_capacity(settings.max_batch);
     let mut inputs: Vec<f32> = Vec::with_capacity(settings.max_batch * settings.input_len);
     loop {
@@ -197,10 +229,12 @@ fn worker<M: Model>(
             };
             let (receiver, urgent) = &*guard;
             // Interactive faces first, as many as fit.
-            while batch.len() < settings.max_batch {
-                match urgent.try_recv() {
-                    Ok(item) => batch.push(item),
-                    Err(_) => break,
+            if let Some(urgent) = urgent {
+                while batch.len() < settings.max_batch {
+                    match urgent.try_recv() {
+                        Ok(item) => batch.push(item),
+                        Err(_) => break,
+                    }
                 }
             }
             if batch.is_empty() {
@@ -225,63 +259,97 @@ fn worker<M: Model>(
                 }
             }
         }
-        inputs.clear();
-        let metrics = crate::metrics::get();
-        let started = Instant::now();
-        for item in &batch {
-            inputs.extend_from_slice(&item.input);
-            metrics
-                .queue_wait_seconds
-                .observe((started - item.queued_at).as_secs_f64());
+        run_batch(&mut model, &mut batch, &mut inputs, &settings, &stats);
+    }
+}
+
+/// The interactive inference thread: every interactive face waiting, at
+/// once (up to `max_batch`), without waiting for company.
+fn interactive_worker<M: Model>(
+    mut model: M,
+    urgent: mpsc::Receiver<Item>,
+    settings: Settings,
+    stats: Arc<Stats>,
+) {
+    let mut batch: Vec<Item> = Vec::with_capacity(settings.max_batch);
+    let mut inputs: Vec<f32> = Vec::with_capacity(settings.max_batch * settings.input_len);
+    loop {
+        match urgent.recv() {
+            Ok(item) => batch.push(item),
+            Err(_) => return,
         }
-        let n = batch.len();
-        metrics.queued.dec_by(n as i64);
-        metrics.batch_size.observe(n as f64);
-        let result = model.infer(&inputs, n);
+        while batch.len() < settings.max_batch {
+            match urgent.try_recv() {
+                Ok(item) => batch.push(item),
+                Err(_) => break,
+            }
+        }
+        run_batch(&mut model, &mut batch, &mut inputs, &settings, &stats);
+    }
+}
+
+/// One inference over `batch`, whose requests are answered (and it emptied).
+fn run_batch<M: Model>(
+    model: &mut M,
+    batch: &mut Vec<Item>,
+    inputs: &mut Vec<f32>,
+    settings: &Settings,
+    stats: &Stats,
+) {
+    inputs.clear();
+    let metrics = crate::metrics::get();
+    let started = Instant::now();
+    for item in batch.iter() {
+        inputs.extend_from_slice(&item.input);
         metrics
-            .inference_seconds
-            .observe(started.elapsed().as_secs_f64());
-        stats
-            .batches
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        stats
-            .faces
-            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
-        match result {
-            Ok(outputs) if outputs.len() == n * settings.dimension => {
-                for (item, raw) in batch
-                    .drain(..)
-                    .zip(outputs.chunks_exact(settings.dimension))
-                {
-                    item.reply
-                        .lock()
-                        .expect("reply lock")
-                        .fill(item.slot, Ok(l2_normalise(raw)));
-                }
-            }
-            Ok(outputs) => {
-                let e = Error::internal(format!(
-                    "model returned {} values for {n} faces of dimension {}",
-                    outputs.len(),
-                    settings.dimension
-                ));
-                for item in batch.drain(..) {
-                    item.reply
-                        .lock()
-                        .expect("reply lock")
-                        .fill(item.slot, Err(e.clone()));
-                }
-            }
-            Err(message) => {
-                let e = Error::internal(format!("recogniser inference: {message}"));
-                for item in batch.drain(..) {
-                    item.reply
-                        .lock()
-                        .expect("reply lock")
-                        .fill(item.slot, Err(e.clone()));
-                }
+            .queue_wait_seconds
+            .observe((started - item.queued_at).as_secs_f64());
+    }
+    let n = batch.len();
+    metrics.queued.dec_by(n as i64);
+    metrics.batch_size.observe(n as f64);
+    let result = model.infer(inputs, n);
+    metrics
+        .inference_seconds
+        .observe(started.elapsed().as_secs_f64());
+    stats
+        .batches
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    stats
+        .faces
+        .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+    let failed = |e: Error, batch: &mut Vec<Item>| {
+        for item in batch.drain(..) {
+            item.reply
+                .lock()
+                .expect("reply lock")
+                .fill(item.slot, Err(e.clone()));
+        }
+    };
+    match result {
+        Ok(outputs) if outputs.len() == n * settings.dimension => {
+            for (item, raw) in batch
+                .drain(..)
+                .zip(outputs.chunks_exact(settings.dimension))
+            {
+                item.reply
+                    .lock()
+                    .expect("reply lock")
+                    .fill(item.slot, Ok(l2_normalise(raw)));
             }
         }
+        Ok(outputs) => failed(
+            Error::internal(format!(
+                "model returned {} values for {n} faces of dimension {}",
+                outputs.len(),
+                settings.dimension
+            )),
+            batch,
+        ),
+        Err(message) => failed(
+            Error::internal(format!("recogniser inference: {message}")),
+            batch,
+        ),
     }
 }
 
@@ -319,6 +387,7 @@ mod tests {
             queue_capacity: 64,
             dimension: 2,
             input_len: 3,
+            bulk_nice: 0,
         }
     }
 
@@ -407,6 +476,85 @@ mod tests {
             .await
             .unwrap();
         assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    /// Blocks every batch until the test lets it go; records each face's
+    /// first value and the niceness of the thread that embedded it.
+    struct Gated {
+        gate: Arc<(Mutex<bool>, std::sync::Condvar)>,
+        seen: Arc<Mutex<Vec<(f32, Option<i32>)>>>,
+    }
+
+    impl Model for Gated {
+        fn infer(&mut self, inputs: &[f32], _batch: usize) -> Result<Vec<f32>, String> {
+            let nice = facepass_inference::priority::thread_nice(
+                facepass_inference::priority::this_thread_id(),
+            );
+            self.seen
+                .lock()
+                .unwrap()
+                .extend(inputs.chunks(3).map(|c| (c[0], nice)));
+            let (open, changed) = &*self.gate;
+            let mut open = open.lock().unwrap();
+            while !*open {
+                open = changed.wait(open).unwrap();
+            }
+            Ok(inputs.chunks(3).flat_map(|c| [c[0], 1.0]).collect())
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_interactive_face_has_a_thread_of_its_own_at_full_priority() {
+        let closed = || Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+        let (bulk_gate, bulk_seen) = (closed(), Arc::new(Mutex::new(Vec::new())));
+        let (own_gate, own_seen) = (closed(), Arc::new(Mutex::new(Vec::new())));
+        // The interactive model never blocks.
+        *own_gate.0.lock().unwrap() = true;
+        let batcher = Arc::new(Batcher::start_with(
+            vec![Gated {
+                gate: bulk_gate.clone(),
+                seen: bulk_seen.clone(),
+            }],
+            Some(Gated {
+                gate: own_gate,
+                seen: own_seen.clone(),
+            }),
+            Settings {
+                bulk_nice: 10,
+                ..settings()
+            },
+        ));
+        // A bulk batch is running (and held), more faces wait behind it.
+        let bulk = {
+            let batcher = Arc::clone(&batcher);
+            tokio::spawn(async move {
+                let inputs: Vec<Vec<f32>> = (1..=20).map(|i| vec![i as f32, 0.0, 0.0]).collect();
+                batcher.embed(inputs).await.unwrap()
+            })
+        };
+        while bulk_seen.lock().unwrap().is_empty() {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        // The selfie is answered while the bulk batch still runs.
+        let selfie = batcher
+            .embed_with(vec![vec![-1.0, 0.0, 0.0]], true)
+            .await
+            .unwrap();
+        assert_eq!(selfie.len(), 1);
+        assert!(!bulk.is_finished());
+        assert_eq!(*own_seen.lock().unwrap(), vec![(-1.0, Some(0))]);
+        {
+            let (open, changed) = &*bulk_gate;
+            *open.lock().unwrap() = true;
+            changed.notify_all();
+        }
+        assert_eq!(bulk.await.unwrap().len(), 20);
+        let bulk_seen = bulk_seen.lock().unwrap();
+        assert_eq!(bulk_seen.len(), 20, "the selfie never reached a bulk batch");
+        assert!(
+            bulk_seen.iter().all(|&(_, nice)| nice == Some(10)),
+            "bulk batches run lowered: {bulk_seen:?}"
+        );
     }
 
     #[test]

@@ -64,6 +64,18 @@ pub struct BatchingConfig {
     pub workers: usize,
     /// Faces that may wait for a worker before requests are refused.
     pub queue_capacity: usize,
+    /// One more session, on an inference thread of its own at the
+    /// process's CPU priority, for interactive faces only (a guest's
+    /// selfie): they never wait for a bulk batch to end. It costs that
+    /// session's memory (about the model file's size). Off: interactive
+    /// faces go first into the workers' next batch.
+    pub interactive_worker: bool,
+    /// The CPU niceness (0..=19) of the workers' threads and their
+    /// sessions' thread pools, which embed the faces of photos being
+    /// indexed: 10 (the default) lets a selfie's detection and embedding,
+    /// at the process's priority, take the cores while they run. 0 turns
+    /// it off.
+    pub bulk_nice: i32,
 }
 
 impl Default for RecogniserModelConfig {
@@ -91,6 +103,8 @@ impl Default for BatchingConfig {
             max_wait_us: 2_000,
             workers: 1,
             queue_capacity: 4_096,
+            interactive_worker: true,
+            bulk_nice: 10,
         }
     }
 }
@@ -130,6 +144,9 @@ impl Validate for EmbedderConfig {
         }
         if self.batching.max_batch == 0 || self.batching.workers == 0 {
             problems.push("batching.max_batch and batching.workers must be at least 1".into());
+        }
+        if !(0..=19).contains(&self.batching.bulk_nice) {
+            problems.push("batching.bulk_nice must be within 0 and 19".into());
         }
         if self.batching.queue_capacity < self.max_faces_per_request {
             problems.push("batching.queue_capacity must hold at least one full request".into());

@@ -26,36 +26,50 @@ pub fn start_batcher(
 ) -> Result<batcher::Batcher, facepass_inference::ModelError> {
     let env = facepass_inference::environment(&config.ort, env_dylib)?;
     let check = model::model_check(config);
-    let models = (0..config.batching.workers)
-        .map(|_| {
-            facepass_inference::load_session(
-                env,
-                &check,
-                config.ort.intra_threads,
-                &config.ort.provider,
-            )
-            .map(|session| model::ArcFace {
-                session,
-                fixed_batch: config.model.fixed_batch,
-                dimension: config.model.dimension,
-            })
+    let arcface = |spinning: bool| {
+        facepass_inference::load_session_spinning(
+            env,
+            &check,
+            config.ort.intra_threads,
+            &config.ort.provider,
+            spinning,
+        )
+        .map(|session| model::ArcFace {
+            session,
+            fixed_batch: config.model.fixed_batch,
+            dimension: config.model.dimension,
         })
-        .collect::<Result<Vec<_>, _>>()?;
+    };
+    // Built on a lowered thread: their thread pools run lowered too.
+    let models = facepass_inference::priority::on_lowered_thread(config.batching.bulk_nice, || {
+        (0..config.batching.workers)
+            .map(|_| arcface(true))
+            .collect::<Result<Vec<_>, _>>()
+    })?;
+    // Its threads sleep between selfies rather than spin beside the bulk.
+    let interactive = if config.batching.interactive_worker {
+        Some(arcface(false)?)
+    } else {
+        None
+    };
     tracing::info!(
         model = %config.model.name,
         path = %config.model.path,
         workers = config.batching.workers,
+        interactive_worker = config.batching.interactive_worker,
         max_batch = config.batching.max_batch,
         "recogniser model loaded"
     );
-    Ok(batcher::Batcher::start(
+    Ok(batcher::Batcher::start_with(
         models,
+        interactive,
         batcher::Settings {
             max_batch: config.batching.max_batch,
             max_wait: Duration::from_micros(config.batching.max_wait_us),
             queue_capacity: config.batching.queue_capacity,
             dimension: config.model.dimension,
             input_len: 3 * model::CROP * model::CROP,
+            bulk_nice: config.batching.bulk_nice,
         },
     ))
 }
@@ -146,19 +160,28 @@ pub async fn probe(
     let started = std::time::Instant::now();
     let grey = vec![128u8; model::CROP * model::CROP * 3];
     let input = model::preprocess(&grey, config.model.input_mean, config.model.input_std);
-    let embedded = tokio::time::timeout(Duration::from_secs(10), batcher.embed(vec![input]))
+    // Both lanes: the bulk workers' and the interactive thread's (when
+    // there is one, its session's first inference is paid here, not by a
+    // guest).
+    for interactive in [false, true] {
+        let embedded = tokio::time::timeout(
+            Duration::from_secs(10),
+            batcher.embed_with(vec![input.clone()], interactive),
+        )
         .await
         .map_err(|_| "no embedding within 10 s".to_string())?
         .map_err(|e| e.message)?;
-    match embedded.first() {
-        Some(v) if v.len() == config.model.dimension && v.iter().all(|x| x.is_finite()) => {
-            Ok(started.elapsed())
+        match embedded.first() {
+            Some(v) if v.len() == config.model.dimension && v.iter().all(|x| x.is_finite()) => {}
+            Some(v) => {
+                return Err(format!(
+                    "the model made a {}-value embedding (expected {} finite values)",
+                    v.len(),
+                    config.model.dimension
+                ))
+            }
+            None => return Err("the model made no embedding".into()),
         }
-        Some(v) => Err(format!(
-            "the model made a {}-value embedding (expected {} finite values)",
-            v.len(),
-            config.model.dimension
-        )),
-        None => Err("the model made no embedding".into()),
     }
+    Ok(started.elapsed())
 }

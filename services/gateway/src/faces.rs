@@ -310,6 +310,7 @@ impl Gateway {
             // Faces only: the query is in the event's own model.
             None => self.event_model(event).await?,
         };
+        let started = std::time::Instant::now();
         let response = self
             .peers
             .search
@@ -324,6 +325,7 @@ impl Gateway {
                 matches_only: tiers == Tiers::MatchOnly,
             })
             .await;
+        facepass_analysis::metrics::selfie_stage("search", started);
         let hits = match response {
             Ok(r) => r.into_inner().hits,
             // The store has no faces of the event yet: nobody is in it. (A

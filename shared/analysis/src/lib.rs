@@ -16,6 +16,7 @@
 //! if the embedder starts answering with another pack (a rolling upgrade),
 //! the call fails as retryable and the identity is resolved again.
 
+pub mod metrics;
 mod policy;
 
 use std::sync::{Arc, Mutex};
@@ -321,9 +322,11 @@ impl FaceAnalysis {
         if selfie.is_empty() {
             return Err(Error::invalid("selfie is empty"));
         }
+        let started = std::time::Instant::now();
         let detection = self
             .detect(ImageSource::Bytes(selfie), det::DetectMode::Selfie, &[])
             .await?;
+        metrics::selfie_stage("detect", started);
         let face = detection.faces.into_iter().next().ok_or_else(|| {
             Error::new(
                 ErrorCode::NoFace,
@@ -335,7 +338,9 @@ impl FaceAnalysis {
             return Err(Error::new(ErrorCode::SelfieUnusable, advice.join("; ")));
         }
         let DetectedFace { face, issues, crop } = face;
+        let started = std::time::Instant::now();
         let (embeddings, _) = self.embed(vec![crop], true).await?;
+        metrics::selfie_stage("embed", started);
         let embedding = embeddings
             .into_iter()
             .next()

@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 pub use ort;
 
 pub mod pack;
+pub mod priority;
 
 /// The `[ort]` section of the detector's and embedder's configs.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -176,6 +177,20 @@ pub fn load_session(
     intra_threads: usize,
     provider: &str,
 ) -> Result<Session, ModelError> {
+    load_session_spinning(env, check, intra_threads, provider, true)
+}
+
+/// [`load_session`]; with `spinning` false the session's threads sleep as
+/// soon as an inference ends instead of spinning a while for the next one
+/// (ONNX Runtime's default): for a session that runs now and then (a
+/// guest's selfie) beside others that have the cores the rest of the time.
+pub fn load_session_spinning(
+    env: &Environment,
+    check: &ModelCheck,
+    intra_threads: usize,
+    provider: &str,
+    spinning: bool,
+) -> Result<Session, ModelError> {
     let path = check.path.display().to_string();
     if !check.path.is_file() {
         return Err(ModelError::Missing {
@@ -207,6 +222,11 @@ pub fn load_session(
     if intra_threads > 0 {
         builder = builder
             .with_intra_threads(intra_threads)
+            .map_err(|e| invalid(e.to_string()))?;
+    }
+    if !spinning {
+        builder = builder
+            .with_intra_op_spinning(false)
             .map_err(|e| invalid(e.to_string()))?;
     }
     if provider == "cuda" {
