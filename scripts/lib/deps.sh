@@ -15,8 +15,9 @@
 # What "everything" is:
 #   rust      cargo on PATH (or in ~/.cargo/bin); it cannot be installed offline
 #   apt       postgresql-15, postgresql-server-dev-15, rabbitmq-server, build-essential,
-#             dpkg-dev, ca-certificates, libheif1 (HEIC/AVIF, loaded by the detector at run
-#             time); python3-venv only if `python3 -m venv` fails;
+#             dpkg-dev, ca-certificates, libheif1 (HEIC/AVIF) and libturbojpeg0
+#             (reduced-scale JPEG decoding), both loaded by the detector at run
+#             time; python3-venv only if `python3 -m venv` fails;
 #             nodejs+npm only if npm is missing
 #   services  PostgreSQL 15 on 127.0.0.1:5432 (local TCP trust auth) and RabbitMQ on
 #             127.0.0.1:5672 are up; databases facepass and facepass_test exist
@@ -259,7 +260,7 @@ facepass_ensure_apt() (
     local p
     for p in postgresql-${FACEPASS_PG_MAJOR} postgresql-client-${FACEPASS_PG_MAJOR} \
         postgresql-server-dev-${FACEPASS_PG_MAJOR} rabbitmq-server build-essential dpkg-dev \
-        ca-certificates libheif1 openssl curl; do
+        ca-certificates libheif1 libturbojpeg0 openssl curl; do
         _fp_pkg_installed "$p" || missing+=("$p")
     done
     # npm: only when missing (here it may come from nodesource's nodejs, which bundles it).

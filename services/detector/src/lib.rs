@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod preview;
 pub mod scrfd;
 pub mod service;
+pub mod turbo;
 pub mod vision;
 
 use std::sync::Arc;
@@ -59,6 +60,13 @@ pub async fn run(
         Err(why) => tracing::warn!(
             %why,
             "HEIC/HEIF and AVIF photos will be refused with IMAGE_UNDECODABLE: install libheif1"
+        ),
+    }
+    match turbo::status() {
+        Ok(()) => tracing::info!("reduced-scale JPEG decoding by libjpeg-turbo"),
+        Err(why) => tracing::warn!(
+            %why,
+            "reduced-scale JPEG decoding falls back to jpeg-decoder, about half as fast: install libturbojpeg0"
         ),
     }
     let storage = Arc::new(storage::open(&config.storage_root, &config.s3, false)?);
