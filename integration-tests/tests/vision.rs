@@ -422,7 +422,10 @@ async fn reduced_decode_keeps_faces_boxes_and_crops() {
         c.reduced_decode = true;
         c.fine_pass = FinePass::Always;
     });
-    let full = detector_with(|c| c.fine_pass = FinePass::Always);
+    let full = detector_with(|c| {
+        c.reduced_decode = false;
+        c.fine_pass = FinePass::Always;
+    });
     // 300 px faces are 150 px at 1/2 (crops from the reduced image); 150 px
     // faces are 75 px there (crops re-read from the full image).
     for size in [300u32, 150] {

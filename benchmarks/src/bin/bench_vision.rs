@@ -56,12 +56,21 @@ struct Args {
     /// The INT8 variant of MODEL_DIR (tools/models/quantize.py): adds the
     /// fast tier's row, the defaults with photos in flight on that pack.
     fast_models: Option<String>,
+    /// Runs only the rows (and sections) whose label holds this text:
+    /// `in flight`, `decode`, `grpc`, `raw`, `embedding`... (all when unset).
+    only: Option<String>,
+}
+
+impl Args {
+    fn wants(&self, label: &str) -> bool {
+        self.only.as_ref().is_none_or(|o| label.contains(o.as_str()))
+    }
 }
 
 fn parse_args() -> anyhow::Result<Args> {
     let mut it = std::env::args().skip(1);
     let models = it.next().context(
-        "usage: MODEL_DIR PHOTO_DIR [--threads T] [--repeat R] [--provider cpu|cuda] [--fast-models INT8_PACK] [--out JSON]",
+        "usage: MODEL_DIR PHOTO_DIR [--threads T] [--repeat R] [--provider cpu|cuda] [--fast-models INT8_PACK] [--only TEXT] [--out JSON]",
     )?;
     let photos = it.next().context("PHOTO_DIR is required")?;
     let mut args = Args {
@@ -72,6 +81,7 @@ fn parse_args() -> anyhow::Result<Args> {
         out: None,
         provider: "cpu".into(),
         fast_models: None,
+        only: None,
     };
     while let Some(flag) = it.next() {
         let value = it.next().with_context(|| format!("{flag} needs a value"))?;
@@ -81,6 +91,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--provider" => args.provider = value,
             "--out" => args.out = Some(value),
             "--fast-models" => args.fast_models = Some(value),
+            "--only" => args.only = Some(value),
             other => anyhow::bail!("unknown flag {other}"),
         }
     }
@@ -245,6 +256,9 @@ async fn main() -> anyhow::Result<()> {
             false,
         ),
     ] {
+        if !args.wants(label) {
+            continue;
+        }
         let mut config = det_config_full(fine, reduced, always);
         if square {
             config.first_pass_canvas = Canvas::Square;
@@ -280,6 +294,13 @@ async fn main() -> anyhow::Result<()> {
         let t = args.threads;
         // Defaults: the services' own detector settings (small-face pass
         // `auto`); parity: insightface's single pass.
+        // (label, workers, threads, decode ahead, in flight, fine pass side,
+        // reduced decode, pack)
+        let other_decode = if defaults.reduced_decode {
+            "full decode"
+        } else {
+            "reduced decode"
+        };
         let mut shapes = vec![
             (
                 format!("in-process ({t} in flight x 1 thread, defaults)"),
@@ -288,6 +309,17 @@ async fn main() -> anyhow::Result<()> {
                 0,
                 t,
                 defaults.fine_pass_side,
+                defaults.reduced_decode,
+                None,
+            ),
+            (
+                format!("in-process ({t} in flight x 1 thread, defaults but {other_decode})"),
+                t,
+                1,
+                0,
+                t,
+                defaults.fine_pass_side,
+                !defaults.reduced_decode,
                 None,
             ),
             (
@@ -297,6 +329,7 @@ async fn main() -> anyhow::Result<()> {
                 0,
                 t,
                 0,
+                false,
                 None,
             ),
             (
@@ -306,6 +339,7 @@ async fn main() -> anyhow::Result<()> {
                 1,
                 2,
                 0,
+                false,
                 None,
             ),
         ];
@@ -318,11 +352,15 @@ async fn main() -> anyhow::Result<()> {
                 0,
                 t,
                 defaults.fine_pass_side,
+                defaults.reduced_decode,
                 Some(pack.clone()),
             ));
         }
-        for (label, workers, threads, ahead, flight, fine, pack) in shapes {
-            let mut dc = det_config(fine);
+        for (label, workers, threads, ahead, flight, fine, reduced, pack) in shapes {
+            if !args.wants(&label) {
+                continue;
+            }
+            let mut dc = det_config_with(fine, reduced);
             dc.workers = workers;
             dc.ort.intra_threads = threads;
             dc.decode_ahead = ahead;
@@ -378,18 +416,28 @@ async fn main() -> anyhow::Result<()> {
     }
 
     // --- JPEG decoding alone ---------------------------------------------------
-    {
+    if args.wants("decode") {
         let limits = det_config(0).limits;
         for class in classes(&photos) {
             let set: Vec<&Photo> = photos.iter().filter(|p| p.class == class).collect();
-            for (label, reduced) in [("decode full", false), ("decode 1/8 (DCT)", true)] {
+            // 1/2: what the defaults' passes need of a 24 MP photo (the small-
+            // face pass's 1920); 1/8 what the first pass alone would.
+            for (label, long_side) in [
+                ("decode full", 0u32),
+                ("decode 1/2 (DCT)", 1920),
+                ("decode 1/8 (DCT)", 640),
+            ] {
                 let mut runs = Vec::new();
                 for _ in 0..args.repeat {
                     let start = Instant::now();
                     for photo in &set {
-                        if reduced {
-                            facepass_detector::decode::decode_reduced(&photo.bytes, &limits, 640)
-                                .context("no reduced decode")?;
+                        if long_side > 0 {
+                            facepass_detector::decode::decode_reduced(
+                                &photo.bytes,
+                                &limits,
+                                long_side,
+                            )
+                            .context("no reduced decode")?;
                         } else {
                             facepass_detector::decode::decode_rgb(&photo.bytes, &limits)
                                 .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -403,7 +451,7 @@ async fn main() -> anyhow::Result<()> {
     }
 
     // --- through gRPC: detector and embedder servers on loopback -------------
-    {
+    if args.wants("gRPC") {
         let shutdown = facepass_server::Shutdown::new();
         let det_server =
             facepass_server::GrpcServer::bind(&facepass_server::GrpcServerConfig::default())
@@ -462,7 +510,7 @@ async fn main() -> anyhow::Result<()> {
     }
 
     // --- raw ONNX Runtime inference alone (the floor) --------------------------
-    {
+    if args.wants("raw") {
         let env = facepass_inference::environment(&Default::default(), Some(&dylib))?;
         let dc = det_config(0);
         let rc = rec_config(default_batch);
@@ -521,7 +569,7 @@ async fn main() -> anyhow::Result<()> {
     }
 
     // --- embedding: one face at a time against dynamic batching -------------
-    {
+    if args.wants("embedding") {
         let crops: Vec<Vec<f32>> = {
             let detector = FaceDetector::load(&det_config(0), Some(&dylib))?;
             let detector = Arc::new(detector);
