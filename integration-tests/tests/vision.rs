@@ -904,7 +904,12 @@ async fn the_embedders_bulk_threads_run_lowered() {
     batcher.embed_with(vec![input], true).await.unwrap();
     let mut by_name: Vec<(String, i32)> = Vec::new();
     for entry in std::fs::read_dir("/proc/self/task").unwrap() {
-        let tid: u32 = entry.unwrap().file_name().to_string_lossy().parse().unwrap();
+        let tid: u32 = entry
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .parse()
+            .unwrap();
         let name = std::fs::read_to_string(format!("/proc/self/task/{tid}/comm"))
             .unwrap_or_default()
             .trim()
@@ -924,4 +929,3 @@ async fn the_embedders_bulk_threads_run_lowered() {
         assert!(lowered >= 2, "only {lowered} lowered threads: {by_name:?}");
     }
 }
-

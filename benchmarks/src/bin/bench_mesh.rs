@@ -895,9 +895,16 @@ async fn selfie_stages(cluster: &Cluster) -> BTreeMap<&'static str, (f64, f64)> 
     let mut stages = BTreeMap::new();
     for stage in ["detect", "embed", "search"] {
         let labels = [("stage", stage)];
-        let sum = facepass_integration_tests::prom::sum(&text, "facepass_selfie_stage_seconds_sum", &labels);
-        let count =
-            facepass_integration_tests::prom::sum(&text, "facepass_selfie_stage_seconds_count", &labels);
+        let sum = facepass_integration_tests::prom::sum(
+            &text,
+            "facepass_selfie_stage_seconds_sum",
+            &labels,
+        );
+        let count = facepass_integration_tests::prom::sum(
+            &text,
+            "facepass_selfie_stage_seconds_count",
+            &labels,
+        );
         if let (Some(sum), Some(count)) = (sum, count) {
             stages.insert(stage, (sum, count));
         }

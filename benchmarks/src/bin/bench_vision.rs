@@ -63,7 +63,9 @@ struct Args {
 
 impl Args {
     fn wants(&self, label: &str) -> bool {
-        self.only.as_ref().is_none_or(|o| label.contains(o.as_str()))
+        self.only
+            .as_ref()
+            .is_none_or(|o| label.contains(o.as_str()))
     }
 }
 

@@ -303,7 +303,8 @@ impl Validate for DetectorConfig {
         if self.selfie.detect_side != 0
             && (self.selfie.detect_side < 128 || !self.selfie.detect_side.is_multiple_of(32))
         {
-            problems.push("selfie.detect_side must be 0 or a multiple of 32 of at least 128".into());
+            problems
+                .push("selfie.detect_side must be 0 or a multiple of 32 of at least 128".into());
         }
         if !(0..=19).contains(&self.photo_nice) {
             problems.push("photo_nice must be within 0 and 19".into());

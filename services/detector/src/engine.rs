@@ -253,19 +253,18 @@ impl FaceDetector {
         let check = model_check(config);
         // Photo sessions are built on a lowered thread, so that their
         // intra-op threads (when `ort.intra_threads` > 1) run lowered too.
-        let sessions =
-            facepass_inference::priority::on_lowered_thread(config.photo_nice, || {
-                (0..config.workers)
-                    .map(|_| {
-                        facepass_inference::load_session(
-                            env,
-                            &check,
-                            config.ort.intra_threads,
-                            &config.ort.provider,
-                        )
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-            })?;
+        let sessions = facepass_inference::priority::on_lowered_thread(config.photo_nice, || {
+            (0..config.workers)
+                .map(|_| {
+                    facepass_inference::load_session(
+                        env,
+                        &check,
+                        config.ort.intra_threads,
+                        &config.ort.provider,
+                    )
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })?;
         let selfie_sessions = (0..config.selfie.sessions)
             .map(|_| {
                 facepass_inference::load_session_spinning(
@@ -388,10 +387,28 @@ impl FaceDetector {
                 .fine_pass_side
                 .max(self.config.model.input_size)
                 .max(previews.iter().copied().max().unwrap_or(0));
+            let metrics = crate::metrics::get();
+            let started = std::time::Instant::now();
             if let Some(reduced) = crate::decode::decode_reduced(bytes, &self.config.limits, needed)
             {
+                metrics
+                    .decode_seconds
+                    .observe(started.elapsed().as_secs_f64());
+                // Detection, with the full decode of a face too narrow
+                // for its crop when there is one.
+                let started = std::time::Instant::now();
                 let mut faces = self.detect_reduced(bytes, &reduced)?;
+                metrics
+                    .detect_seconds
+                    .get_or_create(&crate::metrics::ModeLabels { mode: "photo" })
+                    .observe(started.elapsed().as_secs_f64());
+                let started = std::time::Instant::now();
                 faces.previews = crate::preview::render(&reduced.image, previews)?;
+                if !previews.is_empty() {
+                    metrics
+                        .preview_seconds
+                        .observe(started.elapsed().as_secs_f64());
+                }
                 return Ok(faces);
             }
         }
@@ -461,7 +478,8 @@ impl FaceDetector {
         let started = std::time::Instant::now();
         // No shrunk retries here: a selfie without a face at this scale is
         // looked at again, in full, with them.
-        let Some(SelfieSeen { mut main, rivals }) = self.find_selfie(&reduced.image, side, false)?
+        let Some(SelfieSeen { mut main, rivals }) =
+            self.find_selfie(&reduced.image, side, false)?
         else {
             return Ok(None);
         };

@@ -41,11 +41,12 @@ pub fn start_batcher(
         })
     };
     // Built on a lowered thread: their thread pools run lowered too.
-    let models = facepass_inference::priority::on_lowered_thread(config.batching.bulk_nice, || {
-        (0..config.batching.workers)
-            .map(|_| arcface(true))
-            .collect::<Result<Vec<_>, _>>()
-    })?;
+    let models =
+        facepass_inference::priority::on_lowered_thread(config.batching.bulk_nice, || {
+            (0..config.batching.workers)
+                .map(|_| arcface(true))
+                .collect::<Result<Vec<_>, _>>()
+        })?;
     // Its threads sleep between selfies rather than spin beside the bulk.
     let interactive = if config.batching.interactive_worker {
         Some(arcface(false)?)
