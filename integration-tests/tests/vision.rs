@@ -723,36 +723,51 @@ async fn phone_selfies_are_read_at_reduced_scale_when_the_face_is_large() {
         c.selfie.detect_side = 0;
     });
     for (side, scale) in [(1000u32, 0.25f32), (300, 0.25)] {
-        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(side as u64);
-        let mut image = facepass_synth::background(&mut rng, 4032, 3024);
-        let face = Face {
-            identity: 4,
-            x: 1500,
-            y: 1000,
-            size: side,
-        };
-        facepass_synth::draw_face(&mut image, &face);
-        let bytes: bytes::Bytes = facepass_synth::encode_jpeg(&image, 90).into();
-        let a = reduced.detect(bytes.clone(), Mode::Selfie).await.unwrap();
-        let b = full.detect(bytes, Mode::Selfie).await.unwrap();
-        assert_eq!(a.decode_scale, scale, "{side} px face");
-        assert_eq!((a.width, a.height), (4032, 3024));
-        assert_eq!((a.faces.len(), b.faces.len()), (1, 1), "{side} px face");
-        let (fa, fb) = (&a.faces[0], &b.faces[0]);
-        assert_eq!(fa.issues, fb.issues, "{side} px face");
-        assert!(fa.issues.is_empty(), "{:?}", fa.issues);
-        let boxes = (0..4)
-            .map(|i| (fa.detection.bbox[i] - fb.detection.bbox[i]).abs())
-            .fold(0f32, f32::max);
-        let mad = mean_abs_diff(&fa.crop, &fb.crop);
-        println!("{side} px selfie face at scale {scale}: box within {boxes:.1} px of the full decode's, crop MAD {mad:.2}");
         // 1 % of the face's side.
-        assert!(
-            boxes <= side as f32 / 100.0,
-            "{side} px: box off by {boxes} px"
-        );
-        assert!(mad < 8.0, "{side} px: crops differ by {mad} grey levels");
+        compare_selfies(&reduced, &full, side, side as u64, scale, 100.0).await;
     }
+}
+
+/// A 12 MP phone selfie (4032x3024 JPEG) with one `side` px face, seen by
+/// `a` and by the reference `b`: `a` detects it at `scale`, both find the
+/// same face with the same (no) verdicts, the boxes within `side /
+/// box_fraction` px and the aligned crops within 8 grey levels.
+async fn compare_selfies(
+    a: &Arc<FaceDetector>,
+    b: &Arc<FaceDetector>,
+    side: u32,
+    seed: u64,
+    scale: f32,
+    box_fraction: f32,
+) {
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed);
+    let mut image = facepass_synth::background(&mut rng, 4032, 3024);
+    let face = Face {
+        identity: 4,
+        x: 1500,
+        y: 1000,
+        size: side,
+    };
+    facepass_synth::draw_face(&mut image, &face);
+    let bytes: bytes::Bytes = facepass_synth::encode_jpeg(&image, 90).into();
+    let a = a.detect(bytes.clone(), Mode::Selfie).await.unwrap();
+    let b = b.detect(bytes, Mode::Selfie).await.unwrap();
+    assert_eq!((a.width, a.height), (4032, 3024));
+    assert_eq!((a.faces.len(), b.faces.len()), (1, 1), "{side} px face");
+    assert_eq!(a.decode_scale, scale, "{side} px face");
+    let (fa, fb) = (&a.faces[0], &b.faces[0]);
+    assert_eq!(fa.issues, fb.issues, "{side} px face");
+    assert!(fa.issues.is_empty(), "{:?}", fa.issues);
+    let boxes = (0..4)
+        .map(|i| (fa.detection.bbox[i] - fb.detection.bbox[i]).abs())
+        .fold(0f32, f32::max);
+    let mad = mean_abs_diff(&fa.crop, &fb.crop);
+    println!("{side} px selfie face detected at scale {scale}: box within {boxes:.1} px of the reference's, crop MAD {mad:.2}");
+    assert!(
+        boxes <= side as f32 / box_fraction,
+        "{side} px: box off by {boxes} px"
+    );
+    assert!(mad < 8.0, "{side} px: crops differ by {mad} grey levels");
 }
 
 /// The defaults (`detect_side` 320, reduced decoding): a 12 MP selfie is
@@ -772,36 +787,18 @@ async fn a_selfie_is_found_on_a_small_canvas_first() {
         c.selfie.reduced_decode = false;
         c.selfie.detect_side = 0;
     });
-    // (face side in the 4032 px frame, scale it is detected at, its crop's)
+    // (face side in the 4032 px frame, scale it is detected at)
     for (side, detected_at) in [(1000u32, 0.125f32), (500, 0.125), (150, 0.25)] {
-        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(side as u64 + 7);
-        let mut image = facepass_synth::background(&mut rng, 4032, 3024);
-        let face = Face {
-            identity: 4,
-            x: 1500,
-            y: 1000,
-            size: side,
-        };
-        facepass_synth::draw_face(&mut image, &face);
-        let bytes: bytes::Bytes = facepass_synth::encode_jpeg(&image, 90).into();
-        let a = cascade.detect(bytes.clone(), Mode::Selfie).await.unwrap();
-        let b = one_pass.detect(bytes, Mode::Selfie).await.unwrap();
-        assert_eq!((a.width, a.height), (4032, 3024));
-        assert_eq!((a.faces.len(), b.faces.len()), (1, 1), "{side} px face");
-        assert_eq!(a.decode_scale, detected_at, "{side} px face");
-        let (fa, fb) = (&a.faces[0], &b.faces[0]);
-        assert_eq!(fa.issues, fb.issues, "{side} px face");
-        assert!(fa.issues.is_empty(), "{:?}", fa.issues);
-        let boxes = (0..4)
-            .map(|i| (fa.detection.bbox[i] - fb.detection.bbox[i]).abs())
-            .fold(0f32, f32::max);
-        let mad = mean_abs_diff(&fa.crop, &fb.crop);
-        println!("{side} px selfie face detected at scale {detected_at}: box within {boxes:.1} px of the one 640 pass's, crop MAD {mad:.2}");
-        assert!(
-            boxes <= side as f32 / 40.0,
-            "{side} px: box off by {boxes} px"
-        );
-        assert!(mad < 8.0, "{side} px: crops differ by {mad} grey levels");
+        // 2.5 % of the face's side.
+        compare_selfies(
+            &cascade,
+            &one_pass,
+            side,
+            side as u64 + 7,
+            detected_at,
+            40.0,
+        )
+        .await;
     }
 }
 

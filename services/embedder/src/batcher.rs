@@ -478,11 +478,13 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(5));
     }
 
-    /// Blocks every batch until the test lets it go; records each face's
-    /// first value and the niceness of the thread that embedded it.
+    /// Each face's first value and the niceness of the thread that embedded it.
+    type Seen = Arc<Mutex<Vec<(f32, Option<i32>)>>>;
+
+    /// Blocks every batch until the test lets it go; records what it embeds.
     struct Gated {
         gate: Arc<(Mutex<bool>, std::sync::Condvar)>,
-        seen: Arc<Mutex<Vec<(f32, Option<i32>)>>>,
+        seen: Seen,
     }
 
     impl Model for Gated {
