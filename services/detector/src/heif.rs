@@ -128,7 +128,9 @@ fn load(path: &str) -> Result<Api, String> {
     })
 }
 
-unsafe fn symbol<T: Copy>(
+/// The function `name` of `library` (loaded from `path`, for the error),
+/// shared with [`crate::turbo`].
+pub(crate) unsafe fn symbol<T: Copy>(
     library: &libloading::Library,
     path: &str,
     name: &str,

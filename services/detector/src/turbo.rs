@@ -61,9 +61,7 @@ fn load(path: &str) -> Result<Api, String> {
             // SAFETY: the signatures above are TurboJPEG 2.x's (turbojpeg.h,
             // unchanged since 1.4 for these functions); the pointer stays
             // valid while `library` lives, as long as the `Api`.
-            let symbol =
-                unsafe { library.get($name.as_bytes()) }.map_err(|e| format!("{path}: {e}"))?;
-            *symbol
+            unsafe { crate::heif::symbol(&library, path, $name)? }
         }};
     }
     Ok(Api {
