@@ -8,6 +8,9 @@ Writes into OUT_DIR:
                        identity 1 (check_models.draw_face) 1000 px wide near the centre,
                        on make_photos.py's textured background
     selfie-12mp.heic   the same pixels as HEIC, quality 90 (pillow-heif: iPhones send HEIC)
+    selfie-page.jpg    the same selfie as the guest page sends it: scaled in the browser
+                       to 1280 px on its long side (web/src/lib/image.ts, SELFIE_MAX_SIDE),
+                       JPEG quality 90
     guest-photo.jpg    a 6000x4000 event photo with identity 1 (400 px) and two others:
                        the photo the guest must find, and the background indexing load
 
@@ -38,6 +41,8 @@ def main():
     bgr = cv2.cvtColor(selfie, cv2.COLOR_RGB2BGR)
     jpg = os.path.join(out, "selfie-12mp.jpg")
     cv2.imwrite(jpg, bgr, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    page = cv2.resize(bgr, (1280, 960), interpolation=cv2.INTER_AREA)
+    cv2.imwrite(os.path.join(out, "selfie-page.jpg"), page, [cv2.IMWRITE_JPEG_QUALITY, 90])
     import pillow_heif
 
     heif = pillow_heif.from_bytes(mode="RGB", size=(w, h), data=selfie.tobytes())

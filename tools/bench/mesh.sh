@@ -24,7 +24,7 @@ source scripts/env.sh
 # shellcheck source=tools/bench/inputs.sh
 source tools/bench/inputs.sh
 SELFIES="$OUT/selfies"
-if [[ ! -f "$SELFIES/selfie-12mp.heic" ]]; then
+if [[ ! -f "$SELFIES/selfie-page.jpg" ]]; then
     "$PY" -c 'import pillow_heif' 2>/dev/null || "$PY" -m pip install -q pillow-heif==1.1.1
     "$PY" tools/bench/make_selfies.py "$SELFIES"
 fi

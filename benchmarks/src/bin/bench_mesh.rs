@@ -8,7 +8,7 @@
 //!
 //! ```text
 //! facepass-bench-mesh indexing PACK PHOTO_DIR [--repeat R] [--copies C] [--idle N] [--backlog N] [--live N] [--out JSON]
-//! facepass-bench-mesh guests PACK SELFIE_DIR [--faces N] [--clients 1,8,32] [--requests N] [--formats jpeg,heic] [--out JSON]
+//! facepass-bench-mesh guests PACK SELFIE_DIR [--faces N] [--clients 1,8,32] [--requests N] [--idle-guests N] [--formats page,jpeg,heic] [--out JSON]
 //! ```
 //!
 //! `indexing`: photos/s from the first upload to the last `indexed` per
@@ -18,9 +18,12 @@
 //! bulk import of `--backlog` photos waits.
 //!
 //! `guests`: an event of `--faces` stored faces, indexing running beside
-//! it, and 12 MP selfies (JPEG and HEIC, `tools/bench/make_selfies.py`)
+//! it, and selfies (12 MP JPEG and HEIC as phones write them, and the 1280 px
+//! JPEG the guest page sends; `tools/bench/make_selfies.py`)
 //! sent to the guest search endpoint by 1, 8 and 32 guests at once:
-//! latency percentiles and every status seen. A shed selfie (429) is sent
+//! latency percentiles and every status seen, after `--idle-guests`
+//! selfies of each format from one guest with nothing indexing (the floor).
+//! A shed selfie (429) is sent
 //! again after its Retry-After, as the guest page does; each selfie's time
 //! from its first request to results is reported too.
 
@@ -272,6 +275,8 @@ struct Options {
     /// Selfie formats sent, among `jpeg` and `heic`.
     formats: Vec<String>,
     requests: usize,
+    /// Selfies sent one at a time before indexing starts beside them (0: none).
+    idle_guests: usize,
     out: Option<PathBuf>,
     env: Vec<(String, String)>,
     /// facepass-bench-vision's and python_concurrent.py's JSON of the same
@@ -294,8 +299,9 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
         live: 15,
         faces: 50_000,
         clients: vec![1, 8, 32],
-        formats: vec!["jpeg".into(), "heic".into()],
+        formats: vec!["page".into(), "jpeg".into(), "heic".into()],
         requests: 48,
+        idle_guests: 16,
         out: None,
         env: Vec::new(),
         compare: Vec::new(),
@@ -311,6 +317,7 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
             "--live" => o.live = value.parse()?,
             "--faces" => o.faces = value.parse()?,
             "--requests" => o.requests = value.parse()?,
+            "--idle-guests" => o.idle_guests = value.parse()?,
             "--clients" => {
                 o.clients = value
                     .split(',')
@@ -320,8 +327,10 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
             "--formats" => {
                 o.formats = value.split(',').map(str::to_string).collect();
                 ensure!(
-                    o.formats.iter().all(|f| f == "jpeg" || f == "heic"),
-                    "--formats takes jpeg, heic or both"
+                    o.formats
+                        .iter()
+                        .all(|f| ["jpeg", "heic", "page"].contains(&f.as_str())),
+                    "--formats takes a list of jpeg, heic and page"
                 );
             }
             "--out" => o.out = Some(PathBuf::from(value)),
@@ -608,16 +617,20 @@ async fn guests(o: &Options) -> anyhow::Result<Value> {
     .await?;
     let (event, token) = studio.create_event("Guests").await?;
     let studio_id = studio.id.clone();
-    let selfies: Vec<(String, bytes::Bytes)> = ["selfie-12mp.jpg", "selfie-12mp.heic"]
-        .iter()
-        .map(|f| -> anyhow::Result<_> {
-            let kind = if f.ends_with("heic") { "heic" } else { "jpeg" };
-            Ok((kind.to_string(), std::fs::read(o.dir.join(f))?.into()))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?
-        .into_iter()
-        .filter(|(kind, _)| o.formats.contains(kind))
-        .collect();
+    // `page`: the selfie as the guest page sends it, scaled to 1280 px in
+    // the browser (web/src/lib/image.ts); `jpeg` and `heic`: a phone's
+    // 12 MP file as it is, which Pixora or a page without that step sends.
+    let selfies: Vec<(String, bytes::Bytes)> = [
+        ("jpeg", "selfie-12mp.jpg"),
+        ("heic", "selfie-12mp.heic"),
+        ("page", "selfie-page.jpg"),
+    ]
+    .iter()
+    .filter(|(kind, _)| o.formats.iter().any(|f| f == kind))
+    .map(|(kind, f)| -> anyhow::Result<_> {
+        Ok((kind.to_string(), std::fs::read(o.dir.join(f))?.into()))
+    })
+    .collect::<anyhow::Result<Vec<_>>>()?;
     ensure!(!selfies.is_empty(), "no selfie format to send");
     let portrait = std::fs::read(o.dir.join("guest-photo.jpg"))?;
 
@@ -685,6 +698,35 @@ async fn guests(o: &Options) -> anyhow::Result<Value> {
         started.elapsed().as_secs_f64()
     );
 
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()?;
+    let url = format!(
+        "{}/api/v1/guest/{token}/search?consent=bench-policy",
+        cluster.gateway_http
+    );
+    // One check that the guest finds the photo they are in.
+    let response = http
+        .post(&url)
+        .header("x-forwarded-for", "10.9.0.1")
+        .body(selfies[0].1.clone())
+        .send()
+        .await?;
+    let status = response.status();
+    let body: Value = response.json().await?;
+    ensure!(status == 200, "search: {status} {body}");
+    let found = body["matches"].as_array().map(|m| m.len()).unwrap_or(0);
+    ensure!(found >= 1, "the guest's own photo was not found: {body}");
+    println!("a guest's selfie finds {found} photo(s) among {stored} stored faces");
+
+    // The floor: one guest at a time with nothing indexing beside it.
+    let mut rows = Vec::new();
+    if o.idle_guests > 0 {
+        for (kind, selfie) in &selfies {
+            rows.push(guest_row(&cluster, &http, &url, 1, o.idle_guests, kind, selfie, false).await?);
+        }
+    }
+
     // Indexing in the background: a bulk import keeps the detector and the
     // embedder busy while guests search.
     let (busy, _) = studio.create_event("Background").await?;
@@ -709,171 +751,9 @@ async fn guests(o: &Options) -> anyhow::Result<Value> {
         }
     });
 
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()?;
-    let url = format!(
-        "{}/api/v1/guest/{token}/search?consent=bench-policy",
-        cluster.gateway_http
-    );
-    // One check that the guest finds the photo they are in.
-    let response = http
-        .post(&url)
-        .header("x-forwarded-for", "10.9.0.1")
-        .body(selfies[0].1.clone())
-        .send()
-        .await?;
-    let status = response.status();
-    let body: Value = response.json().await?;
-    ensure!(status == 200, "search: {status} {body}");
-    let found = body["matches"].as_array().map(|m| m.len()).unwrap_or(0);
-    ensure!(found >= 1, "the guest's own photo was not found: {body}");
-    println!("a guest's selfie finds {found} photo(s) among {stored} stored faces");
-
-    let mut rows = Vec::new();
     for &clients in &o.clients {
         for (kind, selfie) in &selfies {
-            let per_client = (o.requests / clients).max(3);
-            let stages_before = selfie_stages(&cluster).await;
-            let results = Arc::new(Mutex::new(Vec::new()));
-            // Per selfie: first request to results, shed answers and the
-            // waits they asked for included (as the guest page does).
-            let to_result = Arc::new(Mutex::new(Vec::new()));
-            let started = Instant::now();
-            let tasks: Vec<_> = (0..clients)
-                .map(|c| {
-                    let (http, url, selfie, results, to_result) = (
-                        http.clone(),
-                        url.clone(),
-                        selfie.clone(),
-                        results.clone(),
-                        to_result.clone(),
-                    );
-                    tokio::spawn(async move {
-                        for r in 0..per_client {
-                            let first = Instant::now();
-                            for attempt in 0..=SHED_RETRIES {
-                                let t = Instant::now();
-                                let sent = http
-                                    .post(&url)
-                                    .header(
-                                        "x-forwarded-for",
-                                        format!("10.{}.{}.{}", c / 250, c % 250, r % 250 + 1),
-                                    )
-                                    .body(selfie.clone())
-                                    .send()
-                                    .await;
-                                let (outcome, wait) = match sent {
-                                    Ok(response) => {
-                                        let status = response.status().as_u16();
-                                        let wait = response
-                                            .headers()
-                                            .get("retry-after")
-                                            .and_then(|v| v.to_str().ok())
-                                            .and_then(|v| v.parse::<u64>().ok());
-                                        let _ = response.bytes().await;
-                                        ((status, wait.is_some()), wait)
-                                    }
-                                    Err(e) if e.is_timeout() => ((0, false), None),
-                                    Err(_) => ((1, false), None),
-                                };
-                                results
-                                    .lock()
-                                    .unwrap()
-                                    .push((outcome, t.elapsed().as_secs_f64()));
-                                if outcome.0 == 200 {
-                                    to_result
-                                        .lock()
-                                        .unwrap()
-                                        .push(first.elapsed().as_secs_f64());
-                                }
-                                // Shed: wait as told (the guest page's rule),
-                                // then send the selfie again.
-                                match wait {
-                                    Some(secs)
-                                        if outcome.0 == 429
-                                            && secs <= SHED_MAX_WAIT_S
-                                            && attempt < SHED_RETRIES =>
-                                    {
-                                        tokio::time::sleep(Duration::from_secs(secs)).await
-                                    }
-                                    _ => {
-                                        if outcome.0 == 429 {
-                                            // Given up: the guest pauses before the next selfie.
-                                            tokio::time::sleep(Duration::from_millis(200)).await;
-                                        }
-                                        break;
-                                    }
-                                }
-                            }
-                        }
-                    })
-                })
-                .collect();
-            for t in tasks {
-                t.await?;
-            }
-            let wall = started.elapsed().as_secs_f64();
-            // Where the wait went: each stage's mean over this row, as the
-            // gateway waited for it (facepass_selfie_stage_seconds).
-            let stages_after = selfie_stages(&cluster).await;
-            let stage_means: BTreeMap<&str, f64> = stages_after
-                .iter()
-                .filter_map(|(stage, &(sum, count))| {
-                    let (sum0, count0) = stages_before.get(stage).copied().unwrap_or((0.0, 0.0));
-                    (count > count0).then(|| (*stage, (sum - sum0) / (count - count0)))
-                })
-                .collect();
-            let results = results.lock().unwrap().clone();
-            let mut statuses: BTreeMap<String, usize> = BTreeMap::new();
-            for ((status, retry_after), _) in &results {
-                let name = match status {
-                    0 => "timeout".to_string(),
-                    1 => "connection error".to_string(),
-                    429 if !retry_after => "429 without Retry-After".to_string(),
-                    s => s.to_string(),
-                };
-                *statuses.entry(name).or_default() += 1;
-            }
-            let mut ok: Vec<f64> = results
-                .iter()
-                .filter(|((s, _), _)| *s == 200)
-                .map(|(_, t)| *t)
-                .collect();
-            let mut shed: Vec<f64> = results
-                .iter()
-                .filter(|((s, _), _)| *s == 429)
-                .map(|(_, t)| *t)
-                .collect();
-            let (ok_json, line) = latencies(&mut ok);
-            let (shed_json, shed_line) = latencies(&mut shed);
-            let mut to_result = to_result.lock().unwrap().clone();
-            // Selfies that never got results (shed on every try).
-            let abandoned = clients * per_client - to_result.len();
-            let (to_result_json, to_result_line) = latencies(&mut to_result);
-            let stage_line = stage_means
-                .iter()
-                .map(|(stage, mean)| format!("{stage} {:.0} ms", mean * 1e3))
-                .collect::<Vec<_>>()
-                .join(", ");
-            println!(
-                "guests {clients:>2} x {kind:<4}: 200s {line}; {:.1} searches/s; mean stages: {stage_line}; statuses {statuses:?}{}",
-                ok.len() as f64 / wall,
-                if shed.is_empty() {
-                    String::new()
-                } else {
-                    format!(
-                        "; 429 answered in {shed_line}; selfie to results, Retry-After honoured: {to_result_line}, {abandoned} given up"
-                    )
-                }
-            );
-            rows.push(
-                json!({"clients": clients, "selfie": kind, "bytes": selfie.len(),
-                "ok": ok_json, "shed": shed_json, "statuses": statuses,
-                "to_result": to_result_json, "given_up": abandoned,
-                "stage_means_s": stage_means,
-                "searches_per_s": ok.len() as f64 / wall}),
-            );
+            rows.push(guest_row(&cluster, &http, &url, clients, o.requests, kind, selfie, true).await?);
         }
     }
     background.abort();
@@ -884,6 +764,163 @@ async fn guests(o: &Options) -> anyhow::Result<Value> {
         "rows": rows,
         "event_counts": indexed_meanwhile,
     }))
+}
+
+/// One row of the guests benchmark: `clients` guests at once, each sending
+/// its share of `requests` selfies one after the other; latency percentiles,
+/// statuses and the mean of each stage over the row.
+#[allow(clippy::too_many_arguments)]
+async fn guest_row(
+    cluster: &Cluster,
+    http: &reqwest::Client,
+    url: &str,
+    clients: usize,
+    requests: usize,
+    kind: &str,
+    selfie: &bytes::Bytes,
+    indexing_beside: bool,
+) -> anyhow::Result<Value> {
+    let label = if indexing_beside { "" } else { " (idle)" };
+    let per_client = (requests / clients).max(3);
+    let stages_before = selfie_stages(&cluster).await;
+    let results = Arc::new(Mutex::new(Vec::new()));
+    // Per selfie: first request to results, shed answers and the
+    // waits they asked for included (as the guest page does).
+    let to_result = Arc::new(Mutex::new(Vec::new()));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|c| {
+            let (http, url, selfie, results, to_result) = (
+                http.clone(),
+                url.to_string(),
+                selfie.clone(),
+                results.clone(),
+                to_result.clone(),
+            );
+            tokio::spawn(async move {
+                for r in 0..per_client {
+                    let first = Instant::now();
+                    for attempt in 0..=SHED_RETRIES {
+                        let t = Instant::now();
+                        let sent = http
+                            .post(&url)
+                            .header(
+                                "x-forwarded-for",
+                                format!("10.{}.{}.{}", c / 250, c % 250, r % 250 + 1),
+                            )
+                            .body(selfie.clone())
+                            .send()
+                            .await;
+                        let (outcome, wait) = match sent {
+                            Ok(response) => {
+                                let status = response.status().as_u16();
+                                let wait = response
+                                    .headers()
+                                    .get("retry-after")
+                                    .and_then(|v| v.to_str().ok())
+                                    .and_then(|v| v.parse::<u64>().ok());
+                                let _ = response.bytes().await;
+                                ((status, wait.is_some()), wait)
+                            }
+                            Err(e) if e.is_timeout() => ((0, false), None),
+                            Err(_) => ((1, false), None),
+                        };
+                        results
+                            .lock()
+                            .unwrap()
+                            .push((outcome, t.elapsed().as_secs_f64()));
+                        if outcome.0 == 200 {
+                            to_result
+                                .lock()
+                                .unwrap()
+                                .push(first.elapsed().as_secs_f64());
+                        }
+                        // Shed: wait as told (the guest page's rule),
+                        // then send the selfie again.
+                        match wait {
+                            Some(secs)
+                                if outcome.0 == 429
+                                    && secs <= SHED_MAX_WAIT_S
+                                    && attempt < SHED_RETRIES =>
+                            {
+                                tokio::time::sleep(Duration::from_secs(secs)).await
+                            }
+                            _ => {
+                                if outcome.0 == 429 {
+                                    // Given up: the guest pauses before the next selfie.
+                                    tokio::time::sleep(Duration::from_millis(200)).await;
+                                }
+                                break;
+                            }
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await?;
+    }
+    let wall = started.elapsed().as_secs_f64();
+    // Where the wait went: each stage's mean over this row, as the
+    // gateway waited for it (facepass_selfie_stage_seconds).
+    let stages_after = selfie_stages(&cluster).await;
+    let stage_means: BTreeMap<&str, f64> = stages_after
+        .iter()
+        .filter_map(|(stage, &(sum, count))| {
+            let (sum0, count0) = stages_before.get(stage).copied().unwrap_or((0.0, 0.0));
+            (count > count0).then(|| (*stage, (sum - sum0) / (count - count0)))
+        })
+        .collect();
+    let results = results.lock().unwrap().clone();
+    let mut statuses: BTreeMap<String, usize> = BTreeMap::new();
+    for ((status, retry_after), _) in &results {
+        let name = match status {
+            0 => "timeout".to_string(),
+            1 => "connection error".to_string(),
+            429 if !retry_after => "429 without Retry-After".to_string(),
+            s => s.to_string(),
+        };
+        *statuses.entry(name).or_default() += 1;
+    }
+    let mut ok: Vec<f64> = results
+        .iter()
+        .filter(|((s, _), _)| *s == 200)
+        .map(|(_, t)| *t)
+        .collect();
+    let mut shed: Vec<f64> = results
+        .iter()
+        .filter(|((s, _), _)| *s == 429)
+        .map(|(_, t)| *t)
+        .collect();
+    let (ok_json, line) = latencies(&mut ok);
+    let (shed_json, shed_line) = latencies(&mut shed);
+    let mut to_result = to_result.lock().unwrap().clone();
+    // Selfies that never got results (shed on every try).
+    let abandoned = clients * per_client - to_result.len();
+    let (to_result_json, to_result_line) = latencies(&mut to_result);
+    let stage_line = stage_means
+        .iter()
+        .map(|(stage, mean)| format!("{stage} {:.0} ms", mean * 1e3))
+        .collect::<Vec<_>>()
+        .join(", ");
+    println!(
+        "guests {clients:>2} x {kind:<4}{label}: 200s {line}; {:.1} searches/s; mean stages: {stage_line}; statuses {statuses:?}{}",
+        ok.len() as f64 / wall,
+        if shed.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; 429 answered in {shed_line}; selfie to results, Retry-After honoured: {to_result_line}, {abandoned} given up"
+            )
+        }
+    );
+    Ok(json!({"clients": clients, "selfie": kind, "bytes": selfie.len(),
+        "indexing_beside": indexing_beside,
+        "ok": ok_json, "shed": shed_json, "statuses": statuses,
+        "to_result": to_result_json, "given_up": abandoned,
+        "stage_means_s": stage_means,
+        "searches_per_s": ok.len() as f64 / wall}))
 }
 
 /// The gateway's `facepass_selfie_stage_seconds` as (sum, count) by

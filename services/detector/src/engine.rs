@@ -276,6 +276,7 @@ impl FaceDetector {
                 )
             })
             .collect::<Result<Vec<_>, _>>()?;
+        facepass_inference::release_freed_memory();
         tracing::info!(
             model = %config.model.name,
             path = %config.model.path,

@@ -62,6 +62,12 @@ pub struct BatchingConfig {
     pub max_wait_us: u64,
     /// Inference threads, each with its own session.
     pub workers: usize,
+    /// Threads each worker's session may use for one batch (0:
+    /// `ort.intra_threads`). The interactive worker keeps
+    /// `ort.intra_threads`: a selfie is one short inference a guest waits
+    /// for, while the bulk batches share the node's cores with the
+    /// detector.
+    pub threads: usize,
     /// Faces that may wait for a worker before requests are refused.
     pub queue_capacity: usize,
     /// One more session, on an inference thread of its own at the
@@ -101,7 +107,14 @@ impl Default for BatchingConfig {
             // (docs/benchmarks.md). Raise it (32-128) with the CUDA provider.
             max_batch: 8,
             max_wait_us: 2_000,
-            workers: 1,
+            // Two batches at once of one thread each: on a node that
+            // also runs the detector, a batch split over both cores waits
+            // at every layer for the core the detector holds; two
+            // single-threaded batches never wait for each other
+            // (docs/benchmarks.md, "The whole mesh": 67-72 % of the
+            // in-process throughput with 1 x 2 threads, 82-90 % with 2 x 1).
+            workers: 2,
+            threads: 1,
             queue_capacity: 4_096,
             interactive_worker: true,
             bulk_nice: 10,

@@ -26,11 +26,11 @@ pub fn start_batcher(
 ) -> Result<batcher::Batcher, facepass_inference::ModelError> {
     let env = facepass_inference::environment(&config.ort, env_dylib)?;
     let check = model::model_check(config);
-    let arcface = |spinning: bool| {
+    let arcface = |threads: usize, spinning: bool| {
         facepass_inference::load_session_spinning(
             env,
             &check,
-            config.ort.intra_threads,
+            threads,
             &config.ort.provider,
             spinning,
         )
@@ -40,19 +40,24 @@ pub fn start_batcher(
             dimension: config.model.dimension,
         })
     };
+    let bulk_threads = match config.batching.threads {
+        0 => config.ort.intra_threads,
+        n => n,
+    };
     // Built on a lowered thread: their thread pools run lowered too.
     let models =
         facepass_inference::priority::on_lowered_thread(config.batching.bulk_nice, || {
             (0..config.batching.workers)
-                .map(|_| arcface(true))
+                .map(|_| arcface(bulk_threads, true))
                 .collect::<Result<Vec<_>, _>>()
         })?;
     // Its threads sleep between selfies rather than spin beside the bulk.
     let interactive = if config.batching.interactive_worker {
-        Some(arcface(false)?)
+        Some(arcface(config.ort.intra_threads, false)?)
     } else {
         None
     };
+    facepass_inference::release_freed_memory();
     tracing::info!(
         model = %config.model.name,
         path = %config.model.path,
