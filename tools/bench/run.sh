@@ -16,14 +16,11 @@ COUNT="${1:-4}" REPEAT="${2:-3}" THREADS="${3:-2}"
 source scripts/env.sh
 # shellcheck source=tools/bench/inputs.sh
 source tools/bench/inputs.sh
-# FACEPASS_BENCH_PROVIDER=cuda on a GPU machine (onnxruntime-gpu as the ORT
-# library): FacePass's side runs on the CUDA provider; insightface stays on CPU.
-PROVIDER="${FACEPASS_BENCH_PROVIDER:-cpu}"
-FEATURES=()
-[[ "$PROVIDER" == cuda ]] && FEATURES=(--features facepass-inference/cuda)
-cargo build --release -p facepass-benchmarks --bin facepass-bench-vision "${FEATURES[@]}"
+# FacePass on a GPU (the CUDA provider, with ONNX Runtime's GPU build) is
+# tools/bench/gpu.sh, after this script on the same photos.
+cargo build --release -p facepass-benchmarks --bin facepass-bench-vision
 "$PY" tools/bench/python_baseline.py .facepass/models/proxy "$PHOTOS" --threads "$THREADS" --repeat "$REPEAT" --wait-idle 300 --retries 3 --out "$OUT/python.json"
-"${CARGO_TARGET_DIR:-target}/release/facepass-bench-vision" .facepass/models/proxy "$PHOTOS" --threads "$THREADS" --repeat "$REPEAT" --provider "$PROVIDER" \
+"${CARGO_TARGET_DIR:-target}/release/facepass-bench-vision" .facepass/models/proxy "$PHOTOS" --threads "$THREADS" --repeat "$REPEAT" \
     --fast-models .facepass/models/proxy-int8 --out "$OUT/facepass.json"
 CONCURRENT=()
 if ((THREADS >= 2)); then

@@ -272,7 +272,7 @@ struct Options {
     live: usize,
     faces: usize,
     clients: Vec<usize>,
-    /// Selfie formats sent, among `jpeg` and `heic`.
+    /// Selfie formats sent, among `page` (the guest page's 1280 px JPEG), `jpeg` and `heic`.
     formats: Vec<String>,
     requests: usize,
     /// Selfies sent one at a time before indexing starts beside them (0: none).
@@ -697,6 +697,9 @@ async fn guests(o: &Options) -> anyhow::Result<Value> {
         "stored {stored} faces in {photos} photos in {:.1} s",
         started.elapsed().as_secs_f64()
     );
+    // PostgreSQL's autovacuum would analyse the new rows in the middle of
+    // the first rows measured: do it now.
+    cluster.db.query_text("VACUUM ANALYZE")?;
 
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
@@ -723,7 +726,9 @@ async fn guests(o: &Options) -> anyhow::Result<Value> {
     let mut rows = Vec::new();
     if o.idle_guests > 0 {
         for (kind, selfie) in &selfies {
-            rows.push(guest_row(&cluster, &http, &url, 1, o.idle_guests, kind, selfie, false).await?);
+            rows.push(
+                guest_row(&cluster, &http, &url, 1, o.idle_guests, kind, selfie, false).await?,
+            );
         }
     }
 
@@ -753,7 +758,12 @@ async fn guests(o: &Options) -> anyhow::Result<Value> {
 
     for &clients in &o.clients {
         for (kind, selfie) in &selfies {
-            rows.push(guest_row(&cluster, &http, &url, clients, o.requests, kind, selfie, true).await?);
+            rows.push(
+                guest_row(
+                    &cluster, &http, &url, clients, o.requests, kind, selfie, true,
+                )
+                .await?,
+            );
         }
     }
     background.abort();
@@ -782,7 +792,7 @@ async fn guest_row(
 ) -> anyhow::Result<Value> {
     let label = if indexing_beside { "" } else { " (idle)" };
     let per_client = (requests / clients).max(3);
-    let stages_before = selfie_stages(&cluster).await;
+    let stages_before = selfie_stages(cluster).await;
     let results = Arc::new(Mutex::new(Vec::new()));
     // Per selfie: first request to results, shed answers and the
     // waits they asked for included (as the guest page does).
@@ -864,7 +874,7 @@ async fn guest_row(
     let wall = started.elapsed().as_secs_f64();
     // Where the wait went: each stage's mean over this row, as the
     // gateway waited for it (facepass_selfie_stage_seconds).
-    let stages_after = selfie_stages(&cluster).await;
+    let stages_after = selfie_stages(cluster).await;
     let stage_means: BTreeMap<&str, f64> = stages_after
         .iter()
         .filter_map(|(stage, &(sum, count))| {
@@ -915,12 +925,14 @@ async fn guest_row(
             )
         }
     );
-    Ok(json!({"clients": clients, "selfie": kind, "bytes": selfie.len(),
+    Ok(
+        json!({"clients": clients, "selfie": kind, "bytes": selfie.len(),
         "indexing_beside": indexing_beside,
         "ok": ok_json, "shed": shed_json, "statuses": statuses,
         "to_result": to_result_json, "given_up": abandoned,
         "stage_means_s": stage_means,
-        "searches_per_s": ok.len() as f64 / wall}))
+        "searches_per_s": ok.len() as f64 / wall}),
+    )
 }
 
 /// The gateway's `facepass_selfie_stage_seconds` as (sum, count) by

@@ -628,17 +628,23 @@ async fn main() -> anyhow::Result<()> {
         }
 
         // The recogniser alone at each batch size, on one session of T
-        // threads: where batching stops paying on this CPU.
+        // threads (on the chosen provider): where batching stops paying.
         let env = facepass_inference::environment(&Default::default(), Some(&dylib))?;
         let mut session: Session = facepass_inference::load_session(
             env,
             &facepass_embedder::model::model_check(&rec_config(1)),
             args.threads,
-            "cpu",
+            &args.provider,
         )?;
         let flat: Vec<f32> = crops.iter().flatten().copied().collect();
         let per = 3 * 112 * 112;
-        for batch in [1usize, 2, 4, 8, 16, 32] {
+        // A GPU keeps gaining past the CPU's optimum: there the sweep goes on
+        // to every crop in one batch.
+        let mut batches = vec![1usize, 2, 4, 8, 16, 32];
+        if args.provider != "cpu" && crops.len() > 32 {
+            batches.push(crops.len());
+        }
+        for batch in batches {
             let mut runs = Vec::new();
             for _ in 0..args.repeat {
                 let start = Instant::now();
