@@ -35,6 +35,7 @@ use facepass_detector::DetectorConfig;
 use facepass_embedder::EmbedderConfig;
 use facepass_inference::ort::session::Session;
 use facepass_inference::ort::value::TensorRef;
+use facepass_inference::OrtConfig;
 use serde_json::{json, Value};
 
 #[derive(Clone)]
@@ -51,13 +52,15 @@ struct Args {
     repeat: usize,
     out: Option<String>,
     /// ONNX Runtime's execution provider: `cpu` or `cuda` (a GPU machine,
-    /// onnxruntime-gpu, and a build with `--features facepass-inference/cuda`).
-    provider: String,
+    /// onnxruntime-gpu, and a build with `--features facepass-inference/cuda`),
+    /// with the CUDA provider's options (`--cuda-conv-search`, `--cuda-nhwc`).
+    ort: OrtConfig,
     /// The INT8 variant of MODEL_DIR (tools/models/quantize.py): adds the
     /// fast tier's row, the defaults with photos in flight on that pack.
     fast_models: Option<String>,
-    /// Runs only the rows (and sections) whose label holds this text:
-    /// `in flight`, `decode`, `grpc`, `raw`, `embedding`... (all when unset).
+    /// Runs only the rows (and sections) whose label holds this text, or
+    /// one of several separated by `|`: `in flight`, `decode`, `gRPC`,
+    /// `raw`, `embedding`... (all when unset).
     only: Option<String>,
 }
 
@@ -65,14 +68,14 @@ impl Args {
     fn wants(&self, label: &str) -> bool {
         self.only
             .as_ref()
-            .is_none_or(|o| label.contains(o.as_str()))
+            .is_none_or(|o| o.split('|').any(|part| label.contains(part)))
     }
 }
 
 fn parse_args() -> anyhow::Result<Args> {
     let mut it = std::env::args().skip(1);
     let models = it.next().context(
-        "usage: MODEL_DIR PHOTO_DIR [--threads T] [--repeat R] [--provider cpu|cuda] [--fast-models INT8_PACK] [--only TEXT] [--out JSON]",
+        "usage: MODEL_DIR PHOTO_DIR [--threads T] [--repeat R] [--provider cpu|cuda] [--cuda-conv-search exhaustive|heuristic|default] [--cuda-nhwc true|false] [--fast-models INT8_PACK] [--only TEXT[|TEXT...]] [--out JSON]",
     )?;
     let photos = it.next().context("PHOTO_DIR is required")?;
     let mut args = Args {
@@ -81,7 +84,7 @@ fn parse_args() -> anyhow::Result<Args> {
         threads: 2,
         repeat: 3,
         out: None,
-        provider: "cpu".into(),
+        ort: OrtConfig::default(),
         fast_models: None,
         only: None,
     };
@@ -90,13 +93,17 @@ fn parse_args() -> anyhow::Result<Args> {
         match flag.as_str() {
             "--threads" => args.threads = value.parse()?,
             "--repeat" => args.repeat = value.parse()?,
-            "--provider" => args.provider = value,
+            "--provider" => args.ort.provider = value,
+            "--cuda-conv-search" => args.ort.cuda_conv_search = value,
+            "--cuda-nhwc" => args.ort.cuda_prefer_nhwc = value.parse()?,
             "--out" => args.out = Some(value),
             "--fast-models" => args.fast_models = Some(value),
             "--only" => args.only = Some(value),
             other => anyhow::bail!("unknown flag {other}"),
         }
     }
+    let problems = args.ort.problems();
+    anyhow::ensure!(problems.is_empty(), "{}", problems.join("; "));
     Ok(args)
 }
 
@@ -199,8 +206,10 @@ async fn main() -> anyhow::Result<()> {
             ..DetectorConfig::default()
         };
         c.model.path = format!("{}/det.onnx", args.models);
-        c.ort.intra_threads = args.threads;
-        c.ort.provider = args.provider.clone();
+        c.ort = OrtConfig {
+            intra_threads: args.threads,
+            ..args.ort.clone()
+        };
         c.limits.max_bytes = 256 << 20;
         // Without the small-face pass: insightface's path, its square
         // letterbox included (parity).
@@ -215,8 +224,10 @@ async fn main() -> anyhow::Result<()> {
     let rec_config = |max_batch: usize| {
         let mut c = EmbedderConfig::default();
         c.model.path = format!("{}/rec.onnx", args.models);
-        c.ort.intra_threads = args.threads;
-        c.ort.provider = args.provider.clone();
+        c.ort = OrtConfig {
+            intra_threads: args.threads,
+            ..args.ort.clone()
+        };
         c.batching.max_batch = max_batch;
         c.batching.workers = 1;
         c
@@ -520,13 +531,13 @@ async fn main() -> anyhow::Result<()> {
             env,
             &facepass_detector::engine::model_check(&dc),
             args.threads,
-            "cpu",
+            &OrtConfig::default(),
         )?;
         let mut rec_session: Session = facepass_inference::load_session(
             env,
             &facepass_embedder::model::model_check(&rc),
             args.threads,
-            "cpu",
+            &OrtConfig::default(),
         )?;
         let detector = Arc::new(FaceDetector::load(&dc, Some(&dylib))?);
         for class in classes(&photos) {
@@ -634,15 +645,23 @@ async fn main() -> anyhow::Result<()> {
             env,
             &facepass_embedder::model::model_check(&rec_config(1)),
             args.threads,
-            &args.provider,
+            &args.ort,
         )?;
-        let flat: Vec<f32> = crops.iter().flatten().copied().collect();
+        // A GPU keeps gaining past the CPU's optimum: there the crops are
+        // cycled to 256 faces and the sweep goes on to batches of 256.
+        let gpu = args.ort.provider != "cpu";
+        let faces = if gpu { 256 } else { crops.len() };
+        let flat: Vec<f32> = crops
+            .iter()
+            .cycle()
+            .take(faces)
+            .flatten()
+            .copied()
+            .collect();
         let per = 3 * 112 * 112;
-        // A GPU keeps gaining past the CPU's optimum: there the sweep goes on
-        // to every crop in one batch.
         let mut batches = vec![1usize, 2, 4, 8, 16, 32];
-        if args.provider != "cpu" && crops.len() > 32 {
-            batches.push(crops.len());
+        if gpu {
+            batches.extend([64, 128, 256]);
         }
         for batch in batches {
             let mut runs = Vec::new();
@@ -659,7 +678,7 @@ async fn main() -> anyhow::Result<()> {
                 &format!("raw recogniser batch {batch}"),
                 "faces",
                 0,
-                crops.len(),
+                faces,
                 &runs,
             ));
         }

@@ -260,7 +260,7 @@ impl FaceDetector {
                         env,
                         &check,
                         config.ort.intra_threads,
-                        &config.ort.provider,
+                        &config.ort,
                     )
                 })
                 .collect::<Result<Vec<_>, _>>()
@@ -271,7 +271,7 @@ impl FaceDetector {
                     env,
                     &check,
                     config.selfie.threads,
-                    &config.ort.provider,
+                    &config.ort,
                     false,
                 )
             })

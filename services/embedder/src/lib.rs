@@ -27,18 +27,13 @@ pub fn start_batcher(
     let env = facepass_inference::environment(&config.ort, env_dylib)?;
     let check = model::model_check(config);
     let arcface = |threads: usize, spinning: bool| {
-        facepass_inference::load_session_spinning(
-            env,
-            &check,
-            threads,
-            &config.ort.provider,
-            spinning,
+        facepass_inference::load_session_spinning(env, &check, threads, &config.ort, spinning).map(
+            |session| model::ArcFace {
+                session,
+                fixed_batch: config.model.fixed_batch,
+                dimension: config.model.dimension,
+            },
         )
-        .map(|session| model::ArcFace {
-            session,
-            fixed_batch: config.model.fixed_batch,
-            dimension: config.model.dimension,
-        })
     };
     let bulk_threads = match config.batching.threads {
         0 => config.ort.intra_threads,

@@ -29,6 +29,18 @@ pub struct OrtConfig {
     pub intra_threads: usize,
     /// `cpu` or `cuda` (needs the onnxruntime-gpu wheel's library).
     pub provider: String,
+    /// With `cuda`: how cuDNN picks each convolution's algorithm for an
+    /// input shape it has not seen: `default` (one fixed algorithm, nothing
+    /// searched; FacePass's default), `heuristic` (cuDNN's ranking) or
+    /// `exhaustive` (ONNX Runtime's own default: times every algorithm).
+    /// The detector sees a new shape with nearly every photo (the fitted
+    /// first pass, the small-face pass's regions) and the embedder one per
+    /// batch size, so a search costs more than it wins: on an H200 the
+    /// pipeline ran 3.9 photos/s with `default`, 2.1 with `heuristic` and
+    /// 0.65 with `exhaustive` (docs/benchmarks.md, "On a GPU").
+    pub cuda_conv_search: String,
+    /// With `cuda`: run convolutions in NHWC layout, the tensor cores' own.
+    pub cuda_prefer_nhwc: bool,
 }
 
 impl Default for OrtConfig {
@@ -37,6 +49,8 @@ impl Default for OrtConfig {
             dylib_path: String::new(),
             intra_threads: 0,
             provider: "cpu".into(),
+            cuda_conv_search: "default".into(),
+            cuda_prefer_nhwc: false,
         }
     }
 }
@@ -48,6 +62,15 @@ impl OrtConfig {
             problems.push(format!(
                 "ort.provider must be cpu or cuda, not {:?}",
                 self.provider
+            ));
+        }
+        if !matches!(
+            self.cuda_conv_search.as_str(),
+            "exhaustive" | "heuristic" | "default"
+        ) {
+            problems.push(format!(
+                "ort.cuda_conv_search must be exhaustive, heuristic or default, not {:?}",
+                self.cuda_conv_search
             ));
         }
         problems
@@ -195,9 +218,9 @@ pub fn load_session(
     env: &Environment,
     check: &ModelCheck,
     intra_threads: usize,
-    provider: &str,
+    ort_config: &OrtConfig,
 ) -> Result<Session, ModelError> {
-    load_session_spinning(env, check, intra_threads, provider, true)
+    load_session_spinning(env, check, intra_threads, ort_config, true)
 }
 
 /// [`load_session`]; with `spinning` false the session's threads sleep as
@@ -208,7 +231,7 @@ pub fn load_session_spinning(
     env: &Environment,
     check: &ModelCheck,
     intra_threads: usize,
-    provider: &str,
+    ort_config: &OrtConfig,
     spinning: bool,
 ) -> Result<Session, ModelError> {
     let path = check.path.display().to_string();
@@ -249,11 +272,20 @@ pub fn load_session_spinning(
             .with_intra_op_spinning(false)
             .map_err(|e| invalid(e.to_string()))?;
     }
-    if provider == "cuda" {
+    if ort_config.provider == "cuda" {
         #[cfg(feature = "cuda")]
         {
+            use ort::ep::cuda::ConvAlgorithmSearch;
+            let search = match ort_config.cuda_conv_search.as_str() {
+                "heuristic" => ConvAlgorithmSearch::Heuristic,
+                "exhaustive" => ConvAlgorithmSearch::Exhaustive,
+                _ => ConvAlgorithmSearch::Default,
+            };
+            let cuda = ort::ep::CUDA::default()
+                .with_conv_algorithm_search(search)
+                .with_prefer_nhwc(ort_config.cuda_prefer_nhwc);
             builder = builder
-                .with_execution_providers([ort::ep::CUDA::default().build().error_on_failure()])
+                .with_execution_providers([cuda.build().error_on_failure()])
                 .map_err(|e| invalid(e.to_string()))?;
         }
         #[cfg(not(feature = "cuda"))]
@@ -311,6 +343,40 @@ fn verify_signature(session: &Session, check: &ModelCheck) -> Result<(), String>
     compare("input", session.inputs(), &check.inputs)?;
     compare("output", session.outputs(), &check.outputs)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod config_tests {
+    use super::OrtConfig;
+
+    #[test]
+    fn cuda_options_are_checked() {
+        assert!(OrtConfig::default().problems().is_empty());
+        assert_eq!(OrtConfig::default().cuda_conv_search, "default");
+        for search in ["default", "heuristic", "exhaustive"] {
+            let config = OrtConfig {
+                cuda_conv_search: search.into(),
+                ..OrtConfig::default()
+            };
+            assert!(config.problems().is_empty(), "{search}");
+        }
+        let config = OrtConfig {
+            cuda_conv_search: "fastest".into(),
+            provider: "tpu".into(),
+            ..OrtConfig::default()
+        };
+        let problems = config.problems().join("; ");
+        assert!(
+            problems.contains("ort.provider must be cpu or cuda"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains(
+                "ort.cuda_conv_search must be exhaustive, heuristic or default, not \"fastest\""
+            ),
+            "{problems}"
+        );
+    }
 }
 
 #[cfg(all(test, target_os = "linux", target_env = "gnu"))]
