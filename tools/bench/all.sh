@@ -23,7 +23,7 @@ step "2/3 the mesh and a guest's wait (about 20 minutes)"
 bash tools/bench/mesh.sh "$COUNT" both
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
     step "3/3 vision on the GPU (CUDA provider)"
-    bash tools/bench/gpu.sh "$COUNT" 3 2
+    bash tools/bench/gpu.sh "$COUNT" 3 4
 else
     step "no NVIDIA GPU here: tools/bench/gpu.sh skipped"
 fi

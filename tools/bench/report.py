@@ -85,8 +85,12 @@ def main(argv):
         print()
     print("| class | insightface photos/s | raw ORT (Python) | FacePass in-process (parity) | FacePass in-process (reduced decode) | FacePass in-process (fine pass always) | FacePass in-process (fine pass always, reduced decode) | FacePass gRPC | raw ORT (Rust) | FacePass / insightface (parity; reduced decode) | overhead above raw ORT |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
+    parity_rows = ["in-process (parity)", "in-process (fine pass always)", "in-process (reduced decode)",
+                   "in-process (fine pass always, reduced decode)", "gRPC (parity)", "raw ONNX Runtime"]
     for cls, c in py["classes"].items():
         f = rows.get(cls, {})
+        if any(m not in f for m in parity_rows):
+            continue  # a run of some rows only (--only), as tools/bench/gpu.sh makes
         base = rate(c["baseline"])
         floor_py = rate(c["floor"])
         par = rate(f["in-process (parity)"])
@@ -124,8 +128,11 @@ def main(argv):
                 continue
             a = rate(crow[cls])
             cells = " | ".join(f"{fmt(rate(f[m]))} | {rate(f[m])[0] / a[0]:.2f}x" for m in labels)
-            print(f"| {cls} | {fmt(a)} | {cells} | {fmt(rate(c['baseline']))} | {fmt(rate(f['in-process (parity)']))} |")
-    faces = rows["faces"]
+            one_fp = fmt(rate(f["in-process (parity)"])) if "in-process (parity)" in f else "-"
+            print(f"| {cls} | {fmt(a)} | {cells} | {fmt(rate(c['baseline']))} | {one_fp} |")
+    faces = rows.get("faces")
+    if not faces:
+        return
     one = faces["embed one at a time"]["faces_per_s"]["median"]
     print(f"\nembedding, 16 concurrent callers: one at a time {one:.1f} faces/s", end="")
     for mode, r in faces.items():

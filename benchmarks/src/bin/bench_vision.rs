@@ -51,10 +51,13 @@ struct Args {
     threads: usize,
     repeat: usize,
     out: Option<String>,
-    /// ONNX Runtime's execution provider: `cpu` or `cuda` (a GPU machine,
-    /// onnxruntime-gpu, and a build with `--features facepass-inference/cuda`),
-    /// with the CUDA provider's options (`--cuda-conv-search`, `--cuda-nhwc`).
-    ort: OrtConfig,
+    /// ONNX Runtime's settings of the detector and of the embedder: each
+    /// service's defaults, with `--provider cpu|cuda` for both (cuda needs a
+    /// GPU machine, onnxruntime-gpu, and a build with `--features
+    /// facepass-inference/cuda`) and the CUDA provider's options for both
+    /// (`--cuda-conv-search`, `--cuda-nhwc`) or for one (`--det-...`, `--rec-...`).
+    det_ort: OrtConfig,
+    rec_ort: OrtConfig,
     /// The INT8 variant of MODEL_DIR (tools/models/quantize.py): adds the
     /// fast tier's row, the defaults with photos in flight on that pack.
     fast_models: Option<String>,
@@ -75,7 +78,7 @@ impl Args {
 fn parse_args() -> anyhow::Result<Args> {
     let mut it = std::env::args().skip(1);
     let models = it.next().context(
-        "usage: MODEL_DIR PHOTO_DIR [--threads T] [--repeat R] [--provider cpu|cuda] [--cuda-conv-search exhaustive|heuristic|default] [--cuda-nhwc true|false] [--fast-models INT8_PACK] [--only TEXT[|TEXT...]] [--out JSON]",
+        "usage: MODEL_DIR PHOTO_DIR [--threads T] [--repeat R] [--provider cpu|cuda] [--[det-|rec-]cuda-conv-search exhaustive|heuristic|default] [--[det-|rec-]cuda-nhwc true|false] [--fast-models INT8_PACK] [--only TEXT[|TEXT...]] [--out JSON]",
     )?;
     let photos = it.next().context("PHOTO_DIR is required")?;
     let mut args = Args {
@@ -84,7 +87,8 @@ fn parse_args() -> anyhow::Result<Args> {
         threads: 2,
         repeat: 3,
         out: None,
-        ort: OrtConfig::default(),
+        det_ort: DetectorConfig::default().ort,
+        rec_ort: EmbedderConfig::default().ort,
         fast_models: None,
         only: None,
     };
@@ -93,16 +97,30 @@ fn parse_args() -> anyhow::Result<Args> {
         match flag.as_str() {
             "--threads" => args.threads = value.parse()?,
             "--repeat" => args.repeat = value.parse()?,
-            "--provider" => args.ort.provider = value,
-            "--cuda-conv-search" => args.ort.cuda_conv_search = value,
-            "--cuda-nhwc" => args.ort.cuda_prefer_nhwc = value.parse()?,
+            "--provider" => {
+                args.det_ort.provider = value.clone();
+                args.rec_ort.provider = value;
+            }
+            "--cuda-conv-search" => {
+                args.det_ort.cuda_conv_search = value.clone();
+                args.rec_ort.cuda_conv_search = value;
+            }
+            "--cuda-nhwc" => {
+                args.det_ort.cuda_prefer_nhwc = value.parse()?;
+                args.rec_ort.cuda_prefer_nhwc = args.det_ort.cuda_prefer_nhwc;
+            }
+            "--det-cuda-conv-search" => args.det_ort.cuda_conv_search = value,
+            "--det-cuda-nhwc" => args.det_ort.cuda_prefer_nhwc = value.parse()?,
+            "--rec-cuda-conv-search" => args.rec_ort.cuda_conv_search = value,
+            "--rec-cuda-nhwc" => args.rec_ort.cuda_prefer_nhwc = value.parse()?,
             "--out" => args.out = Some(value),
             "--fast-models" => args.fast_models = Some(value),
             "--only" => args.only = Some(value),
             other => anyhow::bail!("unknown flag {other}"),
         }
     }
-    let problems = args.ort.problems();
+    let mut problems = args.det_ort.problems();
+    problems.extend(args.rec_ort.problems());
     anyhow::ensure!(problems.is_empty(), "{}", problems.join("; "));
     Ok(args)
 }
@@ -208,7 +226,7 @@ async fn main() -> anyhow::Result<()> {
         c.model.path = format!("{}/det.onnx", args.models);
         c.ort = OrtConfig {
             intra_threads: args.threads,
-            ..args.ort.clone()
+            ..args.det_ort.clone()
         };
         c.limits.max_bytes = 256 << 20;
         // Without the small-face pass: insightface's path, its square
@@ -226,7 +244,7 @@ async fn main() -> anyhow::Result<()> {
         c.model.path = format!("{}/rec.onnx", args.models);
         c.ort = OrtConfig {
             intra_threads: args.threads,
-            ..args.ort.clone()
+            ..args.rec_ort.clone()
         };
         c.batching.max_batch = max_batch;
         c.batching.workers = 1;
@@ -645,11 +663,11 @@ async fn main() -> anyhow::Result<()> {
             env,
             &facepass_embedder::model::model_check(&rec_config(1)),
             args.threads,
-            &args.ort,
+            &args.rec_ort,
         )?;
         // A GPU keeps gaining past the CPU's optimum: there the crops are
         // cycled to 256 faces and the sweep goes on to batches of 256.
-        let gpu = args.ort.provider != "cpu";
+        let gpu = args.rec_ort.provider != "cpu";
         let faces = if gpu { 256 } else { crops.len() };
         let flat: Vec<f32> = crops
             .iter()

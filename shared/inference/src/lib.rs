@@ -29,15 +29,18 @@ pub struct OrtConfig {
     pub intra_threads: usize,
     /// `cpu` or `cuda` (needs the onnxruntime-gpu wheel's library).
     pub provider: String,
-    /// With `cuda`: how cuDNN picks each convolution's algorithm for an
-    /// input shape it has not seen: `default` (one fixed algorithm, nothing
-    /// searched; FacePass's default), `heuristic` (cuDNN's ranking) or
-    /// `exhaustive` (ONNX Runtime's own default: times every algorithm).
-    /// The detector sees a new shape with nearly every photo (the fitted
-    /// first pass, the small-face pass's regions) and the embedder one per
-    /// batch size, so a search costs more than it wins: on an H200 the
-    /// pipeline ran 3.9 photos/s with `default`, 2.1 with `heuristic` and
-    /// 0.65 with `exhaustive` (docs/benchmarks.md, "On a GPU").
+    /// With `cuda`: how cuDNN picks each convolution's algorithm: `default`
+    /// (one fixed algorithm, nothing searched; FacePass's default),
+    /// `heuristic` (cuDNN's ranking, asked again whenever the input shape
+    /// changes) or `exhaustive` (ONNX Runtime's own default: times every
+    /// algorithm for each new shape). The detector sees a new shape with
+    /// nearly every photo (the fitted first pass, the small-face pass's
+    /// regions) and the embedder's batches change size all the time, so a
+    /// search costs more than it wins: on an H200 the pipeline ran 3.9
+    /// photos/s with `default`, 2.1 with `heuristic` and 0.65 with
+    /// `exhaustive`, and the embedder's batching 212 faces/s against 157
+    /// with `heuristic` and NHWC. Only batches of one size all the time
+    /// gain from `heuristic` (docs/benchmarks.md, "On a GPU").
     pub cuda_conv_search: String,
     /// With `cuda`: run convolutions in NHWC layout, the tensor cores' own.
     pub cuda_prefer_nhwc: bool,
