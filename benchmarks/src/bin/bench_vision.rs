@@ -15,8 +15,15 @@
 //!
 //! ```text
 //! facepass-bench-vision MODEL_DIR PHOTO_DIR [--threads T] [--repeat R]
-//!     [--fast-models INT8_PACK] [--out JSON]
+//!     [--provider cpu|cuda] [--[det-|rec-]cuda-conv-search exhaustive|heuristic|default]
+//!     [--[det-|rec-]cuda-nhwc true|false] [--fast-models INT8_PACK]
+//!     [--only TEXT[|TEXT...]] [--out JSON]
 //! ```
+//!
+//! Each service's ONNX Runtime settings are its defaults; `--provider` sets
+//! both, the `cuda` options set both or, with `det-`/`rec-`, one
+//! (tools/bench/gpu.sh). `--only` keeps the rows whose label holds one of
+//! the texts.
 //!
 //! With --fast-models (the INT8 variant of MODEL_DIR, tools/models/quantize.py)
 //! the defaults with photos in flight also run on that pack: the opt-in fast
