@@ -83,14 +83,17 @@ def main(argv):
             fi = rate(f["in-process (defaults)"])
             print(f"| {cls} | {fmt(sq)} | {fmt(fi)} | {fi[0] / sq[0]:.2f}x |")
         print()
-    print("| class | insightface photos/s | raw ORT (Python) | FacePass in-process (parity) | FacePass in-process (reduced decode) | FacePass in-process (fine pass always) | FacePass in-process (fine pass always, reduced decode) | FacePass gRPC | raw ORT (Rust) | FacePass / insightface (parity; reduced decode) | overhead above raw ORT |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    # A run of some rows only (--only, as tools/bench/gpu.sh makes) has no
+    # parity or decode rows: those tables are left out.
     parity_rows = ["in-process (parity)", "in-process (fine pass always)", "in-process (reduced decode)",
                    "in-process (fine pass always, reduced decode)", "gRPC (parity)", "raw ONNX Runtime"]
-    for cls, c in py["classes"].items():
-        f = rows.get(cls, {})
-        if any(m not in f for m in parity_rows):
-            continue  # a run of some rows only (--only), as tools/bench/gpu.sh makes
+    parity_classes = [(cls, c) for cls, c in py["classes"].items()
+                      if all(m in rows.get(cls, {}) for m in parity_rows)]
+    if parity_classes:
+        print("| class | insightface photos/s | raw ORT (Python) | FacePass in-process (parity) | FacePass in-process (reduced decode) | FacePass in-process (fine pass always) | FacePass in-process (fine pass always, reduced decode) | FacePass gRPC | raw ORT (Rust) | FacePass / insightface (parity; reduced decode) | overhead above raw ORT |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for cls, c in parity_classes:
+        f = rows[cls]
         base = rate(c["baseline"])
         floor_py = rate(c["floor"])
         par = rate(f["in-process (parity)"])
@@ -102,12 +105,12 @@ def main(argv):
         ratio = par[0] / base[0]
         overhead = raw[0] / par[0] - 1
         print(f"| {cls} | {fmt(base)} | {fmt(floor_py)} | {fmt(par)} | {fmt(red)} | {fmt(fine)} | {fmt(fine_red)} | {fmt(grpc)} | {fmt(raw)} | {ratio:.2f}x; {red[0] / base[0]:.2f}x | {overhead * 100:.0f} % |")
-    print("\n| class | decode: cv2.imdecode (ms) | FacePass full (ms) | FacePass 1/2 DCT, the defaults' (ms) | FacePass 1/8 DCT (ms) |")
-    print("|---|---|---|---|---|")
-    for cls, c in py["classes"].items():
-        f = rows.get(cls, {})
-        if "decode full" not in f:
-            continue
+    decode_classes = [(cls, c) for cls, c in py["classes"].items() if "decode full" in rows.get(cls, {})]
+    if decode_classes:
+        print("\n| class | decode: cv2.imdecode (ms) | FacePass full (ms) | FacePass 1/2 DCT, the defaults' (ms) | FacePass 1/8 DCT (ms) |")
+        print("|---|---|---|---|---|")
+    for cls, c in decode_classes:
+        f = rows[cls]
         cv = c["baseline"]["ms_per_photo_mean_by_stage"]["decode"]
         full = 1e3 / f["decode full"]["photos_per_s"]["median"]
         eighth = 1e3 / f["decode 1/8 (DCT)"]["photos_per_s"]["median"]

@@ -552,6 +552,8 @@ async fn main() -> anyhow::Result<()> {
         let env = facepass_inference::environment(&Default::default(), Some(&dylib))?;
         let dc = det_config(0);
         let rc = rec_config(default_batch);
+        // The floor is measured on the CPU provider (OrtConfig's default),
+        // whatever --provider says, beside insightface's CPU floor.
         let mut det_session: Session = facepass_inference::load_session(
             env,
             &facepass_detector::engine::model_check(&dc),
